@@ -1,0 +1,47 @@
+/**
+ * The one entry point of every role: `deno run -A main.ts <role> [args...]`, or
+ * `trading <role> [args...]` for the compiled binary. The supervisor starts its children by
+ * re-running this same executable with another role, so the layout is identical under
+ * `deno run` and `deno compile`.
+ *
+ * @module
+ */
+import { CONFIG_EXIT_CODE, ConfigError } from "@trading/shared/config";
+
+/** A role's entry: parses its own arguments and environment, returns the exit code. */
+export type RoleMain = (args: string[]) => Promise<number>;
+
+/** Every role, loaded lazily so that a process only loads the code it runs. */
+export const ROLES: Record<string, { describe: string; load: () => Promise<RoleMain> }> = {};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(ROLES).map((r) => r.length));
+  const lines = Object.entries(ROLES).map(([role, { describe }]) =>
+    `  ${role.padEnd(width)}  ${describe}`
+  );
+  return `Usage: main.ts <role> [args...]\n\nRoles:\n${lines.join("\n")}`;
+}
+
+/** Runs `role` with `args` and returns its exit code; config errors exit 2 with one line. */
+export async function runRole(role: string | undefined, args: string[]): Promise<number> {
+  const entry = role === undefined ? undefined : ROLES[role];
+  if (!entry) {
+    console.error(role === undefined ? usage() : `Unknown role "${role}"\n\n${usage()}`);
+    return 2;
+  }
+  try {
+    const main = await entry.load();
+    return await main(args);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      return CONFIG_EXIT_CODE;
+    }
+    throw error;
+  }
+}
+
+if (import.meta.main) {
+  const [role, ...args] = Deno.args;
+  Deno.exit(await runRole(role, args));
+}
