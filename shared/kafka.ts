@@ -1,0 +1,101 @@
+/**
+ * The one Kafka client factory (kafkajs), and the project's topics. Nothing here knows
+ * whether it talks to the embedded broker or to a real Kafka/Redpanda cluster.
+ *
+ * @module
+ */
+import { Kafka, type KafkaConfig, type LogEntry, logLevel } from "kafkajs";
+import { getLogger } from "./log.ts";
+
+export { Kafka };
+
+/** The topics of the pipeline. */
+export const TOPICS = {
+  ticks: "market.ticks",
+  commands: "orders.commands",
+  events: "orders.events",
+  dlq: "orders.dlq",
+} as const;
+
+/** Partition counts the pipeline creates its topics with. */
+export const TOPIC_PARTITIONS: Record<string, number> = {
+  [TOPICS.ticks]: 3,
+  [TOPICS.commands]: 3,
+  [TOPICS.events]: 3,
+  [TOPICS.dlq]: 3,
+};
+
+const LEVELS: Record<number, "error" | "warn" | "info" | "debug"> = {
+  [logLevel.ERROR]: "error",
+  [logLevel.WARN]: "warn",
+  [logLevel.INFO]: "info",
+  [logLevel.DEBUG]: "debug",
+};
+
+/** Bridges kafkajs's logger to ours (category `kafka`). */
+function logCreator() {
+  const log = getLogger("kafka");
+  return ({ level, log: entry }: LogEntry) => {
+    const { message, ...fields } = entry;
+    const method = LEVELS[level] ?? "info";
+    // kafkajs logs every broker disconnect at ERROR; they are retried, so they are warnings.
+    const effective = method === "error" && /Connection|ECONNREFUSED|disconnect/i.test(message)
+      ? "warn"
+      : method;
+    log[effective](message, fields);
+  };
+}
+
+/** Options of {@linkcode createKafka}. */
+export interface KafkaOptions {
+  clientId: string;
+  brokers: string[];
+  /** Extra kafkajs settings (retry, timeouts). */
+  overrides?: Partial<KafkaConfig>;
+}
+
+/**
+ * Creates a kafkajs client with the project's defaults: logs through LogTape, retries with
+ * backoff, short connection timeout for loopback.
+ */
+export function createKafka({ clientId, brokers, overrides = {} }: KafkaOptions): Kafka {
+  return new Kafka({
+    clientId,
+    brokers,
+    logLevel: logLevel.WARN,
+    logCreator,
+    connectionTimeout: 3000,
+    requestTimeout: 30000,
+    retry: { initialRetryTime: 100, maxRetryTime: 2000, retries: 10 },
+    ...overrides,
+  });
+}
+
+/**
+ * Creates the pipeline's topics that do not exist yet (partitions from
+ * {@linkcode TOPIC_PARTITIONS}, replication 1 unless given). Returns the names it created.
+ */
+export async function ensureTopics(
+  kafka: Kafka,
+  { replicationFactor = 1, topics = Object.values(TOPICS) as string[] } = {},
+): Promise<string[]> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = topics.filter((t) => !existing.has(t));
+    if (missing.length > 0) {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((topic) => ({
+          topic,
+          numPartitions: TOPIC_PARTITIONS[topic] ?? 3,
+          replicationFactor,
+        })),
+      });
+    }
+    return missing;
+  } finally {
+    await admin.disconnect();
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * The common start-up of every service process: logging, metrics, health (HTTP and gRPC),
+ * graceful shutdown. A service's main calls {@linkcode startService}, adds its own parts and
+ * readiness checks, and returns `await service.shutdown.done`.
+ *
+ * @module
+ */
+import type * as grpc from "@grpc/grpc-js";
+import {
+  addGrpcHealth,
+  Health,
+  type HealthHttpServer,
+  type Routes,
+  serveHealth,
+} from "./health.ts";
+import { type GrpcServer, startGrpcServer } from "./grpc.ts";
+import { getLogger, type Logger, type LogLevel, setupLogging } from "./log.ts";
+import { initMetrics } from "./metrics.ts";
+import { GracefulShutdown } from "./shutdown.ts";
+
+/** Options of {@linkcode startService}. */
+export interface ServiceOptions {
+  /** The service name as it appears in logs and metrics (for example `raft-1`). */
+  name: string;
+  logLevel: LogLevel;
+  httpPort: number;
+  /** Omit for a service without a gRPC port. */
+  grpcPort?: number | undefined;
+  /** Adds the service's own gRPC services (the health service is added for you). */
+  registerGrpc?: (server: grpc.Server) => void;
+  /** Extra HTTP routes beside /healthz, /readyz and /metrics. */
+  routes?: Routes;
+  /** Shutdown deadline in ms. */
+  shutdownDeadlineMs?: number;
+}
+
+/** A started service: its logger, health, servers and shutdown coordinator. */
+export interface Service {
+  readonly log: Logger;
+  readonly health: Health;
+  readonly shutdown: GracefulShutdown;
+  readonly http: HealthHttpServer;
+  readonly grpc: GrpcServer | undefined;
+}
+
+/**
+ * Sets up logging and metrics, starts the HTTP health server and the gRPC server (with
+ * `grpc.health.v1.Health` following readiness), and installs graceful shutdown, which will
+ * close both servers last.
+ */
+export async function startService(options: ServiceOptions): Promise<Service> {
+  await setupLogging(options.name, options.logLevel);
+  initMetrics(options.name);
+  const log = getLogger(options.name.replace(/-\d+$/, ""));
+  const health = new Health(options.name);
+  const shutdown = new GracefulShutdown({
+    onStart: () => health.setShuttingDown(),
+    ...(options.shutdownDeadlineMs ? { deadlineMs: options.shutdownDeadlineMs } : {}),
+  }).listen();
+
+  const http = serveHealth(health, { port: options.httpPort, routes: options.routes ?? {} });
+  shutdown.defer("http server", () => http.close());
+
+  let grpcServer: GrpcServer | undefined;
+  if (options.grpcPort !== undefined) {
+    let grpcHealth: { close(): void } | undefined;
+    grpcServer = await startGrpcServer(options.grpcPort, (server) => {
+      grpcHealth = addGrpcHealth(server, health);
+      options.registerGrpc?.(server);
+    });
+    const started = grpcServer;
+    shutdown.defer("grpc server", async () => {
+      grpcHealth?.close();
+      await started.close();
+    });
+  }
+  log.info("{service} started (http {httpPort}, grpc {grpcPort})", {
+    service: options.name,
+    httpPort: http.port,
+    grpcPort: grpcServer?.port ?? "none",
+    pid: Deno.pid,
+  });
+  return { log, health, shutdown, http, grpc: grpcServer };
+}
