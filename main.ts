@@ -12,7 +12,12 @@ import { CONFIG_EXIT_CODE, ConfigError } from "@trading/shared/config";
 export type RoleMain = (args: string[]) => Promise<number>;
 
 /** Every role, loaded lazily so that a process only loads the code it runs. */
-export const ROLES: Record<string, { describe: string; load: () => Promise<RoleMain> }> = {};
+export const ROLES: Record<string, { describe: string; load: () => Promise<RoleMain> }> = {
+  topics: {
+    describe: "create (default) or list the topics on KAFKA_BROKERS",
+    load: () => import("./scripts/topics.ts").then((m) => m.main),
+  },
+};
 
 function usage(): string {
   const width = Math.max(...Object.keys(ROLES).map((r) => r.length));
