@@ -1,0 +1,496 @@
+/**
+ * The gRPC transport between raft-nodes (raft.proto, service `RaftTransport`), with the chaos
+ * layer in its send and receive paths.
+ *
+ * Sending: one long-lived client-streaming `Stream` call per peer carries every message
+ * one-way, in order; responses come back on the peer's own stream to us. A broken stream is
+ * reopened with backoff; messages for a peer that is down are dropped (Raft retransmits).
+ * With `stream: false` requests go as unary calls (AppendEntries, RequestVote,
+ * InstallSnapshot, TimeoutNow) and their responses come back as the call's result.
+ *
+ * Receiving: the server accepts both. A unary request waits for the core's response to the
+ * caller and returns it as the call's result instead of sending it on a stream.
+ *
+ * Every call carries the sender's id and transport address in its metadata, so that a node
+ * that has just joined (and has no membership yet) can answer its leader.
+ *
+ * @module
+ */
+import * as grpc from "@grpc/grpc-js";
+import {
+  type AppendEntriesRequest as ProtoAppendEntriesRequest,
+  type AppendEntriesResponse as ProtoAppendEntriesResponse,
+  type InstallSnapshotRequest as ProtoInstallSnapshotRequest,
+  type InstallSnapshotResponse as ProtoInstallSnapshotResponse,
+  type RaftEnvelope,
+  RaftTransportClient,
+  type RaftTransportServer,
+  RaftTransportService,
+  type RequestVoteRequest as ProtoRequestVoteRequest,
+  type RequestVoteResponse as ProtoRequestVoteResponse,
+  type StreamAck,
+  type TimeoutNowRequest as ProtoTimeoutNowRequest,
+  type TimeoutNowResponse,
+} from "@trading/proto/raft";
+import { GRPC_OPTIONS, type GrpcServer, insecure, startGrpcServer } from "@trading/shared/grpc";
+import { parseHostPort } from "@trading/shared/config";
+import { backoffDelay, errorMessage } from "@trading/shared/retry";
+import { getLogger } from "@trading/shared/log";
+import type { Message, MessageType } from "../core/types.ts";
+import { Chaos } from "./chaos.ts";
+import { fromEnvelope, fromProto, toEnvelope, toProto } from "./envelope.ts";
+
+/** Metadata key of the sender's node id. */
+export const FROM_METADATA = "raft-from";
+/** Metadata key of the sender's advertised transport address. */
+export const ADDR_METADATA = "raft-addr";
+
+/** Most messages queued on one peer's stream before new ones are dropped (a stalled peer). */
+const MAX_QUEUED_MESSAGES = 4096;
+/** Most unary calls in flight to one peer before new ones are dropped. */
+const MAX_UNARY_IN_FLIGHT = 256;
+/** How long a unary request waits for the core's response. */
+const UNARY_RESPONSE_TIMEOUT_MS = 2000;
+
+/** The response kind that answers each request kind on the unary path. */
+const RESPONSE_OF: Partial<Record<MessageType, MessageType>> = {
+  appendEntries: "appendEntriesResponse",
+  requestVote: "requestVoteResponse",
+  installSnapshot: "installSnapshotResponse",
+};
+
+/** Why a message was not sent. */
+export type DropReason = "chaos" | "partition" | "unreachable" | "backpressure" | "no-address";
+
+/** Options of {@linkcode RaftTransport}. */
+export interface RaftTransportOptions {
+  readonly nodeId: string;
+  /** `host:port` to listen on (port 0 picks one; see {@linkcode RaftTransport.port}). */
+  readonly bindAddr: string;
+  /** The address peers should use to reach this node. */
+  readonly advertiseAddr: string;
+  /** Send over one stream per peer (default) or one unary call per message. */
+  readonly stream?: boolean;
+  readonly chaos: Chaos;
+  /** Called for every message addressed to this node that survived the chaos layer. */
+  readonly onMessage: (message: Message) => void;
+}
+
+/** Counters of the transport, read by the metrics at scrape time. */
+export interface TransportCounters {
+  /** Messages handed to gRPC, by kind. */
+  readonly sent: Map<MessageType, number>;
+  /** Messages received and delivered to the core. */
+  received: number;
+  /** Messages not sent or not delivered, by reason. */
+  readonly dropped: Map<DropReason, number>;
+  /** InstallSnapshot messages received. */
+  snapshotsReceived: number;
+}
+
+interface Waiter {
+  resolve(message: Message): void;
+  reject(error: Partial<grpc.StatusObject>): void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+/**
+ * The transport of one node: a gRPC server for peers and one sender per peer.
+ *
+ * @example
+ * ```ts
+ * const transport = new RaftTransport({ nodeId: "a", bindAddr, advertiseAddr: bindAddr, chaos, onMessage });
+ * await transport.start();
+ * transport.setPeers(new Map([["b", "127.0.0.1:7001"]]));
+ * transport.send(ready.messages);
+ * ```
+ */
+export class RaftTransport {
+  readonly nodeId: string;
+  readonly chaos: Chaos;
+  readonly counters: TransportCounters = {
+    sent: new Map(),
+    received: 0,
+    dropped: new Map(),
+    snapshotsReceived: 0,
+  };
+  #options: RaftTransportOptions;
+  #server: GrpcServer | undefined;
+  #configured = new Map<string, string>();
+  #learned = new Map<string, string>();
+  #senders = new Map<string, PeerSender>();
+  #waiters = new Map<string, Waiter[]>();
+  #delayed = new Set<ReturnType<typeof setTimeout>>();
+  #inbound = new Set<grpc.ServerReadableStream<RaftEnvelope, StreamAck>>();
+  #closed = false;
+  #log = getLogger("raft.transport");
+
+  constructor(options: RaftTransportOptions) {
+    this.nodeId = options.nodeId;
+    this.chaos = options.chaos;
+    this.#options = options;
+  }
+
+  /** The port the server listens on (after {@linkcode start}). */
+  get port(): number {
+    if (!this.#server) throw new Error("RaftTransport is not started: expected start() first");
+    return this.#server.port;
+  }
+
+  /** Starts the gRPC server on `bindAddr`. */
+  async start(): Promise<void> {
+    const bind = parseHostPort(this.#options.bindAddr);
+    if (!bind) {
+      throw new Error(`Invalid RAFT_BIND_ADDR "${this.#options.bindAddr}": expected host:port`);
+    }
+    this.#server = await startGrpcServer(bind.port, (server) => {
+      server.addService(RaftTransportService, this.#implementation());
+    }, { hostname: bind.host });
+  }
+
+  /**
+   * Sets the transport addresses of the members (from the membership's context). A peer
+   * whose address changed gets a new connection.
+   */
+  setPeers(addresses: ReadonlyMap<string, string>): void {
+    for (const [id, address] of addresses) {
+      if (id === this.nodeId) continue;
+      this.#configured.set(id, address);
+      this.#refreshSender(id);
+    }
+  }
+
+  /** The address this transport would use for `peer`, if it knows one. */
+  addressOf(peer: string): string | undefined {
+    return this.#configured.get(peer) ?? this.#learned.get(peer);
+  }
+
+  /**
+   * Sends messages (step 2 of a Ready), through the chaos layer. Never throws and never
+   * blocks: a message that cannot go now is dropped and counted.
+   */
+  send(messages: readonly Message[]): void {
+    for (const message of messages) this.#sendOne(message);
+  }
+
+  #sendOne(message: Message): void {
+    if (this.#closed) return;
+    const decision = this.chaos.judgeOutgoing(message.to);
+    if (decision.action === "drop") {
+      this.#drop(this.chaos.isPartitionedFrom(message.to) ? "partition" : "chaos");
+      this.#failWaiter(message, "dropped by chaos");
+      return;
+    }
+    if (decision.action === "delay") {
+      const timer = setTimeout(() => {
+        this.#delayed.delete(timer);
+        this.#deliverOut(message);
+      }, decision.delayMs);
+      this.#delayed.add(timer);
+      return;
+    }
+    this.#deliverOut(message);
+  }
+
+  #deliverOut(message: Message): void {
+    if (this.#closed) return;
+    const waiters = this.#waiters.get(waiterKey(message.to, message.type));
+    const waiter = waiters?.shift();
+    if (waiter) {
+      clearTimeout(waiter.timer);
+      this.#countSent(message.type);
+      waiter.resolve(message);
+      return;
+    }
+    const sender = this.#sender(message.to);
+    if (!sender) return this.#drop("no-address");
+    // Responses always travel on the stream (or answer a unary call, above).
+    const unary = this.#options.stream === false &&
+      (RESPONSE_OF[message.type] !== undefined || message.type === "timeoutNow");
+    const result = unary ? sender.sendUnary(message) : sender.sendStream(message);
+    if (result === "sent") this.#countSent(message.type);
+    else this.#drop(result);
+  }
+
+  #failWaiter(message: Message, reason: string): void {
+    const waiter = this.#waiters.get(waiterKey(message.to, message.type))?.shift();
+    if (!waiter) return;
+    clearTimeout(waiter.timer);
+    waiter.reject({ code: grpc.status.UNAVAILABLE, details: `Raft response ${reason}` });
+  }
+
+  #countSent(type: MessageType): void {
+    this.counters.sent.set(type, (this.counters.sent.get(type) ?? 0) + 1);
+  }
+
+  #drop(reason: DropReason): void {
+    this.counters.dropped.set(reason, (this.counters.dropped.get(reason) ?? 0) + 1);
+  }
+
+  #sender(peer: string): PeerSender | undefined {
+    const existing = this.#senders.get(peer);
+    if (existing) return existing;
+    const address = this.addressOf(peer);
+    if (address === undefined) return undefined;
+    const sender = new PeerSender(this, peer, address, this.#options.advertiseAddr);
+    this.#senders.set(peer, sender);
+    return sender;
+  }
+
+  #refreshSender(peer: string): void {
+    const sender = this.#senders.get(peer);
+    if (sender && sender.address !== this.addressOf(peer)) {
+      sender.close();
+      this.#senders.delete(peer);
+    }
+  }
+
+  /** Delivers a received message to the core unless a partition drops it. */
+  receive(message: Message): void {
+    if (this.#closed) return;
+    if (this.chaos.dropsIncoming(message.from)) return this.#drop("partition");
+    this.counters.received++;
+    if (message.type === "installSnapshot") this.counters.snapshotsReceived++;
+    this.#options.onMessage(message);
+  }
+
+  #learn(metadata: grpc.Metadata): void {
+    const from = metadata.get(FROM_METADATA)[0];
+    const address = metadata.get(ADDR_METADATA)[0];
+    if (typeof from !== "string" || typeof address !== "string" || from === this.nodeId) return;
+    if (this.#learned.get(from) === address) return;
+    this.#learned.set(from, address);
+    if (!this.#configured.has(from)) this.#refreshSender(from);
+  }
+
+  /** Handles a unary request: delivers it and answers with the core's response. */
+  #unary<Req, Res>(
+    type: MessageType,
+    call: grpc.ServerUnaryCall<Req, Res>,
+    callback: grpc.sendUnaryData<Res>,
+  ): void {
+    this.#learn(call.metadata);
+    let message: Message;
+    try {
+      message = fromProto(type, call.request, this.nodeId);
+    } catch (error) {
+      callback({ code: grpc.status.INVALID_ARGUMENT, details: errorMessage(error) });
+      return;
+    }
+    const responseType = RESPONSE_OF[type];
+    if (responseType === undefined) {
+      // TimeoutNow has no response message in the core: acknowledge at once.
+      this.receive(message);
+      callback(null, {} as Res);
+      return;
+    }
+    if (this.chaos.isPartitionedFrom(message.from)) {
+      this.#drop("partition");
+      callback({ code: grpc.status.UNAVAILABLE, details: "Raft request dropped by a partition" });
+      return;
+    }
+    const key = waiterKey(message.from, responseType);
+    const queue = this.#waiters.get(key) ?? [];
+    this.#waiters.set(key, queue);
+    const waiter: Waiter = {
+      resolve: (response) => callback(null, toProto<Res>(response)),
+      reject: (error) => callback(error),
+      timer: setTimeout(() => {
+        const i = queue.indexOf(waiter);
+        if (i >= 0) queue.splice(i, 1);
+        callback({
+          code: grpc.status.DEADLINE_EXCEEDED,
+          details: `No ${responseType} from the raft core within ${UNARY_RESPONSE_TIMEOUT_MS} ms`,
+        });
+      }, UNARY_RESPONSE_TIMEOUT_MS),
+    };
+    queue.push(waiter);
+    this.receive(message);
+  }
+
+  #implementation(): RaftTransportServer {
+    return {
+      appendEntries: (
+        call: grpc.ServerUnaryCall<ProtoAppendEntriesRequest, ProtoAppendEntriesResponse>,
+        callback: grpc.sendUnaryData<ProtoAppendEntriesResponse>,
+      ) => this.#unary("appendEntries", call, callback),
+      requestVote: (
+        call: grpc.ServerUnaryCall<ProtoRequestVoteRequest, ProtoRequestVoteResponse>,
+        callback: grpc.sendUnaryData<ProtoRequestVoteResponse>,
+      ) => this.#unary("requestVote", call, callback),
+      installSnapshot: (
+        call: grpc.ServerUnaryCall<ProtoInstallSnapshotRequest, ProtoInstallSnapshotResponse>,
+        callback: grpc.sendUnaryData<ProtoInstallSnapshotResponse>,
+      ) => this.#unary("installSnapshot", call, callback),
+      timeoutNow: (
+        call: grpc.ServerUnaryCall<ProtoTimeoutNowRequest, TimeoutNowResponse>,
+        callback: grpc.sendUnaryData<TimeoutNowResponse>,
+      ) => this.#unary("timeoutNow", call, callback),
+      stream: (call, callback) => {
+        this.#learn(call.metadata);
+        this.#inbound.add(call);
+        let ended = false;
+        const finish = () => {
+          if (ended) return;
+          ended = true;
+          this.#inbound.delete(call);
+          callback(null, {});
+        };
+        call.on("data", (envelope: RaftEnvelope) => {
+          let message: Message;
+          try {
+            message = fromEnvelope(envelope, this.nodeId);
+          } catch (error) {
+            this.#log.warn("dropped a raft message: {error}", { error: errorMessage(error) });
+            return;
+          }
+          this.receive(message);
+        });
+        call.on("end", finish);
+        call.on("error", () => {
+          ended = true;
+          this.#inbound.delete(call);
+        });
+      },
+    };
+  }
+
+  /** @internal Called by a sender when a unary response arrives. */
+  deliverResponse(type: MessageType, payload: unknown): void {
+    let message: Message;
+    try {
+      message = fromProto(type, payload, this.nodeId);
+    } catch (error) {
+      this.#log.warn("dropped a raft response: {error}", { error: errorMessage(error) });
+      return;
+    }
+    this.receive(message);
+  }
+
+  /** Stops every sender, cancels delayed messages and unary waiters, and stops the server. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const timer of this.#delayed) clearTimeout(timer);
+    this.#delayed.clear();
+    for (const queue of this.#waiters.values()) {
+      for (const waiter of queue) {
+        clearTimeout(waiter.timer);
+        waiter.reject({ code: grpc.status.UNAVAILABLE, details: "Raft transport closed" });
+      }
+    }
+    this.#waiters.clear();
+    for (const sender of this.#senders.values()) sender.close();
+    this.#senders.clear();
+    for (const call of this.#inbound) call.destroy();
+    this.#inbound.clear();
+    await this.#server?.close(200);
+  }
+}
+
+function waiterKey(peer: string, type: MessageType): string {
+  return `${peer}\u0000${type}`;
+}
+
+type SendResult = "sent" | "unreachable" | "backpressure";
+
+/** The connection to one peer: a client, its stream (reopened with backoff), unary calls. */
+class PeerSender {
+  readonly peer: string;
+  readonly address: string;
+  #transport: RaftTransport;
+  #client: RaftTransportClient;
+  #metadata: grpc.Metadata;
+  #call: grpc.ClientWritableStream<RaftEnvelope> | undefined;
+  #openedAt = 0;
+  #attempt = 0;
+  #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  #unaryInFlight = 0;
+  #closed = false;
+
+  constructor(transport: RaftTransport, peer: string, address: string, selfAddr: string) {
+    this.#transport = transport;
+    this.peer = peer;
+    this.address = address;
+    this.#client = new RaftTransportClient(address, insecure(), {
+      ...GRPC_OPTIONS,
+      // grpc-js backs off up to 120 s between connection attempts by default; a restarted
+      // peer must be reachable again within an election timeout or so.
+      "grpc.initial_reconnect_backoff_ms": 100,
+      "grpc.max_reconnect_backoff_ms": 1000,
+    });
+    this.#metadata = new grpc.Metadata();
+    this.#metadata.set(FROM_METADATA, transport.nodeId);
+    this.#metadata.set(ADDR_METADATA, selfAddr);
+    this.#open();
+  }
+
+  #open(): void {
+    if (this.#closed) return;
+    this.#reconnectTimer = undefined;
+    this.#openedAt = performance.now();
+    const call = this.#client.stream(this.#metadata, {}, () => this.#onStreamEnd(call));
+    call.on("error", () => this.#onStreamEnd(call));
+    this.#call = call;
+  }
+
+  #onStreamEnd(call: grpc.ClientWritableStream<RaftEnvelope>): void {
+    if (this.#call !== call) return;
+    this.#call = undefined;
+    if (this.#closed) return;
+    // A stream that lived a while was a working connection: start the backoff afresh.
+    if (performance.now() - this.#openedAt > 1000) this.#attempt = 0;
+    this.#attempt++;
+    const delay = backoffDelay(this.#attempt, { initialDelayMs: 50, maxDelayMs: 500 });
+    this.#reconnectTimer = setTimeout(() => this.#open(), delay);
+  }
+
+  sendStream(message: Message): SendResult {
+    const call = this.#call;
+    if (!call || call.destroyed || call.writableEnded) return "unreachable";
+    if (call.writableLength >= MAX_QUEUED_MESSAGES) return "backpressure";
+    call.write(toEnvelope(message));
+    return "sent";
+  }
+
+  sendUnary(message: Message): SendResult {
+    if (this.#unaryInFlight >= MAX_UNARY_IN_FLIGHT) return "backpressure";
+    const responseType = RESPONSE_OF[message.type];
+    const options = { deadline: Date.now() + UNARY_RESPONSE_TIMEOUT_MS + 500 };
+    const done = (error: grpc.ServiceError | null, response: unknown) => {
+      this.#unaryInFlight--;
+      if (error || this.#closed || responseType === undefined) return;
+      this.#transport.deliverResponse(responseType, response);
+    };
+    this.#unaryInFlight++;
+    const c = this.#client;
+    const m = this.#metadata;
+    switch (message.type) {
+      case "appendEntries":
+        c.appendEntries(toProto(message), m, options, done);
+        break;
+      case "requestVote":
+        c.requestVote(toProto(message), m, options, done);
+        break;
+      case "installSnapshot":
+        c.installSnapshot(toProto(message), m, options, done);
+        break;
+      case "timeoutNow":
+        c.timeoutNow(toProto(message), m, options, done);
+        break;
+      default:
+        this.#unaryInFlight--;
+        return this.sendStream(message);
+    }
+    return "sent";
+  }
+
+  close(): void {
+    this.#closed = true;
+    if (this.#reconnectTimer !== undefined) clearTimeout(this.#reconnectTimer);
+    const call = this.#call;
+    this.#call = undefined;
+    call?.cancel();
+    this.#client.close();
+  }
+}

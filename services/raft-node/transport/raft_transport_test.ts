@@ -1,0 +1,256 @@
+import assert from "node:assert/strict";
+import { freePort, waitFor } from "@trading/shared/testing";
+import type { AppendEntriesRequest, Message, RequestVoteRequest } from "../core/types.ts";
+import { Chaos, NO_CHAOS } from "./chaos.ts";
+import { RaftTransport } from "./raft_transport.ts";
+
+interface Node {
+  transport: RaftTransport;
+  inbox: Message[];
+  address: string;
+}
+
+async function startNode(
+  id: string,
+  options: { stream?: boolean; port?: number; onMessage?: (m: Message, self: Node) => void } = {},
+): Promise<Node> {
+  const address = `127.0.0.1:${options.port ?? freePort()}`;
+  const inbox: Message[] = [];
+  const node = { inbox, address } as Node;
+  node.transport = new RaftTransport({
+    nodeId: id,
+    bindAddr: address,
+    advertiseAddr: address,
+    stream: options.stream ?? true,
+    chaos: new Chaos(id),
+    onMessage: (m) => {
+      inbox.push(m);
+      options.onMessage?.(m, node);
+    },
+  });
+  await node.transport.start();
+  return node;
+}
+
+function append(
+  from: string,
+  to: string,
+  index: number,
+  data = new Uint8Array(8),
+): AppendEntriesRequest {
+  return {
+    type: "appendEntries",
+    from,
+    to,
+    term: 2,
+    prevLogIndex: index - 1,
+    prevLogTerm: 2,
+    entries: [{ index, term: 2, type: 0, data }],
+    leaderCommit: index - 1,
+    context: new Uint8Array(),
+  };
+}
+
+function vote(from: string, to: string): RequestVoteRequest {
+  return {
+    type: "requestVote",
+    from,
+    to,
+    term: 5,
+    lastLogIndex: 9,
+    lastLogTerm: 4,
+    preVote: true,
+    transfer: false,
+  };
+}
+
+Deno.test("RaftTransport streams messages to a peer in order, intact", async () => {
+  const a = await startNode("a");
+  const b = await startNode("b");
+  try {
+    a.transport.setPeers(new Map([["b", b.address]]));
+    const sent = Array.from({ length: 200 }, (_, i) => append("a", "b", i + 1));
+    a.transport.send(sent);
+    await waitFor("200 messages at b", () => b.inbox.length === 200);
+    assert.deepEqual(
+      b.inbox.map((m) => (m as AppendEntriesRequest).entries[0]!.index),
+      sent.map((m) => m.entries[0]!.index),
+    );
+    const first = b.inbox[0] as AppendEntriesRequest;
+    assert.equal(first.type, "appendEntries");
+    assert.equal(first.term, 2);
+    assert.equal(first.prevLogIndex, 0);
+    assert.equal(first.entries[0]!.data.length, 8);
+    assert.equal(a.transport.counters.sent.get("appendEntries"), 200);
+  } finally {
+    await a.transport.close();
+    await b.transport.close();
+  }
+});
+
+Deno.test("RaftTransport lets a peer answer a sender it only knows from the stream metadata", async () => {
+  const a = await startNode("a");
+  const b = await startNode("b", {
+    onMessage: (m, self) =>
+      self.transport.send([{ ...vote("b", m.from), type: "requestVote", to: m.from }]),
+  });
+  try {
+    a.transport.setPeers(new Map([["b", b.address]]));
+    a.transport.send([vote("a", "b")]);
+    await waitFor("b's answer at a", () => a.inbox.length === 1);
+    assert.equal(b.transport.addressOf("a"), a.address);
+    assert.equal(a.inbox[0]!.from, "b");
+  } finally {
+    await a.transport.close();
+    await b.transport.close();
+  }
+});
+
+Deno.test("RaftTransport carries a 5 MiB InstallSnapshot in one message", async () => {
+  const a = await startNode("a");
+  const b = await startNode("b");
+  try {
+    a.transport.setPeers(new Map([["b", b.address]]));
+    const data = new Uint8Array(5 * 1024 * 1024).map((_, i) => i % 251);
+    a.transport.send([{
+      type: "installSnapshot",
+      from: "a",
+      to: "b",
+      term: 3,
+      lastIncludedIndex: 1000,
+      lastIncludedTerm: 3,
+      configuration: new TextEncoder().encode('{"voters":["a"],"learners":[],"context":{}}'),
+      data,
+    }]);
+    await waitFor("the snapshot at b", () => b.inbox.length === 1);
+    const got = b.inbox[0]!;
+    assert.equal(got.type, "installSnapshot");
+    assert.equal(got.type === "installSnapshot" && got.data.length, data.length);
+    assert.equal(got.type === "installSnapshot" && got.data[1000], data[1000]);
+    assert.equal(b.transport.counters.snapshotsReceived, 1);
+  } finally {
+    await a.transport.close();
+    await b.transport.close();
+  }
+});
+
+Deno.test("RaftTransport in unary mode returns the core's response as the call's result", async () => {
+  const a = await startNode("a", { stream: false });
+  const b = await startNode("b", {
+    stream: false,
+    onMessage: (m, self) =>
+      self.transport.send([{
+        type: "requestVoteResponse",
+        from: "b",
+        to: m.from,
+        term: 5,
+        granted: true,
+        preVote: true,
+      }]),
+  });
+  try {
+    a.transport.setPeers(new Map([["b", b.address]]));
+    a.transport.send([vote("a", "b")]);
+    await waitFor("the vote response at a", () => a.inbox.length === 1);
+    assert.equal(a.inbox[0]!.type, "requestVoteResponse");
+    assert.equal(a.inbox[0]!.type === "requestVoteResponse" && a.inbox[0]!.granted, true);
+    // b answered through the unary result, not through a stream of its own.
+    assert.equal(b.transport.counters.sent.get("requestVoteResponse"), 1);
+    assert.equal(b.transport.addressOf("a"), a.address);
+  } finally {
+    await a.transport.close();
+    await b.transport.close();
+  }
+});
+
+Deno.test("RaftTransport drops messages for a peer that is down and delivers once it is up", async () => {
+  const port = freePort();
+  const a = await startNode("a");
+  let b: Node | undefined;
+  try {
+    a.transport.setPeers(new Map([["b", `127.0.0.1:${port}`]]));
+    a.transport.send([vote("a", "b")]);
+    await waitFor(
+      "a drop for the unreachable peer",
+      () =>
+        (a.transport.counters.dropped.get("unreachable") ?? 0) > 0 ||
+        (a.transport.counters.sent.get("requestVote") ?? 0) > 0,
+    );
+    b = await startNode("b", { port });
+    const started = performance.now();
+    await waitFor("a message through the reconnected stream", () => {
+      a.transport.send([vote("a", "b")]);
+      return b!.inbox.length > 0;
+    }, { timeoutMs: 5000, intervalMs: 20 });
+    console.log(`reconnected after ${Math.round(performance.now() - started)} ms`);
+  } finally {
+    await a.transport.close();
+    await b?.transport.close();
+  }
+});
+
+Deno.test("RaftTransport partition drops what the node sends and what it receives, heal restores", async () => {
+  const a = await startNode("a");
+  const b = await startNode("b");
+  try {
+    a.transport.setPeers(new Map([["b", b.address]]));
+    b.transport.setPeers(new Map([["a", a.address]]));
+    a.transport.send([vote("a", "b")]);
+    b.transport.send([vote("b", "a")]);
+    await waitFor("both directions open", () => a.inbox.length === 1 && b.inbox.length === 1);
+
+    a.transport.chaos.partition(["b"]);
+    a.transport.send([vote("a", "b")]);
+    b.transport.send([vote("b", "a")]);
+    await waitFor("a's partition drops", () => a.transport.chaos.dropped === 2);
+    assert.equal(a.inbox.length, 1);
+    assert.equal(b.inbox.length, 1);
+    assert.equal(a.transport.counters.dropped.get("partition"), 2);
+
+    a.transport.chaos.heal();
+    a.transport.send([vote("a", "b")]);
+    b.transport.send([vote("b", "a")]);
+    await waitFor("both directions open again", () => a.inbox.length === 2 && b.inbox.length === 2);
+  } finally {
+    await a.transport.close();
+    await b.transport.close();
+  }
+});
+
+Deno.test("RaftTransport applies chaos settings changed at runtime", async () => {
+  const a = await startNode("a");
+  const b = await startNode("b");
+  try {
+    a.transport.setPeers(new Map([["b", b.address]]));
+    a.transport.chaos.configure({ ...NO_CHAOS, enabled: true, dropPct: 100, seed: 3 });
+    a.transport.send(Array.from({ length: 20 }, () => vote("a", "b")));
+    assert.equal(a.transport.chaos.dropped, 20);
+    a.transport.chaos.configure({ ...NO_CHAOS, enabled: true, delayMsMin: 100, delayMsMax: 100 });
+    const sentAt = performance.now();
+    a.transport.send([vote("a", "b")]);
+    await waitFor("the delayed message", () => b.inbox.length === 1);
+    const elapsed = performance.now() - sentAt;
+    assert.ok(elapsed >= 95, `delivered after ${elapsed} ms, expected at least 100`);
+    assert.equal(a.transport.chaos.delayed, 1);
+    assert.equal(b.inbox.length, 1);
+  } finally {
+    await a.transport.close();
+    await b.transport.close();
+  }
+});
+
+Deno.test("RaftTransport refuses a message addressed to another node", async () => {
+  const a = await startNode("a");
+  const b = await startNode("b");
+  try {
+    // a believes "c" lives at b's address: b must not hand c's message to its core.
+    a.transport.setPeers(new Map([["c", b.address]]));
+    a.transport.send([vote("a", "c"), vote("a", "c")]);
+    await waitFor("the sends", () => (a.transport.counters.sent.get("requestVote") ?? 0) === 2);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(b.inbox.length, 0);
+  } finally {
+    await a.transport.close();
+    await b.transport.close();
+  }
+});
