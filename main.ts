@@ -17,6 +17,18 @@ export const ROLES: Record<string, { describe: string; load: () => Promise<RoleM
     describe: "create (default) or list the topics on KAFKA_BROKERS",
     load: () => import("./scripts/topics.ts").then((m) => m.main),
   },
+  up: {
+    describe: "the whole pipeline under the supervisor",
+    load: () => import("./supervisor/main.ts").then((m) => m.main),
+  },
+  ctl: {
+    describe: "send a control command to the running supervisor (deno task ctl status)",
+    load: () => import("./supervisor/ctl.ts").then((m) => m.main),
+  },
+  "supervisor-watchdog": {
+    describe: "internal: kills the supervisor's children if the supervisor dies",
+    load: () => import("./supervisor/watchdog.ts").then((m) => m.main),
+  },
 };
 
 function usage(): string {

@@ -1,0 +1,140 @@
+/**
+ * The supervisor's HTTP API: `/healthz`, `/readyz` (ready when every permanent child is),
+ * `/metrics`, `GET /status`, `GET /events` and `POST /control` (`{"command": "kill raft-2"}`
+ * answered with `{ok, output}`). The control API can kill processes: when a token is
+ * configured, `/status`, `/events` and `/control` require `Authorization: Bearer <token>`, and
+ * a call without it is refused (401) and logged.
+ *
+ * @module
+ */
+import { z } from "zod";
+import { Health, type HealthHttpServer, serveHealth } from "@trading/shared/health";
+import { getLogger } from "@trading/shared/log";
+import type { CommandRegistry } from "./commands.ts";
+import type { Supervisor } from "./supervisor.ts";
+
+/** Options of {@linkcode serveControl}. */
+export interface ControlServerOptions {
+  hostname: string;
+  /** 0 picks a free port. */
+  port: number;
+  /** When set, every admin call must present it as a bearer token. */
+  token?: string | undefined;
+  commands: CommandRegistry;
+}
+
+const ControlRequestSchema = z.object({ command: z.string().min(1).max(1000) });
+
+const encoder = new TextEncoder();
+
+/** Compares in time independent of where the strings differ (no timing oracle on the token). */
+function sameSecret(a: string, b: string): boolean {
+  const x = encoder.encode(a);
+  const y = encoder.encode(b);
+  let difference = x.length ^ y.length;
+  for (let i = 0; i < Math.max(x.length, y.length); i++) difference |= (x[i] ?? 0) ^ (y[i] ?? 0);
+  return difference === 0;
+}
+
+/**
+ * Serves the supervisor's HTTP API on `hostname:port`. Returns the running server (its
+ * bound port and `close()`).
+ */
+export function serveControl(
+  supervisor: Supervisor,
+  options: ControlServerOptions,
+): HealthHttpServer {
+  const log = getLogger("supervisor.api");
+  const health = new Health("supervisor");
+  for (const name of supervisor.names) {
+    health.addCheck(name, () => supervisor.readinessChecks()[name] ?? true);
+  }
+  const unsubscribe = supervisor.events.subscribe((event) => {
+    if (event.kind === "shutdown") health.setShuttingDown();
+  });
+
+  const guarded =
+    (handler: (request: Request) => Response | Promise<Response>) =>
+    (request: Request): Response | Promise<Response> => {
+      if (options.token !== undefined) {
+        const header = request.headers.get("authorization") ?? "";
+        const presented = header.startsWith("Bearer ") ? header.slice(7).trim() : "";
+        if (!sameSecret(presented, options.token)) {
+          const path = new URL(request.url).pathname;
+          log.warn("refused {method} {path}: missing or wrong bearer token", {
+            method: request.method,
+            path,
+          });
+          return Response.json(
+            { ok: false, output: "Unauthorized: expected header Authorization: Bearer <token>" },
+            { status: 401, headers: { "www-authenticate": "Bearer" } },
+          );
+        }
+      }
+      return handler(request);
+    };
+
+  const server = serveHealth(health, {
+    hostname: options.hostname,
+    port: options.port,
+    routes: {
+      "/status": guarded((request) => {
+        if (request.method !== "GET") return methodNotAllowed("GET");
+        return Response.json({
+          pid: Deno.pid,
+          ready: supervisor.isReady(),
+          shuttingDown: supervisor.shuttingDown,
+          watchdogPid: supervisor.watchdogPid,
+          children: supervisor.status(),
+        });
+      }),
+      "/events": guarded((request) => {
+        if (request.method !== "GET") return methodNotAllowed("GET");
+        const after = Number(new URL(request.url).searchParams.get("after") ?? "0");
+        return Response.json({
+          events: supervisor.events.list(Number.isFinite(after) ? after : 0),
+        });
+      }),
+      "/control": guarded(async (request) => {
+        if (request.method !== "POST") return methodNotAllowed("POST");
+        let body: unknown;
+        try {
+          body = await request.json();
+        } catch {
+          body = undefined;
+        }
+        const parsed = ControlRequestSchema.safeParse(body);
+        if (!parsed.success) {
+          return Response.json({
+            ok: false,
+            output: `Invalid control request: expected JSON {"command": "<command>"}\n\n${
+              options.commands.usage(supervisor.names)
+            }`,
+          }, { status: 400 });
+        }
+        const { command } = parsed.data;
+        const result = await options.commands.execute(command, supervisor);
+        log.info("control {command}: {outcome}", {
+          command,
+          outcome: result.ok ? "ok" : result.usageError ? "usage error" : "failed",
+        });
+        const status = result.ok ? 200 : result.usageError ? 400 : 409;
+        return Response.json({ ok: result.ok, output: result.output }, { status });
+      }),
+    },
+  });
+  return {
+    port: server.port,
+    async close() {
+      unsubscribe();
+      await server.close();
+    },
+  };
+}
+
+function methodNotAllowed(allowed: string): Response {
+  return Response.json({ ok: false, output: `Method not allowed: expected ${allowed}` }, {
+    status: 405,
+    headers: { allow: allowed },
+  });
+}

@@ -1,0 +1,152 @@
+/**
+ * The `up` role: the whole pipeline under the supervisor (`deno task up`). Builds the
+ * pipeline's child specs for the roles that exist, starts them with the watchdog, serves the
+ * HTTP API, runs the REPL on a terminal, and shuts down in order on SIGINT, SIGTERM, SIGHUP
+ * or the `shutdown` command (a second Ctrl-C kills whatever is left at once).
+ *
+ * @module
+ */
+import { configure } from "@logtape/logtape";
+import { getLogger, type LogLevel, ROOT_CATEGORY, setupLogging } from "@trading/shared/log";
+import { formatJsonLine } from "@trading/shared/log";
+import { initMetrics } from "@trading/shared/metrics";
+import { errorMessage } from "@trading/shared/retry";
+import type { ChildCommand, ChildSpecInput } from "./child_spec.ts";
+import { type CommandRegistry, defaultCommands } from "./commands.ts";
+import { serveControl } from "./control_server.ts";
+import { LogMultiplexer } from "./log_multiplexer.ts";
+import { pipelineSpecs } from "./pipeline_specs.ts";
+import { runRepl } from "./repl.ts";
+import { selfCommand } from "./self_command.ts";
+import { Supervisor } from "./supervisor.ts";
+import { loadSupervisorConfig, type SupervisorConfig } from "./supervisor_config.ts";
+
+const USAGE = `Usage: main.ts up
+
+Starts the pipeline under the supervisor. Configuration comes from the environment:
+  SUPERVISOR_HTTP_PORT    HTTP API port (default 8090)
+  SUPERVISOR_HTTP_HOST    HTTP API address (default 127.0.0.1; any other needs SUPERVISOR_TOKEN)
+  SUPERVISOR_TOKEN        bearer token required by the admin endpoints
+  SUPERVISOR_PORT_OFFSET  added to every child's port (default 0)
+  SUPERVISOR_DATA_DIR     children's data (default .data)
+  KAFKA_BROKERS           use this Kafka instead of starting the embedded broker
+  LOG_LEVEL               debug|info|warn|error (default info)`;
+
+/** The role's entry. Returns the exit code: 0 after an orderly shutdown. */
+export async function main(args: string[]): Promise<number> {
+  if (args.length > 0) {
+    const help = args[0] === "--help" || args[0] === "-h";
+    (help ? console.log : console.error)(
+      help ? USAGE : `Unknown argument "${args[0]}": expected none\n\n${USAGE}`,
+    );
+    return help ? 0 : 2;
+  }
+  const config = loadSupervisorConfig();
+  // Lazily, because main.ts itself loads this module lazily (no import cycle at start-up).
+  const { ROLES } = await import("../main.ts");
+  const specs = pipelineSpecs({
+    portOffset: config.SUPERVISOR_PORT_OFFSET,
+    dataDir: config.SUPERVISOR_DATA_DIR,
+    kafkaBrokers: config.KAFKA_BROKERS,
+    roles: Object.keys(ROLES),
+    env: { LOG_LEVEL: config.LOG_LEVEL },
+  });
+  return await runSupervisor({ specs, config });
+}
+
+/** Options of {@linkcode runSupervisor}. */
+export interface RunSupervisorOptions {
+  specs: readonly ChildSpecInput[];
+  config: SupervisorConfig;
+  /** The command words; default {@linkcode defaultCommands}. */
+  commands?: CommandRegistry;
+  /** The watchdog command; default the `supervisor-watchdog` role of this executable. */
+  watchdog?: ChildCommand;
+}
+
+/**
+ * Runs a supervisor over `specs` with the HTTP API, signal handling and (on a terminal) the
+ * REPL, until it has shut down. Returns the exit code.
+ */
+export async function runSupervisor(options: RunSupervisorOptions): Promise<number> {
+  const { config } = options;
+  const output = new LogMultiplexer({ pretty: Deno.stdout.isTerminal() });
+  await setupSupervisorLogging(config.LOG_LEVEL, output);
+  initMetrics("supervisor");
+  const log = getLogger("supervisor");
+  const supervisor = new Supervisor({
+    specs: options.specs,
+    output,
+    watchdog: options.watchdog ?? selfCommand("supervisor-watchdog"),
+  });
+  const commands = options.commands ?? defaultCommands();
+
+  let server;
+  try {
+    server = serveControl(supervisor, {
+      hostname: config.SUPERVISOR_HTTP_HOST,
+      port: config.SUPERVISOR_HTTP_PORT,
+      token: config.SUPERVISOR_TOKEN,
+      commands,
+    });
+  } catch (error) {
+    console.error(
+      `Cannot listen on ${config.SUPERVISOR_HTTP_HOST}:${config.SUPERVISOR_HTTP_PORT}: ${
+        errorMessage(error)
+      } (another supervisor running? set SUPERVISOR_HTTP_PORT)`,
+    );
+    return 1;
+  }
+  log.info("supervisor {pid} listening on http://{host}:{port} with {count} children", {
+    pid: Deno.pid,
+    host: config.SUPERVISOR_HTTP_HOST,
+    port: server.port,
+    count: supervisor.names.length,
+    children: supervisor.names,
+  });
+
+  let forced = false;
+  const onSignal = (signal: Deno.Signal) => () => {
+    if (supervisor.shuttingDown && signal === "SIGINT") {
+      forced = true;
+      log.warn("second SIGINT: killing every child now");
+      supervisor.forceStop();
+      return;
+    }
+    void supervisor.shutdown(signal);
+  };
+  const handlers = (["SIGINT", "SIGTERM", "SIGHUP"] as const).map((signal) => {
+    const handler = onSignal(signal);
+    Deno.addSignalListener(signal, handler);
+    return [signal, handler] as const;
+  });
+
+  supervisor.start();
+  if (Deno.stdin.isTerminal()) void runRepl(commands, supervisor).catch(() => {});
+
+  await supervisor.done;
+  for (const [signal, handler] of handlers) Deno.removeSignalListener(signal, handler);
+  await server.close();
+  log.info("supervisor stopped");
+  return forced ? 1 : 0;
+}
+
+/**
+ * JSON lines through shared/log.ts when piped; on a terminal the same records go through
+ * the multiplexer, so the supervisor's own lines read like its children's.
+ */
+async function setupSupervisorLogging(level: LogLevel, output: LogMultiplexer): Promise<void> {
+  if (!output.pretty) return await setupLogging("supervisor", level);
+  const lowestLevel = level === "warn" ? "warning" : level;
+  await configure({
+    reset: true,
+    sinks: {
+      terminal: (record) =>
+        output.line("supervisor", "stdout", formatJsonLine("supervisor", record)),
+    },
+    loggers: [
+      { category: [ROOT_CATEGORY], lowestLevel, sinks: ["terminal"] },
+      { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["terminal"] },
+    ],
+  });
+}

@@ -1,0 +1,153 @@
+/**
+ * The pipeline's child specs (DESIGN.md, "Processes and default ports"): the embedded broker
+ * (only when `KAFKA_BROKERS` is unset), three Raft nodes and the three services, as a
+ * function of a port offset, a data directory and the roles that exist, so that tests can
+ * run a whole pipeline on free ports side by side.
+ *
+ * @module
+ */
+import { join, resolve } from "node:path";
+import type { ChildCommand, ChildSpecInput } from "./child_spec.ts";
+import { selfCommand } from "./self_command.ts";
+
+/** The default ports of DESIGN.md, before the offset. */
+export const DEFAULT_PORTS = {
+  broker: { kafka: 9092, http: 9644 },
+  "raft-1": { grpc: 50070, http: 8080, raft: 7000 },
+  "raft-2": { grpc: 50071, http: 8081, raft: 7001 },
+  "raft-3": { grpc: 50072, http: 8082, raft: 7002 },
+  "market-ingestor": { grpc: 50051, http: 8083 },
+  "stream-processor": { grpc: 50052, http: 8084 },
+  "order-executor": { grpc: 50053, http: 8085 },
+} as const;
+
+/** The topics the embedded broker creates, `name:partitions`. */
+export const PIPELINE_TOPICS = "market.ticks:3,orders.commands:3,orders.events:3,orders.dlq:3";
+
+/** Options of {@linkcode pipelineSpecs}. */
+export interface PipelineOptions {
+  /** Added to every default port. Default 0. */
+  portOffset?: number;
+  /** Root of the children's data (resolved against the current directory). */
+  dataDir: string;
+  /** The user's Kafka; when undefined the embedded broker is started and used. */
+  kafkaBrokers?: readonly string[] | undefined;
+  /** Roles that exist (main.ts ROLES): specs of other roles are left out. */
+  roles: readonly string[];
+  /** Environment added to every child (for example `LOG_LEVEL`). */
+  env?: Record<string, string>;
+  /** How a role is started; default {@linkcode selfCommand}. */
+  command?: (role: string) => ChildCommand;
+  /** SIGTERM-to-SIGKILL grace per child, ms. Default 10000 (shared/shutdown.ts needs 8000). */
+  shutdownGraceMs?: number;
+}
+
+/**
+ * Returns the pipeline's child specs for the roles that exist, with dependencies on absent
+ * children dropped.
+ */
+export function pipelineSpecs(options: PipelineOptions): ChildSpecInput[] {
+  const offset = options.portOffset ?? 0;
+  const dataDir = resolve(options.dataDir);
+  const command = options.command ?? ((role: string) => selfCommand(role));
+  const at = (port: number) => `127.0.0.1:${port + offset}`;
+  const ports = <K extends keyof typeof DEFAULT_PORTS>(name: K) =>
+    Object.fromEntries(
+      Object.entries(DEFAULT_PORTS[name]).map(([key, port]) => [key, port + offset]),
+    );
+  const embedded = options.kafkaBrokers === undefined;
+  const kafkaBrokers = embedded ? at(DEFAULT_PORTS.broker.kafka) : options.kafkaBrokers!.join(",");
+  const raftNames = ["raft-1", "raft-2", "raft-3"] as const;
+  const common = (name: keyof typeof DEFAULT_PORTS) => {
+    const { grpc, http }: { grpc?: number; http: number } = DEFAULT_PORTS[name];
+    return {
+      ...options.env,
+      KAFKA_BROKERS: kafkaBrokers,
+      PORT_HTTP: String(http + offset),
+      ...(grpc === undefined ? {} : { PORT_GRPC: String(grpc + offset) }),
+    };
+  };
+  const httpProbe = (name: keyof typeof DEFAULT_PORTS) => ({
+    kind: "http" as const,
+    port: DEFAULT_PORTS[name].http + offset,
+    path: "/readyz",
+  });
+  const grace = options.shutdownGraceMs ?? 10_000;
+
+  const specs: Array<ChildSpecInput & { role: string }> = [];
+  if (embedded) {
+    specs.push({
+      name: "broker",
+      role: "broker",
+      command: command("broker"),
+      env: {
+        ...common("broker"),
+        BROKER_PORT: String(DEFAULT_PORTS.broker.kafka + offset),
+        BROKER_DATA_DIR: join(dataDir, "broker"),
+        BROKER_CREATE_TOPICS: PIPELINE_TOPICS,
+      },
+      ports: ports("broker"),
+      readiness: httpProbe("broker"),
+    });
+  }
+  for (const [index, name] of raftNames.entries()) {
+    specs.push({
+      name,
+      role: "raft-node",
+      command: command("raft-node"),
+      env: {
+        ...common(name),
+        RAFT_NODE_ID: name,
+        RAFT_BIND_ADDR: at(DEFAULT_PORTS[name].raft),
+        RAFT_ADVERTISE_ADDR: at(DEFAULT_PORTS[name].raft),
+        RAFT_DATA_DIR: join(dataDir, "raft", name),
+        // Set both ways: a child inherits the supervisor's environment, which must not
+        // leak a RAFT_BOOTSTRAP or RAFT_JOIN_ADDR meant for something else.
+        RAFT_BOOTSTRAP: index === 0 ? "true" : "false",
+        RAFT_JOIN_ADDR: index === 0 ? "" : at(DEFAULT_PORTS["raft-1"].grpc),
+      },
+      ports: ports(name),
+      // Joining needs a leader to join: raft-1 bootstraps one. Only the first start waits.
+      dependsOn: index === 0 ? [] : ["raft-1"],
+      readiness: httpProbe(name),
+    });
+  }
+  specs.push({
+    name: "market-ingestor",
+    role: "market-ingestor",
+    command: command("market-ingestor"),
+    env: common("market-ingestor"),
+    ports: ports("market-ingestor"),
+    dependsOn: ["broker"],
+    readiness: httpProbe("market-ingestor"),
+  });
+  specs.push({
+    name: "stream-processor",
+    role: "stream-processor",
+    command: command("stream-processor"),
+    env: common("stream-processor"),
+    ports: ports("stream-processor"),
+    dependsOn: ["broker"],
+    readiness: httpProbe("stream-processor"),
+  });
+  specs.push({
+    name: "order-executor",
+    role: "order-executor",
+    command: command("order-executor"),
+    env: {
+      ...common("order-executor"),
+      RAFT_NODE_GRPC_ADDR: raftNames.map((n) => at(DEFAULT_PORTS[n].grpc)).join(","),
+    },
+    ports: ports("order-executor"),
+    dependsOn: ["broker", ...raftNames],
+    readiness: httpProbe("order-executor"),
+  });
+
+  const present = specs.filter((s) => options.roles.includes(s.role));
+  const names = new Set(present.map((s) => s.name));
+  return present.map(({ role: _role, ...spec }) => ({
+    ...spec,
+    shutdownGraceMs: grace,
+    dependsOn: (spec.dependsOn ?? []).filter((d) => names.has(d)),
+  }));
+}
