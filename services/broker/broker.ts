@@ -1,0 +1,258 @@
+/**
+ * The embedded broker: a single-node Kafka-protocol server over TCP with a durable log.
+ * {@linkcode startBroker} is the one way to run it, from the `broker` role and from tests
+ * and other suites that need a real broker in-process.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import type { Registry } from "prom-client";
+import { getLogger } from "@trading/shared/log";
+import { errorMessage } from "@trading/shared/retry";
+import { ClientConnection } from "./connection.ts";
+import { GroupCoordinator } from "./groups/group_coordinator.ts";
+import type { BrokerState } from "./handlers/context.ts";
+import { BrokerMetrics } from "./metrics.ts";
+import { Flusher } from "./storage/flusher.ts";
+import { OffsetStore } from "./storage/offset_store.ts";
+import { ProducerIdAllocator } from "./storage/producer_ids.ts";
+import { TopicStore } from "./storage/topic_store.ts";
+
+const log = getLogger(["broker"]);
+
+/** How the broker makes produced data durable before acknowledging acks=-1. */
+export type FlushMode = "sync" | "interval";
+
+/** Options of {@linkcode startBroker}; everything but `dataDir` has a default. */
+export interface BrokerOptions {
+  /** Directory of the log segments and group offsets. */
+  dataDir: string;
+  /** Address to listen on. Default 127.0.0.1. */
+  host?: string;
+  /** TCP port; 0 picks a free one (see {@linkcode Broker.port}). Default 9092. */
+  port?: number;
+  /** Host clients are told to connect to (Metadata, FindCoordinator). Default: `host`, or 127.0.0.1 for a wildcard host. */
+  advertisedHost?: string;
+  /** Broker id in Metadata. Default 1. */
+  nodeId?: number;
+  /**
+   * `sync` (default): acks=-1 is answered after an fdatasync covering the request (group
+   * commit), and consumers only see synced data. `interval`: acks=-1 is answered after the
+   * write; data is synced every `flushIntervalMs`.
+   */
+  flush?: FlushMode;
+  /** Sync period of the interval mode. Default 1000. */
+  flushIntervalMs?: number;
+  /** Segment size that triggers a roll. Default 64 MiB. */
+  segmentBytes?: number;
+  /** Segment age that triggers a roll. Default 7 days. */
+  segmentMs?: number;
+  /** Per-partition size limit; -1 unlimited (default). */
+  retentionBytes?: number;
+  /** Age limit of segments; -1 unlimited. Default 7 days. */
+  retentionMs?: number;
+  /** How often retention runs. Default 60000. */
+  retentionCheckIntervalMs?: number;
+  /** Largest request frame; a bigger one closes the connection. Default 100 MiB. */
+  maxFrameBytes?: number;
+  /** Largest record batch accepted by Produce. Default 16 MiB. */
+  maxBatchBytes?: number;
+  /** Create unknown topics named in Metadata requests. Default false. */
+  autoCreateTopics?: boolean;
+  /** Partitions of auto-created topics and of CreateTopics with -1. Default 1. */
+  defaultPartitions?: number;
+  /** Topics to create on start if missing. */
+  createTopics?: { name: string; partitions: number }[];
+  /** Smallest session timeout a consumer may ask for. Default 1000 (Kafka: 6000). */
+  minSessionTimeoutMs?: number;
+  /** Largest session timeout. Default 1800000, as Kafka. */
+  maxSessionTimeoutMs?: number;
+  /** Delay before the first rebalance of an empty group completes. Default 0 (Kafka: 3000). */
+  initialRebalanceDelayMs?: number;
+  /** Registry for the metrics. Default: a private one. */
+  metricsRegistry?: Registry;
+}
+
+/** A running broker. */
+export interface Broker {
+  /** The bound TCP port. */
+  readonly port: number;
+  /** The advertised `host:port`, for `KAFKA_BROKERS`. */
+  readonly address: string;
+  readonly dataDir: string;
+  readonly metrics: BrokerMetrics;
+  /** The topic store (for health checks and tests). */
+  readonly topics: TopicStore;
+  /** Stops accepting, closes connections, flushes and closes every segment. */
+  close(): Promise<void>;
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * Starts a broker: recovers the data dir, creates `createTopics`, and listens.
+ *
+ * @example
+ * ```ts
+ * await using dir = await tempDir();
+ * const broker = await startBroker({ dataDir: dir.path, port: 0 });
+ * // connect kafkajs to broker.address ...
+ * await broker.close();
+ * ```
+ */
+export async function startBroker(options: BrokerOptions): Promise<Broker> {
+  const host = options.host ?? "127.0.0.1";
+  const flushMode = options.flush ?? "sync";
+  const flusher = new Flusher(
+    flushMode === "interval" ? options.flushIntervalMs ?? 1000 : undefined,
+  );
+  const topics = await TopicStore.open(options.dataDir, {
+    segmentBytes: options.segmentBytes ?? 64 * 1024 * 1024,
+    segmentMs: options.segmentMs ?? 7 * DAY_MS,
+    retentionBytes: options.retentionBytes ?? -1,
+    retentionMs: options.retentionMs ?? 7 * DAY_MS,
+    durableHighWatermark: flushMode === "sync",
+  }, flusher);
+  const metaDir = topics.metaDir();
+  const offsets = await OffsetStore.open(metaDir, flusher, flushMode === "sync");
+  const producerIds = await ProducerIdAllocator.open(metaDir);
+  const clusterId = await loadClusterId(metaDir);
+  for (const topic of options.createTopics ?? []) {
+    if (await topics.create(topic.name, topic.partitions)) continue;
+    const existing = topics.partitions(topic.name)?.length ?? 0;
+    if (existing !== topic.partitions) {
+      log.warn("Topic {topic} exists with {existing} partitions, not {wanted}", {
+        topic: topic.name,
+        existing,
+        wanted: topic.partitions,
+      });
+    }
+  }
+  const coordinator = new GroupCoordinator({
+    minSessionTimeoutMs: options.minSessionTimeoutMs ?? 1000,
+    maxSessionTimeoutMs: options.maxSessionTimeoutMs ?? 1_800_000,
+    initialRebalanceDelayMs: options.initialRebalanceDelayMs ?? 0,
+  }, offsets);
+  const metrics = new BrokerMetrics(options.metricsRegistry);
+  metrics.watch(() => topics, () => coordinator);
+
+  let listener: Deno.TcpListener;
+  try {
+    listener = Deno.listen({ hostname: host, port: options.port ?? 9092 });
+  } catch (error) {
+    coordinator.close();
+    await topics.close();
+    await offsets.close();
+    await flusher.close();
+    throw new Error(`Cannot listen on ${host}:${options.port ?? 9092}: ${errorMessage(error)}`, {
+      cause: error,
+    });
+  }
+  const port = (listener.addr as Deno.NetAddr).port;
+  const advertisedHost = options.advertisedHost ??
+    (host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host);
+  const closing = new AbortController();
+  const state: BrokerState = {
+    nodeId: options.nodeId ?? 1,
+    advertisedHost,
+    advertisedPort: port,
+    clusterId,
+    topics,
+    coordinator,
+    producerIds,
+    metrics,
+    autoCreateTopics: options.autoCreateTopics ?? false,
+    defaultPartitions: options.defaultPartitions ?? 1,
+    maxBatchBytes: options.maxBatchBytes ?? 16 * 1024 * 1024,
+    closing: closing.signal,
+  };
+  const maxFrameBytes = options.maxFrameBytes ?? 100 * 1024 * 1024;
+  const connections = new Set<ClientConnection>();
+  const serving = new Set<Promise<void>>();
+
+  const acceptLoop = (async () => {
+    for (;;) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await listener.accept();
+      } catch (error) {
+        if (closing.signal.aborted) return;
+        log.warn("Accept failed: {reason}", { reason: errorMessage(error) });
+        continue;
+      }
+      if (closing.signal.aborted) {
+        conn.close();
+        return;
+      }
+      conn.setNoDelay(true);
+      const client = new ClientConnection(conn, state, maxFrameBytes);
+      connections.add(client);
+      metrics.connections.inc();
+      const done: Promise<void> = client.serve().finally(() => {
+        connections.delete(client);
+        serving.delete(done);
+        metrics.connections.dec();
+      });
+      serving.add(done);
+    }
+  })();
+
+  const retentionTimer = setInterval(() => {
+    topics.enforceRetention().catch((error) => {
+      log.error("Retention failed: {reason}", { reason: errorMessage(error) });
+    });
+  }, options.retentionCheckIntervalMs ?? 60_000);
+
+  log.info(
+    "Broker listening on {host}:{port} (advertised {advertised}), data in {dataDir}, flush {flush}",
+    {
+      host,
+      port,
+      advertised: `${advertisedHost}:${port}`,
+      dataDir: options.dataDir,
+      flush: flushMode,
+    },
+  );
+
+  let closed: Promise<void> | undefined;
+  return {
+    port,
+    address: `${advertisedHost}:${port}`,
+    dataDir: options.dataDir,
+    metrics,
+    topics,
+    close() {
+      closed ??= (async () => {
+        closing.abort();
+        clearInterval(retentionTimer);
+        listener.close();
+        await acceptLoop;
+        coordinator.close();
+        for (const client of connections) client.close();
+        await Promise.all(serving);
+        await topics.close();
+        await offsets.close();
+        await flusher.close();
+        log.info("Broker on port {port} closed", { port });
+      })();
+      return closed;
+    },
+  };
+}
+
+async function loadClusterId(metaDir: string): Promise<string> {
+  const path = join(metaDir, "cluster_id");
+  try {
+    return (await Deno.readTextFile(path)).trim();
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  // Kafka cluster ids are 22-character URL-safe base64 UUIDs.
+  const id = btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_").slice(
+    0,
+    22,
+  );
+  await Deno.writeTextFile(path, `${id}\n`);
+  return id;
+}

@@ -1,0 +1,192 @@
+/**
+ * The group coordinator of the single-node broker: owns every {@linkcode ConsumerGroup},
+ * drives their clocks with one sweep timer (session and rebalance timeouts), validates
+ * offset commits against group generations and stores offsets in the
+ * {@linkcode OffsetStore}.
+ *
+ * @module
+ */
+import { getLogger } from "@trading/shared/log";
+import { ErrorCode } from "../protocol/error_codes.ts";
+import type {
+  DescribedGroup,
+  JoinGroupResponse,
+  SyncGroupRequest,
+  SyncGroupResponse,
+} from "../protocol/types.ts";
+import type { CommittedOffset, OffsetStore } from "../storage/offset_store.ts";
+import { ConsumerGroup, type GroupSettings, type JoinInput } from "./consumer_group.ts";
+
+const log = getLogger(["broker", "groups"]);
+
+/** How often session and rebalance timeouts are checked. */
+const SWEEP_INTERVAL_MS = 100;
+
+/** All consumer groups of the broker. */
+export class GroupCoordinator {
+  private readonly groups = new Map<string, ConsumerGroup>();
+  private readonly timer: ReturnType<typeof setInterval>;
+  /** Rebalances completed (generations started), for metrics. */
+  rebalances = 0;
+
+  constructor(
+    private readonly settings: GroupSettings,
+    readonly offsets: OffsetStore,
+    private readonly clock: () => number = Date.now,
+  ) {
+    this.timer = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
+  }
+
+  private group(groupId: string): ConsumerGroup {
+    let group = this.groups.get(groupId);
+    if (group === undefined) {
+      group = new ConsumerGroup(groupId, this.settings);
+      this.groups.set(groupId, group);
+    }
+    return group;
+  }
+
+  private report(group: ConsumerGroup): void {
+    for (const event of group.drainEvents()) {
+      if (event.kind === "generation") this.rebalances++;
+      const level = event.kind === "member-evicted" ? "warn" : "info";
+      log[level]("Group {group}: {kind} {detail}", {
+        group: group.groupId,
+        kind: event.kind,
+        detail: event.detail,
+      });
+    }
+  }
+
+  private sweep(): void {
+    const now = this.clock();
+    for (const group of this.groups.values()) {
+      group.tick(now);
+      this.report(group);
+    }
+  }
+
+  /** JoinGroup: resolves when the member's join completes (or fails). */
+  join(groupId: string, input: JoinInput): Promise<JoinGroupResponse> {
+    if (groupId === "") {
+      return Promise.resolve({
+        throttleTimeMs: 0,
+        errorCode: ErrorCode.INVALID_GROUP_ID,
+        generationId: -1,
+        protocolType: null,
+        protocolName: null,
+        leader: "",
+        memberId: input.request.memberId,
+        members: [],
+      });
+    }
+    const group = this.group(groupId);
+    const answer = new Promise<JoinGroupResponse>((resolve) =>
+      group.join(input, this.clock(), resolve)
+    );
+    this.report(group);
+    return answer;
+  }
+
+  /** SyncGroup: resolves when the leader's assignment is known (or on error). */
+  sync(request: SyncGroupRequest): Promise<SyncGroupResponse> {
+    const group = this.groups.get(request.groupId);
+    if (group === undefined) {
+      return Promise.resolve({
+        throttleTimeMs: 0,
+        errorCode: ErrorCode.UNKNOWN_MEMBER_ID,
+        protocolType: null,
+        protocolName: null,
+        assignment: new Uint8Array(0),
+      });
+    }
+    const answer = new Promise<SyncGroupResponse>((resolve) =>
+      group.sync(request, this.clock(), resolve)
+    );
+    this.report(group);
+    return answer;
+  }
+
+  /** Heartbeat: returns the error code. */
+  heartbeat(groupId: string, memberId: string, generationId: number): number {
+    const group = this.groups.get(groupId);
+    if (group === undefined) return ErrorCode.UNKNOWN_MEMBER_ID;
+    return group.heartbeat(memberId, generationId, this.clock());
+  }
+
+  /** LeaveGroup for one member: returns the error code. */
+  leave(groupId: string, memberId: string): number {
+    const group = this.groups.get(groupId);
+    if (group === undefined) return ErrorCode.UNKNOWN_MEMBER_ID;
+    const code = group.leave(memberId, this.clock());
+    this.report(group);
+    return code;
+  }
+
+  /**
+   * Checks that a commit may be applied: a member of the current generation, or a
+   * standalone commit (generation -1, no member id) to a group without members.
+   */
+  validateCommit(groupId: string, memberId: string, generationId: number): number {
+    if (groupId === "") return ErrorCode.INVALID_GROUP_ID;
+    const group = this.groups.get(groupId);
+    if (generationId < 0 && memberId === "") {
+      return group === undefined || group.members.size === 0
+        ? ErrorCode.NONE
+        : ErrorCode.ILLEGAL_GENERATION;
+    }
+    if (group === undefined || !group.members.has(memberId)) return ErrorCode.UNKNOWN_MEMBER_ID;
+    if (generationId !== group.generationId) return ErrorCode.ILLEGAL_GENERATION;
+    if (group.state === "CompletingRebalance") return ErrorCode.REBALANCE_IN_PROGRESS;
+    // A commit is also a sign of life (Kafka treats it as a heartbeat).
+    group.heartbeat(memberId, generationId, this.clock());
+    return ErrorCode.NONE;
+  }
+
+  /** Stores committed offsets durably. */
+  commit(
+    groupId: string,
+    entries: { topic: string; partition: number; offset: CommittedOffset }[],
+  ): Promise<void> {
+    return this.offsets.commit(groupId, entries);
+  }
+
+  /** Describes a group; an unknown group is reported as Dead, as Kafka does. */
+  describe(groupId: string): DescribedGroup {
+    const group = this.groups.get(groupId);
+    if (group !== undefined) return group.describe();
+    const known = this.offsets.groupIds().includes(groupId);
+    return {
+      errorCode: ErrorCode.NONE,
+      groupId,
+      groupState: known ? "Empty" : "Dead",
+      protocolType: known ? "consumer" : "",
+      protocolData: "",
+      members: [],
+    };
+  }
+
+  /** Every group: live ones and those known only by committed offsets. */
+  list(): { groupId: string; protocolType: string; groupState: string }[] {
+    const out = new Map<string, { groupId: string; protocolType: string; groupState: string }>();
+    for (const groupId of this.offsets.groupIds()) {
+      out.set(groupId, { groupId, protocolType: "consumer", groupState: "Empty" });
+    }
+    for (const group of this.groups.values()) {
+      out.set(group.groupId, {
+        groupId: group.groupId,
+        protocolType: group.protocolType ?? "consumer",
+        groupState: group.state,
+      });
+    }
+    return [...out.values()];
+  }
+
+  /** Stops the sweep timer and answers pending joins and syncs. */
+  close(): void {
+    clearInterval(this.timer);
+    for (const group of this.groups.values()) {
+      group.abortPending(ErrorCode.COORDINATOR_NOT_AVAILABLE);
+    }
+  }
+}

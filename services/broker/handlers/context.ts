@@ -1,0 +1,38 @@
+/**
+ * What request handlers see of the broker: its identity and address, storage, group
+ * coordinator, producer ids, metrics and settings; plus the facts of one request.
+ *
+ * @module
+ */
+import type { GroupCoordinator } from "../groups/group_coordinator.ts";
+import type { BrokerMetrics } from "../metrics.ts";
+import type { ProducerIdAllocator } from "../storage/producer_ids.ts";
+import type { TopicStore } from "../storage/topic_store.ts";
+
+/** The broker's parts and settings, shared by every handler. */
+export interface BrokerState {
+  nodeId: number;
+  /** Host and port advertised in Metadata and FindCoordinator: what clients connect to. */
+  advertisedHost: string;
+  advertisedPort: number;
+  clusterId: string;
+  topics: TopicStore;
+  coordinator: GroupCoordinator;
+  producerIds: ProducerIdAllocator;
+  metrics: BrokerMetrics;
+  autoCreateTopics: boolean;
+  defaultPartitions: number;
+  /** Largest record batch accepted by Produce. */
+  maxBatchBytes: number;
+  /** Aborted when the broker closes: long polls end early. */
+  closing: AbortSignal;
+}
+
+/** One request's header facts and its connection's peer. */
+export interface RequestContext {
+  apiKey: number;
+  apiVersion: number;
+  correlationId: number;
+  clientId: string | null;
+  clientHost: string;
+}

@@ -1,0 +1,115 @@
+/**
+ * Fetch: returns whole record batches as stored (no re-encoding), partition by partition in
+ * request order within the request's byte budget, and long-polls: when fewer than
+ * `minBytes` are available it waits until a requested partition's high watermark moves or
+ * `maxWaitMs` passes, so idle consumers do not spin. Fetch sessions (KIP-227) are not kept:
+ * session id 0 tells the client every fetch is a full one.
+ *
+ * @module
+ */
+import { ErrorCode } from "../protocol/error_codes.ts";
+import { countRecords } from "../protocol/record_batch.ts";
+import type { FetchPartitionResponse, FetchRequest, FetchResponse } from "../protocol/types.ts";
+import type { PartitionLog } from "../storage/partition_log.ts";
+import type { BrokerState } from "./context.ts";
+
+/** Handles a Fetch request. */
+export async function handleFetch(
+  state: BrokerState,
+  request: FetchRequest,
+): Promise<FetchResponse> {
+  const deadline = Date.now() + Math.max(0, request.maxWaitMs);
+  for (;;) {
+    const { response, bytes, hadError, logs } = await readOnce(state, request);
+    const now = Date.now();
+    if (
+      bytes >= request.minBytes || hadError || now >= deadline || state.closing.aborted ||
+      logs.length === 0
+    ) {
+      for (const topic of response.responses) {
+        for (const p of topic.partitions) {
+          const length = p.records?.length ?? 0;
+          if (length === 0) continue;
+          state.metrics.bytesOut.inc({ topic: topic.topic }, length);
+          state.metrics.messagesOut.inc({ topic: topic.topic }, countRecords(p.records!));
+        }
+      }
+      return response;
+    }
+    await waitForData(logs, deadline - now, state.closing);
+  }
+}
+
+async function readOnce(state: BrokerState, request: FetchRequest) {
+  let budget = request.maxBytes > 0 ? request.maxBytes : 0x7fffffff;
+  let bytes = 0;
+  let hadError = false;
+  const logs: PartitionLog[] = [];
+  const responses: FetchResponse["responses"] = [];
+  for (const topic of request.topics) {
+    const partitions: FetchPartitionResponse[] = [];
+    for (const p of topic.partitions) {
+      const answer: FetchPartitionResponse = {
+        partitionIndex: p.partition,
+        errorCode: ErrorCode.NONE,
+        highWatermark: -1,
+        lastStableOffset: -1,
+        logStartOffset: -1,
+        abortedTransactions: [],
+        preferredReadReplica: -1,
+        records: new Uint8Array(0),
+      };
+      partitions.push(answer);
+      const plog = state.topics.get(topic.topic, p.partition);
+      if (plog === undefined) {
+        answer.errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+        hadError = true;
+        continue;
+      }
+      logs.push(plog);
+      // KIP-74: the first non-empty partition may exceed the budget so progress is possible.
+      const limit = bytes === 0
+        ? Math.max(1, p.partitionMaxBytes)
+        : Math.min(p.partitionMaxBytes, budget);
+      if (limit <= 0) {
+        answer.highWatermark = plog.highWatermark;
+        answer.lastStableOffset = answer.highWatermark;
+        answer.logStartOffset = plog.logStartOffset;
+        continue;
+      }
+      const read = await plog.read(p.fetchOffset, limit);
+      answer.errorCode = read.errorCode;
+      answer.highWatermark = read.highWatermark;
+      answer.lastStableOffset = read.highWatermark;
+      answer.logStartOffset = read.logStartOffset;
+      answer.records = read.records ?? new Uint8Array(0);
+      if (read.errorCode !== ErrorCode.NONE) hadError = true;
+      bytes += answer.records.length;
+      budget -= answer.records.length;
+    }
+    responses.push({ topic: topic.topic, partitions });
+  }
+  const response: FetchResponse = {
+    throttleTimeMs: 0,
+    errorCode: ErrorCode.NONE,
+    sessionId: 0,
+    responses,
+  };
+  return { response, bytes, hadError, logs };
+}
+
+/** Resolves when any of `logs` advances, after `ms`, or when `closing` aborts. */
+function waitForData(logs: PartitionLog[], ms: number, closing: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const removers: (() => void)[] = [];
+    const done = () => {
+      clearTimeout(timer);
+      closing.removeEventListener("abort", done);
+      for (const remove of removers) remove();
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    closing.addEventListener("abort", done);
+    for (const plog of logs) removers.push(plog.onAdvance(done));
+  });
+}

@@ -1,0 +1,272 @@
+/**
+ * Metadata, ListOffsets, CreateTopics, DeleteTopics, FindCoordinator, InitProducerId and
+ * ApiVersions: the cluster and topic administration APIs of a single-node cluster in which
+ * this broker leads every partition and coordinates every group.
+ *
+ * @module
+ */
+import { getLogger } from "@trading/shared/log";
+import { ErrorCode } from "../protocol/error_codes.ts";
+import { APIS } from "../protocol/messages.ts";
+import type {
+  ApiVersionsResponse,
+  CreateTopicsRequest,
+  CreateTopicsResponse,
+  DeleteTopicsRequest,
+  DeleteTopicsResponse,
+  FindCoordinatorRequest,
+  FindCoordinatorResponse,
+  InitProducerIdRequest,
+  InitProducerIdResponse,
+  ListOffsetsRequest,
+  ListOffsetsResponse,
+  MetadataRequest,
+  MetadataResponse,
+  MetadataTopic,
+} from "../protocol/types.ts";
+import { invalidTopicName } from "../storage/topic_store.ts";
+import type { BrokerState, RequestContext } from "./context.ts";
+
+const log = getLogger(["broker", "admin"]);
+
+/** ApiVersions: every API we serve with its version range. */
+export function handleApiVersions(errorCode: number = ErrorCode.NONE): ApiVersionsResponse {
+  return {
+    errorCode,
+    apiKeys: [...APIS.values()].map((api) => ({
+      apiKey: api.key,
+      minVersion: api.minVersion,
+      maxVersion: api.maxVersion,
+    })),
+    throttleTimeMs: 0,
+  };
+}
+
+function topicMetadata(state: BrokerState, name: string): MetadataTopic {
+  const partitions = state.topics.partitions(name) ?? [];
+  return {
+    errorCode: ErrorCode.NONE,
+    name,
+    isInternal: false,
+    partitions: partitions.map((plog) => ({
+      errorCode: ErrorCode.NONE,
+      partitionIndex: plog.partition,
+      leaderId: state.nodeId,
+      leaderEpoch: 0,
+      replicaNodes: [state.nodeId],
+      isrNodes: [state.nodeId],
+      offlineReplicas: [],
+    })),
+  };
+}
+
+/**
+ * Metadata: this broker and the requested topics (all of them for a null list, or an empty
+ * one in v0). Unknown topics are created only when the broker allows auto-creation and the
+ * request does too.
+ */
+export async function handleMetadata(
+  state: BrokerState,
+  ctx: RequestContext,
+  request: MetadataRequest,
+): Promise<MetadataResponse> {
+  const all = request.topics === null || (ctx.apiVersion === 0 && request.topics.length === 0);
+  const names = all ? state.topics.names() : request.topics!.map((t) => t.name);
+  const topics: MetadataTopic[] = [];
+  for (const name of names) {
+    if (!state.topics.has(name)) {
+      const invalid = invalidTopicName(name);
+      if (invalid !== undefined) {
+        topics.push({
+          errorCode: ErrorCode.INVALID_TOPIC_EXCEPTION,
+          name,
+          isInternal: false,
+          partitions: [],
+        });
+        continue;
+      }
+      if (state.autoCreateTopics && request.allowAutoTopicCreation) {
+        await state.topics.create(name, state.defaultPartitions);
+      } else {
+        topics.push({
+          errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+          name,
+          isInternal: false,
+          partitions: [],
+        });
+        continue;
+      }
+    }
+    topics.push(topicMetadata(state, name));
+  }
+  return {
+    throttleTimeMs: 0,
+    brokers: [{
+      nodeId: state.nodeId,
+      host: state.advertisedHost,
+      port: state.advertisedPort,
+      rack: null,
+    }],
+    clusterId: state.clusterId,
+    controllerId: state.nodeId,
+    topics,
+  };
+}
+
+/** ListOffsets: earliest (-2), latest (-1), max timestamp (-3) or the first at a timestamp. */
+export function handleListOffsets(
+  state: BrokerState,
+  ctx: RequestContext,
+  request: ListOffsetsRequest,
+): ListOffsetsResponse {
+  return {
+    throttleTimeMs: 0,
+    topics: request.topics.map((topic) => ({
+      name: topic.name,
+      partitions: topic.partitions.map((p) => {
+        const plog = state.topics.get(topic.name, p.partitionIndex);
+        if (plog === undefined) {
+          return {
+            partitionIndex: p.partitionIndex,
+            errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+            oldStyleOffsets: [],
+            timestamp: -1,
+            offset: -1,
+            leaderEpoch: -1,
+          };
+        }
+        const found = plog.offsetForTimestamp(p.timestamp);
+        return {
+          partitionIndex: p.partitionIndex,
+          errorCode: ErrorCode.NONE,
+          // v0 answers with a list of segment offsets; the one offset is what clients use.
+          oldStyleOffsets: ctx.apiVersion === 0 && found.offset >= 0 ? [found.offset] : [],
+          timestamp: found.timestamp,
+          offset: found.offset,
+          leaderEpoch: 0,
+        };
+      }),
+    })),
+  };
+}
+
+/** CreateTopics: replication factor 1 (or -1 for the default) on this single node. */
+export async function handleCreateTopics(
+  state: BrokerState,
+  request: CreateTopicsRequest,
+): Promise<CreateTopicsResponse> {
+  const topics: CreateTopicsResponse["topics"] = [];
+  for (const topic of request.topics) {
+    const answer = {
+      name: topic.name,
+      errorCode: ErrorCode.NONE as number,
+      errorMessage: null as string | null,
+      numPartitions: -1,
+      replicationFactor: -1,
+      configs: null,
+    };
+    topics.push(answer);
+    const partitions = topic.assignments.length > 0
+      ? topic.assignments.length
+      : topic.numPartitions === -1
+      ? state.defaultPartitions
+      : topic.numPartitions;
+    const invalid = invalidTopicName(topic.name);
+    if (invalid !== undefined) {
+      answer.errorCode = ErrorCode.INVALID_TOPIC_EXCEPTION;
+      answer.errorMessage = invalid;
+    } else if (partitions < 1 || partitions > 10_000) {
+      answer.errorCode = ErrorCode.INVALID_PARTITIONS;
+      answer.errorMessage = `Invalid partition count ${partitions}: expected 1-10000`;
+    } else if (topic.replicationFactor !== 1 && topic.replicationFactor !== -1) {
+      answer.errorCode = ErrorCode.INVALID_REPLICATION_FACTOR;
+      answer.errorMessage =
+        `Invalid replication factor ${topic.replicationFactor}: this broker is a single node, expected 1`;
+    } else if (state.topics.has(topic.name)) {
+      answer.errorCode = ErrorCode.TOPIC_ALREADY_EXISTS;
+      answer.errorMessage = `Topic "${topic.name}" already exists`;
+    } else if (!request.validateOnly) {
+      const created = await state.topics.create(topic.name, partitions);
+      if (!created) {
+        answer.errorCode = ErrorCode.TOPIC_ALREADY_EXISTS;
+        answer.errorMessage = `Topic "${topic.name}" already exists`;
+      }
+    }
+    if (answer.errorCode === ErrorCode.NONE) {
+      answer.numPartitions = partitions;
+      answer.replicationFactor = 1;
+    }
+  }
+  return { throttleTimeMs: 0, topics };
+}
+
+/** DeleteTopics: removes the topics' data and committed offsets. */
+export async function handleDeleteTopics(
+  state: BrokerState,
+  request: DeleteTopicsRequest,
+): Promise<DeleteTopicsResponse> {
+  const responses: DeleteTopicsResponse["responses"] = [];
+  for (const name of request.topicNames) {
+    const deleted = await state.topics.delete(name);
+    if (deleted) state.coordinator.offsets.forgetTopic(name);
+    responses.push({
+      name,
+      errorCode: deleted ? ErrorCode.NONE : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+    });
+  }
+  return { throttleTimeMs: 0, responses };
+}
+
+/** FindCoordinator: this broker coordinates every group (key type 0). */
+export function handleFindCoordinator(
+  state: BrokerState,
+  request: FindCoordinatorRequest,
+): FindCoordinatorResponse {
+  if (request.keyType !== 0) {
+    return {
+      throttleTimeMs: 0,
+      errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE,
+      errorMessage: "Transactions are not supported",
+      nodeId: -1,
+      host: "",
+      port: -1,
+    };
+  }
+  return {
+    throttleTimeMs: 0,
+    errorCode: ErrorCode.NONE,
+    errorMessage: null,
+    nodeId: state.nodeId,
+    host: state.advertisedHost,
+    port: state.advertisedPort,
+  };
+}
+
+/**
+ * InitProducerId for idempotent producers: a new producer id at epoch 0, or (v3+, KIP-360)
+ * the same id with the next epoch when the producer asks to bump its epoch.
+ */
+export async function handleInitProducerId(
+  state: BrokerState,
+  request: InitProducerIdRequest,
+): Promise<InitProducerIdResponse> {
+  if (request.transactionalId !== null) {
+    return {
+      throttleTimeMs: 0,
+      errorCode: ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+      producerId: -1,
+      producerEpoch: -1,
+    };
+  }
+  if (request.producerId >= 0 && request.producerEpoch >= 0 && request.producerEpoch < 32766) {
+    return {
+      throttleTimeMs: 0,
+      errorCode: ErrorCode.NONE,
+      producerId: request.producerId,
+      producerEpoch: request.producerEpoch + 1,
+    };
+  }
+  const producerId = await state.producerIds.allocate();
+  log.debug("Allocated producer id {producerId}", { producerId });
+  return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, producerId, producerEpoch: 0 };
+}

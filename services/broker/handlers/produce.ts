@@ -1,0 +1,116 @@
+/**
+ * Produce: validates each partition's RecordBatch v2 (CRC, magic, one batch per partition as
+ * Kafka requires from v3), appends it as received (only the base offset is rewritten), and
+ * acknowledges by `acks`: 0 no response, 1 once written to the file, -1 once durable (after
+ * the group-commit fsync in sync mode, after the write in interval mode).
+ *
+ * @module
+ */
+import { getLogger } from "@trading/shared/log";
+import { ErrorCode } from "../protocol/error_codes.ts";
+import { isProblem, parseBatches } from "../protocol/record_batch.ts";
+import type {
+  ProducePartitionResponse,
+  ProduceRequest,
+  ProduceResponse,
+} from "../protocol/types.ts";
+import type { BrokerState, RequestContext } from "./context.ts";
+
+const log = getLogger(["broker", "produce"]);
+
+/** Handles a Produce request; resolves to null for acks=0 (no response is sent). */
+export async function handleProduce(
+  state: BrokerState,
+  ctx: RequestContext,
+  request: ProduceRequest,
+): Promise<ProduceResponse | null> {
+  const { acks } = request;
+  const waits: Promise<unknown>[] = [];
+  const responses = request.topics.map((topic) => ({
+    name: topic.name,
+    partitions: topic.partitions.map((p): ProducePartitionResponse => {
+      const answer: ProducePartitionResponse = {
+        index: p.index,
+        errorCode: ErrorCode.NONE,
+        baseOffset: -1,
+        logAppendTimeMs: -1,
+        logStartOffset: -1,
+        errorMessage: null,
+      };
+      const fail = (errorCode: number, message: string) => {
+        answer.errorCode = errorCode;
+        answer.errorMessage = message;
+        return answer;
+      };
+      if (acks !== 0 && acks !== 1 && acks !== -1) {
+        return fail(ErrorCode.INVALID_REQUIRED_ACKS, `Invalid acks ${acks}: expected 0, 1 or -1`);
+      }
+      if (request.transactionalId !== null) {
+        // Transactions are not implemented; Kafka answers this way when they are disabled.
+        return fail(
+          ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+          "Transactions are not supported",
+        );
+      }
+      const plog = state.topics.get(topic.name, p.index);
+      if (plog === undefined) {
+        return fail(
+          ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+          `Unknown partition ${topic.name}-${p.index}`,
+        );
+      }
+      const records = p.records;
+      if (records === null || records.length === 0) {
+        return fail(ErrorCode.INVALID_RECORD, "Empty record set");
+      }
+      if (records.length > state.maxBatchBytes) {
+        return fail(
+          ErrorCode.MESSAGE_TOO_LARGE,
+          `Batch of ${records.length} bytes exceeds ${state.maxBatchBytes}`,
+        );
+      }
+      const batches = parseBatches(records);
+      if (isProblem(batches)) {
+        const code = batches.kind === "magic"
+          ? ErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT
+          : ErrorCode.CORRUPT_MESSAGE;
+        log.warn("Rejected produce to {topic}-{partition} from {client}: {problem}", {
+          topic: topic.name,
+          partition: p.index,
+          client: ctx.clientId ?? ctx.clientHost,
+          problem: batches.kind,
+        });
+        return fail(code, `Invalid record batch: ${batches.kind}`);
+      }
+      if (batches.length !== 1) {
+        return fail(
+          ErrorCode.INVALID_RECORD,
+          `Expected one record batch per partition, got ${batches.length}`,
+        );
+      }
+      const batch = batches[0]!;
+      const result = plog.append(records, batch);
+      if (!result.ok) return fail(result.errorCode, result.message);
+      answer.baseOffset = result.baseOffset;
+      answer.logStartOffset = plog.logStartOffset;
+      if (!result.duplicate) {
+        state.metrics.bytesIn.inc({ topic: topic.name }, records.length);
+        state.metrics.messagesIn.inc({ topic: topic.name }, batch.recordCount);
+      }
+      const done = acks === -1
+        ? plog.waitDurable(result.endOffset)
+        : plog.waitWritten(result.endOffset);
+      waits.push(done.catch((error: Error) => {
+        answer.errorCode = ErrorCode.KAFKA_STORAGE_ERROR;
+        answer.errorMessage = error.message;
+      }));
+      return answer;
+    }),
+  }));
+  if (acks === 0) {
+    // Nothing to answer; storage errors are logged by the partition log.
+    return null;
+  }
+  await Promise.all(waits);
+  return { responses, throttleTimeMs: 0 };
+}

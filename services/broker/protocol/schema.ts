@@ -1,0 +1,354 @@
+/**
+ * A small schema language for Kafka messages, after the JSON message definitions in Apache
+ * Kafka (clients/src/main/resources/common/message/*.json): each field has a type, the
+ * versions it exists in, the versions in which it may be null, and optionally a tag for the
+ * tagged-field section of flexible versions. One generic decoder and encoder walk a schema
+ * for a given version, so supporting a new version is a matter of declaring its fields.
+ *
+ * @module
+ */
+import { DecodeError, type Reader, type Writer } from "./wire.ts";
+
+/** A closed range of versions; `max` is Infinity for "N+". */
+export interface VersionRange {
+  min: number;
+  max: number;
+}
+
+/** The primitive types of the Kafka message definitions. */
+export type PrimitiveType =
+  | "int8"
+  | "int16"
+  | "int32"
+  | "int64"
+  | "float64"
+  | "bool"
+  | "string"
+  | "bytes"
+  | "records"
+  | "uuid";
+
+/** A field: a primitive, an array of primitives, a struct or an array of structs. */
+export interface Field {
+  name: string;
+  type: PrimitiveType | Field[];
+  array: boolean;
+  versions: VersionRange;
+  nullable: VersionRange | undefined;
+  tag: number | undefined;
+  defaultValue: unknown;
+}
+
+/** The schema of one request or response body. */
+export interface MessageSchema {
+  name: string;
+  fields: Field[];
+  /** The first flexible version (compact encodings, tagged fields); Infinity if none. */
+  flexibleFrom: number;
+}
+
+const NONE: VersionRange = { min: 1, max: 0 };
+
+/** Parses "3+", "2-5", "4" or "none" into a range. */
+export function versions(spec: string): VersionRange {
+  if (spec === "none") return NONE;
+  const plus = /^(\d+)\+$/.exec(spec);
+  if (plus) return { min: Number(plus[1]), max: Infinity };
+  const range = /^(\d+)-(\d+)$/.exec(spec);
+  if (range) return { min: Number(range[1]), max: Number(range[2]) };
+  if (/^\d+$/.test(spec)) return { min: Number(spec), max: Number(spec) };
+  throw new Error(`Invalid version range "${spec}": expected N+, N-M or N`);
+}
+
+function inRange(range: VersionRange | undefined, v: number): boolean {
+  return range !== undefined && v >= range.min && v <= range.max;
+}
+
+/** Options of a field: nullable versions, tag, default. */
+export interface FieldOptions {
+  nullable?: string;
+  tag?: number;
+  default?: unknown;
+}
+
+/**
+ * Declares a field. `type` is a primitive name, `"[]int32"`-style for arrays of primitives,
+ * or an array of fields for a struct (with `array` telling whether it is a list of them).
+ */
+export function field(
+  name: string,
+  type: PrimitiveType | `[]${PrimitiveType}`,
+  versionSpec = "0+",
+  options: FieldOptions = {},
+): Field {
+  const array = type.startsWith("[]");
+  return {
+    name,
+    type: (array ? type.slice(2) : type) as PrimitiveType,
+    array,
+    versions: versions(versionSpec),
+    nullable: options.nullable === undefined ? undefined : versions(options.nullable),
+    tag: options.tag,
+    defaultValue: options.default,
+  };
+}
+
+/** Declares an array of structs. */
+export function structs(
+  name: string,
+  versionSpec: string,
+  fields: Field[],
+  options: FieldOptions = {},
+): Field {
+  return {
+    name,
+    type: fields,
+    array: true,
+    versions: versions(versionSpec),
+    nullable: options.nullable === undefined ? undefined : versions(options.nullable),
+    tag: options.tag,
+    defaultValue: options.default,
+  };
+}
+
+/** Declares a message schema. */
+export function message(name: string, flexibleFrom: string, fields: Field[]): MessageSchema {
+  return {
+    name,
+    fields,
+    flexibleFrom: flexibleFrom === "none" ? Infinity : versions(flexibleFrom).min,
+  };
+}
+
+function defaultOf(f: Field): unknown {
+  if (f.defaultValue !== undefined) return f.defaultValue;
+  if (f.nullable !== undefined) return null;
+  if (f.array) return [];
+  if (typeof f.type !== "string") return {};
+  switch (f.type) {
+    case "bool":
+      return false;
+    case "string":
+      return "";
+    case "bytes":
+    case "records":
+      return new Uint8Array(0);
+    case "uuid":
+      return new Uint8Array(16);
+    default:
+      return 0;
+  }
+}
+
+function decodePrimitive(
+  r: Reader,
+  type: PrimitiveType,
+  flexible: boolean,
+  nullable: boolean,
+): unknown {
+  switch (type) {
+    case "int8":
+      return r.int8();
+    case "int16":
+      return r.int16();
+    case "int32":
+      return r.int32();
+    case "int64":
+      return r.int64();
+    case "float64":
+      return r.float64();
+    case "bool":
+      return r.bool();
+    case "uuid":
+      return r.uuid();
+    case "string": {
+      const s = flexible ? r.compactNullableString() : r.nullableString();
+      if (s === null && !nullable) throw new DecodeError("Null string in a non-nullable field");
+      return s;
+    }
+    case "bytes":
+    case "records": {
+      const b = flexible ? r.compactNullableBytes() : r.nullableBytes();
+      if (b === null && !nullable) throw new DecodeError("Null bytes in a non-nullable field");
+      return b;
+    }
+  }
+}
+
+function decodeValue(r: Reader, f: Field, version: number, flexible: boolean): unknown {
+  const nullable = inRange(f.nullable, version);
+  if (f.array) {
+    const n = flexible ? r.compactArrayLength() : r.arrayLength();
+    if (n < 0) {
+      if (!nullable) throw new DecodeError(`Null array in non-nullable field ${f.name}`);
+      return null;
+    }
+    const out = new Array<unknown>(n);
+    for (let i = 0; i < n; i++) {
+      out[i] = typeof f.type === "string"
+        ? decodePrimitive(r, f.type, flexible, false)
+        : decodeStruct(r, f.type, version, flexible);
+    }
+    return out;
+  }
+  if (typeof f.type !== "string") return decodeStruct(r, f.type, version, flexible);
+  return decodePrimitive(r, f.type, flexible, nullable);
+}
+
+function decodeStruct(
+  r: Reader,
+  fields: Field[],
+  version: number,
+  flexible: boolean,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const f of fields) {
+    if (f.tag !== undefined || !inRange(f.versions, version)) {
+      out[f.name] = defaultOf(f);
+      continue;
+    }
+    out[f.name] = decodeValue(r, f, version, flexible);
+  }
+  if (flexible) {
+    const count = r.uvarint();
+    for (let i = 0; i < count; i++) {
+      const tag = r.uvarint();
+      const size = r.uvarint();
+      const known = fields.find((f) => f.tag === tag && inRange(f.versions, version));
+      if (known === undefined) {
+        r.raw(size); // Unknown tags are skipped, as the protocol requires.
+        continue;
+      }
+      const end = r.pos + size;
+      out[known.name] = decodeValue(r, known, version, flexible);
+      if (r.pos !== end) throw new DecodeError(`Tagged field ${known.name} has a wrong size`);
+    }
+  }
+  return out;
+}
+
+/** Decodes a message body at `version`; throws {@linkcode DecodeError} on bad input. */
+export function decodeMessage<T>(schema: MessageSchema, r: Reader, version: number): T {
+  return decodeStruct(r, schema.fields, version, version >= schema.flexibleFrom) as T;
+}
+
+function encodePrimitive(
+  w: Writer,
+  type: PrimitiveType,
+  value: unknown,
+  flexible: boolean,
+  name: string,
+): void {
+  switch (type) {
+    case "int8":
+      w.int8(value as number);
+      return;
+    case "int16":
+      w.int16(value as number);
+      return;
+    case "int32":
+      w.int32(value as number);
+      return;
+    case "int64":
+      w.int64(value as number);
+      return;
+    case "float64":
+      w.float64(value as number);
+      return;
+    case "bool":
+      w.bool(value as boolean);
+      return;
+    case "uuid":
+      w.uuid(value as Uint8Array);
+      return;
+    case "string":
+      if (value !== null && typeof value !== "string") {
+        throw new TypeError(`Field ${name} must be a string`);
+      }
+      if (flexible) w.compactNullableString(value);
+      else w.nullableString(value);
+      return;
+    case "bytes":
+    case "records":
+      if (flexible) w.compactNullableBytes(value as Uint8Array | null);
+      else w.nullableBytes(value as Uint8Array | null);
+      return;
+  }
+}
+
+function encodeValue(
+  w: Writer,
+  f: Field,
+  value: unknown,
+  version: number,
+  flexible: boolean,
+): void {
+  if (f.array) {
+    if (value === null || value === undefined) {
+      if (flexible) w.uvarint(0);
+      else w.int32(-1);
+      return;
+    }
+    const items = value as unknown[];
+    if (flexible) w.uvarint(items.length + 1);
+    else w.int32(items.length);
+    for (const item of items) {
+      if (typeof f.type === "string") encodePrimitive(w, f.type, item, flexible, f.name);
+      else encodeStruct(w, f.type, item as Record<string, unknown>, version, flexible);
+    }
+    return;
+  }
+  if (typeof f.type !== "string") {
+    encodeStruct(w, f.type, (value ?? {}) as Record<string, unknown>, version, flexible);
+    return;
+  }
+  encodePrimitive(w, f.type, value, flexible, f.name);
+}
+
+function encodeStruct(
+  w: Writer,
+  fields: Field[],
+  value: Record<string, unknown>,
+  version: number,
+  flexible: boolean,
+): void {
+  let tagged: Field[] | undefined;
+  for (const f of fields) {
+    if (!inRange(f.versions, version)) continue;
+    if (f.tag !== undefined) {
+      if (value[f.name] !== undefined) (tagged ??= []).push(f);
+      continue;
+    }
+    const v = value[f.name];
+    encodeValue(w, f, v === undefined ? defaultOf(f) : v, version, flexible);
+  }
+  if (flexible) {
+    if (tagged === undefined) {
+      w.uvarint(0);
+      return;
+    }
+    w.uvarint(tagged.length);
+    for (const f of tagged.sort((a, b) => a.tag! - b.tag!)) {
+      const inner = new (w.constructor as new () => Writer)();
+      encodeValue(inner, f, value[f.name], version, flexible);
+      const bytes = inner.finish();
+      w.uvarint(f.tag!).uvarint(bytes.length).raw(bytes);
+    }
+  }
+}
+
+/** Encodes a message body at `version`; absent fields take their defaults. */
+export function encodeMessage(
+  schema: MessageSchema,
+  w: Writer,
+  value: object,
+  version: number,
+): void {
+  encodeStruct(
+    w,
+    schema.fields,
+    value as Record<string, unknown>,
+    version,
+    version >= schema.flexibleFrom,
+  );
+}
