@@ -25,6 +25,14 @@ export const ROLES: Record<string, { describe: string; load: () => Promise<RoleM
     describe: "send a control command to the running supervisor (deno task ctl status)",
     load: () => import("./supervisor/ctl.ts").then((m) => m.main),
   },
+  broker: {
+    describe: "the embedded Kafka-protocol broker (BROKER_PORT, BROKER_DATA_DIR, BROKER_*)",
+    load: () => import("./services/broker/main.ts").then((m) => m.main),
+  },
+  "raft-node": {
+    describe: "one member of the Raft order de-duplication cluster (RAFT_NODE_ID, RAFT_*)",
+    load: () => import("./services/raft-node/main.ts").then((m) => m.main),
+  },
   "supervisor-watchdog": {
     describe: "internal: kills the supervisor's children if the supervisor dies",
     load: () => import("./supervisor/watchdog.ts").then((m) => m.main),

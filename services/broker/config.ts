@@ -1,0 +1,108 @@
+/**
+ * The broker role's configuration: environment variables validated at the edge with the
+ * shared building blocks. See {@linkcode brokerEnv} for every variable and its default.
+ *
+ * @module
+ */
+import {
+  bool,
+  commonEnv,
+  int,
+  loadConfig,
+  oneOf,
+  optional,
+  port,
+  text,
+} from "@trading/shared/config";
+import type { BrokerOptions } from "./broker.ts";
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+const MAX_INT32 = 2 ** 31 - 1;
+
+/** `name:partitions[,name:partitions...]`, the format of `BROKER_CREATE_TOPICS`. */
+const TOPIC_LIST = /^[A-Za-z0-9._-]{1,249}:\d{1,5}(,[A-Za-z0-9._-]{1,249}:\d{1,5})*$/;
+
+/** Every variable of the broker role. */
+export const brokerEnv = {
+  ...commonEnv({ httpPort: 9644 }),
+  /** Address to listen on (loopback by default). */
+  BROKER_HOST: text("a host name or IP address", "127.0.0.1", /^[A-Za-z0-9.:-]+$/),
+  /** Kafka port; 0 picks a free one. */
+  BROKER_PORT: port(9092, true),
+  /** Host advertised to clients in Metadata; default BROKER_HOST (127.0.0.1 for 0.0.0.0). */
+  BROKER_ADVERTISED_HOST: optional(
+    text("a host name or IP address", undefined, /^[A-Za-z0-9.:-]+$/),
+  ),
+  BROKER_DATA_DIR: text("a directory path", "./.data/broker"),
+  BROKER_NODE_ID: int(0, MAX_INT32, 1),
+  /** sync: fdatasync before acknowledging acks=-1 (group commit); interval: timed fsync. */
+  BROKER_FLUSH: oneOf(["sync", "interval"] as const, "sync"),
+  BROKER_FLUSH_INTERVAL_MS: int(1, 600_000, 1000),
+  BROKER_SEGMENT_BYTES: int(4096, 1024 * 1024 * 1024, 64 * 1024 * 1024),
+  BROKER_SEGMENT_MS: int(1000, 365 * DAY_MS, 7 * DAY_MS),
+  /** Per-partition size limit in bytes; -1 for none. */
+  BROKER_RETENTION_BYTES: int(-1, Number.MAX_SAFE_INTEGER, -1),
+  /** Age limit in ms; -1 for none. */
+  BROKER_RETENTION_MS: int(-1, Number.MAX_SAFE_INTEGER, 7 * DAY_MS),
+  BROKER_RETENTION_CHECK_MS: int(100, DAY_MS, 60_000),
+  BROKER_MAX_FRAME_BYTES: int(1024, MAX_INT32, 100 * 1024 * 1024),
+  BROKER_MAX_BATCH_BYTES: int(1024, MAX_INT32, 16 * 1024 * 1024),
+  BROKER_AUTO_CREATE_TOPICS: bool(false),
+  BROKER_DEFAULT_PARTITIONS: int(1, 10_000, 1),
+  /** Topics created on start when missing, e.g. `market.ticks:3,orders.commands:3`. */
+  BROKER_CREATE_TOPICS: optional(
+    text("a list like name:partitions,name:partitions", undefined, TOPIC_LIST),
+  ),
+  BROKER_GROUP_MIN_SESSION_TIMEOUT_MS: int(1, 3_600_000, 1000),
+  BROKER_GROUP_MAX_SESSION_TIMEOUT_MS: int(1, 3_600_000, 1_800_000),
+  BROKER_GROUP_INITIAL_REBALANCE_DELAY_MS: int(0, 600_000, 0),
+};
+
+/** The validated configuration of the broker role. */
+export interface BrokerConfig {
+  httpPort: number;
+  logLevel: "debug" | "info" | "warn" | "error";
+  broker: BrokerOptions;
+}
+
+/** Parses `BROKER_CREATE_TOPICS`; the format was validated by the schema. */
+export function parseTopicList(value: string | undefined): { name: string; partitions: number }[] {
+  if (value === undefined) return [];
+  return value.split(",").map((part) => {
+    const [name, partitions] = part.split(":") as [string, string];
+    return { name, partitions: Number(partitions) };
+  });
+}
+
+/** Loads the broker configuration from `env`; throws ConfigError naming a bad variable. */
+export function loadBrokerConfig(env?: Record<string, string | undefined>): BrokerConfig {
+  const c = loadConfig(brokerEnv, env);
+  return {
+    httpPort: c.PORT_HTTP,
+    logLevel: c.LOG_LEVEL,
+    broker: {
+      dataDir: c.BROKER_DATA_DIR,
+      host: c.BROKER_HOST,
+      port: c.BROKER_PORT,
+      ...(c.BROKER_ADVERTISED_HOST === undefined
+        ? {}
+        : { advertisedHost: c.BROKER_ADVERTISED_HOST }),
+      nodeId: c.BROKER_NODE_ID,
+      flush: c.BROKER_FLUSH,
+      flushIntervalMs: c.BROKER_FLUSH_INTERVAL_MS,
+      segmentBytes: c.BROKER_SEGMENT_BYTES,
+      segmentMs: c.BROKER_SEGMENT_MS,
+      retentionBytes: c.BROKER_RETENTION_BYTES,
+      retentionMs: c.BROKER_RETENTION_MS,
+      retentionCheckIntervalMs: c.BROKER_RETENTION_CHECK_MS,
+      maxFrameBytes: c.BROKER_MAX_FRAME_BYTES,
+      maxBatchBytes: c.BROKER_MAX_BATCH_BYTES,
+      autoCreateTopics: c.BROKER_AUTO_CREATE_TOPICS,
+      defaultPartitions: c.BROKER_DEFAULT_PARTITIONS,
+      createTopics: parseTopicList(c.BROKER_CREATE_TOPICS),
+      minSessionTimeoutMs: c.BROKER_GROUP_MIN_SESSION_TIMEOUT_MS,
+      maxSessionTimeoutMs: c.BROKER_GROUP_MAX_SESSION_TIMEOUT_MS,
+      initialRebalanceDelayMs: c.BROKER_GROUP_INITIAL_REBALANCE_DELAY_MS,
+    },
+  };
+}
