@@ -1,0 +1,291 @@
+/**
+ * The client API of a raft-node on PORT_GRPC (raft.proto, service `RaftNode`): Apply, Read,
+ * Leader, Join, Leave, Status, TransferLeadership. Requests are validated here (the edge),
+ * then handed to the {@linkcode RaftNode} as typed values.
+ *
+ * Status codes a client can rely on:
+ * - `INVALID_ARGUMENT`: the request is malformed; retrying will not help.
+ * - `UNAVAILABLE`: the node is starting or stopping, or lost leadership with the entry in
+ *   flight; the outcome of an Apply is unknown (ask Read, then retry).
+ * - `DEADLINE_EXCEEDED`: the entry was not applied in time; outcome unknown, as above.
+ * - `FAILED_PRECONDITION`: the core refused the request (for example a membership change in
+ *   progress); retry later.
+ *
+ * @module
+ */
+import * as grpc from "@grpc/grpc-js";
+import { z } from "zod";
+import {
+  ApplyResult,
+  RaftNodeClient,
+  type RaftNodeServer,
+  type StatusResponse,
+} from "@trading/proto/raft";
+import { OrderStatus } from "@trading/proto/orders";
+import { GRPC_OPTIONS, insecure, unary } from "@trading/shared/grpc";
+import { errorMessage } from "@trading/shared/retry";
+import { type ApplyCommand, hashPayload } from "./state_machine.ts";
+import { type ChangeReply, type RaftNode, RaftNodeError } from "./raft_node.ts";
+
+const applyRequestSchema = z.object({
+  orderId: z.string().min(1).max(256),
+  payload: z.instanceof(Uint8Array),
+  outcome: z.object({
+    status: z.union([
+      z.literal(OrderStatus.ORDER_STATUS_ACCEPTED),
+      z.literal(OrderStatus.ORDER_STATUS_REJECTED),
+    ]),
+    reason: z.string().max(256),
+  }),
+  symbol: z.string().max(64),
+  positionDelta: z.number().int().refine(Number.isSafeInteger),
+  maxPosition: z.number().int().min(0).refine(Number.isSafeInteger),
+});
+
+/** Validates an ApplyRequest and turns it into the state machine's command. */
+export function parseApplyRequest(request: unknown): ApplyCommand | string {
+  const parsed = applyRequestSchema.safeParse(request);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const field = issue.path.join(".") || "request";
+    return `Invalid ApplyRequest.${field}: ${issue.message}`;
+  }
+  const r = parsed.data;
+  return {
+    orderId: r.orderId,
+    payloadHash: hashPayload(r.payload),
+    outcome: { status: r.outcome.status, reason: r.outcome.reason },
+    symbol: r.symbol,
+    positionDelta: r.positionDelta,
+    maxPosition: r.maxPosition,
+  };
+}
+
+const RESULT_CODE = {
+  applied: ApplyResult.APPLY_RESULT_APPLIED,
+  duplicate: ApplyResult.APPLY_RESULT_DUPLICATE,
+  conflict: ApplyResult.APPLY_RESULT_CONFLICT,
+} as const;
+
+/** Maps a failure of the node to a gRPC status for the caller. */
+export function toServiceError(error: unknown): Partial<grpc.StatusObject> {
+  if (error instanceof RaftNodeError) {
+    const code = error.kind === "timeout"
+      ? grpc.status.DEADLINE_EXCEEDED
+      : error.kind === "refused"
+      ? grpc.status.FAILED_PRECONDITION
+      : grpc.status.UNAVAILABLE;
+    return { code, details: error.message };
+  }
+  return { code: grpc.status.INTERNAL, details: errorMessage(error) };
+}
+
+/**
+ * The `RaftNode` gRPC service. Created before the node exists (the gRPC server starts
+ * first); until {@linkcode RaftNodeApi.node} is set every call answers UNAVAILABLE.
+ */
+export class RaftNodeApi {
+  /** The node served; undefined while starting. */
+  node: RaftNode | undefined;
+  /** The client used to forward Join, Leave and TransferLeadership to the leader. */
+  #leaderClients = new Map<string, RaftNodeClient>();
+
+  #withNode<Res>(
+    callback: grpc.sendUnaryData<Res>,
+    run: (node: RaftNode) => Promise<Res> | Res,
+  ): void {
+    const node = this.node;
+    if (!node) {
+      callback({ code: grpc.status.UNAVAILABLE, details: "Raft node is starting" });
+      return;
+    }
+    Promise.resolve().then(() => run(node)).then(
+      (response) => callback(null, response),
+      (error) => callback(toServiceError(error)),
+    );
+  }
+
+  #leaderClient(address: string): RaftNodeClient {
+    let client = this.#leaderClients.get(address);
+    if (!client) {
+      client = new RaftNodeClient(address, insecure(), GRPC_OPTIONS);
+      this.#leaderClients.set(address, client);
+    }
+    return client;
+  }
+
+  /** Runs `local` on the leader, or forwards the call to the leader this node knows. */
+  async #onLeader<Res extends ChangeReply>(
+    node: RaftNode,
+    local: () => Promise<Res>,
+    forward: (client: RaftNodeClient) => Promise<Res>,
+  ): Promise<Res> {
+    const reply = await local();
+    if (reply.accepted || node.role === "leader" || reply.leaderAddr === "") return reply;
+    // This node is not the leader but knows it: forward, once (the leader answers itself).
+    return await forward(this.#leaderClient(reply.leaderAddr));
+  }
+
+  /** The implementation to add to a gRPC server. */
+  implementation(): RaftNodeServer {
+    return {
+      apply: (call, callback) => {
+        const command = parseApplyRequest(call.request);
+        if (typeof command === "string") {
+          callback({ code: grpc.status.INVALID_ARGUMENT, details: command });
+          return;
+        }
+        const started = performance.now();
+        this.#withNode(callback, async (node) => {
+          const reply = await node.apply(command);
+          if (reply.kind === "not-leader") {
+            return {
+              result: ApplyResult.APPLY_RESULT_NOT_LEADER,
+              outcome: undefined,
+              raftIndex: 0,
+              leaderId: reply.leaderId,
+              leaderAddr: reply.leaderAddr,
+            };
+          }
+          node.metrics.applySeconds.observe(
+            { result: reply.result },
+            (performance.now() - started) / 1000,
+          );
+          return {
+            result: RESULT_CODE[reply.result],
+            outcome: { status: reply.outcome.status, reason: reply.outcome.reason },
+            raftIndex: reply.index,
+            leaderId: node.id,
+            leaderAddr: node.config.grpcAddr,
+          };
+        });
+      },
+      read: (call, callback) => {
+        const { orderId, stale } = call.request;
+        if (typeof orderId !== "string" || orderId === "") {
+          callback({
+            code: grpc.status.INVALID_ARGUMENT,
+            details: "Invalid ReadRequest.orderId: expected a non-empty order id",
+          });
+          return;
+        }
+        this.#withNode(callback, async (node) => {
+          const reply = await node.read(orderId, { stale });
+          if (reply.kind === "not-leader") {
+            return {
+              found: false,
+              outcome: undefined,
+              raftIndex: 0,
+              payloadHash: new Uint8Array(),
+              notLeader: true,
+              leaderId: reply.leaderId,
+              leaderAddr: reply.leaderAddr,
+            };
+          }
+          const record = reply.record;
+          return {
+            found: record !== undefined,
+            outcome: record
+              ? { status: record.outcome.status, reason: record.outcome.reason }
+              : undefined,
+            raftIndex: record?.index ?? 0,
+            payloadHash: record?.payloadHash ?? new Uint8Array(),
+            notLeader: false,
+            leaderId: node.leaderId,
+            leaderAddr: node.leaderAddr,
+          };
+        });
+      },
+      leader: (_call, callback) => {
+        this.#withNode(callback, (node) => ({
+          leaderId: node.leaderId,
+          leaderAddr: node.leaderAddr,
+          term: node.term,
+        }));
+      },
+      join: (call, callback) => {
+        const { nodeId, raftAddr, grpcAddr } = call.request;
+        if (!/^[A-Za-z0-9_-]{1,64}$/.test(nodeId) || raftAddr === "" || grpcAddr === "") {
+          callback({
+            code: grpc.status.INVALID_ARGUMENT,
+            details:
+              `Invalid JoinRequest for "${nodeId}": expected a node id, raft_addr and grpc_addr`,
+          });
+          return;
+        }
+        this.#withNode(callback, (node) =>
+          this.#onLeader(
+            node,
+            () => node.join(nodeId, { raft: raftAddr, grpc: grpcAddr }),
+            (client) => unary(client, client.join, call.request, { deadlineMs: 10_000 }),
+          ));
+      },
+      leave: (call, callback) => {
+        const { nodeId } = call.request;
+        this.#withNode(callback, (node) =>
+          this.#onLeader(
+            node,
+            () => node.leave(nodeId),
+            (client) => unary(client, client.leave, call.request, { deadlineMs: 10_000 }),
+          ));
+      },
+      transferLeadership: (call, callback) => {
+        const { targetNodeId } = call.request;
+        this.#withNode(callback, async (node) => {
+          const reply = await this.#onLeader(
+            node,
+            () => node.transferLeadership(targetNodeId),
+            async (client) => {
+              const r = await unary(client, client.transferLeadership, call.request, {
+                deadlineMs: 10_000,
+              });
+              return { ...r, leaderId: "", leaderAddr: "" };
+            },
+          );
+          return { accepted: reply.accepted, message: reply.message };
+        });
+      },
+      status: (_call, callback) => {
+        this.#withNode(callback, (node) => statusResponse(node));
+      },
+    };
+  }
+
+  /** Closes the forwarding clients. */
+  close(): void {
+    for (const client of this.#leaderClients.values()) client.close();
+    this.#leaderClients.clear();
+  }
+}
+
+/** Builds the Status response of a node. */
+export function statusResponse(node: RaftNode): StatusResponse {
+  const s = node.status();
+  const tickMs = node.config.tickMs;
+  const peers = new Map(s.peers.map((p) => [p.id, p]));
+  const members = [...s.conf.voters, ...s.conf.learners].map((id) => {
+    const addresses = node.members.get(id);
+    const peer = peers.get(id);
+    return {
+      nodeId: id,
+      raftAddr: addresses?.raft ?? "",
+      grpcAddr: addresses?.grpc ?? "",
+      voter: s.conf.voters.includes(id),
+      matchIndex: id === node.id ? s.lastIndex : peer?.match ?? 0,
+      lastContactMs: peer ? peer.ticksSinceContact * tickMs : 0,
+    };
+  });
+  return {
+    nodeId: node.id,
+    role: s.role,
+    term: s.term,
+    leaderId: s.leader,
+    commitIndex: s.commit,
+    appliedIndex: s.applied,
+    lastIndex: s.lastIndex,
+    snapshotIndex: s.snapshotIndex,
+    members,
+    lastContactMs: s.role === "leader" ? 0 : s.ticksSinceLeaderContact * tickMs,
+    orders: node.stateMachine.size,
+  };
+}
