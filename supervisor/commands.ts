@@ -80,14 +80,10 @@ export const arg = {
   },
   /** A duration in milliseconds, 1 ms to 1 hour. */
   ms(): z.ZodType<number, string> {
-    return z.string().regex(/^\d+$/, {
+    return z.string().refine((word) => /^\d{1,7}$/.test(word) && +word >= 1 && +word <= 3_600_000, {
       error: (issue) =>
         `Invalid duration "${String(issue.input)}": expected milliseconds 1-3600000`,
-    }).transform(Number).pipe(
-      z.number().int().min(1).max(3_600_000, {
-        error: "Invalid duration: expected milliseconds 1-3600000",
-      }),
-    );
+    }).transform(Number);
   },
 };
 

@@ -46,8 +46,11 @@ export function serveControl(
 ): HealthHttpServer {
   const log = getLogger("supervisor.api");
   const health = new Health("supervisor");
-  for (const name of supervisor.names) {
-    health.addCheck(name, () => supervisor.readinessChecks()[name] ?? true);
+  for (const { name, restart } of supervisor.specs) {
+    // Only permanent children must be up: a transient or temporary one may rightly be gone.
+    if (restart === "permanent") {
+      health.addCheck(name, () => supervisor.readinessChecks()[name] ?? true);
+    }
   }
   const unsubscribe = supervisor.events.subscribe((event) => {
     if (event.kind === "shutdown") health.setShuttingDown();

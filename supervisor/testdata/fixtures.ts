@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url";
 import type { ChildSpecInput } from "../child_spec.ts";
 import type { ChildStatus } from "../supervisor.ts";
 import { isAlive } from "../process_info.ts";
+import { freePort } from "@trading/shared/testing";
 
 /** Absolute path of the fixture child program. */
 export const FIXTURE_CHILD = fileURLToPath(new URL("./fixture_child.ts", import.meta.url));
@@ -27,6 +28,22 @@ export function fixtureSpec(
     backoff: { initialMs: 100, maxMs: 2000, jitter: 0.2 },
     ...overrides,
   };
+}
+
+/**
+ * Like {@linkcode fixtureSpec}, with an HTTP readiness probe on a free port: `running` then
+ * means the program is up and has installed its signal handlers.
+ */
+export function probedFixtureSpec(
+  name: string,
+  flags: string[] = [],
+  overrides: Partial<ChildSpecInput> = {},
+): ChildSpecInput {
+  const port = freePort();
+  return fixtureSpec(name, [...flags, "--http-port", String(port)], {
+    readiness: { kind: "http", port },
+    ...overrides,
+  });
 }
 
 /** The status of `name` in a status list; throws when absent. */

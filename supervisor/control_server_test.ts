@@ -1,0 +1,200 @@
+import assert from "node:assert/strict";
+import { waitFor } from "@trading/shared/testing";
+import type { ChildSpecInput } from "./child_spec.ts";
+import { defaultCommands } from "./commands.ts";
+import { serveControl } from "./control_server.ts";
+import { LogMultiplexer } from "./log_multiplexer.ts";
+import { Supervisor } from "./supervisor.ts";
+import { childOf, fixtureSpec, probedFixtureSpec } from "./testdata/fixtures.ts";
+
+/** A started supervisor with its HTTP API on a free loopback port. */
+async function withApi(
+  specs: ChildSpecInput[],
+  test: (api: { url: string; supervisor: Supervisor }) => Promise<void>,
+  token?: string,
+): Promise<void> {
+  const output = new LogMultiplexer({ pretty: false, write: () => {} });
+  const supervisor = new Supervisor({ specs, output, probeIntervalMs: 200 });
+  const server = serveControl(supervisor, {
+    hostname: "127.0.0.1",
+    port: 0,
+    token,
+    commands: defaultCommands(),
+  });
+  try {
+    supervisor.start();
+    await test({ url: `http://127.0.0.1:${server.port}`, supervisor });
+  } finally {
+    await supervisor.shutdown("test");
+    await server.close();
+  }
+}
+
+async function control(url: string, command: unknown, headers: Record<string, string> = {}) {
+  const response = await fetch(`${url}/control`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: JSON.stringify(command),
+  });
+  return { status: response.status, body: await response.json() };
+}
+
+async function getJson(url: string) {
+  const response = await fetch(url);
+  return { status: response.status, body: await response.json() };
+}
+
+Deno.test("GET /status shows every child with pid, state, restarts, uptime, health and ports", async () => {
+  await withApi(
+    [probedFixtureSpec("a"), fixtureSpec("b", [], { ports: { grpc: 50070 } })],
+    async ({ url }) => {
+      const status = await waitFor("both running", async () => {
+        const { body } = await getJson(`${url}/status`);
+        return body.children.every((c: { state: string }) => c.state === "running") ? body : false;
+      }, { timeoutMs: 10_000 });
+      assert.equal(status.ready, true);
+      assert.equal(status.pid, Deno.pid);
+      const b = childOf(status.children, "b");
+      assert.ok(b.pid !== null && b.pid > 0);
+      assert.equal(b.restarts, 0);
+      assert.ok(b.uptimeMs !== null && b.uptimeMs >= 0);
+      assert.deepEqual(b.ports, { grpc: 50070 });
+      assert.equal(childOf(status.children, "a").health?.ok, true);
+    },
+  );
+});
+
+Deno.test("POST /control with a bad command answers 400 with usage and changes nothing", async () => {
+  await withApi([probedFixtureSpec("a"), probedFixtureSpec("b")], async ({ url, supervisor }) => {
+    await waitFor("running", () => supervisor.isReady(), { timeoutMs: 10_000 });
+    const before = supervisor.status().map(({ name, pid, state, restarts }) => ({
+      name,
+      pid,
+      state,
+      restarts,
+    }));
+    const eventsBefore = supervisor.events.list().length;
+    for (const command of ["kill raft-9", "pause a later", "explode", "kill", ""]) {
+      const { status, body } = await control(url, { command });
+      assert.equal(status, 400, command);
+      assert.equal(body.ok, false);
+      assert.match(body.output, /Usage: |Commands:/, command);
+    }
+    const notJson = await fetch(`${url}/control`, { method: "POST", body: "kill a" });
+    assert.equal(notJson.status, 400);
+    assert.match((await notJson.json()).output, /expected JSON \{"command": "<command>"\}/);
+    const wrongMethod = await fetch(`${url}/control`);
+    assert.equal(wrongMethod.status, 405);
+    await wrongMethod.body?.cancel();
+
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const after = supervisor.status().map(({ name, pid, state, restarts }) => ({
+      name,
+      pid,
+      state,
+      restarts,
+    }));
+    assert.deepEqual(after, before);
+    assert.equal(supervisor.events.list().length, eventsBefore);
+  });
+});
+
+Deno.test("POST /control runs a command: kill restarts the child, a failure answers 409", async () => {
+  await withApi(
+    [probedFixtureSpec("a", [], { backoff: { initialMs: 50 } })],
+    async ({ url, supervisor }) => {
+      await waitFor("running", () => supervisor.isReady(), { timeoutMs: 10_000 });
+      const pid = childOf(supervisor.status(), "a").pid;
+      const { status, body } = await control(url, { command: "kill a" });
+      assert.equal(status, 200);
+      assert.deepEqual(body, { ok: true, output: `killed a (pid ${pid})` });
+      await waitFor("restarted", () => {
+        const a = childOf(supervisor.status(), "a");
+        return a.state === "running" && a.pid !== pid;
+      }, { timeoutMs: 10_000 });
+      const resume = await control(url, { command: "resume a" });
+      assert.equal(resume.status, 409);
+      assert.deepEqual(resume.body, { ok: false, output: "a is not paused (state running)" });
+      const table = await control(url, { command: "status" });
+      assert.match(table.body.output, /^NAME +STATE +PID/);
+      assert.match(table.body.output, /\na +running +\d+ +1 /);
+    },
+  );
+});
+
+Deno.test("GET /readyz is 503 until every permanent child is ready, then 200", async () => {
+  await withApi([
+    probedFixtureSpec("slow", ["--ready-after-ms", "800"]),
+    fixtureSpec("job", ["--exit-after-ms", "0"], { restart: "temporary" }),
+  ], async ({ url }) => {
+    const early = await getJson(`${url}/readyz`);
+    assert.equal(early.status, 503);
+    assert.equal(early.body.checks.slow.ok, false);
+    assert.equal(early.body.checks.job, undefined, "a temporary child does not count");
+    await waitFor("ready", async () => (await getJson(`${url}/readyz`)).status === 200, {
+      timeoutMs: 10_000,
+    });
+    const healthz = await getJson(`${url}/healthz`);
+    assert.equal(healthz.status, 200);
+  });
+});
+
+Deno.test("GET /metrics counts restarts and shows which children are up", async () => {
+  await withApi(
+    [probedFixtureSpec("metered", [], { backoff: { initialMs: 20 } })],
+    async ({ url, supervisor }) => {
+      await waitFor("running", () => supervisor.isReady(), { timeoutMs: 10_000 });
+      supervisor.kill("metered");
+      await waitFor(
+        "restarted",
+        () => supervisor.isReady() && supervisor.status()[0]!.restarts === 1,
+        {
+          timeoutMs: 10_000,
+        },
+      );
+      const text = await (await fetch(`${url}/metrics`)).text();
+      assert.match(text, /supervisor_child_restarts_total\{child="metered"\} [1-9]/);
+      assert.match(text, /supervisor_child_up\{child="metered"\} 1/);
+      assert.match(text, /supervisor_events_total\{kind="killed"\} [1-9]/);
+    },
+  );
+});
+
+Deno.test("GET /events returns the timeline, after a given seq when asked", async () => {
+  await withApi([fixtureSpec("a")], async ({ url, supervisor }) => {
+    await waitFor("running", () => supervisor.isReady(), { timeoutMs: 10_000 });
+    supervisor.emit({ kind: "fault-start", child: "a", message: "partitioned a" });
+    const { body } = await getJson(`${url}/events`);
+    const kinds = body.events.map((e: { kind: string }) => e.kind);
+    assert.deepEqual(kinds, ["started", "ready", "fault-start"]);
+    const later = await getJson(`${url}/events?after=${body.events[1].seq}`);
+    assert.deepEqual(later.body.events.map((e: { kind: string }) => e.kind), ["fault-start"]);
+  });
+});
+
+Deno.test("with a token, an admin call without it is refused 401 and one with it works", async () => {
+  const token = "correct-horse-battery";
+  await withApi([fixtureSpec("a")], async ({ url, supervisor }) => {
+    await waitFor("running", () => supervisor.isReady(), { timeoutMs: 10_000 });
+    const pid = childOf(supervisor.status(), "a").pid;
+    const refused = await control(url, { command: "kill a" });
+    assert.equal(refused.status, 401);
+    assert.match(refused.body.output, /Unauthorized: expected header Authorization: Bearer/);
+    const wrong = await control(url, { command: "kill a" }, { authorization: "Bearer nope" });
+    assert.equal(wrong.status, 401);
+    const status = await fetch(`${url}/status`);
+    assert.equal(status.status, 401);
+    await status.body?.cancel();
+    assert.equal(childOf(supervisor.status(), "a").pid, pid, "nothing was killed");
+
+    const accepted = await control(url, { command: "status" }, {
+      authorization: `Bearer ${token}`,
+    });
+    assert.equal(accepted.status, 200);
+    assert.equal(accepted.body.ok, true);
+    // Health and metrics stay open for probes and scrapers.
+    const healthz = await fetch(`${url}/healthz`);
+    assert.equal(healthz.status, 200);
+    await healthz.body?.cancel();
+  }, token);
+});
