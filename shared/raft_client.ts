@@ -1,0 +1,357 @@
+/**
+ * The client of the Raft de-duplication cluster (raft.proto, service `RaftNode`): finds and
+ * remembers the leader, follows NOT_LEADER redirects, retries with backoff and jitter, and
+ * never applies blindly twice: after an Apply whose outcome is uncertain (deadline exceeded,
+ * connection lost, UNAVAILABLE) it asks a linearizable `Read(order_id)` of the leader first
+ * and returns the stored outcome when the order is there (DESIGN.md, "The guarantee", 3).
+ *
+ * @example
+ * ```ts
+ * const raft = new RaftClient({ addresses: ["127.0.0.1:50070", "127.0.0.1:50071"] });
+ * const response = await raft.apply(ApplyRequest.fromPartial({ orderId, payload, outcome }));
+ * raft.close();
+ * ```
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import {
+  type ApplyRequest,
+  type ApplyResponse,
+  ApplyResult,
+  type LeaderResponse,
+  RaftNodeClient,
+  type ReadResponse,
+  type StatusResponse,
+} from "@trading/proto/raft";
+import { grpc, GRPC_OPTIONS, insecure, isGrpcStatus, unary } from "./grpc.ts";
+import { backoffDelay, errorMessage, sleep } from "./retry.ts";
+
+/** Options of {@linkcode RaftClient}. */
+export interface RaftClientOptions {
+  /** Client (gRPC) addresses of the cluster's nodes, `host:port`; at least one. */
+  addresses: readonly string[];
+  /** Deadline of one call, in ms. Default 3000. */
+  deadlineMs?: number;
+  /** Attempts per operation (redirects and the reads after an uncertain Apply count). Default 20. */
+  maxAttempts?: number;
+  /** Aborts every operation in progress and every wait between attempts. */
+  signal?: AbortSignal;
+  /** Delay before the second attempt, in ms (doubling, full jitter, at most 1000). Default 25. */
+  initialBackoffMs?: number;
+  /**
+   * Called after every single Apply and linearizable Read call the client makes (each
+   * attempt, each redirect), for logging, metrics or recording a history.
+   */
+  onCall?: (call: RaftCall) => void;
+}
+
+/** One gRPC call made by a {@linkcode RaftClient}, reported to `onCall`. */
+export type RaftCall =
+  & {
+    readonly address: string;
+    readonly orderId: string;
+    /** `performance.now()` when the call was issued and when it ended. */
+    readonly start: number;
+    readonly end: number;
+  }
+  & (
+    | { readonly kind: "apply"; readonly response: ApplyResponse }
+    | { readonly kind: "read"; readonly response: ReadResponse }
+    /** The call failed; for an Apply the outcome is unknown unless the code says otherwise. */
+    | { readonly kind: "apply" | "read"; readonly error: unknown }
+  );
+
+/** Thrown when an operation failed on every attempt; `uncertain` when an Apply may have happened. */
+export class RaftClientError extends Error {
+  /** True when an Apply may have been recorded although no answer said so. */
+  readonly uncertain: boolean;
+  constructor(message: string, uncertain: boolean, cause?: unknown) {
+    super(message, { cause });
+    this.name = "RaftClientError";
+    this.uncertain = uncertain;
+  }
+}
+
+/**
+ * The payload hash the state machine stores (services/raft-node/state_machine.ts,
+ * `hashPayload`: the first 16 bytes of SHA-256), to tell our own earlier Apply from a
+ * different payload under the same id.
+ */
+function payloadHash(payload: Uint8Array): Uint8Array {
+  return new Uint8Array(createHash("sha256").update(payload).digest().subarray(0, 16));
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** A gRPC error after which a request may have reached the node (its outcome is unknown). */
+function mayHaveReached(error: unknown): boolean {
+  return !isGrpcStatus(error, grpc.status.INVALID_ARGUMENT, grpc.status.UNIMPLEMENTED);
+}
+
+/**
+ * A client of the raft-node cluster. One channel per address, kept for the client's life;
+ * safe for many concurrent calls.
+ */
+export class RaftClient {
+  readonly #addresses: string[];
+  readonly #deadlineMs: number;
+  readonly #maxAttempts: number;
+  readonly #signal: AbortSignal | undefined;
+  readonly #initialBackoffMs: number;
+  readonly #onCall: ((call: RaftCall) => void) | undefined;
+  #clients = new Map<string, RaftNodeClient>();
+  #leader: string | undefined;
+  #next = 0;
+  #closed = false;
+
+  constructor(options: RaftClientOptions) {
+    if (options.addresses.length === 0) {
+      throw new Error("Invalid RaftClient addresses []: expected at least one host:port");
+    }
+    this.#addresses = [...options.addresses];
+    this.#deadlineMs = options.deadlineMs ?? 3000;
+    this.#maxAttempts = options.maxAttempts ?? 20;
+    this.#signal = options.signal;
+    this.#initialBackoffMs = options.initialBackoffMs ?? 25;
+    this.#onCall = options.onCall;
+  }
+
+  /** The address of the node this client believes leads, if any. */
+  get leaderAddress(): string | undefined {
+    return this.#leader;
+  }
+
+  #client(address: string): RaftNodeClient {
+    if (this.#closed) throw new Error("RaftClient is closed: expected calls before close()");
+    let client = this.#clients.get(address);
+    if (!client) {
+      client = new RaftNodeClient(address, insecure(), GRPC_OPTIONS);
+      this.#clients.set(address, client);
+    }
+    return client;
+  }
+
+  /** The leader if known, else the next address in turn. */
+  #target(): string {
+    if (this.#leader !== undefined) return this.#leader;
+    const address = this.#addresses[this.#next % this.#addresses.length]!;
+    this.#next++;
+    return address;
+  }
+
+  #forget(address: string): void {
+    if (this.#leader === address) this.#leader = undefined;
+  }
+
+  #follow(leaderAddr: string, from: string): void {
+    // A node that knows no leader, or names itself, gives no redirect worth following.
+    this.#leader = leaderAddr !== "" && leaderAddr !== from ? leaderAddr : undefined;
+  }
+
+  async #backoff(attempt: number): Promise<void> {
+    await sleep(
+      backoffDelay(attempt, { initialDelayMs: this.#initialBackoffMs, maxDelayMs: 1000 }),
+      this.#signal,
+    );
+  }
+
+  #options(): { deadlineMs: number; signal?: AbortSignal } {
+    return this.#signal ? { deadlineMs: this.#deadlineMs, signal: this.#signal } : {
+      deadlineMs: this.#deadlineMs,
+    };
+  }
+
+  /**
+   * Records an order's outcome once. Returns APPLIED, DUPLICATE (the first outcome) or
+   * CONFLICT (same id, other payload). After an uncertain attempt the stored record, if any,
+   * is returned as APPLIED (same payload) or CONFLICT (other payload) instead of applying
+   * again. Throws {@linkcode RaftClientError} after `maxAttempts`.
+   */
+  async apply(request: ApplyRequest): Promise<ApplyResponse> {
+    let uncertain = false;
+    let lastError: unknown;
+    let hash: Uint8Array | undefined;
+    for (let attempt = 1; attempt <= this.#maxAttempts; attempt++) {
+      this.#signal?.throwIfAborted();
+      if (uncertain) {
+        // DESIGN.md guarantee 3: decide whether the uncertain Apply happened before retrying.
+        let found: ReadResponse | undefined;
+        try {
+          found = await this.#readOnce(request.orderId);
+        } catch (error) {
+          lastError = error;
+        }
+        if (found === undefined) {
+          await this.#backoff(attempt);
+          continue;
+        }
+        if (found.found) {
+          hash ??= payloadHash(request.payload);
+          const same = sameBytes(found.payloadHash, hash);
+          return {
+            result: same ? ApplyResult.APPLY_RESULT_APPLIED : ApplyResult.APPLY_RESULT_CONFLICT,
+            outcome: found.outcome,
+            raftIndex: found.raftIndex,
+            leaderId: found.leaderId,
+            leaderAddr: found.leaderAddr,
+          };
+        }
+        uncertain = false;
+      }
+      const address = this.#target();
+      let response: ApplyResponse;
+      const start = performance.now();
+      try {
+        const client = this.#client(address);
+        response = await unary(client, client.apply, request, this.#options());
+        this.#onCall?.({
+          kind: "apply",
+          address,
+          orderId: request.orderId,
+          start,
+          end: performance.now(),
+          response,
+        });
+      } catch (error) {
+        this.#onCall?.({
+          kind: "apply",
+          address,
+          orderId: request.orderId,
+          start,
+          end: performance.now(),
+          error,
+        });
+        this.#signal?.throwIfAborted();
+        if (!mayHaveReached(error)) throw error;
+        lastError = error;
+        this.#forget(address);
+        uncertain = true;
+        await this.#backoff(attempt);
+        continue;
+      }
+      if (response.result === ApplyResult.APPLY_RESULT_NOT_LEADER) {
+        lastError = new Error(`${address} is not the leader (leader "${response.leaderId}")`);
+        this.#follow(response.leaderAddr, address);
+        // A redirect to a known leader is followed at once; no leader known means an
+        // election is under way: wait a little.
+        if (this.#leader === undefined) await this.#backoff(attempt);
+        continue;
+      }
+      this.#leader = address;
+      return response;
+    }
+    throw new RaftClientError(
+      `Apply of ${request.orderId} failed after ${this.#maxAttempts} attempts: ${
+        errorMessage(lastError)
+      }`,
+      uncertain,
+      lastError,
+    );
+  }
+
+  /** One linearizable read on the leader, following redirects; undefined when not served. */
+  async #readOnce(orderId: string): Promise<ReadResponse | undefined> {
+    for (let hop = 0; hop < 3; hop++) {
+      const address = this.#target();
+      const client = this.#client(address);
+      let response: ReadResponse;
+      const start = performance.now();
+      try {
+        response = await unary(client, client.read, { orderId, stale: false }, this.#options());
+        this.#onCall?.({ kind: "read", address, orderId, start, end: performance.now(), response });
+      } catch (error) {
+        this.#onCall?.({ kind: "read", address, orderId, start, end: performance.now(), error });
+        this.#forget(address);
+        throw error;
+      }
+      if (!response.notLeader) {
+        this.#leader = address;
+        return response;
+      }
+      this.#follow(response.leaderAddr, address);
+      if (this.#leader === undefined) return undefined;
+    }
+    return undefined;
+  }
+
+  /**
+   * Reads an order's record: linearizable on the leader by default, or `stale` from
+   * whichever node answers. Retries like {@linkcode apply} (a read is always safe to retry).
+   */
+  async read(orderId: string, { stale = false }: { stale?: boolean } = {}): Promise<ReadResponse> {
+    let lastError: unknown;
+    for (let attempt = 1; attempt <= this.#maxAttempts; attempt++) {
+      this.#signal?.throwIfAborted();
+      try {
+        if (stale) {
+          const address = this.#target();
+          const client = this.#client(address);
+          try {
+            return await unary(client, client.read, { orderId, stale: true }, this.#options());
+          } catch (error) {
+            this.#forget(address);
+            throw error;
+          }
+        }
+        const response = await this.#readOnce(orderId);
+        if (response) return response;
+        lastError = new Error("no leader known");
+      } catch (error) {
+        this.#signal?.throwIfAborted();
+        if (isGrpcStatus(error, grpc.status.INVALID_ARGUMENT)) throw error;
+        lastError = error;
+      }
+      await this.#backoff(attempt);
+    }
+    throw new RaftClientError(
+      `Read of ${orderId} failed after ${this.#maxAttempts} attempts: ${errorMessage(lastError)}`,
+      false,
+      lastError,
+    );
+  }
+
+  /** The current leader as the first node that knows one reports it. */
+  async leader(): Promise<LeaderResponse> {
+    let lastError: unknown = new Error("no node knows a leader");
+    for (let attempt = 1; attempt <= this.#maxAttempts; attempt++) {
+      this.#signal?.throwIfAborted();
+      const address = this.#target();
+      try {
+        const client = this.#client(address);
+        const response = await unary(client, client.leader, {}, this.#options());
+        if (response.leaderId !== "") {
+          if (response.leaderAddr !== "") this.#leader = response.leaderAddr;
+          return response;
+        }
+      } catch (error) {
+        lastError = error;
+        this.#forget(address);
+      }
+      await this.#backoff(attempt);
+    }
+    throw new RaftClientError(`No leader found: ${errorMessage(lastError)}`, false, lastError);
+  }
+
+  /** The Status of the node at `address` (one call, no retry), or of the leader or first node. */
+  status(address?: string): Promise<StatusResponse> {
+    const target = address ?? this.#leader ?? this.#addresses[0]!;
+    const client = this.#client(target);
+    return unary(client, client.status, {}, this.#options());
+  }
+
+  /** Closes every channel. The client cannot be used afterwards. */
+  close(): void {
+    this.#closed = true;
+    for (const client of this.#clients.values()) client.close();
+    this.#clients.clear();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
