@@ -8,7 +8,7 @@
  * @module
  */
 import { z } from "zod";
-import { Health, type HealthHttpServer, serveHealth } from "@trading/shared/health";
+import { Health, type HealthHttpServer, type Routes, serveHealth } from "@trading/shared/health";
 import { getLogger } from "@trading/shared/log";
 import type { CommandRegistry } from "./commands.ts";
 import type { Supervisor } from "./supervisor.ts";
@@ -21,6 +21,8 @@ export interface ControlServerOptions {
   /** When set, every admin call must present it as a bearer token. */
   token?: string | undefined;
   commands: CommandRegistry;
+  /** More routes (a dashboard, server-sent events), served behind the same token. */
+  routes?: Routes;
 }
 
 const ControlRequestSchema = z.object({ command: z.string().min(1).max(1000) });
@@ -81,6 +83,9 @@ export function serveControl(
     hostname: options.hostname,
     port: options.port,
     routes: {
+      ...Object.fromEntries(
+        Object.entries(options.routes ?? {}).map(([path, handler]) => [path, guarded(handler)]),
+      ),
       "/status": guarded((request) => {
         if (request.method !== "GET") return methodNotAllowed("GET");
         return Response.json({

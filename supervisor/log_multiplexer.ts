@@ -110,12 +110,17 @@ export class LogMultiplexer {
     if (typeof json.category === "string" && json.category !== "") {
       parts.push(this.#paint(90, json.category));
     }
-    parts.push(String(json.message ?? ""));
+    const message = String(json.message ?? "");
+    parts.push(message);
     const fields = json.fields;
     if (typeof fields === "object" && fields !== null) {
-      const rendered = Object.entries(fields).map(([key, value]) =>
-        `${key}=${typeof value === "string" ? value : JSON.stringify(value)}`
-      );
+      // LogTape keeps a template's values as fields too: a person needs each only once.
+      const rendered = Object.entries(fields).flatMap(([key, value]) => {
+        const text = typeof value === "string" ? value : JSON.stringify(value);
+        const shown = key === "event" || key === "service" ||
+          (typeof value !== "object" && text !== "" && message.includes(text));
+        return shown ? [] : [`${key}=${text}`];
+      });
       if (rendered.length > 0) parts.push(this.#paint(90, rendered.join(" ")));
     }
     return parts.filter((p) => p !== "").join(" ");

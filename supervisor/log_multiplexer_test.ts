@@ -67,3 +67,22 @@ Deno.test("LogMultiplexer drops blank lines", () => {
   mux.line("a", "stdout", "   ");
   assert.deepEqual(out, []);
 });
+
+Deno.test("LogMultiplexer on a terminal leaves out fields the message already shows", () => {
+  const { mux, out } = capture(true);
+  mux.line(
+    "supervisor",
+    "stdout",
+    JSON.stringify({
+      time: "2026-01-02T03:04:05.678Z",
+      level: "info",
+      category: "supervisor",
+      message: "started raft-1 (pid 42)",
+      fields: { event: "started", child: "raft-1", pid: 42, ports: [1, 2], attempt: 3 },
+    }),
+  );
+  assert.equal(
+    out[0],
+    "supervisor       | 03:04:05.678 INFO  supervisor started raft-1 (pid 42) ports=[1,2] attempt=3\n",
+  );
+});

@@ -9,6 +9,7 @@
 import { configure } from "@logtape/logtape";
 import { getLogger, type LogLevel, ROOT_CATEGORY, setupLogging } from "@trading/shared/log";
 import { formatJsonLine } from "@trading/shared/log";
+import type { Routes } from "@trading/shared/health";
 import { initMetrics } from "@trading/shared/metrics";
 import { errorMessage } from "@trading/shared/retry";
 import type { ChildCommand, ChildSpecInput } from "./child_spec.ts";
@@ -62,6 +63,8 @@ export interface RunSupervisorOptions {
   commands?: CommandRegistry;
   /** The watchdog command; default the `supervisor-watchdog` role of this executable. */
   watchdog?: ChildCommand;
+  /** More HTTP routes (a dashboard), given the supervisor they show. */
+  routes?: (supervisor: Supervisor) => Routes;
 }
 
 /**
@@ -88,6 +91,7 @@ export async function runSupervisor(options: RunSupervisorOptions): Promise<numb
       port: config.SUPERVISOR_HTTP_PORT,
       token: config.SUPERVISOR_TOKEN,
       commands,
+      routes: options.routes?.(supervisor) ?? {},
     });
   } catch (error) {
     console.error(

@@ -51,14 +51,30 @@ export class RestartPolicy {
 
   /**
    * Decides what follows an exit at time `now` (ms) of a process that ran `uptimeMs`, and
-   * records a restart when it says so.
+   * records a restart when it says so. An `injected` exit (an operator's or a chaos test's
+   * `kill`) is restarted after the initial delay and neither grows the backoff nor counts
+   * toward the intensity limit: the child did nothing wrong, and a chaos run that kills the
+   * Raft leader twenty times must not get it given up.
    */
-  decide(exit: ExitStatus, now: number, uptimeMs: number): RestartDecision {
+  decide(
+    exit: ExitStatus,
+    now: number,
+    uptimeMs: number,
+    { injected = false }: { injected?: boolean } = {},
+  ): RestartDecision {
     const { restart, intensity, backoff } = this.#spec;
     if (restart === "temporary") return { action: "exit", reason: "temporary child" };
     if (restart === "transient" && !isAbnormalExit(exit)) {
       return { action: "exit", reason: "transient child exited normally" };
     }
+    const options = {
+      initialDelayMs: backoff.initialMs,
+      maxDelayMs: backoff.maxMs,
+      multiplier: backoff.multiplier,
+      jitter: backoff.jitter,
+      random: this.#random,
+    };
+    if (injected) return { action: "restart", delayMs: backoffDelay(1, options), attempt: 1 };
     if (uptimeMs >= backoff.resetAfterMs) this.#attempt = 0;
     this.#restartTimes = this.#restartTimes.filter((t) => now - t < intensity.withinMs);
     if (this.#restartTimes.length >= intensity.maxRestarts) {
@@ -69,13 +85,7 @@ export class RestartPolicy {
     }
     this.#restartTimes.push(now);
     this.#attempt++;
-    const delayMs = backoffDelay(this.#attempt, {
-      initialDelayMs: backoff.initialMs,
-      maxDelayMs: backoff.maxMs,
-      multiplier: backoff.multiplier,
-      jitter: backoff.jitter,
-      random: this.#random,
-    });
+    const delayMs = backoffDelay(this.#attempt, options);
     return { action: "restart", delayMs, attempt: this.#attempt };
   }
 

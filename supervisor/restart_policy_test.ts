@@ -96,3 +96,18 @@ Deno.test("RestartPolicy.reset() forgets the backoff and the restart history", (
   const decision = policy.decide(crash, 2, 5);
   assert.ok(decision.action === "restart" && decision.delayMs === 100);
 });
+
+Deno.test("RestartPolicy restarts an injected kill after the initial delay, outside the intensity", () => {
+  const policy = new RestartPolicy(
+    spec({ backoff: { initialMs: 100, jitter: 0 }, intensity: { maxRestarts: 1 } }),
+  );
+  for (let i = 0; i < 20; i++) {
+    assert.deepEqual(policy.decide(killed, i, 5, { injected: true }), {
+      action: "restart",
+      delayMs: 100,
+      attempt: 1,
+    });
+  }
+  assert.equal(policy.decide(crash, 30, 5).action, "restart", "a real crash still counts");
+  assert.equal(policy.decide(crash, 31, 5).action, "fail");
+});

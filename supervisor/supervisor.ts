@@ -103,6 +103,8 @@ interface ChildRecord {
   failure: string | null;
   /** The coming exit is intended (stop, restart, shutdown): no policy applies. */
   stopRequested: boolean;
+  /** The coming exit was caused by a `kill` command: restarted, but not held against it. */
+  killRequested: boolean;
   pausedFrom: ChildState | undefined;
   resumeTimer: Timer | undefined;
   backoffTimer: Timer | undefined;
@@ -187,6 +189,7 @@ export class Supervisor {
         health: null,
         failure: null,
         stopRequested: false,
+        killRequested: false,
         pausedFrom: undefined,
         resumeTimer: undefined,
         backoffTimer: undefined,
@@ -273,6 +276,7 @@ export class Supervisor {
       message: `killing ${name} (pid ${process.pid}) with SIGKILL`,
       fields: { pid: process.pid, by: "command" },
     });
+    record.killRequested = true;
     process.signal("SIGKILL");
     return `killed ${name} (pid ${process.pid})`;
   }
@@ -429,6 +433,7 @@ export class Supervisor {
       return;
     }
     record.stopRequested = false;
+    record.killRequested = false;
     let process: ChildProcessHandle;
     try {
       process = spawnChild(record.spec, (stream, line) => this.#output.line(name, stream, line));
@@ -504,7 +509,9 @@ export class Supervisor {
       this.#changed();
       return;
     }
-    const decision = record.policy.decide(exit, Date.now(), uptimeMs);
+    const injected = record.killRequested;
+    record.killRequested = false;
+    const decision = record.policy.decide(exit, Date.now(), uptimeMs, { injected });
     if (decision.action === "exit") {
       record.state = "exited";
       this.#log.info("{child} stays down: {reason}", { child: name, reason: decision.reason });

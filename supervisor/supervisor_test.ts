@@ -203,6 +203,44 @@ Deno.test("Supervisor kill SIGKILLs a child and its policy restarts it", async (
   assert.deepEqual(alivePids([pid]), []);
 });
 
+Deno.test("Supervisor does not hold a kill command against a child's restart intensity", async () => {
+  const { supervisor } = supervise([
+    fixtureSpec("victim", [], {
+      backoff: { initialMs: 20 },
+      intensity: { maxRestarts: 0, withinMs: 60_000 },
+    }),
+  ]);
+  await using _ = supervisor;
+  supervisor.start();
+  for (let kills = 1; kills <= 3; kills++) {
+    await waitFor("running", () => childOf(supervisor.status(), "victim").state === "running");
+    supervisor.kill("victim");
+    await waitFor("restarted", () => childOf(supervisor.status(), "victim").restarts === kills);
+  }
+  await waitFor("running", () => childOf(supervisor.status(), "victim").state === "running");
+});
+
+Deno.test("Supervisor counts a command that cannot be started as a crash and gives up", async () => {
+  const { supervisor } = supervise([{
+    name: "missing",
+    command: { executable: "/nonexistent/program" },
+    backoff: { initialMs: 10 },
+    intensity: { maxRestarts: 2, withinMs: 60_000 },
+  }]);
+  await using _ = supervisor;
+  supervisor.start();
+  const missing = await waitFor("failed", () => {
+    const child = childOf(supervisor.status(), "missing");
+    return child.state === "failed" ? child : undefined;
+  });
+  assert.equal(missing.restarts, 2);
+  assert.equal(missing.lastExit?.code, 127);
+  assert.match(
+    supervisor.events.list().find((e) => e.kind === "exited")!.message,
+    /^missing could not be started: /,
+  );
+});
+
 Deno.test("Supervisor restart stops a child gracefully and revives a failed one", async () => {
   await using dir = await tempDir();
   const termLog = join(dir.path, "term.log");
