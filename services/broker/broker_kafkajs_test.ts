@@ -63,13 +63,14 @@ Deno.test("kafkajs produces keyed messages and a consumer reads them back in ord
     try {
       await consumer.subscribe({ topic: "orders", fromBeginning: true });
       await consumer.run({
-        eachMessage: async ({ partition, message }) => {
+        eachMessage: ({ partition, message }) => {
           received.push({
             key: message.key!.toString(),
             value: message.value!.toString(),
             seq: Number(message.headers!.seq!.toString()),
             partition,
           });
+          return Promise.resolve();
         },
       });
       await waitFor("300 messages consumed", () => received.length >= 300, { timeoutMs: 20_000 });

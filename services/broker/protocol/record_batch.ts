@@ -11,7 +11,7 @@
  * @module
  */
 import { crc32c } from "./crc32c.ts";
-import { Writer } from "./wire.ts";
+import { Reader, Writer } from "./wire.ts";
 
 /** Size of the RecordBatch v2 header. */
 export const BATCH_HEADER_SIZE = 61;
@@ -210,4 +210,50 @@ export interface DecodedRecord {
   key: Uint8Array | null;
   value: Uint8Array | null;
   headers: { key: string; value: Uint8Array | null }[];
+}
+
+/**
+ * Decodes the records of uncompressed batches (tests and tools). Throws on a compressed
+ * batch: the broker itself never looks inside batches.
+ */
+export function decodeRecords(bytes: Uint8Array): DecodedRecord[] {
+  const out: DecodedRecord[] = [];
+  let position = 0;
+  const decoder = new TextDecoder();
+  while (position < bytes.length) {
+    const header = parseBatchAt(bytes, position);
+    if (isProblem(header)) throw new Error(`Invalid batch at ${position}: ${header.kind}`);
+    if ((header.attributes & 0x07) !== 0) {
+      throw new Error(
+        `Compressed batch at ${position}: decodeRecords reads uncompressed batches only`,
+      );
+    }
+    const r = new Reader(bytes, position + BATCH_HEADER_SIZE, position + header.size);
+    for (let i = 0; i < header.recordCount; i++) {
+      r.varint(); // record length
+      r.int8(); // attributes
+      const timestampDelta = r.varlong();
+      const offsetDelta = r.varint();
+      const keyLength = r.varint();
+      const key = keyLength < 0 ? null : r.raw(keyLength).slice();
+      const valueLength = r.varint();
+      const value = valueLength < 0 ? null : r.raw(valueLength).slice();
+      const headers: DecodedRecord["headers"] = [];
+      const headerCount = r.varint();
+      for (let h = 0; h < headerCount; h++) {
+        const name = decoder.decode(r.raw(r.varint()));
+        const length = r.varint();
+        headers.push({ key: name, value: length < 0 ? null : r.raw(length).slice() });
+      }
+      out.push({
+        offset: header.baseOffset + offsetDelta,
+        timestamp: header.baseTimestamp + timestampDelta,
+        key,
+        value,
+        headers,
+      });
+    }
+    position += header.size;
+  }
+  return out;
 }
