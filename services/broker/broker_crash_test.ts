@@ -3,67 +3,15 @@
  * same data dir, and every acknowledged message is there exactly once and in order.
  */
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
-import { freePorts, tempDir, waitFor } from "@trading/shared/testing";
+import { freePorts, tempDir } from "@trading/shared/testing";
+import { spawnBrokerProcess } from "./broker_process.ts";
 import { ApiKey } from "./protocol/messages.ts";
 import { buildRecordBatch, decodeRecords } from "./protocol/record_batch.ts";
 import type { FetchResponse, ProduceResponse } from "./protocol/types.ts";
 import { RawKafkaClient } from "./raw_client.ts";
 
-const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-interface BrokerProcess {
-  child: Deno.ChildProcess;
-  output: Promise<string>;
-  address: string;
-}
-
-async function spawnBroker(
-  dataDir: string,
-  kafkaPort: number,
-  httpPort: number,
-): Promise<BrokerProcess> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, "broker"],
-    env: {
-      BROKER_PORT: String(kafkaPort),
-      PORT_HTTP: String(httpPort),
-      BROKER_DATA_DIR: dataDir,
-      BROKER_CREATE_TOPICS: "crash:2",
-      LOG_LEVEL: "info",
-    },
-    stdin: "piped", // the shared shutdown treats a closed stdin as "supervisor gone"
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const collect = async (stream: ReadableStream<Uint8Array>) => {
-    let text = "";
-    for await (const chunk of stream) text += decoder.decode(chunk);
-    return text;
-  };
-  const output = Promise.all([collect(child.stdout), collect(child.stderr)]).then(([a, b]) =>
-    a + b
-  );
-  await waitFor("broker ready", async () => {
-    const response = await fetch(`http://127.0.0.1:${httpPort}/readyz`).catch(() => undefined);
-    await response?.body?.cancel();
-    return response?.status === 200;
-  }, { timeoutMs: 30_000 });
-  return { child, output, address: `127.0.0.1:${kafkaPort}` };
-}
-
-async function stop(proc: BrokerProcess, signal: Deno.Signal): Promise<string> {
-  try {
-    proc.child.kill(signal);
-  } catch {
-    // Already gone.
-  }
-  await proc.child.stdin.close().catch(() => {});
-  await proc.child.status;
-  return await proc.output;
-}
 
 /** One producer connection: sends batches of 5 with acks=-1 until stopped; returns what was acknowledged. */
 async function produceUntilKilled(
@@ -138,22 +86,23 @@ async function readAll(address: string, partition: number): Promise<string[]> {
 Deno.test("broker killed with SIGKILL under acks=-1 load keeps every acknowledged message exactly once, in order", async () => {
   await using dir = await tempDir("broker-crash-");
   const [kafkaPort, httpPort] = freePorts(2) as [number, number];
-  const first = await spawnBroker(dir.path, kafkaPort, httpPort);
+  const env = { BROKER_CREATE_TOPICS: "crash:2" };
+  const first = await spawnBrokerProcess(dir.path, kafkaPort, httpPort, env);
   let killed = false;
   const producers = Array.from(
     { length: 4 },
     (_, i) => produceUntilKilled(first.address, i, i % 2, () => killed),
   );
   await new Promise((resolve) => setTimeout(resolve, 1500));
-  first.child.kill("SIGKILL");
+  const killing = first.stop("SIGKILL");
   killed = true;
   const acked = await Promise.all(producers);
-  await stop(first, "SIGKILL");
+  await killing;
   const total = acked.reduce((n, a) => n + a.length, 0);
   assert.ok(total > 100, `the load got ${total} acknowledgements before the kill`);
 
-  const second = await spawnBroker(dir.path, kafkaPort, httpPort);
-  let output = "";
+  const second = await spawnBrokerProcess(dir.path, kafkaPort, httpPort, env);
+  let stopped = { code: -1, output: "" };
   try {
     const stored = [await readAll(second.address, 0), await readAll(second.address, 1)];
     for (const [partition, values] of stored.entries()) {
@@ -185,8 +134,8 @@ Deno.test("broker killed with SIGKILL under acks=-1 load keeps every acknowledge
     assert.equal(after.length, 5);
     assert.equal((await readAll(second.address, 0)).length, stored[0]!.length + 5);
   } finally {
-    output = await stop(second, "SIGTERM");
+    stopped = await second.stop("SIGTERM");
   }
-  assert.equal((await second.child.status).code, 0, "graceful shutdown exits 0");
-  assert.doesNotMatch(output, /"level":"error"/);
+  assert.equal(stopped.code, 0, "graceful shutdown exits 0");
+  assert.doesNotMatch(stopped.output, /"level":"error"/);
 });
