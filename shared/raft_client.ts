@@ -37,8 +37,13 @@ export interface RaftClientOptions {
   maxAttempts?: number;
   /** Aborts every operation in progress and every wait between attempts. */
   signal?: AbortSignal;
-  /** Delay before the second attempt, in ms (doubling, full jitter, at most 1000). Default 25. */
+  /** Delay before the second attempt, in ms (doubling, full jitter). Default 25. */
   initialBackoffMs?: number;
+  /**
+   * Longest delay between attempts, in ms. Default 250: a failover on loopback takes about
+   * one election timeout, and a longer wait would add to it.
+   */
+  maxBackoffMs?: number;
   /**
    * Called after every single Apply and linearizable Read call the client makes (each
    * attempt, each redirect), for logging, metrics or recording a history.
@@ -61,6 +66,17 @@ export type RaftCall =
     /** The call failed; for an Apply the outcome is unknown unless the code says otherwise. */
     | { readonly kind: "apply" | "read"; readonly error: unknown }
   );
+
+/**
+ * Channel options for clients of raft-nodes: the shared options, with grpc-js's reconnect
+ * backoff (1 s growing to 120 s by default) cut to 100 ms growing to 1 s, because a
+ * restarted node must be usable again within about an election timeout.
+ */
+export const RAFT_CHANNEL_OPTIONS: grpc.ChannelOptions = {
+  ...GRPC_OPTIONS,
+  "grpc.initial_reconnect_backoff_ms": 100,
+  "grpc.max_reconnect_backoff_ms": 1000,
+};
 
 /** Thrown when an operation failed on every attempt; `uncertain` when an Apply may have happened. */
 export class RaftClientError extends Error {
@@ -103,6 +119,7 @@ export class RaftClient {
   readonly #maxAttempts: number;
   readonly #signal: AbortSignal | undefined;
   readonly #initialBackoffMs: number;
+  readonly #maxBackoffMs: number;
   readonly #onCall: ((call: RaftCall) => void) | undefined;
   #clients = new Map<string, RaftNodeClient>();
   #leader: string | undefined;
@@ -118,6 +135,7 @@ export class RaftClient {
     this.#maxAttempts = options.maxAttempts ?? 20;
     this.#signal = options.signal;
     this.#initialBackoffMs = options.initialBackoffMs ?? 25;
+    this.#maxBackoffMs = options.maxBackoffMs ?? 250;
     this.#onCall = options.onCall;
   }
 
@@ -130,7 +148,7 @@ export class RaftClient {
     if (this.#closed) throw new Error("RaftClient is closed: expected calls before close()");
     let client = this.#clients.get(address);
     if (!client) {
-      client = new RaftNodeClient(address, insecure(), GRPC_OPTIONS);
+      client = new RaftNodeClient(address, insecure(), RAFT_CHANNEL_OPTIONS);
       this.#clients.set(address, client);
     }
     return client;
@@ -155,7 +173,10 @@ export class RaftClient {
 
   async #backoff(attempt: number): Promise<void> {
     await sleep(
-      backoffDelay(attempt, { initialDelayMs: this.#initialBackoffMs, maxDelayMs: 1000 }),
+      backoffDelay(attempt, {
+        initialDelayMs: this.#initialBackoffMs,
+        maxDelayMs: this.#maxBackoffMs,
+      }),
       this.#signal,
     );
   }

@@ -5,7 +5,8 @@
  * @module
  */
 import { type JoinRequest, type JoinResponse, RaftNodeClient } from "@trading/proto/raft";
-import { GRPC_OPTIONS, insecure, unary } from "@trading/shared/grpc";
+import { insecure, unary } from "@trading/shared/grpc";
+import { RAFT_CHANNEL_OPTIONS } from "@trading/shared/raft-client";
 import { getLogger } from "@trading/shared/log";
 import { errorMessage, retry } from "@trading/shared/retry";
 
@@ -23,7 +24,7 @@ export async function joinCluster(
   const client = (address: string) => {
     let c = clients.get(address);
     if (!c) {
-      c = new RaftNodeClient(address, insecure(), GRPC_OPTIONS);
+      c = new RaftNodeClient(address, insecure(), RAFT_CHANNEL_OPTIONS);
       clients.set(address, c);
     }
     return c;

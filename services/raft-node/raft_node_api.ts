@@ -22,7 +22,8 @@ import {
   type StatusResponse,
 } from "@trading/proto/raft";
 import { OrderStatus } from "@trading/proto/orders";
-import { GRPC_OPTIONS, insecure, unary } from "@trading/shared/grpc";
+import { insecure, unary } from "@trading/shared/grpc";
+import { RAFT_CHANNEL_OPTIONS } from "@trading/shared/raft-client";
 import { errorMessage } from "@trading/shared/retry";
 import { type ApplyCommand, hashPayload } from "./state_machine.ts";
 import { type ChangeReply, type RaftNode, RaftNodeError } from "./raft_node.ts";
@@ -108,7 +109,7 @@ export class RaftNodeApi {
   #leaderClient(address: string): RaftNodeClient {
     let client = this.#leaderClients.get(address);
     if (!client) {
-      client = new RaftNodeClient(address, insecure(), GRPC_OPTIONS);
+      client = new RaftNodeClient(address, insecure(), RAFT_CHANNEL_OPTIONS);
       this.#leaderClients.set(address, client);
     }
     return client;

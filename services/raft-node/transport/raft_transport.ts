@@ -32,7 +32,8 @@ import {
   type TimeoutNowRequest as ProtoTimeoutNowRequest,
   type TimeoutNowResponse,
 } from "@trading/proto/raft";
-import { GRPC_OPTIONS, type GrpcServer, insecure, startGrpcServer } from "@trading/shared/grpc";
+import { type GrpcServer, insecure, startGrpcServer } from "@trading/shared/grpc";
+import { RAFT_CHANNEL_OPTIONS } from "@trading/shared/raft-client";
 import { parseHostPort } from "@trading/shared/config";
 import { backoffDelay, errorMessage } from "@trading/shared/retry";
 import { getLogger } from "@trading/shared/log";
@@ -149,14 +150,16 @@ export class RaftTransport {
   }
 
   /**
-   * Sets the transport addresses of the members (from the membership's context). A peer
-   * whose address changed gets a new connection.
+   * Sets the transport addresses of the members (from the membership's context) and
+   * connects to each at once: a follower that must campaign should not pay for connection
+   * set-up in the middle of an election. A peer whose address changed gets a new connection.
    */
   setPeers(addresses: ReadonlyMap<string, string>): void {
     for (const [id, address] of addresses) {
       if (id === this.nodeId) continue;
       this.#configured.set(id, address);
       this.#refreshSender(id);
+      if (!this.#closed) this.#sender(id);
     }
   }
 
@@ -412,13 +415,7 @@ class PeerSender {
     this.#transport = transport;
     this.peer = peer;
     this.address = address;
-    this.#client = new RaftTransportClient(address, insecure(), {
-      ...GRPC_OPTIONS,
-      // grpc-js backs off up to 120 s between connection attempts by default; a restarted
-      // peer must be reachable again within an election timeout or so.
-      "grpc.initial_reconnect_backoff_ms": 100,
-      "grpc.max_reconnect_backoff_ms": 1000,
-    });
+    this.#client = new RaftTransportClient(address, insecure(), RAFT_CHANNEL_OPTIONS);
     this.#metadata = new grpc.Metadata();
     this.#metadata.set(FROM_METADATA, transport.nodeId);
     this.#metadata.set(ADDR_METADATA, selfAddr);
