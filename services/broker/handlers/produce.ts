@@ -97,9 +97,7 @@ export async function handleProduce(
         state.metrics.bytesIn.inc({ topic: topic.name }, records.length);
         state.metrics.messagesIn.inc({ topic: topic.name }, batch.recordCount);
       }
-      const done = acks === -1
-        ? plog.waitDurable(result.endOffset)
-        : plog.waitWritten(result.endOffset);
+      const done = plog.waitAcknowledgeable(result.endOffset, acks);
       waits.push(done.catch((error: Error) => {
         answer.errorCode = ErrorCode.KAFKA_STORAGE_ERROR;
         answer.errorMessage = error.message;

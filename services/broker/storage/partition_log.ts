@@ -409,6 +409,17 @@ export class PartitionLog implements Syncable {
     this.durableWaiters = [];
   }
 
+  /**
+   * Resolves when a produce ending at `offset` may be acknowledged: acks=-1 waits for the
+   * fsync in sync mode (durableHighWatermark) and for the write in interval mode; acks=1
+   * waits for the write.
+   */
+  waitAcknowledgeable(offset: number, acks: number): Promise<void> {
+    return acks === -1 && this.options.durableHighWatermark
+      ? this.waitDurable(offset)
+      : this.waitWritten(offset);
+  }
+
   /** Resolves once everything before `offset` is written to the file. */
   waitWritten(offset: number): Promise<void> {
     return this.waitFor(this.writtenWaiters, this.writtenOffset, offset);

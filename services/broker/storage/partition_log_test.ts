@@ -183,3 +183,25 @@ Deno.test("PartitionLog finds offsets by timestamp", async () => {
     assert.equal(plog.offsetForTimestamp(9999).offset, -1);
   });
 });
+
+Deno.test("PartitionLog in interval mode acknowledges acks=-1 after the write, before the timed sync", async () => {
+  await using dir = await tempDir();
+  const flusher = new Flusher(60_000);
+  const plog = await PartitionLog.open(dir.path, "t", 0, {
+    ...OPTIONS,
+    durableHighWatermark: false,
+  }, flusher);
+  try {
+    const bytes = batchOf(["a"]);
+    const batches = parseBatches(bytes);
+    assert.ok(!isProblem(batches));
+    const result = plog.append(bytes, batches[0]!);
+    assert.ok(result.ok);
+    await plog.waitAcknowledgeable(result.endOffset, -1);
+    assert.equal(plog.highWatermark, 1);
+    assert.equal(plog.durableOffset, 0, "not yet synced");
+  } finally {
+    await plog.close();
+    await flusher.close();
+  }
+});
