@@ -64,6 +64,29 @@ Deno.test("GET /status shows every child with pid, state, restarts, uptime, heal
   );
 });
 
+Deno.test("GET /status reports a child that exceeded its restart intensity as failed", async () => {
+  await withApi([
+    fixtureSpec("looper", ["--exit-after-ms", "0", "--exit-code", "7"], {
+      backoff: { initialMs: 20 },
+      intensity: { maxRestarts: 3, withinMs: 30_000 },
+    }),
+  ], async ({ url }) => {
+    const looper = await waitFor("looper failed", async () => {
+      const { body } = await getJson(`${url}/status`);
+      const child = childOf(body.children, "looper");
+      return child.state === "failed" ? child : undefined;
+    }, { timeoutMs: 15_000 });
+    assert.equal(looper.restarts, 3);
+    assert.equal(looper.pid, null);
+    assert.equal(looper.lastExit?.code, 7);
+    assert.equal(looper.failure, "more than 3 restarts within 30000 ms");
+    const { body } = await getJson(`${url}/status`);
+    assert.equal(body.ready, false);
+    const table = await control(url, { command: "status" });
+    assert.match(table.body.output, /\nlooper +failed +- +3 +- +- +code 7/);
+  });
+});
+
 Deno.test("POST /control with a bad command answers 400 with usage and changes nothing", async () => {
   await withApi([probedFixtureSpec("a"), probedFixtureSpec("b")], async ({ url, supervisor }) => {
     await waitFor("running", () => supervisor.isReady(), { timeoutMs: 10_000 });

@@ -107,8 +107,10 @@ export function pipelineSpecs(options: PipelineOptions): ChildSpecInput[] {
         RAFT_JOIN_ADDR: index === 0 ? "" : at(DEFAULT_PORTS["raft-1"].grpc),
       },
       ports: ports(name),
-      // Joining needs a leader to join: raft-1 bootstraps one. Only the first start waits.
-      dependsOn: index === 0 ? [] : ["raft-1"],
+      // No dependency between the nodes, although a joiner needs raft-1's leader: a node's
+      // readiness means "knows a leader", and after a restart from persisted state no node
+      // has one until a quorum is up, so gating one node on another would deadlock. A
+      // joiner retries its Join until it is accepted.
       readiness: httpProbe(name),
     });
   }

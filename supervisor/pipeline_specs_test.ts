@@ -35,6 +35,8 @@ Deno.test("pipelineSpecs() gives the DESIGN.md ports and dependencies with the e
   assert.equal(byName["raft-2"]!.env.PORT_GRPC, "50071");
   assert.deepEqual(byName["market-ingestor"]!.ports, { grpc: 50051, http: 8083 });
   assert.deepEqual(byName["stream-processor"]!.dependsOn, ["broker"]);
+  // Raft nodes never wait for each other: after a restart none is ready without a quorum.
+  assert.ok(["raft-1", "raft-2", "raft-3"].every((n) => byName[n]!.dependsOn.length === 0));
   assert.deepEqual(byName["order-executor"]!.dependsOn, ["broker", "raft-1", "raft-2", "raft-3"]);
   assert.equal(
     byName["order-executor"]!.env.RAFT_NODE_GRPC_ADDR,

@@ -200,33 +200,36 @@ function freeOffset(): number {
 Deno.test("up starts every role that exists, reports them healthy, and SIGINT stops all within 10 s", async () => {
   await using dataDir = await tempDir();
   const offset = freeOffset();
-  await using supervisor = startSupervisorProcess([MAIN, "up"], {
-    SUPERVISOR_PORT_OFFSET: String(offset),
-    SUPERVISOR_DATA_DIR: dataDir.path,
-  });
-  const status = await waitFor("every child healthy", async () => {
-    const body = await supervisor.status();
-    return body.ready && body.children.every((c) => c.state === "running" && c.health?.ok)
-      ? body
-      : undefined;
-  }, { timeoutMs: 60_000, intervalMs: 200 }).catch((error) => {
-    throw new Error(
-      `${error.message}\n--- supervisor output ---\n${supervisor.output().slice(-5000)}`,
-    );
-  });
-  console.log(
-    `up started: ${status.children.map((c) => c.name).join(", ") || "no service roles yet"}`,
-  );
-  for (const child of status.children) {
-    assert.ok(Object.values(child.ports).every((p) => p > offset), `${child.name} on offset ports`);
+  // Twice on the same data: the second start recovers from what the first one persisted.
+  for (const run of ["first", "second"]) {
+    await using supervisor = startSupervisorProcess([MAIN, "up"], {
+      SUPERVISOR_PORT_OFFSET: String(offset),
+      SUPERVISOR_DATA_DIR: dataDir.path,
+    });
+    const startedAt = Date.now();
+    const status = await waitFor(`every child healthy (${run} run)`, async () => {
+      const body = await supervisor.status();
+      return body.ready && body.children.every((c) => c.state === "running" && c.health?.ok)
+        ? body
+        : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 200 }).catch((error) => {
+      throw new Error(
+        `${error.message}\n--- supervisor output ---\n${supervisor.output().slice(-5000)}`,
+      );
+    });
+    const names = status.children.map((c) => c.name).join(", ") || "no service roles yet";
+    console.log(`${run} run: ${names} healthy in ${Date.now() - startedAt} ms`);
+    for (const child of status.children) {
+      assert.ok(Object.values(child.ports).every((p) => p > offset), `${child.name} offset ports`);
+    }
+    const pids = [...status.children.map((c) => c.pid!), status.watchdogPid!];
+    const interruptedAt = Date.now();
+    supervisor.process.kill("SIGINT");
+    const exit = await supervisor.process.status;
+    const tookMs = Date.now() - interruptedAt;
+    assert.equal(exit.code, 0, supervisor.output().slice(-3000));
+    assert.ok(tookMs < 10_000, `stopped in ${tookMs} ms`);
+    assert.deepEqual(alivePids(pids), [], "nothing left running");
+    console.log(`${run} run: SIGINT stopped ${pids.length - 1} children in ${tookMs} ms`);
   }
-  const pids = [...status.children.map((c) => c.pid!), status.watchdogPid!];
-  const interruptedAt = Date.now();
-  supervisor.process.kill("SIGINT");
-  const exit = await supervisor.process.status;
-  const tookMs = Date.now() - interruptedAt;
-  assert.equal(exit.code, 0, supervisor.output().slice(-3000));
-  assert.ok(tookMs < 10_000, `stopped in ${tookMs} ms`);
-  assert.deepEqual(alivePids(pids), [], "nothing left running");
-  console.log(`SIGINT stopped ${pids.length - 1} children in ${tookMs} ms`);
 });
