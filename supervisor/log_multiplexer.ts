@@ -117,7 +117,7 @@ export class LogMultiplexer {
       // LogTape keeps a template's values as fields too: a person needs each only once.
       const rendered = Object.entries(fields).flatMap(([key, value]) => {
         const text = typeof value === "string" ? value : JSON.stringify(value);
-        const shown = key === "event" || key === "service" ||
+        const shown = key === "event" || key === "service" || value === null ||
           (typeof value !== "object" && text !== "" && message.includes(text));
         return shown ? [] : [`${key}=${text}`];
       });

@@ -78,7 +78,14 @@ Deno.test("LogMultiplexer on a terminal leaves out fields the message already sh
       level: "info",
       category: "supervisor",
       message: "started raft-1 (pid 42)",
-      fields: { event: "started", child: "raft-1", pid: 42, ports: [1, 2], attempt: 3 },
+      fields: {
+        event: "started",
+        child: "raft-1",
+        pid: 42,
+        ports: [1, 2],
+        attempt: 3,
+        signal: null,
+      },
     }),
   );
   assert.equal(

@@ -33,6 +33,8 @@ Starts the pipeline under the supervisor. Configuration comes from the environme
   KAFKA_BROKERS           use this Kafka instead of starting the embedded broker
   LOG_LEVEL               debug|info|warn|error (default info)`;
 
+const DUPLICATE_SIGNAL_MS = 500;
+
 /** The role's entry. Returns the exit code: 0 after an orderly shutdown. */
 export async function main(args: string[]): Promise<number> {
   if (args.length > 0) {
@@ -110,7 +112,14 @@ export async function runSupervisor(options: RunSupervisorOptions): Promise<numb
   });
 
   let forced = false;
+  let firstSignalAt = 0;
   const onSignal = (signal: Deno.Signal) => () => {
+    // One Ctrl-C under `deno task up` arrives twice within milliseconds: the terminal sends
+    // it to the foreground process group and `deno task` forwards it again. Only a second
+    // Ctrl-C a person pressed (later than DUPLICATE_SIGNAL_MS) forces the stop.
+    const now = Date.now();
+    if (supervisor.shuttingDown && now - firstSignalAt < DUPLICATE_SIGNAL_MS) return;
+    firstSignalAt ||= now;
     if (supervisor.shuttingDown && signal === "SIGINT") {
       forced = true;
       log.warn("second SIGINT: killing every child now");

@@ -195,6 +195,7 @@ export class Supervisor {
         backoffTimer: undefined,
       });
       childUp.set({ child: spec.name }, 0);
+      restartsTotal.inc({ child: spec.name }, 0); // a series from the start, for rate()
     }
   }
 
