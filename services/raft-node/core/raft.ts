@@ -228,6 +228,11 @@ export class Raft {
     return this.#log.lastIndex;
   }
 
+  /** The first index held in memory (entries before it are compacted). */
+  get firstIndex(): number {
+    return this.#log.firstIndex;
+  }
+
   /** The latest snapshot's index (0 when none). */
   get snapshotIndex(): number {
     return this.#log.snapshot.index;

@@ -180,6 +180,7 @@ function checkPartition(
     if (call.next) call.next.prev = call;
   };
 
+  const earlierTwin = findEarlierTwins(ops);
   const linearized = new Bitset(ops.length);
   const cache = new Set<string>();
   const stack: { node: Node; state: KeyState }[] = [];
@@ -198,7 +199,19 @@ function checkPartition(
       throw new Error(`Linearizability search for order ${orderId} ran off the event list`);
     }
     if (entry.isCall) {
-      const next = stepModel(state, entry.op!);
+      const op = entry.op!;
+      if (op.return === undefined) {
+        // An open operation whose effect is nil here (a read, or an Apply once the id is
+        // stored) commutes with everything: it can always go last, so never branch on it.
+        // Of identical open Applies (a client's retries), only try the earliest called one:
+        // any linearization using a later twin works with the earlier one in its place.
+        const twin = earlierTwin[entry.id]!;
+        if (op.op === "read" || state !== undefined || (twin >= 0 && !linearized.has(twin))) {
+          entry = entry.next;
+          continue;
+        }
+      }
+      const next = stepModel(state, op);
       if (next.ok) {
         linearized.set(entry.id);
         const key = linearized.key() + "|" + stateKey(next.state);
@@ -215,6 +228,9 @@ function checkPartition(
       }
       entry = entry.next;
     } else {
+      // Only open operations are left (they return at +Infinity, after everything else), and
+      // each may take effect last or never: done.
+      if (entry.op!.return === undefined) return { ok: true };
       // An operation returned before we could place it: undo the last choice.
       const top = stack.pop();
       if (top === undefined) return { ok: false, longest };
@@ -225,6 +241,26 @@ function checkPartition(
     }
   }
   return { ok: true };
+}
+
+/**
+ * For each open Apply, the latest earlier-called open Apply with the same input (-1 if
+ * none); for every other operation -1.
+ */
+function findEarlierTwins(ops: readonly Operation[]): number[] {
+  const twins = ops.map(() => -1);
+  const lastByInput = new Map<string, number>();
+  const order = ops.map((_, i) => i).sort((a, b) => ops[a]!.call - ops[b]!.call);
+  for (const i of order) {
+    const op = ops[i]!;
+    if (op.op !== "apply" || op.return !== undefined) continue;
+    const key = `${op.input.payloadHash}/${op.input.outcome.status}:${op.input.outcome.reason}/${
+      op.input.positionChecked === true
+    }`;
+    twins[i] = lastByInput.get(key) ?? -1;
+    lastByInput.set(key, i);
+  }
+  return twins;
 }
 
 /** The de-duplication model: the state after `op`, if `op`'s output is possible from `state`. */
@@ -295,6 +331,9 @@ class Bitset {
   }
   set(i: number): void {
     this.#words[i >>> 5]! |= 1 << (i & 31);
+  }
+  has(i: number): boolean {
+    return (this.#words[i >>> 5]! & (1 << (i & 31))) !== 0;
   }
   clear(i: number): void {
     this.#words[i >>> 5]! &= ~(1 << (i & 31));

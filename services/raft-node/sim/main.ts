@@ -1,0 +1,128 @@
+/**
+ * Runs the deterministic simulation from the command line:
+ *
+ * ```sh
+ * deno task test:sim --seed 1234 --nodes 5          # replay one run
+ * deno task test:sim --seeds 2000                    # seeds 1..2000, 3 and 5 nodes alternately
+ * deno task test:sim --seeds 500 --unsafe commitPreviousTermByCounting
+ * ```
+ *
+ * Options: `--seed S` (first seed, default 1), `--seeds N` (how many, default 1), `--nodes K`
+ * (default: 3 for odd seeds, 5 for even ones), `--steps N` (chaos events, default 3000),
+ * `--clients C`, `--unsafe FLAG` (repeatable; see `UnsafeFlags`), `--keep-going` (do not stop
+ * at the first failure), `--verbose` (one line per seed).
+ * Exit code 0 when every run passed, 1 otherwise.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import type { UnsafeFlags } from "../core/types.ts";
+import { Simulation, SimulationFailure, type SimulationOptions } from "./simulation.ts";
+
+const UNSAFE_FLAGS = [
+  "commitPreviousTermByCounting",
+  "skipPreVoteLeaseCheck",
+  "skipLogUpToDateCheck",
+  "skipReadIndexConfirmation",
+] as const;
+
+/** Default chaos steps per run. */
+export const DEFAULT_STEPS = 3000;
+
+/** The cluster size a seed runs with when `--nodes` is not given. */
+export function defaultNodes(seed: number): number {
+  return seed % 2 === 1 ? 3 : 5;
+}
+
+function positiveInt(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 0) {
+    throw new Error(`Invalid --${name} "${value}": expected a non-negative integer`);
+  }
+  return n;
+}
+
+/** Parses the arguments, runs the seeds and returns the exit code. */
+export function main(args: string[]): number {
+  const { values } = parseArgs({
+    args,
+    options: {
+      seed: { type: "string" },
+      seeds: { type: "string" },
+      nodes: { type: "string" },
+      steps: { type: "string" },
+      clients: { type: "string" },
+      unsafe: { type: "string", multiple: true },
+      "keep-going": { type: "boolean" },
+      verbose: { type: "boolean" },
+    },
+  });
+  const first = positiveInt("seed", values.seed, 1);
+  const count = positiveInt("seeds", values.seeds, 1);
+  const steps = positiveInt("steps", values.steps, DEFAULT_STEPS);
+  const nodes = values.nodes === undefined ? undefined : positiveInt("nodes", values.nodes, 3);
+  const clients = values.clients === undefined
+    ? undefined
+    : positiveInt("clients", values.clients, 3);
+  const unsafe: Record<string, boolean> = {};
+  for (const flag of values.unsafe ?? []) {
+    if (!(UNSAFE_FLAGS as readonly string[]).includes(flag)) {
+      throw new Error(`Invalid --unsafe "${flag}": expected one of ${UNSAFE_FLAGS.join(", ")}`);
+    }
+    unsafe[flag] = true;
+  }
+
+  const started = performance.now();
+  let failures = 0;
+  let ops = 0;
+  for (let seed = first; seed < first + count; seed++) {
+    const options: SimulationOptions = {
+      seed,
+      nodes: nodes ?? defaultNodes(seed),
+      steps,
+      ...(clients === undefined ? {} : { clients }),
+      ...(Object.keys(unsafe).length === 0 ? {} : { unsafe: unsafe as UnsafeFlags }),
+    };
+    try {
+      const report = new Simulation(options).run();
+      ops += report.operations.total;
+      if (values.verbose || count === 1) {
+        console.log(
+          `seed ${seed} nodes ${report.nodes}: ok, ${report.steps} steps, ${report.virtualMs} virtual ms, ` +
+            `term ${report.maxTerm}, committed ${report.committed}, crashes ${report.crashes}, ` +
+            `partitions ${report.partitions}, transfers ${report.transfers}, snapshots installed ${report.snapshotsInstalled}, ` +
+            `${report.messages} messages, ops ${report.operations.ok} ok + ${report.operations.unknown} unknown, ` +
+            `converged ${report.convergedAfterMs} ms after healing`,
+        );
+      } else if ((seed - first + 1) % 100 === 0) {
+        console.log(
+          `${seed - first + 1}/${count} seeds ok (${
+            ((performance.now() - started) / 1000).toFixed(1)
+          } s)`,
+        );
+      }
+    } catch (error) {
+      if (!(error instanceof SimulationFailure)) throw error;
+      failures++;
+      console.log(`\nseed ${seed} FAILED after ${seed - first + 1} seed(s) run: ${error.reason}`);
+      console.log(`Last events:\n${error.trace.slice(-40).join("\n")}`);
+      console.log(`\nReplay: ${error.replay}\n`);
+      if (!values["keep-going"]) {
+        console.log(`found a failure at seed ${seed}, the ${seed - first + 1}th seed run`);
+        return 1;
+      }
+    }
+  }
+  const seconds = (performance.now() - started) / 1000;
+  console.log(
+    `${count - failures}/${count} seeds passed in ${
+      seconds.toFixed(1)
+    } s (${ops} client operations checked for linearizability)`,
+  );
+  return failures === 0 ? 0 : 1;
+}
+
+if (import.meta.main) {
+  Deno.exit(main(Deno.args));
+}

@@ -1,0 +1,764 @@
+/**
+ * The deterministic simulation of a raft-node cluster: a virtual clock, a faulty network,
+ * crashing disks and clients, all driven by one seed. Every step is followed by the
+ * invariant checks; the run ends with a liveness phase and a linearizability check of the
+ * clients' history.
+ *
+ * @module
+ */
+import { hashPayload } from "../state_machine.ts";
+import type { Message, NodeId, Ready, UnsafeFlags } from "../core/types.ts";
+import { checkLinearizable } from "../linearizability/check_linearizable.ts";
+import type { Operation } from "../linearizability/history.ts";
+import { EventQueue } from "./event_queue.ts";
+import { InvariantChecker, InvariantViolation } from "./invariant_checker.ts";
+import { Prng } from "./prng.ts";
+import {
+  type ClientRequest,
+  type ClientResponse,
+  SimNode,
+  type SimRaftOptions,
+} from "./sim_node.ts";
+
+/** Options of one simulation run. */
+export interface SimulationOptions {
+  readonly seed: number;
+  /** Cluster size (3 or 5 in the standard runs). */
+  readonly nodes: number;
+  /** Events processed in the chaos phase. */
+  readonly steps: number;
+  /** Concurrent clients. Default 3. */
+  readonly clients?: number;
+  /** Deliberately broken rules (to show that the simulator finds them). */
+  readonly unsafe?: UnsafeFlags;
+  /** Virtual milliseconds the liveness phase may take. Default 20 000. */
+  readonly livenessBoundMs?: number;
+  /** Keep this many recent events for the failure report. Default 60. */
+  readonly traceLength?: number;
+}
+
+/** What a run did. */
+export interface SimulationReport {
+  readonly seed: number;
+  readonly nodes: number;
+  readonly steps: number;
+  readonly virtualMs: number;
+  readonly crashes: number;
+  readonly partitions: number;
+  readonly transfers: number;
+  readonly maxTerm: number;
+  readonly committed: number;
+  readonly snapshotsInstalled: number;
+  readonly messages: number;
+  readonly operations: { readonly total: number; readonly ok: number; readonly unknown: number };
+  /** Virtual ms from healing everything to a converged cluster. */
+  readonly convergedAfterMs: number;
+  readonly history: readonly Operation[];
+}
+
+/** A failed run: the invariant or check that broke, and the command that replays it. */
+export class SimulationFailure extends Error {
+  override name = "SimulationFailure";
+  constructor(
+    readonly reason: string,
+    readonly replay: string,
+    readonly trace: readonly string[],
+    readonly seed: number,
+  ) {
+    super(`${reason}\nReplay: ${replay}`);
+  }
+}
+
+/** The command line that replays a run with `options`. */
+export function replayCommand(options: SimulationOptions): string {
+  const parts = [`deno task test:sim --seed ${options.seed} --nodes ${options.nodes}`];
+  parts.push(`--steps ${options.steps}`);
+  if (options.clients !== undefined) parts.push(`--clients ${options.clients}`);
+  for (const [flag, on] of Object.entries(options.unsafe ?? {})) {
+    if (on) parts.push(`--unsafe ${flag}`);
+  }
+  return parts.join(" ");
+}
+
+type SimEvent =
+  | { kind: "tick"; node: number; incarnation: number }
+  | { kind: "deliver"; message: Message }
+  | { kind: "fsync"; node: number; incarnation: number }
+  | { kind: "request"; node: number; request: ClientRequest }
+  | { kind: "response"; response: ClientResponse }
+  | { kind: "timeout"; client: number; requestId: number }
+  | { kind: "clientNext"; client: number }
+  | { kind: "fault" }
+  | { kind: "restart"; node: number }
+  | { kind: "crashLeader"; node: number; incarnation: number };
+
+interface Client {
+  readonly id: number;
+  leaderHint: number;
+  requestId: number;
+  /** The history record of the request in flight (undefined when idle). */
+  pending: { requestId: number; op: Operation; sentTo: number } | undefined;
+  seq: number;
+  /** An order id whose Apply outcome is unknown: read it, then retry it. */
+  uncertain: { orderId: string; variant: number; outcomeStatus: number } | undefined;
+}
+
+const TICK_MS = 10;
+const REQUEST_TIMEOUT_MS = 250;
+const ACCEPTED = 1;
+const REJECTED = 2;
+
+/** One seeded run of the cluster. */
+export class Simulation {
+  readonly options: SimulationOptions;
+  readonly #rng: Prng;
+  readonly #queue = new EventQueue<SimEvent>();
+  readonly #nodes: SimNode[] = [];
+  readonly #ids: NodeId[];
+  readonly #raftOptions: SimRaftOptions;
+  readonly #checker = new InvariantChecker();
+  readonly #clients: Client[] = [];
+  readonly #history: Operation[] = [];
+  /** Order ids used so far with the payload variants sent for them. */
+  readonly #orders: string[] = [];
+  readonly #trace: string[] = [];
+  #now = 0;
+  #chaos = true;
+  #clientsActive = true;
+
+  // Network faults.
+  /** Directed links `from>to` that drop everything. */
+  #blocked = new Set<string>();
+  #dropRate = 0;
+  #duplicateRate = 0;
+  #maxDelayMs = 5;
+
+  // Compaction policy of this run.
+  readonly #compactEvery: number;
+  readonly #retain: number;
+  /** Chance that a node that just became leader crashes within a few ms (flapping leaders). */
+  readonly #leaderFlap: number;
+  /** Virtual ms between fault events, drawn per run. */
+  readonly #faultGapMs: number;
+  /** Chance that a process dies while sending a Ready's messages (after its fsync). */
+  readonly #crashMidSend: number;
+
+  // Counters.
+  #crashes = 0;
+  #partitions = 0;
+  #transfers = 0;
+  #messages = 0;
+  #snapshotsInstalled = 0;
+
+  /** Sets up a cluster of `options.nodes` founders, not yet started. */
+  constructor(options: SimulationOptions) {
+    this.options = options;
+    this.#rng = new Prng(options.seed);
+    this.#ids = Array.from({ length: options.nodes }, (_, i) => `n${i + 1}`);
+    // Per-run variety in the knobs that shape message batching and flow control.
+    this.#raftOptions = {
+      electionTick: 10,
+      heartbeatTick: 1,
+      preVote: true,
+      checkQuorum: true,
+      maxMsgBytes: this.#rng.pick([1, 256, 64 << 10]),
+      maxInflightMsgs: this.#rng.pick([1, 4, 64]),
+      maxInflightBytes: this.#rng.pick([0, 2048, 1 << 20]),
+      ...(options.unsafe === undefined ? {} : { unsafe: options.unsafe }),
+    };
+    this.#compactEvery = this.#rng.pick([8, 20, 50, 1_000_000]);
+    this.#retain = this.#rng.pick([0, 0, 3, 10]);
+    this.#leaderFlap = this.#rng.pick([0, 0.05, 0.2, 0.4]);
+    this.#faultGapMs = this.#rng.pick([100, 200, 400]);
+    this.#crashMidSend = this.#rng.pick([0, 0.001, 0.005, 0.02]);
+    for (let i = 0; i < options.nodes; i++) {
+      this.#nodes.push(
+        new SimNode(this.#ids[i]!, {
+          respond: (response) => this.#sendResponse(response),
+          entryApplied: (id, entry, result) => this.#checker.entryApplied(id, entry, result),
+        }),
+      );
+    }
+    for (let c = 0; c < (options.clients ?? 3); c++) {
+      this.#clients.push({
+        id: c,
+        leaderHint: this.#rng.int(0, options.nodes - 1),
+        requestId: 0,
+        pending: undefined,
+        seq: 0,
+        uncertain: undefined,
+      });
+    }
+  }
+
+  /** Runs the chaos phase, the liveness phase and the linearizability check. */
+  run(): SimulationReport {
+    try {
+      return this.#run();
+    } catch (error) {
+      const reason = error instanceof InvariantViolation || error instanceof LivenessFailure ||
+          error instanceof LinearizabilityFailure
+        ? error.message
+        : `Unexpected error at ${this.#now.toFixed(3)} ms: ${(error as Error).stack ?? error}`;
+      throw new SimulationFailure(
+        reason,
+        replayCommand(this.options),
+        [...this.#trace],
+        this.options.seed,
+      );
+    }
+  }
+
+  #run(): SimulationReport {
+    for (let i = 0; i < this.#nodes.length; i++) this.#startNode(i, true);
+    for (const client of this.#clients) {
+      this.#queue.push(this.#rng.between(0, 50), { kind: "clientNext", client: client.id });
+    }
+    this.#queue.push(this.#rng.between(100, 400), { kind: "fault" });
+
+    let steps = 0;
+    while (steps < this.options.steps) {
+      if (!this.#step()) break;
+      steps++;
+    }
+
+    // Liveness: heal everything, stop new client work, and require a leader and convergence.
+    this.#chaos = false;
+    this.#clientsActive = false;
+    this.#heal();
+    this.#dropRate = 0;
+    this.#duplicateRate = 0;
+    this.#maxDelayMs = 5;
+    for (let i = 0; i < this.#nodes.length; i++) if (!this.#nodes[i]!.up) this.#startNode(i, false);
+    const healedAt = this.#now;
+    const deadline = healedAt + (this.options.livenessBoundMs ?? 20_000);
+    let convergedAt: number | undefined;
+    while (this.#now < deadline) {
+      if (!this.#step()) break;
+      if (this.#converged()) {
+        convergedAt = this.#now;
+        break;
+      }
+    }
+    if (convergedAt === undefined) {
+      throw new LivenessFailure(
+        `Liveness: no convergence within ${
+          deadline - healedAt
+        } virtual ms after healing: ${this.#clusterSummary()}`,
+      );
+    }
+    // Let outstanding client requests finish or time out, then check the history.
+    const drainUntil = this.#now + REQUEST_TIMEOUT_MS + 50;
+    while (this.#queue.peekTime() <= drainUntil && this.#step()) { /* drain */ }
+
+    const history = this.#history;
+    const result = checkLinearizable(history);
+    if (!result.ok) throw new LinearizabilityFailure(`Linearizability: ${result.explanation}`);
+
+    let maxTerm = 0;
+    let committed = 0;
+    for (const node of this.#nodes) {
+      maxTerm = Math.max(maxTerm, node.raft!.term);
+      committed = Math.max(committed, node.raft!.commitIndex);
+    }
+    const unknown = history.filter((op) => op.return === undefined).length;
+    return {
+      seed: this.options.seed,
+      nodes: this.options.nodes,
+      steps,
+      virtualMs: Math.round(this.#now),
+      crashes: this.#crashes,
+      partitions: this.#partitions,
+      transfers: this.#transfers,
+      maxTerm,
+      committed,
+      snapshotsInstalled: this.#snapshotsInstalled,
+      messages: this.#messages,
+      operations: { total: history.length, ok: history.length - unknown, unknown },
+      convergedAfterMs: Math.round(convergedAt - healedAt),
+      history,
+    };
+  }
+
+  /** Processes the next event and checks invariants; false when nothing is left to do. */
+  #step(): boolean {
+    const next = this.#queue.pop();
+    if (next === undefined) return false;
+    this.#now = next.time;
+    const touched = this.#handle(next.item);
+    if (touched !== undefined) {
+      const node = this.#nodes[touched]!;
+      this.#pump(touched);
+      if (node.up) this.#checker.checkNode(node.id, node.raft!);
+    }
+    return true;
+  }
+
+  /** Handles one event; returns the index of the node it touched, if any. */
+  #handle(event: SimEvent): number | undefined {
+    switch (event.kind) {
+      case "tick": {
+        const node = this.#nodes[event.node]!;
+        if (!node.up || node.incarnation !== event.incarnation) return undefined;
+        node.raft!.tick();
+        // Clocks drift a little: each node ticks every 9-11 virtual ms.
+        this.#queue.push(this.#now + this.#rng.between(TICK_MS * 0.9, TICK_MS * 1.1), event);
+        return event.node;
+      }
+      case "deliver": {
+        const m = event.message;
+        const to = this.#ids.indexOf(m.to);
+        const node = this.#nodes[to]!;
+        if (!node.up || this.#blocked.has(`${m.from}>${m.to}`)) return undefined;
+        this.#trace1(`deliver ${describeMessage(m)}`);
+        node.raft!.step(m);
+        return to;
+      }
+      case "fsync": {
+        const node = this.#nodes[event.node]!;
+        if (!node.up || node.incarnation !== event.incarnation || node.inFlight === undefined) {
+          return undefined;
+        }
+        this.#completeReady(event.node, node.inFlight);
+        return event.node;
+      }
+      case "request": {
+        const node = this.#nodes[event.node]!;
+        if (!node.up) return undefined;
+        node.handleClient(event.request);
+        return event.node;
+      }
+      case "response":
+        this.#onResponse(event.response);
+        return undefined;
+      case "timeout":
+        this.#onTimeout(event.client, event.requestId);
+        return undefined;
+      case "clientNext":
+        this.#clientNext(this.#clients[event.client]!);
+        return undefined;
+      case "fault":
+        if (this.#chaos) {
+          this.#fault();
+          this.#queue.push(this.#now + this.#rng.between(10, this.#faultGapMs), { kind: "fault" });
+        }
+        return undefined;
+      case "crashLeader": {
+        const node = this.#nodes[event.node]!;
+        if (node.incarnation === event.incarnation && node.raft?.role === "leader") {
+          this.#crash(event.node, this.#rng.between(0, 300));
+        }
+        return undefined;
+      }
+      case "restart":
+        if (this.#nodes[event.node]!.up) return undefined;
+        this.#startNode(event.node, false);
+        return event.node;
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Nodes, storage and the Ready loop.
+  // -------------------------------------------------------------------------------------------
+
+  #startNode(i: number, first: boolean): void {
+    const node = this.#nodes[i]!;
+    const raft = node.start(
+      this.#rng.fork().asFunction(),
+      this.#raftOptions,
+      first ? this.#ids : undefined,
+    );
+    this.#checker.nodeStarted(node.id, raft, node.durable.hardState);
+    this.#trace1(
+      `${node.id} starts (term ${raft.term}, last ${raft.lastIndex}, commit ${raft.commitIndex})`,
+    );
+    this.#queue.push(this.#now + this.#rng.between(0, TICK_MS), {
+      kind: "tick",
+      node: i,
+      incarnation: node.incarnation,
+    });
+    this.#pump(i);
+  }
+
+  #crash(i: number, restartAfterMs: number): void {
+    const node = this.#nodes[i]!;
+    if (!node.up) return;
+    this.#crashes++;
+    this.#trace1(
+      `${node.id} crashes (${node.inFlight ? "an unsynced Ready is lost" : "nothing unsynced"})`,
+    );
+    node.crash();
+    this.#queue.push(this.#now + restartAfterMs, { kind: "restart", node: i });
+  }
+
+  /** Takes the next Ready if the node is idle, and starts its simulated fsync. */
+  #pump(i: number): void {
+    const node = this.#nodes[i]!;
+    const raft = node.raft;
+    if (raft === undefined || node.inFlight !== undefined || !raft.hasReady()) return;
+    const rd = raft.ready();
+    node.inFlight = rd;
+    const mustSync = rd.entries.length > 0 || rd.hardState !== undefined ||
+      rd.snapshot !== undefined;
+    // fsync takes 0.1-2 ms, now and then a slow 20-60 ms.
+    const delay = !mustSync
+      ? 0
+      : this.#rng.chance(0.02)
+      ? this.#rng.between(20, 60)
+      : this.#rng.between(0.1, 2);
+    this.#queue.push(this.#now + delay, { kind: "fsync", node: i, incarnation: node.incarnation });
+  }
+
+  /** The Ready contract: persist, then send, then apply, then advance. */
+  #completeReady(i: number, rd: Ready): void {
+    const node = this.#nodes[i]!;
+    const raft = node.raft!;
+    node.persist(rd);
+    if (rd.hardState !== undefined) this.#checker.hardStatePersisted(node.id, rd.hardState);
+    if (this.#chaos && rd.messages.length > 0 && this.#rng.chance(this.#crashMidSend)) {
+      // Killed while sending: the Ready is durable, only some of its messages left.
+      const sent = this.#rng.int(0, rd.messages.length - 1);
+      for (const m of rd.messages.slice(0, sent)) this.#send(m);
+      this.#trace1(`${node.id} dies after sending ${sent} of ${rd.messages.length} messages`);
+      node.inFlight = undefined;
+      this.#crash(i, this.#rng.between(0, 500));
+      return;
+    }
+    for (const m of rd.messages) this.#send(m);
+    if (rd.snapshot !== undefined) {
+      this.#snapshotsInstalled++;
+      this.#trace1(`${node.id} installs snapshot at ${rd.snapshot.index}`);
+    }
+    node.applyReady(rd);
+    if (rd.softState !== undefined) {
+      this.#trace1(
+        `${node.id} is ${rd.softState.role} of term ${rd.softState.term} (leader ${
+          rd.softState.leader || "-"
+        })`,
+      );
+      if (this.#chaos && rd.softState.role === "leader" && this.#rng.chance(this.#leaderFlap)) {
+        // Leaders that die soon after winning are what exercises recovery of uncommitted
+        // entries of earlier terms (Figure 8 of the Raft paper).
+        this.#queue.push(this.#now + this.#rng.between(0, 15), {
+          kind: "crashLeader",
+          node: i,
+          incarnation: node.incarnation,
+        });
+      }
+    }
+    node.inFlight = undefined;
+    raft.advance(rd);
+    node.maybeCompact(this.#compactEvery, this.#retain);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Network.
+  // -------------------------------------------------------------------------------------------
+
+  #send(m: Message): void {
+    this.#messages++;
+    if (this.#rng.chance(this.#dropRate)) return;
+    const copies = this.#rng.chance(this.#duplicateRate) ? 2 : 1;
+    for (let c = 0; c < copies; c++) {
+      // Mostly 0.1-max ms (reordering whenever delays overlap), now and then a straggler.
+      const delay = this.#rng.chance(0.01)
+        ? this.#rng.between(50, 300)
+        : this.#rng.between(0.1, this.#maxDelayMs);
+      this.#queue.push(this.#now + delay, { kind: "deliver", message: m });
+    }
+  }
+
+  #heal(): void {
+    if (this.#blocked.size > 0) this.#trace1("heal all partitions");
+    this.#blocked.clear();
+  }
+
+  #fault(): void {
+    const r = this.#rng;
+    const n = this.#nodes.length;
+    const choice = r.next();
+    if (choice < 0.18) {
+      const i = r.int(0, n - 1);
+      this.#crash(i, r.chance(0.2) ? r.between(0, 20) : r.between(50, 1500));
+    } else if (choice < 0.26) {
+      const leader = this.#nodes.findIndex((node) => node.raft?.role === "leader");
+      if (leader >= 0) this.#crash(leader, r.between(0, 800));
+    } else if (choice < 0.40) {
+      this.#partition();
+    } else if (choice < 0.52) {
+      this.#heal();
+    } else if (choice < 0.62) {
+      this.#dropRate = r.pick([0, 0, 0.01, 0.05, 0.2, 0.5]);
+      this.#duplicateRate = r.pick([0, 0.01, 0.05, 0.2]);
+      this.#trace1(`network: drop ${this.#dropRate}, duplicate ${this.#duplicateRate}`);
+    } else if (choice < 0.68) {
+      this.#maxDelayMs = r.pick([2, 5, 20, 80]);
+      this.#trace1(`network: delays up to ${this.#maxDelayMs} ms`);
+    } else if (choice < 0.76) {
+      const leader = this.#nodes.find((node) => node.raft?.role === "leader");
+      if (leader !== undefined) {
+        const target = r.pick(this.#ids.filter((id) => id !== leader.id));
+        this.#transfers++;
+        this.#trace1(`${leader.id} transfers leadership to ${target}`);
+        leader.raft!.transferLeadership(target);
+        this.#pump(this.#nodes.indexOf(leader));
+      }
+    }
+  }
+
+  #partition(): void {
+    const r = this.#rng;
+    const ids = this.#ids;
+    this.#partitions++;
+    const kind = r.int(0, 2);
+    if (kind === 0) {
+      // Isolate one node (the leader half of the time).
+      const leader = this.#nodes.find((node) => node.raft?.role === "leader");
+      const victim = leader !== undefined && r.chance(0.5) ? leader.id : r.pick(ids);
+      for (const other of ids) {
+        if (other === victim) continue;
+        this.#blocked.add(`${victim}>${other}`);
+        this.#blocked.add(`${other}>${victim}`);
+      }
+      this.#trace1(`partition: isolate ${victim}`);
+    } else if (kind === 1) {
+      // Split into two groups.
+      const side = new Set(ids.filter(() => r.chance(0.5)));
+      for (const a of ids) {
+        for (const b of ids) {
+          if (a !== b && side.has(a) !== side.has(b)) this.#blocked.add(`${a}>${b}`);
+        }
+      }
+      this.#trace1(`partition: {${[...side]}} | {${ids.filter((id) => !side.has(id))}}`);
+    } else {
+      // Asymmetric: some directed links fail, their reverse keeps working.
+      const cut: string[] = [];
+      for (const a of ids) {
+        for (const b of ids) {
+          if (a !== b && r.chance(0.3)) {
+            this.#blocked.add(`${a}>${b}`);
+            cut.push(`${a}>${b}`);
+          }
+        }
+      }
+      this.#trace1(`partition: one-way cuts ${cut.join(" ")}`);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Clients.
+  // -------------------------------------------------------------------------------------------
+
+  #clientNext(client: Client): void {
+    if (!this.#clientsActive || client.pending !== undefined) return;
+    const r = this.#rng;
+    const requestId = ++client.requestId;
+    let request: ClientRequest;
+    let op: Operation;
+    const retry = client.uncertain;
+    const kind = r.next();
+    if (retry !== undefined && kind < 0.5) {
+      // As the order executor does after an uncertain Apply: read, then apply again.
+      request = { client: client.id, requestId, kind: "read", orderId: retry.orderId };
+      op = { clientId: client.id, op: "read", orderId: retry.orderId, call: this.#now };
+    } else if (retry !== undefined || kind < 0.65 || this.#orders.length === 0) {
+      let orderId: string;
+      let variant = 0;
+      let status = r.chance(0.8) ? ACCEPTED : REJECTED;
+      if (retry !== undefined) {
+        orderId = retry.orderId;
+        variant = retry.variant;
+        status = retry.outcomeStatus;
+        client.uncertain = undefined;
+      } else if (r.chance(0.15) && this.#orders.length > 0) {
+        orderId = r.pick(this.#orders); // someone else's id: duplicate or conflict
+        variant = r.chance(0.5) ? 0 : 1;
+      } else {
+        orderId = `o${client.id}-${++client.seq}`;
+        this.#orders.push(orderId);
+      }
+      const payload = new TextEncoder().encode(`${orderId}/${variant}`);
+      const outcome = { status, reason: status === ACCEPTED ? "" : "max_quantity" };
+      request = {
+        client: client.id,
+        requestId,
+        kind: "apply",
+        command: {
+          orderId,
+          payloadHash: hashPayload(payload),
+          outcome,
+          symbol: "SYM",
+          positionDelta: 1,
+          maxPosition: 0,
+        },
+      };
+      op = {
+        clientId: client.id,
+        op: "apply",
+        orderId,
+        input: { payloadHash: `v${variant}`, outcome },
+        call: this.#now,
+      };
+    } else {
+      // Mostly recent orders: a stale read is only visible on an id written lately.
+      const recent = this.#orders.slice(-8);
+      const orderId = r.chance(0.7)
+        ? r.pick(recent)
+        : r.chance(0.9)
+        ? r.pick(this.#orders)
+        : `never-${r.int(1, 1000)}`;
+      request = { client: client.id, requestId, kind: "read", orderId };
+      op = { clientId: client.id, op: "read", orderId, call: this.#now };
+    }
+    // Now and then a client with an out-of-date view asks any node (a deposed leader that
+    // has not noticed yet must not answer from its stale state).
+    const target = r.chance(0.2) ? r.int(0, this.#nodes.length - 1) : client.leaderHint;
+    client.pending = { requestId, op, sentTo: target };
+    this.#history.push(op);
+    this.#queue.push(this.#now + r.between(0.1, 2), { kind: "request", node: target, request });
+    this.#queue.push(this.#now + REQUEST_TIMEOUT_MS, {
+      kind: "timeout",
+      client: client.id,
+      requestId,
+    });
+  }
+
+  #sendResponse(response: ClientResponse): void {
+    this.#queue.push(this.#now + this.#rng.between(0.1, 2), { kind: "response", response });
+  }
+
+  #onResponse(response: ClientResponse): void {
+    const client = this.#clients[response.client]!;
+    const pending = client.pending;
+    if (pending === undefined || pending.requestId !== response.requestId) return; // too late
+    client.pending = undefined;
+    const op = pending.op as { return?: number; output?: unknown };
+    if (response.kind === "rejected") {
+      // Certainly no effect: leave it out of the history, and try where the leader is.
+      this.#history.splice(this.#history.lastIndexOf(pending.op), 1);
+      const hinted = this.#ids.indexOf(response.leader);
+      client.leaderHint = hinted >= 0 ? hinted : this.#rng.int(0, this.#nodes.length - 1);
+      if (pending.op.op === "apply") {
+        // The executor retries the same order elsewhere.
+        const input = pending.op.input;
+        client.uncertain = {
+          orderId: pending.op.orderId,
+          variant: input.payloadHash === "v1" ? 1 : 0,
+          outcomeStatus: input.outcome.status,
+        };
+      }
+    } else if (response.kind === "applied") {
+      op.return = this.#now;
+      op.output = {
+        result: response.outcome.result,
+        outcome: {
+          status: response.outcome.outcome.status,
+          reason: response.outcome.outcome.reason,
+        },
+      };
+    } else {
+      op.return = this.#now;
+      op.output = response.found
+        ? {
+          found: true,
+          outcome: { status: response.outcome.status, reason: response.outcome.reason },
+        }
+        : { found: false };
+    }
+    this.#queue.push(this.#now + this.#rng.between(0, 20), {
+      kind: "clientNext",
+      client: client.id,
+    });
+  }
+
+  #onTimeout(clientId: number, requestId: number): void {
+    const client = this.#clients[clientId]!;
+    const pending = client.pending;
+    if (pending === undefined || pending.requestId !== requestId) return;
+    client.pending = undefined;
+    const op = pending.op;
+    if (op.op === "read") {
+      this.#history.splice(this.#history.lastIndexOf(op), 1); // a read has no effect
+    } else {
+      // Unknown: stays open in the history. Find out by reading it, then retry.
+      const variant = op.input.payloadHash === "v1" ? 1 : 0;
+      client.uncertain = { orderId: op.orderId, variant, outcomeStatus: op.input.outcome.status };
+    }
+    client.leaderHint = this.#rng.int(0, this.#nodes.length - 1);
+    this.#queue.push(this.#now + this.#rng.between(0, 20), {
+      kind: "clientNext",
+      client: clientId,
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Liveness and reporting.
+  // -------------------------------------------------------------------------------------------
+
+  /** One leader in the highest term, everything committed, applied everywhere. */
+  #converged(): boolean {
+    let leader: SimNode | undefined;
+    let maxTerm = 0;
+    for (const node of this.#nodes) {
+      if (!node.up) return false;
+      maxTerm = Math.max(maxTerm, node.raft!.term);
+    }
+    for (const node of this.#nodes) {
+      const raft = node.raft!;
+      if (raft.role === "leader" && raft.term === maxTerm) leader = node;
+    }
+    if (leader === undefined) return false;
+    const lr = leader.raft!;
+    if (lr.commitIndex !== lr.lastIndex || lr.termAt(lr.commitIndex) !== lr.term) return false;
+    return this.#nodes.every((node) => {
+      const raft = node.raft!;
+      return raft.leader === leader!.id && raft.term === lr.term &&
+        raft.appliedIndex === lr.commitIndex &&
+        node.inFlight === undefined;
+    });
+  }
+
+  #clusterSummary(): string {
+    return this.#nodes.map((node) => {
+      const raft = node.raft;
+      if (raft === undefined) return `${node.id}: down`;
+      return `${node.id}: ${raft.role} term ${raft.term} leader ${
+        raft.leader || "-"
+      } last ${raft.lastIndex} commit ${raft.commitIndex} applied ${raft.appliedIndex}`;
+    }).join("; ");
+  }
+
+  #trace1(line: string): void {
+    this.#trace.push(`${this.#now.toFixed(3).padStart(10)} ms  ${line}`);
+    const max = this.options.traceLength ?? 60;
+    if (this.#trace.length > max * 2) this.#trace.splice(0, this.#trace.length - max);
+  }
+}
+
+class LivenessFailure extends Error {}
+class LinearizabilityFailure extends Error {}
+
+function describeMessage(m: Message): string {
+  switch (m.type) {
+    case "appendEntries":
+      return `${m.from}->${m.to} append t${m.term} prev ${m.prevLogIndex}/${m.prevLogTerm} n=${m.entries.length} commit ${m.leaderCommit}`;
+    case "appendEntriesResponse":
+      return `${m.from}->${m.to} append-resp t${m.term} ${
+        m.success ? "ok" : "reject"
+      } match ${m.matchIndex}${m.success ? "" : ` hint ${m.rejectHintIndex}/${m.rejectHintTerm}`}`;
+    case "requestVote":
+      return `${m.from}->${m.to} ${
+        m.preVote ? "pre-vote" : "vote"
+      } t${m.term} last ${m.lastLogIndex}/${m.lastLogTerm}${m.transfer ? " transfer" : ""}`;
+    case "requestVoteResponse":
+      return `${m.from}->${m.to} ${m.preVote ? "pre-vote" : "vote"}-resp t${m.term} ${
+        m.granted ? "granted" : "refused"
+      }`;
+    case "installSnapshot":
+      return `${m.from}->${m.to} snapshot t${m.term} at ${m.lastIncludedIndex}/${m.lastIncludedTerm}`;
+    case "installSnapshotResponse":
+      return `${m.from}->${m.to} snapshot-resp t${m.term} match ${m.matchIndex}`;
+    case "timeoutNow":
+      return `${m.from}->${m.to} timeout-now t${m.term}`;
+  }
+}
