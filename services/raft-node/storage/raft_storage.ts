@@ -59,11 +59,18 @@ export class RaftStorage implements WriteTiming {
   #firstIndex = 0;
   #lastIndex = 0;
   #lastWriteMs = 0;
+  #durable: boolean;
+  #syncedTerm = 0;
+  #syncedVote = "";
+  #syncing = true;
+  #syncedWrites = 0;
   #closed = false;
 
-  private constructor(path: string, db: DatabaseSync) {
+  private constructor(path: string, db: DatabaseSync, durable: boolean) {
     this.path = path;
     this.#db = db;
+    this.#durable = durable;
+    this.#syncing = durable;
     this.#insertEntry = db.prepare(
       "INSERT INTO entries (idx, term, type, data) VALUES (?, ?, ?, ?)",
     );
@@ -81,6 +88,11 @@ export class RaftStorage implements WriteTiming {
       | undefined;
     this.#firstIndex = bounds?.first ?? 0;
     this.#lastIndex = bounds?.last ?? 0;
+    const hs = db.prepare("SELECT term, vote FROM hard_state WHERE id = 1").get() as
+      | { term: number; vote: string }
+      | undefined;
+    this.#syncedTerm = hs?.term ?? 0;
+    this.#syncedVote = hs?.vote ?? "";
   }
 
   /**
@@ -131,7 +143,7 @@ export class RaftStorage implements WriteTiming {
       db.close();
       throw error;
     }
-    return new RaftStorage(path, db);
+    return new RaftStorage(path, db, options.durable !== false);
   }
 
   /** True when nothing was ever persisted: no hard state, no entries, no snapshot. */
@@ -150,6 +162,11 @@ export class RaftStorage implements WriteTiming {
   /** The highest stored entry index (0 when the log is empty). */
   get lastIndex(): number {
     return this.#lastIndex;
+  }
+
+  /** Transactions committed with fsync since open (a commit-only Ready has none). */
+  get syncedWrites(): number {
+    return this.#syncedWrites;
   }
 
   /** Milliseconds spent in the last transaction, its fsync included. */
@@ -211,6 +228,13 @@ export class RaftStorage implements WriteTiming {
     const started = performance.now();
     let first = this.#firstIndex;
     let last = this.#lastIndex;
+    // etcd-io/raft's MustSync: only entries, a snapshot, the term and the vote must be on
+    // disk before messages go out. A commit index is never relied on by anyone (a node that
+    // loses it learns it again from the leader), so a Ready that only moves it skips fsync.
+    const mustSync = snapshot !== undefined || entries.length > 0 ||
+      (hardState !== undefined &&
+        (hardState.term !== this.#syncedTerm || hardState.vote !== this.#syncedVote));
+    this.#setSync(this.#durable && mustSync);
     this.#db.exec("BEGIN IMMEDIATE");
     try {
       if (snapshot !== undefined) {
@@ -250,6 +274,11 @@ export class RaftStorage implements WriteTiming {
       if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
       throw error;
     }
+    if (this.#syncing) this.#syncedWrites++;
+    if (hardState !== undefined) {
+      this.#syncedTerm = hardState.term;
+      this.#syncedVote = hardState.vote;
+    }
     this.#firstIndex = first;
     this.#lastIndex = last;
     this.#lastWriteMs = performance.now() - started;
@@ -261,6 +290,7 @@ export class RaftStorage implements WriteTiming {
    */
   saveSnapshot(snapshot: Snapshot, compactUpTo: number): void {
     const started = performance.now();
+    this.#setSync(this.#durable);
     this.#db.exec("BEGIN IMMEDIATE");
     try {
       this.#putSnapshot.run(
@@ -286,6 +316,13 @@ export class RaftStorage implements WriteTiming {
       }
     }
     this.#lastWriteMs = performance.now() - started;
+  }
+
+  /** Switches fsync on commit on or off for the next transactions (a cheap pragma). */
+  #setSync(sync: boolean): void {
+    if (sync === this.#syncing) return;
+    this.#db.exec(`PRAGMA synchronous=${sync ? "FULL" : "OFF"}`);
+    this.#syncing = sync;
   }
 
   /** Closes the database (idempotent). */

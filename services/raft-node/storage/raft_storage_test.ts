@@ -130,6 +130,39 @@ Deno.test("RaftStorage.saveSnapshot past the last entry leaves an empty log that
   assert.deepEqual(storage.load().entries.map((e) => e.index), [6, 7]);
 });
 
+Deno.test("RaftStorage fsyncs entries, term and vote, but not a Ready that only moves the commit index", async () => {
+  await using dir = await tempDir();
+  using storage = RaftStorage.open(dir.path, { nodeId: "a" });
+  storage.persist({
+    snapshot: undefined,
+    entries: entries(1, 2, 1),
+    hardState: { term: 1, vote: "a", commit: 0 },
+  });
+  assert.equal(storage.syncedWrites, 1);
+  storage.persist({
+    snapshot: undefined,
+    entries: [],
+    hardState: { term: 1, vote: "a", commit: 2 },
+  });
+  assert.equal(storage.syncedWrites, 1, "a commit-only Ready is written without fsync");
+  storage.persist({
+    snapshot: undefined,
+    entries: [],
+    hardState: { term: 2, vote: "", commit: 2 },
+  });
+  assert.equal(storage.syncedWrites, 2, "a new term is durable before anything is sent");
+  storage.persist({
+    snapshot: undefined,
+    entries: [],
+    hardState: { term: 2, vote: "b", commit: 2 },
+  });
+  assert.equal(storage.syncedWrites, 3, "a vote is durable before it is sent");
+  storage.persist({ snapshot: undefined, entries: entries(3, 3, 2), hardState: undefined });
+  assert.equal(storage.syncedWrites, 4);
+  // Written all the same: the commit index survives a clean reopen.
+  assert.equal(storage.load().hardState.commit, 2);
+});
+
 Deno.test("RaftStorage refuses a data directory that belongs to another node", async () => {
   await using dir = await tempDir();
   RaftStorage.open(dir.path, { nodeId: "a" }).close();

@@ -28,6 +28,8 @@ export interface RaftClusterOptions {
   readonly nodeEnv?: Record<string, Record<string, string>>;
   /** Echo every node's output to this process's stderr (debugging). */
   readonly echo?: boolean;
+  /** Extra `deno run` flags for every node, e.g. `["--cpu-prof", "--cpu-prof-dir=/tmp/p"]`. */
+  readonly denoArgs?: readonly string[];
 }
 
 /** One node of a {@linkcode RaftCluster}. */
@@ -136,7 +138,7 @@ export class RaftCluster {
       ...extra,
     };
     const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "--frozen", MAIN, "raft-node"],
+      args: ["run", "-A", "--frozen", ...(this.#options.denoArgs ?? []), MAIN, "raft-node"],
       env,
       stdin: "null",
       stdout: "piped",
@@ -278,9 +280,9 @@ export class RaftCluster {
     ).join("\n");
   }
 
-  /** SIGKILLs every running node and waits for them; closes the clients. */
-  async stopAll(): Promise<void> {
-    await Promise.all(this.nodes.map((n) => this.kill(n.id, "SIGKILL")));
+  /** Signals every running node (SIGKILL by default) and waits for them; closes the clients. */
+  async stopAll(signal: Deno.Signal = "SIGKILL"): Promise<void> {
+    await Promise.all(this.nodes.map((n) => this.kill(n.id, signal)));
     for (const client of this.#statusClients.values()) client.close();
     for (const client of this.#adminClients.values()) client.close();
     this.#statusClients.clear();

@@ -1,0 +1,347 @@
+/**
+ * Benchmark of the Raft de-duplication cluster (`deno task bench raft`), measured the way the
+ * etcd anchor is (/work/shared/anchors/etcd): 3 raft-node processes on loopback with fsync
+ * on (`synchronous=FULL`), and the load client in ANOTHER process over gRPC, one channel to
+ * the leader, unique order ids, 100-byte payloads.
+ *
+ * - `apply-seq`: one Apply in flight.
+ * - `apply-64-concurrent`: 64 Applies in flight.
+ * - `failover`: SIGKILL of the leader to the first successful Apply (on any node), over
+ *   `--kills` kills (default 20); the killed node restarts and catches up between kills.
+ *
+ * The load client is this same file run with `--load` (see {@linkcode runLoad}).
+ *
+ * @module
+ */
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import { ApplyResult, RaftNodeClient } from "@trading/proto/raft";
+import { OrderStatus } from "@trading/proto/orders";
+import { insecure, unary } from "@trading/shared/grpc";
+import { RAFT_CHANNEL_OPTIONS } from "@trading/shared/raft-client";
+import { RaftCluster } from "@trading/raft-node/cluster";
+import { type BenchOptions, type BenchResult, percentile, round } from "./types.ts";
+
+const SUITE = "raft";
+const SELF = fileURLToPath(import.meta.url);
+const VALUE_BYTES = 100;
+const TICK_MS = 50;
+const ELECTION_TICKS = 10;
+const HEARTBEAT_TICKS = 2;
+
+/** What one load phase measured, as the load process prints it (one JSON line). */
+interface LoadResult {
+  ops: number;
+  errors: number;
+  elapsedMs: number;
+  latenciesMs: number[];
+  cpuMs: number;
+}
+
+/**
+ * The load client: `concurrency` workers, each keeping one Apply in flight on one channel to
+ * `address`, until `count` Applies or `seconds` have passed; after `warmup` unmeasured ones.
+ */
+async function runLoad(
+  address: string,
+  concurrency: number,
+  count: number,
+  seconds: number,
+  warmup: number,
+  prefix: string,
+): Promise<LoadResult> {
+  const client = new RaftNodeClient(address, insecure(), RAFT_CHANNEL_OPTIONS);
+  const payload = new Uint8Array(VALUE_BYTES).fill(0x78);
+  const outcome = { status: OrderStatus.ORDER_STATUS_ACCEPTED, reason: "" };
+  let next = 0;
+  const apply = async () => {
+    const response = await unary(client, client.apply, {
+      orderId: `${prefix}-${next++}`,
+      payload,
+      outcome,
+      symbol: "",
+      positionDelta: 0,
+      maxPosition: 0,
+    }, { deadlineMs: 10_000 });
+    if (response.result !== ApplyResult.APPLY_RESULT_APPLIED) {
+      throw new Error(`Apply answered ${ApplyResult[response.result]}`);
+    }
+  };
+  for (let i = 0; i < warmup; i++) await apply();
+  const latenciesMs: number[] = [];
+  let issued = 0;
+  let errors = 0;
+  const cpuBefore = process.cpuUsage();
+  const started = performance.now();
+  const end = started + seconds * 1000;
+  const worker = async () => {
+    while (issued < count && performance.now() < end) {
+      issued++;
+      const t0 = performance.now();
+      try {
+        await apply();
+        latenciesMs.push(performance.now() - t0);
+      } catch (error) {
+        if (++errors <= 3) console.error(`apply error: ${error}`);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  const elapsedMs = performance.now() - started;
+  const cpu = process.cpuUsage(cpuBefore);
+  client.close();
+  const cpuMs = (cpu.user + cpu.system) / 1000;
+  return { ops: latenciesMs.length, errors, elapsedMs, latenciesMs, cpuMs };
+}
+
+/** Runs the load client in its own process and returns what it measured. */
+async function loadInAnotherProcess(
+  address: string,
+  concurrency: number,
+  count: number,
+  seconds: number,
+  prefix: string,
+): Promise<LoadResult> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--frozen",
+      SELF,
+      "--load",
+      `--address=${address}`,
+      `--concurrency=${concurrency}`,
+      `--count=${count}`,
+      `--seconds=${seconds}`,
+      `--prefix=${prefix}`,
+    ],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  if (!output.success) throw new Error(`The raft load client failed with code ${output.code}`);
+  return JSON.parse(new TextDecoder().decode(output.stdout)) as LoadResult;
+}
+
+/** A metric's value (summed over label sets) from Prometheus text. */
+function metric(text: string, name: string): number {
+  let total = 0;
+  const pattern = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, "gm");
+  for (const match of text.matchAll(pattern)) total += Number(match[1]);
+  return total;
+}
+
+interface ServerFigures {
+  rssMb: number;
+  writes: number;
+  writeMeanMs: number;
+  entriesPerWrite: number;
+  maxTickIntervalMs: number;
+}
+
+/** The leader's storage and event-loop figures, as deltas between two scrapes. */
+function serverFigures(before: string, after: string): ServerFigures {
+  const delta = (name: string) => metric(after, name) - metric(before, name);
+  const writes = delta("raft_storage_write_duration_seconds_count");
+  const entries = delta("raft_ready_entries_sum");
+  // Buckets are cumulative: the smallest bound holding every new observation bounds the
+  // longest interval between two ticks, that is the longest event-loop stall.
+  const bucket = /^raft_tick_interval_seconds_bucket\{[^}]*le="([^"]+)"[^}]*\} ([0-9.e+-]+)$/gm;
+  const countsBefore = new Map<string, number>();
+  for (const m of before.matchAll(bucket)) countsBefore.set(m[1]!, Number(m[2]));
+  const deltas = [...after.matchAll(bucket)].map((m) => ({
+    le: m[1] === "+Inf" ? Infinity : Number(m[1]) * 1000,
+    count: Number(m[2]) - (countsBefore.get(m[1]!) ?? 0),
+  }));
+  const total = deltas.find((d) => d.le === Infinity)?.count ?? 0;
+  const maxTickIntervalMs = deltas.find((d) => d.count === total)?.le ?? 0;
+  return {
+    rssMb: round(metric(after, "process_resident_memory_bytes") / (1024 * 1024), 1),
+    writes,
+    writeMeanMs: writes > 0
+      ? round(delta("raft_storage_write_duration_seconds_sum") * 1000 / writes, 3)
+      : 0,
+    entriesPerWrite: writes > 0 ? round(entries / writes, 1) : 0,
+    maxTickIntervalMs,
+  };
+}
+
+async function applyCase(
+  cluster: RaftCluster,
+  name: string,
+  concurrency: number,
+  count: number,
+  seconds: number,
+  command: string,
+): Promise<BenchResult> {
+  const leader = await cluster.waitForLeader();
+  const address = cluster.node(leader.nodeId).grpcAddr;
+  const before = await cluster.metrics(leader.nodeId);
+  const load = await loadInAnotherProcess(address, concurrency, count, seconds, name);
+  const after = await cluster.metrics(leader.nodeId);
+  const server = serverFigures(before, after);
+  const latencies = load.latenciesMs;
+  const opsPerS = load.ops / (load.elapsedMs / 1000);
+  return {
+    suite: SUITE,
+    case: name,
+    ops_per_s: round(opsPerS, 0),
+    p50_ms: round(percentile(latencies, 50), 2),
+    p99_ms: round(percentile(latencies, 99), 2),
+    p999_ms: round(percentile(latencies, 99.9), 2),
+    max_ms: round(percentile(latencies, 100), 2),
+    rss_mb: server.rssMb,
+    params: {
+      nodes: 3,
+      concurrency,
+      value_bytes: VALUE_BYTES,
+      ops: load.ops,
+      errors: load.errors,
+      seconds: round(load.elapsedMs / 1000, 1),
+      fsync: true,
+    },
+    command,
+    note: `leader: ${server.writes} durable writes, mean ${server.writeMeanMs} ms, ` +
+      `${server.entriesPerWrite} entries per write (group commit); ` +
+      `longest tick interval <= ${server.maxTickIntervalMs} ms (tick ${TICK_MS} ms); ` +
+      `client CPU ${round(load.cpuMs / load.elapsedMs * 100, 0)}%`,
+  };
+}
+
+async function failoverCase(
+  cluster: RaftCluster,
+  kills: number,
+  command: string,
+  progress: (line: string) => void,
+): Promise<BenchResult> {
+  const times: number[] = [];
+  let probe = 0;
+  for (let k = 0; k < kills; k++) {
+    const leader = await cluster.waitForLeader({ timeoutMs: 30_000 });
+    // Let the followers settle into the leader's heartbeats, as in steady operation.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const killedAt = performance.now();
+    await cluster.kill(leader.nodeId, "SIGKILL");
+    for (;;) {
+      const running = cluster.nodes.filter((n) => n.process);
+      const results = await Promise.allSettled(running.map(async (node) => {
+        const client = cluster.nodeClient(node.id);
+        const response = await unary(client, client.apply, {
+          orderId: `failover-${k}-${probe++}`,
+          payload: new Uint8Array(VALUE_BYTES),
+          outcome: { status: OrderStatus.ORDER_STATUS_ACCEPTED, reason: "" },
+          symbol: "",
+          positionDelta: 0,
+          maxPosition: 0,
+        }, { deadlineMs: 300 });
+        if (response.result !== ApplyResult.APPLY_RESULT_APPLIED) throw new Error("not leader");
+      }));
+      if (results.some((r) => r.status === "fulfilled")) break;
+      if (performance.now() - killedAt > 30_000) {
+        throw new Error(`No Apply succeeded within 30 s of killing node ${leader.nodeId}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    const ms = performance.now() - killedAt;
+    times.push(ms);
+    progress(`raft: failover ${k + 1}/${kills}: ${Math.round(ms)} ms`);
+    cluster.spawn(leader.nodeId);
+    const current = await cluster.waitForLeader({ timeoutMs: 30_000 });
+    await cluster.waitForApplied(leader.nodeId, current.commitIndex, 30_000);
+  }
+  const electionTimeoutMs = TICK_MS * ELECTION_TICKS;
+  const within = times.filter((t) => t <= 2 * electionTimeoutMs).length;
+  return {
+    suite: SUITE,
+    case: "failover",
+    p50_ms: round(percentile(times, 50), 0),
+    p99_ms: round(percentile(times, 99), 0),
+    max_ms: round(percentile(times, 100), 0),
+    params: {
+      nodes: 3,
+      kills,
+      tick_ms: TICK_MS,
+      election_ticks: ELECTION_TICKS,
+      heartbeat_ticks: HEARTBEAT_TICKS,
+    },
+    command,
+    note: `leader SIGKILL to first successful Apply; election timeout ${electionTimeoutMs} ms ` +
+      `(randomized ${electionTimeoutMs}-${2 * electionTimeoutMs - TICK_MS} ms); ` +
+      `${within}/${kills} within 2 election timeouts; min ${Math.round(Math.min(...times))} ms`,
+  };
+}
+
+/** Runs the raft suite. */
+export async function run(options: BenchOptions): Promise<BenchResult[]> {
+  const seconds = Number(options.args["seconds"] ?? (options.quick ? 3 : 10));
+  const kills = Number(options.args["kills"] ?? (options.quick ? 5 : 20));
+  const count = Number(options.args["count"] ?? 100_000);
+  const cases = (options.args["cases"] ?? "apply-seq,apply-64-concurrent,failover").split(",");
+  const extra = Object.entries(options.args).map(([k, v]) => ` --${k}=${v}`).join("");
+  const command = `deno task bench raft${options.quick ? " --quick" : ""}${extra}`;
+  const dir = await Deno.makeTempDir({ prefix: "bench-raft-" });
+  const results: BenchResult[] = [];
+  try {
+    options.progress("raft: starting 3 nodes");
+    const cluster = await RaftCluster.start({
+      dir,
+      env: {
+        RAFT_TICK_MS: String(TICK_MS),
+        RAFT_ELECTION_TICKS: String(ELECTION_TICKS),
+        RAFT_HEARTBEAT_TICKS: String(HEARTBEAT_TICKS),
+        LOG_LEVEL: "warn",
+      },
+      // `--prof-dir=DIR` profiles every node (deno --cpu-prof) into DIR.
+      ...(options.args["prof-dir"]
+        ? { denoArgs: ["--cpu-prof", `--cpu-prof-dir=${options.args["prof-dir"]}`] }
+        : {}),
+    });
+    try {
+      if (cases.includes("apply-seq")) {
+        options.progress(`raft: apply-seq for ${seconds} s`);
+        results.push(await applyCase(cluster, "apply-seq", 1, count, seconds, command));
+      }
+      if (cases.includes("apply-64-concurrent")) {
+        options.progress(`raft: apply-64-concurrent for ${seconds} s`);
+        results.push(
+          await applyCase(cluster, "apply-64-concurrent", 64, count, seconds, command),
+        );
+      }
+      if (cases.includes("failover")) {
+        options.progress(`raft: failover x ${kills}`);
+        results.push(await failoverCase(cluster, kills, command, options.progress));
+      }
+    } finally {
+      // A profiled node writes its profile only when it exits by itself.
+      await cluster.stopAll(options.args["prof-dir"] ? "SIGTERM" : "SIGKILL");
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+  return results;
+}
+
+if (import.meta.main) {
+  const args: Record<string, string> = {};
+  for (const arg of Deno.args) {
+    const match = /^--([^=]+)=(.*)$/.exec(arg);
+    if (match) args[match[1]!] = match[2]!;
+  }
+  if (Deno.args.includes("--load")) {
+    const result = await runLoad(
+      args["address"]!,
+      Number(args["concurrency"] ?? 1),
+      Number(args["count"] ?? 100_000),
+      Number(args["seconds"] ?? 10),
+      Number(args["warmup"] ?? 200),
+      args["prefix"] ?? "order",
+    );
+    console.log(JSON.stringify(result));
+  } else {
+    const results = await run({
+      quick: Deno.args.includes("--quick"),
+      args,
+      progress: (line) => console.error(line),
+    });
+    for (const r of results) console.log(JSON.stringify(r));
+  }
+}
