@@ -228,6 +228,11 @@ export class Raft {
     return this.#log.lastIndex;
   }
 
+  /** The term of the last log entry. */
+  get lastTerm(): number {
+    return this.#log.lastTerm;
+  }
+
   /** The first index held in memory (entries before it are compacted). */
   get firstIndex(): number {
     return this.#log.firstIndex;
@@ -492,7 +497,7 @@ export class Raft {
         if (this.#role === "leader") return;
         this.#becomeFollowerOf(m.from);
         // Leadership transfer (thesis §3.10): campaign at once, skipping pre-vote.
-        if (isVoter(this.#log.conf, this.id)) this.#hup(true);
+        if (this.#promotable()) this.#hup(true);
         return;
       case "appendEntriesResponse":
         if (this.#role === "leader") this.#handleAppendResponse(m);
@@ -683,16 +688,31 @@ export class Raft {
     this.#electionElapsed++;
     if (
       this.#electionElapsed >= this.#randomizedElectionTimeout &&
-      isVoter(this.#log.conf, this.id)
+      this.#promotable()
     ) {
       this.#electionElapsed = 0;
       this.#hup(false);
     }
   }
 
+  /**
+   * True when this node may campaign: it is a voter of the latest membership, or that
+   * membership is not committed yet and it was a voter of the one before. Without the second
+   * case, a node whose log ends with its own uncommitted removal would never campaign, while
+   * the others may need its vote or its longer log to make progress (HashiCorp Raft only
+   * refuses to campaign when the membership without it is committed, for the same reason).
+   * Votes are still counted in the latest membership.
+   */
+  #promotable(): boolean {
+    const conf = this.#log.conf;
+    if (isVoter(conf, this.id)) return true;
+    const confIndex = this.#log.confIndex;
+    return confIndex > this.#commit && isVoter(this.#log.confAt(confIndex - 1), this.id);
+  }
+
   /** Starts a pre-vote round, or an election directly for a transfer or without pre-vote. */
   #hup(transfer: boolean): void {
-    if (!isVoter(this.#log.conf, this.id)) return;
+    if (!this.#promotable()) return;
     if (this.#preVote && !transfer) {
       this.#becomePreCandidate();
       this.#resetRandomizedElectionTimeout();
@@ -912,6 +932,7 @@ export class Raft {
         }
         for (const pr of this.#progress.values()) pr.recentActive = false;
       }
+      this.#pruneRemovedPeers(true);
       if (this.#transferTarget !== NONE) this.#transferTarget = NONE; // transfer timed out
     }
     if (this.#heartbeatElapsed >= this.#heartbeatTick) {
@@ -1012,6 +1033,7 @@ export class Raft {
     if (advanced) {
       this.#maybeCommit();
       if (this.#role !== "leader") return; // stepped down after removing itself
+      if (!pr.voter) this.#pruneRemovedPeers(false);
       if (m.from === this.#transferTarget && pr.match === this.#log.lastIndex) {
         this.#sendTimeoutNow(m.from);
       }
@@ -1070,12 +1092,27 @@ export class Raft {
       this.#releaseReads();
     }
     if (this.#log.confIndex <= this.#commit) {
-      const conf = this.#log.conf;
-      for (const id of this.#progress.keys()) {
-        if (!isMember(conf, id)) this.#progress.delete(id);
-      }
+      this.#pruneRemovedPeers(false);
       // A leader that removed itself hands over once the change is committed (§4.2.2).
-      if (!isVoter(conf, this.id)) this.#becomeFollower(this.#term, NONE);
+      if (!isVoter(this.#log.conf, this.id)) this.#becomeFollower(this.#term, NONE);
+    }
+  }
+
+  /**
+   * Stops replicating to peers whose removal is committed. A removed peer first gets the log
+   * up to its removal and then one heartbeat carrying a commit index that covers it, so that
+   * it knows its removal is committed and stops campaigning (see #promotable). `force`
+   * (once per election timeout) drops the ones that do not answer; their pre-votes disturb
+   * nobody.
+   */
+  #pruneRemovedPeers(force: boolean): void {
+    const confIndex = this.#log.confIndex;
+    if (confIndex > this.#commit) return;
+    const conf = this.#log.conf;
+    for (const pr of this.#progress.values()) {
+      if (isMember(conf, pr.id)) continue;
+      if (pr.match >= confIndex) this.#sendHeartbeat(pr);
+      if (pr.match >= confIndex || force) this.#progress.delete(pr.id);
     }
   }
 

@@ -839,3 +839,54 @@ Deno.test("Raft: a heartbeat is anchored at the follower's match index and caps 
     | null;
   assert.equal(response, null);
 });
+
+function removalLog(commit: number): Raft {
+  return new Raft({
+    id: "a",
+    random: () => 0,
+    storage: {
+      hardState: { term: 2, vote: "", commit },
+      snapshot: undefined,
+      entries: [confEntry(["a", "b", "c"]), {
+        index: 2,
+        term: 2,
+        type: EntryType.Config,
+        data: encodeConfState({ voters: ["b", "c"], learners: [], context: {} }),
+      }],
+    },
+  });
+}
+
+Deno.test("Raft: a node whose log ends with its own uncommitted removal still campaigns, counting the new voters", () => {
+  const a = removalLog(1);
+  for (let i = 0; i < 10; i++) a.tick();
+  assert.equal(a.role, "pre-candidate");
+  const requests = drain(a).filter(ofType("requestVote"));
+  assert.deepEqual(requests.map((m) => m.to).sort(), ["b", "c"]);
+  // Winning needs a majority of the new membership {b, c}; a's own vote does not count.
+  a.step({
+    type: "requestVoteResponse",
+    from: "b",
+    to: "a",
+    term: 3,
+    granted: true,
+    preVote: true,
+  });
+  assert.equal(a.role, "pre-candidate");
+  a.step({
+    type: "requestVoteResponse",
+    from: "c",
+    to: "a",
+    term: 3,
+    granted: true,
+    preVote: true,
+  });
+  assert.equal(a.role, "candidate");
+});
+
+Deno.test("Raft: a node whose removal is committed never campaigns", () => {
+  const a = removalLog(2);
+  for (let i = 0; i < 100; i++) a.tick();
+  assert.equal(a.role, "follower");
+  assert.equal(drain(a).length, 0);
+});

@@ -91,7 +91,7 @@ export function main(args: string[]): number {
         console.log(
           `seed ${seed} nodes ${report.nodes}: ok, ${report.steps} steps, ${report.virtualMs} virtual ms, ` +
             `term ${report.maxTerm}, committed ${report.committed}, crashes ${report.crashes}, ` +
-            `partitions ${report.partitions}, transfers ${report.transfers}, snapshots installed ${report.snapshotsInstalled}, ` +
+            `partitions ${report.partitions}, transfers ${report.transfers}, membership changes ${report.confChanges}, snapshots installed ${report.snapshotsInstalled}, ` +
             `${report.messages} messages, ops ${report.operations.ok} ok + ${report.operations.unknown} unknown, ` +
             `converged ${report.convergedAfterMs} ms after healing`,
         );

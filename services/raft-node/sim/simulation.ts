@@ -46,6 +46,8 @@ export interface SimulationReport {
   readonly crashes: number;
   readonly partitions: number;
   readonly transfers: number;
+  /** Membership changes proposed and accepted by a leader (removes and adds). */
+  readonly confChanges: number;
   readonly maxTerm: number;
   readonly committed: number;
   readonly snapshotsInstalled: number;
@@ -91,6 +93,16 @@ type SimEvent =
   | { kind: "fault" }
   | { kind: "restart"; node: number }
   | { kind: "crashLeader"; node: number; incarnation: number };
+
+/**
+ * A node replacement in progress: remove a member, and once that is committed stop it for
+ * good and add a brand-new node (with a fresh id: reusing the id of a wiped node is unsafe
+ * in Raft) that joins as a learner and is promoted when it has caught up.
+ */
+type MembershipOp =
+  | { kind: "idle" }
+  | { kind: "removing"; victim: number; index: number; term: number }
+  | { kind: "adding"; newcomer: number; index: number; term: number };
 
 interface Client {
   readonly id: number;
@@ -149,6 +161,13 @@ export class Simulation {
   #transfers = 0;
   #messages = 0;
   #snapshotsInstalled = 0;
+  #confChanges = 0;
+
+  // Membership changes.
+  readonly #membershipChanges: boolean;
+  #membership: MembershipOp = { kind: "idle" };
+  /** Nodes removed from the cluster and stopped for good. */
+  readonly #removed = new Set<number>();
 
   /** Sets up a cluster of `options.nodes` founders, not yet started. */
   constructor(options: SimulationOptions) {
@@ -171,14 +190,8 @@ export class Simulation {
     this.#leaderFlap = this.#rng.pick([0, 0.05, 0.2, 0.4]);
     this.#faultGapMs = this.#rng.pick([100, 200, 400]);
     this.#crashMidSend = this.#rng.pick([0, 0.001, 0.005, 0.02]);
-    for (let i = 0; i < options.nodes; i++) {
-      this.#nodes.push(
-        new SimNode(this.#ids[i]!, {
-          respond: (response) => this.#sendResponse(response),
-          entryApplied: (id, entry, result) => this.#checker.entryApplied(id, entry, result),
-        }),
-      );
-    }
+    this.#membershipChanges = this.#rng.chance(0.5);
+    for (const id of this.#ids) this.#nodes.push(this.#newNode(id));
     for (let c = 0; c < (options.clients ?? 3); c++) {
       this.#clients.push({
         id: c,
@@ -189,6 +202,20 @@ export class Simulation {
         uncertain: undefined,
       });
     }
+  }
+
+  #newNode(id: NodeId): SimNode {
+    return new SimNode(id, {
+      respond: (response) => this.#sendResponse(response),
+      entryApplied: (id, entry, result) => this.#checker.entryApplied(id, entry, result),
+    });
+  }
+
+  /** Indexes of the nodes that have not been removed for good. */
+  #live(): number[] {
+    const live: number[] = [];
+    for (let i = 0; i < this.#nodes.length; i++) if (!this.#removed.has(i)) live.push(i);
+    return live;
   }
 
   /** Runs the chaos phase, the liveness phase and the linearizability check. */
@@ -229,7 +256,7 @@ export class Simulation {
     this.#dropRate = 0;
     this.#duplicateRate = 0;
     this.#maxDelayMs = 5;
-    for (let i = 0; i < this.#nodes.length; i++) if (!this.#nodes[i]!.up) this.#startNode(i, false);
+    for (const i of this.#live()) if (!this.#nodes[i]!.up) this.#startNode(i, false);
     const healedAt = this.#now;
     const deadline = healedAt + (this.options.livenessBoundMs ?? 20_000);
     let convergedAt: number | undefined;
@@ -258,8 +285,9 @@ export class Simulation {
     let maxTerm = 0;
     let committed = 0;
     for (const node of this.#nodes) {
-      maxTerm = Math.max(maxTerm, node.raft!.term);
-      committed = Math.max(committed, node.raft!.commitIndex);
+      if (node.raft === undefined) continue;
+      maxTerm = Math.max(maxTerm, node.raft.term);
+      committed = Math.max(committed, node.raft.commitIndex);
     }
     const unknown = history.filter((op) => op.return === undefined).length;
     return {
@@ -270,6 +298,7 @@ export class Simulation {
       crashes: this.#crashes,
       partitions: this.#partitions,
       transfers: this.#transfers,
+      confChanges: this.#confChanges,
       maxTerm,
       committed,
       snapshotsInstalled: this.#snapshotsInstalled,
@@ -351,7 +380,7 @@ export class Simulation {
         return undefined;
       }
       case "restart":
-        if (this.#nodes[event.node]!.up) return undefined;
+        if (this.#nodes[event.node]!.up || this.#removed.has(event.node)) return undefined;
         this.#startNode(event.node, false);
         return event.node;
     }
@@ -475,10 +504,9 @@ export class Simulation {
 
   #fault(): void {
     const r = this.#rng;
-    const n = this.#nodes.length;
     const choice = r.next();
     if (choice < 0.18) {
-      const i = r.int(0, n - 1);
+      const i = r.pick(this.#live());
       this.#crash(i, r.chance(0.2) ? r.between(0, 20) : r.between(50, 1500));
     } else if (choice < 0.26) {
       const leader = this.#nodes.findIndex((node) => node.raft?.role === "leader");
@@ -496,13 +524,73 @@ export class Simulation {
       this.#trace1(`network: delays up to ${this.#maxDelayMs} ms`);
     } else if (choice < 0.76) {
       const leader = this.#nodes.find((node) => node.raft?.role === "leader");
-      if (leader !== undefined) {
-        const target = r.pick(this.#ids.filter((id) => id !== leader.id));
+      const voters = leader?.raft?.conf.voters.filter((id) => id !== leader.id) ?? [];
+      if (leader !== undefined && voters.length > 0) {
+        const target = r.pick(voters);
         this.#transfers++;
         this.#trace1(`${leader.id} transfers leadership to ${target}`);
         leader.raft!.transferLeadership(target);
         this.#pump(this.#nodes.indexOf(leader));
       }
+    } else if (choice < 0.9 && this.#membershipChanges) {
+      this.#advanceMembership();
+    }
+  }
+
+  /** Moves the node replacement one step forward (proposals are retried until accepted). */
+  #advanceMembership(): void {
+    const op = this.#membership;
+    const leaderIndex = this.#nodes.findIndex((node) => node.raft?.role === "leader");
+    const leader = leaderIndex >= 0 ? this.#nodes[leaderIndex]!.raft! : undefined;
+    const committed = (index: number, term: number) => this.#checker.committedTerm(index) === term;
+    const lost = (index: number, term: number) => {
+      const t = this.#checker.committedTerm(index);
+      return t !== undefined && t !== term;
+    };
+    if (op.kind === "idle") {
+      if (leader === undefined) return;
+      const members = [...leader.conf.voters, ...leader.conf.learners];
+      if (members.length < 2) return;
+      const victimId = this.#rng.pick(members);
+      const result = leader.proposeConfChange({ type: "remove", node: victimId });
+      if (!result.ok) return;
+      this.#confChanges++;
+      this.#trace1(`${leader.id} proposes removing ${victimId} at ${result.index}`);
+      this.#membership = {
+        kind: "removing",
+        victim: this.#ids.indexOf(victimId),
+        index: result.index,
+        term: result.term,
+      };
+      this.#pump(leaderIndex);
+    } else if (op.kind === "removing") {
+      if (lost(op.index, op.term)) this.#membership = { kind: "idle" };
+      if (!committed(op.index, op.term)) return;
+      // Removed for good: stop it, then bring in a fresh node in its place.
+      const victim = this.#nodes[op.victim]!;
+      this.#trace1(`${victim.id} is removed and stopped for good`);
+      if (victim.up) victim.crash();
+      this.#removed.add(op.victim);
+      const id = `n${this.#nodes.length + 1}`;
+      this.#ids.push(id);
+      this.#nodes.push(this.#newNode(id));
+      const newcomer = this.#nodes.length - 1;
+      this.#startNode(newcomer, false);
+      this.#membership = { kind: "adding", newcomer, index: 0, term: 0 };
+    } else {
+      if (op.index > 0 && committed(op.index, op.term)) {
+        this.#membership = { kind: "idle" };
+        return;
+      }
+      if (op.index > 0 && !lost(op.index, op.term)) return; // still in flight
+      if (leader === undefined) return;
+      const id = this.#ids[op.newcomer]!;
+      const result = leader.proposeConfChange({ type: "add", node: id, context: `addr-${id}` });
+      if (!result.ok) return;
+      this.#confChanges++;
+      this.#trace1(`${leader.id} proposes adding ${id} at ${result.index}`);
+      this.#membership = { ...op, index: result.index, term: result.term };
+      this.#pump(leaderIndex);
     }
   }
 
@@ -612,7 +700,7 @@ export class Simulation {
     }
     // Now and then a client with an out-of-date view asks any node (a deposed leader that
     // has not noticed yet must not answer from its stale state).
-    const target = r.chance(0.2) ? r.int(0, this.#nodes.length - 1) : client.leaderHint;
+    const target = r.chance(0.2) ? r.pick(this.#live()) : client.leaderHint;
     client.pending = { requestId, op, sentTo: target };
     this.#history.push(op);
     this.#queue.push(this.#now + r.between(0.1, 2), { kind: "request", node: target, request });
@@ -637,7 +725,7 @@ export class Simulation {
       // Certainly no effect: leave it out of the history, and try where the leader is.
       this.#history.splice(this.#history.lastIndexOf(pending.op), 1);
       const hinted = this.#ids.indexOf(response.leader);
-      client.leaderHint = hinted >= 0 ? hinted : this.#rng.int(0, this.#nodes.length - 1);
+      client.leaderHint = hinted >= 0 ? hinted : this.#rng.pick(this.#live());
       if (pending.op.op === "apply") {
         // The executor retries the same order elsewhere.
         const input = pending.op.input;
@@ -684,7 +772,7 @@ export class Simulation {
       const variant = op.input.payloadHash === "v1" ? 1 : 0;
       client.uncertain = { orderId: op.orderId, variant, outcomeStatus: op.input.outcome.status };
     }
-    client.leaderHint = this.#rng.int(0, this.#nodes.length - 1);
+    client.leaderHint = this.#rng.pick(this.#live());
     this.#queue.push(this.#now + this.#rng.between(0, 20), {
       kind: "clientNext",
       client: clientId,
@@ -695,22 +783,26 @@ export class Simulation {
   // Liveness and reporting.
   // -------------------------------------------------------------------------------------------
 
-  /** One leader in the highest term, everything committed, applied everywhere. */
+  /** One leader in the highest term, everything committed, applied on every member. */
   #converged(): boolean {
     let leader: SimNode | undefined;
     let maxTerm = 0;
-    for (const node of this.#nodes) {
+    const live = this.#live().map((i) => this.#nodes[i]!);
+    for (const node of live) {
       if (!node.up) return false;
       maxTerm = Math.max(maxTerm, node.raft!.term);
     }
-    for (const node of this.#nodes) {
+    for (const node of live) {
       const raft = node.raft!;
       if (raft.role === "leader" && raft.term === maxTerm) leader = node;
     }
     if (leader === undefined) return false;
     const lr = leader.raft!;
     if (lr.commitIndex !== lr.lastIndex || lr.termAt(lr.commitIndex) !== lr.term) return false;
-    return this.#nodes.every((node) => {
+    const members = [...lr.conf.voters, ...lr.conf.learners];
+    return members.every((id) => {
+      const node = this.#nodes[this.#ids.indexOf(id)];
+      if (node === undefined || !node.up) return false;
       const raft = node.raft!;
       return raft.leader === leader!.id && raft.term === lr.term &&
         raft.appliedIndex === lr.commitIndex &&
@@ -724,7 +816,7 @@ export class Simulation {
       if (raft === undefined) return `${node.id}: down`;
       return `${node.id}: ${raft.role} term ${raft.term} leader ${
         raft.leader || "-"
-      } last ${raft.lastIndex} commit ${raft.commitIndex} applied ${raft.appliedIndex}`;
+      } last ${raft.lastIndex}/t${raft.lastTerm} commit ${raft.commitIndex} applied ${raft.appliedIndex} voters [${raft.conf.voters}] learners [${raft.conf.learners}]`;
     }).join("; ");
   }
 
