@@ -8,7 +8,10 @@
 import type { BenchResult, BenchSuite } from "./types.ts";
 
 /** The suites, in the order they run when none is named. */
-export const SUITES: Record<string, () => Promise<BenchSuite>> = {};
+export const SUITES: Record<string, () => Promise<BenchSuite>> = {
+  broker: () => import("./broker.ts"),
+  raft: () => import("./raft.ts"),
+};
 
 const COLUMNS: Array<keyof BenchResult> = [
   "ops_per_s",
