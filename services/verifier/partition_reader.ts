@@ -1,0 +1,271 @@
+/**
+ * Reads chosen partitions of a topic between offsets, without a consumer group.
+ *
+ * kafkajs has no public `assign()`: its consumer always joins a group, which costs a
+ * rebalance and leaves a group behind for every short read. The verifier, the
+ * market-ingestor's sequence recovery and the executor's outbox reconciliation all need
+ * "read partition P from offset A to the high watermark" (or "the offset at time T"), so this
+ * module drives kafkajs's own cluster object (the one its consumer uses, created by the
+ * client from {@linkcode createKafka}'s settings) and issues Fetch and ListOffsets itself.
+ * The internals are pinned by the lock file; they are reached in this one file only.
+ *
+ * @module
+ */
+import type { Kafka } from "kafkajs";
+
+/** One record read from a partition. */
+export interface PartitionRecord {
+  topic: string;
+  partition: number;
+  offset: number;
+  /** Record timestamp, epoch ms (create time as set by the producer). */
+  timestamp: number;
+  key: Uint8Array | null;
+  value: Uint8Array | null;
+  headers: Record<string, string>;
+}
+
+/** Low and high watermark of one partition (`high` is the next offset to be written). */
+export interface PartitionOffsets {
+  partition: number;
+  low: number;
+  high: number;
+}
+
+// The untyped kafkajs internals this module relies on (kafkajs 2.2.4, src/cluster, src/broker).
+interface KafkaJsRecord {
+  offset: string;
+  timestamp: string;
+  key: Uint8Array | null;
+  value: Uint8Array | null;
+  headers?: Record<string, Uint8Array | string | Array<Uint8Array | string> | undefined>;
+  isControlRecord?: boolean;
+}
+interface KafkaJsBroker {
+  fetch(request: {
+    replicaId?: number;
+    isolationLevel?: number;
+    maxWaitTime: number;
+    minBytes: number;
+    maxBytes: number;
+    topics: Array<
+      {
+        topic: string;
+        partitions: Array<{ partition: number; fetchOffset: string; maxBytes: number }>;
+      }
+    >;
+  }): Promise<{
+    responses: Array<{
+      topicName: string;
+      partitions: Array<{ partition: number; highWatermark: string; messages: KafkaJsRecord[] }>;
+    }>;
+  }>;
+}
+interface KafkaJsCluster {
+  connect(): Promise<void>;
+  disconnect(): Promise<void>;
+  addTargetTopic(topic: string): Promise<void>;
+  refreshMetadata(): Promise<void>;
+  findTopicPartitionMetadata(topic: string): Array<{ partitionId: number; leader: number }>;
+  findLeaderForPartitions(topic: string, partitions: number[]): Record<string, number[]>;
+  findBroker(query: { nodeId: string }): Promise<KafkaJsBroker>;
+  fetchTopicsOffset(
+    topics: Array<{
+      topic: string;
+      partitions: Array<{ partition: number }>;
+      fromBeginning?: boolean;
+      fromTimestamp?: number;
+    }>,
+  ): Promise<Array<{ topic: string; partitions: Array<{ partition: number; offset: string }> }>>;
+}
+type CreateCluster = (options: {
+  metadataMaxAge?: number;
+  allowAutoTopicCreation?: boolean;
+  maxInFlightRequests?: number | null;
+  isolationLevel?: number;
+}) => KafkaJsCluster;
+
+/** kafkajs's READ_COMMITTED isolation level (src/protocol/isolationLevel.js). */
+const READ_COMMITTED = 1;
+
+function clusterFactory(kafka: Kafka): CreateCluster {
+  const symbol = Object.getOwnPropertySymbols(kafka).find((s) =>
+    s.description === "private:Kafka:createCluster"
+  );
+  const factory = symbol && (kafka as unknown as Record<symbol, unknown>)[symbol];
+  if (typeof factory !== "function") {
+    throw new Error("Unsupported kafkajs version: expected 2.2.x with a private createCluster");
+  }
+  return factory as CreateCluster;
+}
+
+const decoder = new TextDecoder();
+
+function toHeaders(raw: KafkaJsRecord["headers"]): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(raw ?? {})) {
+    const first = Array.isArray(value) ? value[0] : value;
+    if (first === undefined) continue;
+    headers[name] = typeof first === "string" ? first : decoder.decode(first);
+  }
+  return headers;
+}
+
+/**
+ * A group-less reader of partitions. Create it with {@linkcode PartitionReader.connect},
+ * close it when done.
+ */
+export class PartitionReader {
+  #cluster: KafkaJsCluster;
+  #topics = new Set<string>();
+
+  private constructor(cluster: KafkaJsCluster) {
+    this.#cluster = cluster;
+  }
+
+  /** Connects a reader using the client's brokers and settings. */
+  static async connect(kafka: Kafka): Promise<PartitionReader> {
+    const cluster = clusterFactory(kafka)({
+      allowAutoTopicCreation: false,
+      isolationLevel: READ_COMMITTED,
+      metadataMaxAge: 60_000,
+    });
+    await cluster.connect();
+    return new PartitionReader(cluster);
+  }
+
+  async #target(topic: string): Promise<void> {
+    if (this.#topics.has(topic)) return;
+    await this.#cluster.addTargetTopic(topic);
+    this.#topics.add(topic);
+  }
+
+  /** Returns the partition ids of `topic` (empty when the topic does not exist). */
+  async partitions(topic: string): Promise<number[]> {
+    await this.#target(topic);
+    return this.#cluster.findTopicPartitionMetadata(topic).map((p) => p.partitionId).sort((
+      a,
+      b,
+    ) => a - b);
+  }
+
+  /** Returns the low and high watermark of every partition of `topic`. */
+  async offsets(topic: string): Promise<PartitionOffsets[]> {
+    const partitions = await this.partitions(topic);
+    if (partitions.length === 0) return [];
+    const query = (fromBeginning: boolean) =>
+      this.#cluster.fetchTopicsOffset([{
+        topic,
+        partitions: partitions.map((partition) => ({ partition })),
+        fromBeginning,
+      }]);
+    const [low, high] = await Promise.all([query(true), query(false)]);
+    const lowOf = new Map(low[0]?.partitions.map((p) => [p.partition, Number(p.offset)]));
+    return (high[0]?.partitions ?? []).map((p) => ({
+      partition: p.partition,
+      low: lowOf.get(p.partition) ?? 0,
+      high: Number(p.offset),
+    })).sort((a, b) => a.partition - b.partition);
+  }
+
+  /**
+   * Returns the first offset of `partition` whose record timestamp is at or after
+   * `timestampMs` (ListOffsets by time), or the high watermark when there is none.
+   */
+  async offsetForTimestamp(topic: string, partition: number, timestampMs: number): Promise<number> {
+    await this.#target(topic);
+    const result = await this.#cluster.fetchTopicsOffset([{
+      topic,
+      partitions: [{ partition }],
+      fromTimestamp: Math.max(0, Math.floor(timestampMs)),
+    }]);
+    const offset = Number(result[0]?.partitions[0]?.offset ?? -1);
+    if (offset >= 0) return offset;
+    // Kafka answers -1 when no record is that recent: everything is older, start at the end.
+    const all = await this.offsets(topic);
+    return all.find((p) => p.partition === partition)?.high ?? 0;
+  }
+
+  /**
+   * Fetches records of one partition starting at `fromOffset` (one Fetch round trip, up to
+   * about `maxBytes`). Returns them in offset order, possibly none; `maxWaitMs` is how long the
+   * broker may hold the request waiting for data.
+   */
+  async fetch(
+    topic: string,
+    partition: number,
+    fromOffset: number,
+    { maxBytes = 4 * 1024 * 1024, maxWaitMs = 100 }: { maxBytes?: number; maxWaitMs?: number } = {},
+  ): Promise<{ records: PartitionRecord[]; highWatermark: number }> {
+    await this.#target(topic);
+    const leaders = this.#cluster.findLeaderForPartitions(topic, [partition]);
+    const nodeId = Object.keys(leaders)[0];
+    if (nodeId === undefined) {
+      await this.#cluster.refreshMetadata();
+      throw new Error(`Unknown partition ${topic}/${partition}: expected an existing partition`);
+    }
+    const broker = await this.#cluster.findBroker({ nodeId });
+    const response = await broker.fetch({
+      replicaId: -1,
+      isolationLevel: READ_COMMITTED,
+      maxWaitTime: maxWaitMs,
+      minBytes: 1,
+      maxBytes,
+      topics: [{ topic, partitions: [{ partition, fetchOffset: String(fromOffset), maxBytes }] }],
+    });
+    const data = response.responses.find((r) => r.topicName === topic)?.partitions.find((p) =>
+      p.partition === partition
+    );
+    const records: PartitionRecord[] = [];
+    for (const message of data?.messages ?? []) {
+      const offset = Number(message.offset);
+      // A fetch returns whole record batches, which may start before the requested offset.
+      if (offset < fromOffset || message.isControlRecord) continue;
+      records.push({
+        topic,
+        partition,
+        offset,
+        timestamp: Number(message.timestamp),
+        key: message.key,
+        value: message.value,
+        headers: toHeaders(message.headers),
+      });
+    }
+    return { records, highWatermark: Number(data?.highWatermark ?? fromOffset) };
+  }
+
+  /**
+   * Reads every record of `partition` in [`fromOffset`, `toOffset`) and passes them to
+   * `onRecord` in order. Stops early when `signal` is aborted.
+   */
+  async readRange(
+    topic: string,
+    partition: number,
+    fromOffset: number,
+    toOffset: number,
+    onRecord: (record: PartitionRecord) => void,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    let next = fromOffset;
+    while (next < toOffset) {
+      signal?.throwIfAborted();
+      const { records, highWatermark } = await this.fetch(topic, partition, next);
+      if (records.length === 0) {
+        // Nothing at `next`: either compacted/deleted (jump) or not written yet (stop).
+        if (highWatermark <= next) return;
+        next++;
+        continue;
+      }
+      for (const record of records) {
+        if (record.offset >= toOffset) return;
+        onRecord(record);
+        next = record.offset + 1;
+      }
+    }
+  }
+
+  /** Disconnects from the brokers. */
+  async close(): Promise<void> {
+    await this.#cluster.disconnect();
+  }
+}
