@@ -50,7 +50,11 @@ export class InvariantChecker {
   readonly #committed = new Map<number, CommittedEntry>();
   #maxCommitted = 0;
   readonly #applied = new Map<number, { term: number; result: string }>();
-  readonly #logMatching = new Map<string, { prevTerm: number; data: Uint8Array }>();
+  /** Every (index, term) seen in some log: the term before it, its data, who held it. */
+  readonly #logMatching = new Map<
+    string,
+    { prevTerm: number; data: Uint8Array; holders: Set<NodeId> }
+  >();
   readonly #nodes = new Map<NodeId, NodeTrack>();
 
   /** The highest index known committed anywhere. */
@@ -77,6 +81,23 @@ export class InvariantChecker {
       durable: previous?.durable ?? durable,
     };
     this.#nodes.set(id, track);
+  }
+
+  /**
+   * Called when node `id` crashes. Entries only its memory held vanish with it: they never
+   * left the node (a Ready's messages go out after its entries are durable), so a later
+   * entry with the same index and term (a single voter re-elected in a term whose vote was
+   * not yet durable) does not break Log Matching.
+   */
+  nodeCrashed(id: NodeId, durable: { entries: readonly Entry[]; snapshotIndex: number }): void {
+    const stored = new Set(durable.entries.map((e) => `${e.index}:${e.term}`));
+    for (const [key, seen] of this.#logMatching) {
+      if (!seen.holders.has(id) || stored.has(key)) continue;
+      const index = Number(key.slice(0, key.indexOf(":")));
+      if (index <= durable.snapshotIndex) continue;
+      seen.holders.delete(id);
+      if (seen.holders.size === 0) this.#logMatching.delete(key);
+    }
   }
 
   /** Called when a Ready's hard state became durable on `id`. */
@@ -183,7 +204,7 @@ export class InvariantChecker {
       const key = `${i}:${entry.term}`;
       const seen = this.#logMatching.get(key);
       if (seen === undefined) {
-        this.#logMatching.set(key, { prevTerm, data: entry.data });
+        this.#logMatching.set(key, { prevTerm, data: entry.data, holders: new Set([id]) });
       } else if (seen.prevTerm !== prevTerm || !sameBytes(seen.data, entry.data)) {
         this.#fail(
           `Log Matching: ${id} has entry ${i} of term ${entry.term} with ${
@@ -191,6 +212,7 @@ export class InvariantChecker {
           } than another log (term ${seen.prevTerm} before it)`,
         );
       }
+      seen?.holders.add(id);
       if (i <= raft.commitIndex) this.#compareCommitted(id, i, entry);
     }
     track.lmIndex = raft.lastIndex;

@@ -8,7 +8,7 @@
  * ```
  *
  * Options: `--seed S` (first seed, default 1), `--seeds N` (how many, default 1), `--nodes K`
- * (default: 3 for odd seeds, 5 for even ones), `--steps N` (chaos events, default 3000),
+ * (default: 3 for odd seeds, 5 for even ones), `--steps N` (chaos events, default 20000),
  * `--clients C`, `--unsafe FLAG` (repeatable; see `UnsafeFlags`), `--keep-going` (do not stop
  * at the first failure), `--verbose` (one line per seed).
  * Exit code 0 when every run passed, 1 otherwise.
@@ -27,7 +27,7 @@ const UNSAFE_FLAGS = [
 ] as const;
 
 /** Default chaos steps per run. */
-export const DEFAULT_STEPS = 3000;
+export const DEFAULT_STEPS = 20_000;
 
 /** The cluster size a seed runs with when `--nodes` is not given. */
 export function defaultNodes(seed: number): number {

@@ -417,6 +417,10 @@ export class Simulation {
       `${node.id} crashes (${node.inFlight ? "an unsynced Ready is lost" : "nothing unsynced"})`,
     );
     node.crash();
+    this.#checker.nodeCrashed(node.id, {
+      entries: node.durable.entries,
+      snapshotIndex: node.durable.snapshot?.index ?? 0,
+    });
     this.#queue.push(this.#now + restartAfterMs, { kind: "restart", node: i });
   }
 
@@ -569,7 +573,13 @@ export class Simulation {
       // Removed for good: stop it, then bring in a fresh node in its place.
       const victim = this.#nodes[op.victim]!;
       this.#trace1(`${victim.id} is removed and stopped for good`);
-      if (victim.up) victim.crash();
+      if (victim.up) {
+        victim.crash();
+        this.#checker.nodeCrashed(victim.id, {
+          entries: victim.durable.entries,
+          snapshotIndex: victim.durable.snapshot?.index ?? 0,
+        });
+      }
       this.#removed.add(op.victim);
       const id = `n${this.#nodes.length + 1}`;
       this.#ids.push(id);

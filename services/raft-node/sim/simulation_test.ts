@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { longMode } from "@trading/shared/testing";
 import type { UnsafeFlags } from "../core/types.ts";
-import { defaultNodes } from "./main.ts";
+import { DEFAULT_STEPS, defaultNodes } from "./main.ts";
 import { Simulation, SimulationFailure, type SimulationOptions } from "./simulation.ts";
 
 /** Chaos events per run in the quick set (about 10-40 virtual seconds of cluster life). */
-const STEPS = 20_000;
+const STEPS = DEFAULT_STEPS;
 /** Seeds of the quick set inside `deno test`; the long mode is `deno task test:sim --seeds 2000`. */
 const QUICK_SEEDS = longMode() ? 1000 : 100;
 
