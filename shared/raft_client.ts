@@ -68,14 +68,20 @@ export type RaftCall =
   );
 
 /**
- * Channel options for clients of raft-nodes: the shared options, with grpc-js's reconnect
- * backoff (1 s growing to 120 s by default) cut to 100 ms growing to 1 s, because a
- * restarted node must be usable again within about an election timeout.
+ * Channel options for clients of raft-nodes: the shared options, with
+ * - grpc-js's reconnect backoff (1 s growing to 120 s by default) cut to 100 ms growing to
+ *   1 s, because a restarted node must be usable again within about an election timeout;
+ * - no idle timeout (grpc-js closes a channel after 30 idle minutes by default). Deno 2.9's
+ *   node:http2 server aborts the whole process when a client that made more than about a
+ *   hundred calls closes its session gracefully (GOAWAY; nghttp2 assertion in
+ *   `find_stream_on_goaway_func`, denoland/deno#36788), and a channel to a former leader is
+ *   exactly such an idle, busy-in-the-past channel.
  */
 export const RAFT_CHANNEL_OPTIONS: grpc.ChannelOptions = {
   ...GRPC_OPTIONS,
   "grpc.initial_reconnect_backoff_ms": 100,
   "grpc.max_reconnect_backoff_ms": 1000,
+  "grpc.client_idle_timeout_ms": 2_147_483_647,
 };
 
 /** Thrown when an operation failed on every attempt; `uncertain` when an Apply may have happened. */
@@ -365,7 +371,12 @@ export class RaftClient {
     return unary(client, client.status, {}, this.#options());
   }
 
-  /** Closes every channel. The client cannot be used afterwards. */
+  /**
+   * Closes every channel. The client cannot be used afterwards. Note: with Deno 2.9 a
+   * graceful close can abort a raft-node that served this client many calls
+   * (denoland/deno#36788, see {@linkcode RAFT_CHANNEL_OPTIONS}); a long-lived process should
+   * keep its client until it exits.
+   */
   close(): void {
     this.#closed = true;
     for (const client of this.#clients.values()) client.close();

@@ -40,6 +40,21 @@ function waitForLeaderAmong(cluster: RaftCluster, among: string[]): Promise<Stat
   }, { timeoutMs: 15_000, intervalMs: 25 });
 }
 
+/**
+ * Asks the leader to hand leadership to `target` until `target` leads or exits: a transfer
+ * is aborted when its TimeoutNow is lost or the target is still catching up.
+ */
+async function leadershipTo(cluster: RaftCluster, target: string): Promise<void> {
+  await waitFor(`leadership to move to node ${target}`, async () => {
+    if (!cluster.node(target).process) return true;
+    const leader = await cluster.waitForLeader();
+    if (leader.nodeId === target) return true;
+    await transferTo(cluster, leader.nodeId, target).catch(() => undefined);
+    return !cluster.node(target).process ||
+      (await cluster.status(target).catch(() => undefined))?.role === "leader";
+  }, { timeoutMs: 20_000, intervalMs: 10 });
+}
+
 async function transferTo(cluster: RaftCluster, via: string, target: string) {
   const client = cluster.nodeClient(via);
   return await unary(client, client.transferLeadership, { targetNodeId: target }, {
@@ -64,7 +79,7 @@ Deno.test("RaftAdmin Partition cuts the leader off both ways, the others elect a
       async () => (await cluster.status(old)).role !== "leader",
       { timeoutMs: 5000 },
     );
-    using client = cluster.client({ deadlineMs: 1000 });
+    const client = cluster.client({ deadlineMs: 1000 });
     const applied = await client.apply(order("during-partition"));
     assert.ok(applied.raftIndex > 0);
     const during = await unary(admin, admin.getChaos, {});
@@ -79,6 +94,7 @@ Deno.test("RaftAdmin Partition cuts the leader off both ways, the others elect a
     console.log(
       `leader ${old} partitioned, ${fresh.nodeId} took over in term ${fresh.term}; ${during.dropped} messages dropped`,
     );
+    assert.deepEqual(cluster.unexpectedExits, [], "no node crashed");
   } catch (error) {
     console.log(cluster.tail(30));
     throw error;
@@ -100,7 +116,7 @@ Deno.test("RaftAdmin SetChaos drop-pct=100 at runtime silences the leader until 
     assert.equal(state.profile, "drop-pct=100");
     const others = cluster.nodes.map((n) => n.id).filter((id) => id !== old);
     await waitForLeaderAmong(cluster, others);
-    using client = cluster.client({ deadlineMs: 1000 });
+    const client = cluster.client({ deadlineMs: 1000 });
     const applied = await client.apply(order("while-silenced"));
 
     const off = await setChaos(cluster, old, { enabled: false, profile: "off" });
@@ -109,6 +125,7 @@ Deno.test("RaftAdmin SetChaos drop-pct=100 at runtime silences the leader until 
     // Back to normal: the old leader follows and catches up.
     await cluster.waitForLeader();
     await cluster.waitForApplied(old, applied.raftIndex);
+    assert.deepEqual(cluster.unexpectedExits, [], "no node crashed");
   } catch (error) {
     console.log(cluster.tail(30));
     throw error;
@@ -128,7 +145,7 @@ Deno.test("exit-on-leader, from CHAOS_EXIT_ON_LEADER or SetChaos, makes a node e
     const other = leader === "1" ? "2" : "1";
 
     // 1. Set by the environment: node 3 exits as soon as it wins.
-    await transferTo(cluster, leader, "3");
+    await leadershipTo(cluster, "3");
     assert.equal(await cluster.waitForExit("3"), 3);
     assert.ok(cluster.node("3").output.some((l) => l.includes("exit-on-leader")));
     await cluster.waitForLeader({ not: "3" });
@@ -140,19 +157,16 @@ Deno.test("exit-on-leader, from CHAOS_EXIT_ON_LEADER or SetChaos, makes a node e
     assert.equal(set.profile, "exit-on-leader");
     const lifted = await setChaos(cluster, other, { enabled: false, profile: "off" });
     assert.equal(lifted.profile, "off");
-    const current = (await cluster.waitForLeader()).nodeId;
-    if (current !== other) {
-      const moved = await transferTo(cluster, current, other);
-      assert.equal(moved.accepted, true, moved.message);
-    }
+    await leadershipTo(cluster, other);
     await new Promise((resolve) => setTimeout(resolve, 300));
     assert.equal((await cluster.status(other)).role, "leader");
     assert.ok(cluster.node(other).process, `node ${other} is still running`);
 
     // 3. Set at runtime: node 3 (restarted without the variable) exits once it wins.
     await setChaos(cluster, "3", { enabled: false, profile: "exit-on-leader" });
-    await transferTo(cluster, other, "3");
+    await leadershipTo(cluster, "3");
     assert.equal(await cluster.waitForExit("3"), 3);
+    assert.deepEqual(cluster.unexpectedExits, [], "no node crashed");
   } catch (error) {
     console.log(cluster.tail(30));
     throw error;

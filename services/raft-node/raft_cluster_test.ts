@@ -73,33 +73,29 @@ async function runWorker(
   });
   const mine: string[] = [];
   let operations = 0;
-  try {
-    while (!stop.aborted) {
-      const dice = random();
-      operations++;
-      if (dice < 0.15 && shared.length > 0) {
-        await client.read(shared[Math.floor(random() * shared.length)]!);
-        continue;
-      }
-      if (dice < 0.3 && mine.length > 0) {
-        const old = mine[Math.floor(random() * mine.length)]!;
-        // Half of the re-applies change the payload: the store must answer CONFLICT.
-        current = order(old, random() < 0.5 ? `payload of ${old}` : `other payload ${operations}`);
-      } else {
-        const orderId = `w${id}-${operations}`;
-        current = order(orderId, `payload of ${orderId}`, random() < 0.2 ? "max_notional" : "");
-        mine.push(orderId);
-      }
-      try {
-        const response = await client.apply(current);
-        if (!acked.has(current.orderId)) acked.set(current.orderId, response);
-        shared.push(current.orderId);
-      } catch (error) {
-        if (!stop.aborted) throw error;
-      }
+  while (!stop.aborted) {
+    const dice = random();
+    operations++;
+    if (dice < 0.15 && shared.length > 0) {
+      await client.read(shared[Math.floor(random() * shared.length)]!);
+      continue;
     }
-  } finally {
-    client.close();
+    if (dice < 0.3 && mine.length > 0) {
+      const old = mine[Math.floor(random() * mine.length)]!;
+      // Half of the re-applies change the payload: the store must answer CONFLICT.
+      current = order(old, random() < 0.5 ? `payload of ${old}` : `other payload ${operations}`);
+    } else {
+      const orderId = `w${id}-${operations}`;
+      current = order(orderId, `payload of ${orderId}`, random() < 0.2 ? "max_notional" : "");
+      mine.push(orderId);
+    }
+    try {
+      const response = await client.apply(current);
+      if (!acked.has(current.orderId)) acked.set(current.orderId, response);
+      shared.push(current.orderId);
+    } catch (error) {
+      if (!stop.aborted) throw error;
+    }
   }
   return operations;
 }
@@ -183,7 +179,7 @@ Deno.test({
       );
 
       // Every acknowledged Apply is there, with the outcome it was acknowledged with.
-      using reader = cluster.client();
+      const reader = cluster.client();
       for (const [orderId, response] of acked) {
         const read = await reader.read(orderId);
         assert.equal(read.found, true, `acknowledged order ${orderId} is lost`);
@@ -201,6 +197,7 @@ Deno.test({
       );
       assert.ok(result.ok, result.ok ? "" : result.explanation);
       assert.ok(counts.applies > 50, "enough applies to mean something");
+      assert.deepEqual(cluster.unexpectedExits, [], "no node crashed");
     } catch (error) {
       console.log(cluster.tail(40));
       throw error;
@@ -212,7 +209,7 @@ Deno.test("raft-node keeps de-duplication across restarts and leader changes", a
   await using dir = await tempDir();
   await using cluster = await RaftCluster.start({ dir: dir.path, env: TIMING_ENV });
   try {
-    using client = cluster.client({ deadlineMs: 2000 });
+    const client = cluster.client({ deadlineMs: 2000 });
     const first = new Map<string, ApplyResponse>();
     for (let i = 0; i < 20; i++) {
       const request = order(`d-${i}`, `payload ${i}`, i % 3 === 0 ? `rule-${i}` : "");
@@ -258,6 +255,7 @@ Deno.test("raft-node keeps de-duplication across restarts and leader changes", a
     for (const node of cluster.nodes) cluster.spawn(node.id);
     await cluster.waitForLeader({ timeoutMs: 20_000 });
     await expectDuplicates("after every node restarted from disk");
+    assert.deepEqual(cluster.unexpectedExits, [], "no node crashed");
   } catch (error) {
     console.log(cluster.tail(40));
     throw error;
@@ -271,7 +269,7 @@ Deno.test("raft-node brings a node that was down past a snapshot up to date by I
     env: { ...TIMING_ENV, RAFT_SNAPSHOT_ENTRIES: "40", RAFT_SNAPSHOT_RETAIN: "5" },
   });
   try {
-    using client = cluster.client({ deadlineMs: 2000 });
+    const client = cluster.client({ deadlineMs: 2000 });
     const ids: string[] = [];
     const applyMany = async (prefix: string, count: number) => {
       const batch = Array.from({ length: count }, (_, i) => `${prefix}-${i}`);
@@ -311,6 +309,7 @@ Deno.test("raft-node brings a node that was down past a snapshot up to date by I
     console.log(
       `node ${lagging.id} caught up to ${caughtUp.appliedIndex} from a snapshot at ${leaderStatus.snapshotIndex} (${installed} installed)`,
     );
+    assert.deepEqual(cluster.unexpectedExits, [], "no node crashed");
   } catch (error) {
     console.log(cluster.tail(40));
     throw error;

@@ -63,6 +63,9 @@ export class RaftCluster {
   #statusClients = new Map<string, RaftNodeClient>();
   #adminClients = new Map<string, RaftAdminClient>();
   #exits = new Map<string, Promise<void>>();
+  #clients: RaftClient[] = [];
+  #killing = new Set<string>();
+  #unexpected: string[] = [];
 
   private constructor(options: RaftClusterOptions, nodes: ClusterNode[]) {
     this.#options = options;
@@ -164,6 +167,9 @@ export class RaftCluster {
       ([, , status]) => {
         node.exitCode = status.code;
         if (node.process === child) node.process = undefined;
+        if (!this.#killing.delete(id)) {
+          this.#unexpected.push(`node ${id} exited by itself with code ${status.code}`);
+        }
       },
     );
     this.#exits.set(id, exited);
@@ -174,6 +180,7 @@ export class RaftCluster {
     const node = this.node(id);
     const child = node.process;
     if (!child) return;
+    this.#killing.add(id);
     try {
       child.kill(signal);
     } catch { /* already exited */ }
@@ -190,6 +197,7 @@ export class RaftCluster {
     const result = await Promise.race([exited, timeout]);
     clearTimeout(timer);
     if (result === "timeout") throw new Error(`Node ${id} did not exit within ${timeoutMs} ms`);
+    this.#unexpected = this.#unexpected.filter((line) => !line.startsWith(`node ${id} `));
     return this.node(id).exitCode;
   }
 
@@ -262,15 +270,28 @@ export class RaftCluster {
     }, { timeoutMs, intervalMs: 50 });
   }
 
+  /**
+   * Exits no test asked for (a node that crashed or exited by itself), as sentences. A node
+   * expected to exit by itself is taken off the list by {@linkcode waitForExit}.
+   */
+  get unexpectedExits(): readonly string[] {
+    return this.#unexpected;
+  }
+
   /** Node `id`'s Prometheus metrics text. */
   async metrics(id: string): Promise<string> {
     const response = await fetch(`http://127.0.0.1:${this.node(id).httpPort}/metrics`);
     return await response.text();
   }
 
-  /** A {@linkcode RaftClient} over every node; the caller closes it. */
+  /**
+   * A {@linkcode RaftClient} over every node, closed by {@linkcode stopAll} once the nodes
+   * are down: closing it while they run could abort one (denoland/deno#36788).
+   */
   client(options: Partial<RaftClientOptions> = {}): RaftClient {
-    return new RaftClient({ addresses: this.addresses, ...options });
+    const client = new RaftClient({ addresses: this.addresses, ...options });
+    this.#clients.push(client);
+    return client;
   }
 
   /** The last `lines` lines of every node's output, for failure messages. */
@@ -283,6 +304,8 @@ export class RaftCluster {
   /** Signals every running node (SIGKILL by default) and waits for them; closes the clients. */
   async stopAll(signal: Deno.Signal = "SIGKILL"): Promise<void> {
     await Promise.all(this.nodes.map((n) => this.kill(n.id, signal)));
+    for (const client of this.#clients) client.close();
+    this.#clients = [];
     for (const client of this.#statusClients.values()) client.close();
     for (const client of this.#adminClients.values()) client.close();
     this.#statusClients.clear();
