@@ -23,6 +23,11 @@ export interface ControlServerOptions {
   commands: CommandRegistry;
   /** More routes (a dashboard, server-sent events), served behind the same token. */
   routes?: Routes;
+  /**
+   * Routes served without the token: only what holds no data and controls nothing (the
+   * dashboard's static page, which then asks its user for the token).
+   */
+  publicRoutes?: Routes;
 }
 
 const ControlRequestSchema = z.object({ command: z.string().min(1).max(1000) });
@@ -83,6 +88,7 @@ export function serveControl(
     hostname: options.hostname,
     port: options.port,
     routes: {
+      ...options.publicRoutes,
       ...Object.fromEntries(
         Object.entries(options.routes ?? {}).map(([path, handler]) => [path, guarded(handler)]),
       ),

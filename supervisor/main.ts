@@ -15,6 +15,7 @@ import { errorMessage } from "@trading/shared/retry";
 import type { ChildCommand, ChildSpecInput } from "./child_spec.ts";
 import { type CommandRegistry, defaultCommands } from "./commands.ts";
 import { serveControl } from "./control_server.ts";
+import { DashboardServer } from "./dashboard_server.ts";
 import { LogMultiplexer } from "./log_multiplexer.ts";
 import { pipelineSpecs } from "./pipeline_specs.ts";
 import { runRepl } from "./repl.ts";
@@ -54,7 +55,12 @@ export async function main(args: string[]): Promise<number> {
     roles: Object.keys(ROLES),
     env: { LOG_LEVEL: config.LOG_LEVEL },
   });
-  return await runSupervisor({ specs, config });
+  return await runSupervisor({
+    specs,
+    config,
+    dashboard: (supervisor) =>
+      new DashboardServer(supervisor, { tokenRequired: config.SUPERVISOR_TOKEN !== undefined }),
+  });
 }
 
 /** Options of {@linkcode runSupervisor}. */
@@ -67,6 +73,10 @@ export interface RunSupervisorOptions {
   watchdog?: ChildCommand;
   /** More HTTP routes (a dashboard), given the supervisor they show. */
   routes?: (supervisor: Supervisor) => Routes;
+  /** The dashboard at `/` (supervisor/dashboard_server.ts), given the supervisor it shows. */
+  dashboard?: (
+    supervisor: Supervisor,
+  ) => { routes: Routes; publicRoutes: Routes; close(): Promise<void> };
 }
 
 /**
@@ -86,6 +96,7 @@ export async function runSupervisor(options: RunSupervisorOptions): Promise<numb
   });
   const commands = options.commands ?? defaultCommands();
 
+  const dashboard = options.dashboard?.(supervisor);
   let server;
   try {
     server = serveControl(supervisor, {
@@ -93,9 +104,11 @@ export async function runSupervisor(options: RunSupervisorOptions): Promise<numb
       port: config.SUPERVISOR_HTTP_PORT,
       token: config.SUPERVISOR_TOKEN,
       commands,
-      routes: options.routes?.(supervisor) ?? {},
+      routes: { ...options.routes?.(supervisor), ...dashboard?.routes },
+      publicRoutes: dashboard?.publicRoutes ?? {},
     });
   } catch (error) {
+    await dashboard?.close();
     console.error(
       `Cannot listen on ${config.SUPERVISOR_HTTP_HOST}:${config.SUPERVISOR_HTTP_PORT}: ${
         errorMessage(error)

@@ -1,0 +1,150 @@
+/**
+ * The Raft cluster as the dashboard shows it: the gRPC `RaftNode.Status` of every raft
+ * child, asked once per aggregation round, and the leader they agree on.
+ *
+ * @module
+ */
+import { RaftNodeClient, type StatusResponse } from "@trading/proto/raft";
+import { insecure, unary } from "@trading/shared/grpc";
+import { RAFT_CHANNEL_OPTIONS } from "@trading/shared/raft-client";
+import { errorMessage } from "@trading/shared/retry";
+
+/** One node's view, or why it could not be asked. */
+export interface RaftNodeView {
+  /** The child's name (`raft-1`). */
+  name: string;
+  address: string;
+  reachable: boolean;
+  nodeId: string | null;
+  role: string | null;
+  term: number | null;
+  leaderId: string | null;
+  commit: number | null;
+  applied: number | null;
+  lastIndex: number | null;
+  orders: number | null;
+  lastContactMs: number | null;
+  error: string | null;
+}
+
+/** The cluster: each node, and the leader of the highest term that a node claims to lead. */
+export interface RaftClusterView {
+  leader: string | null;
+  term: number | null;
+  nodes: RaftNodeView[];
+}
+
+/** A raft child to ask: its name and its gRPC address. */
+export interface RaftTarget {
+  name: string;
+  address: string;
+}
+
+/**
+ * Deno 2.9's node:http2 server aborts when a client that made more than about a hundred calls
+ * on one session closes it gracefully (see shared/raft_client.ts, RAFT_CHANNEL_OPTIONS). A
+ * poller calls once a second for hours, so it renews its channel well before that count:
+ * closing a channel that made fewer calls is safe.
+ */
+const CALLS_PER_CHANNEL = 50;
+
+/** Asks every raft node for its Status, with a short deadline so that one dead node costs little. */
+export class RaftStatusPoller {
+  #targets: RaftTarget[];
+  #deadlineMs: number;
+  #channels = new Map<string, { client: RaftNodeClient; calls: number }>();
+  #closed = false;
+
+  constructor(targets: readonly RaftTarget[], { deadlineMs = 800 } = {}) {
+    this.#targets = [...targets];
+    this.#deadlineMs = deadlineMs;
+  }
+
+  /** Asks every node at once; never throws (an unreachable node says why). */
+  async poll(): Promise<RaftClusterView> {
+    const nodes = await Promise.all(this.#targets.map((target) => this.#ask(target)));
+    return { ...leaderOf(nodes), nodes };
+  }
+
+  /** Closes the channels. */
+  close(): void {
+    this.#closed = true;
+    for (const { client } of this.#channels.values()) client.close();
+    this.#channels.clear();
+  }
+
+  async #ask(target: RaftTarget): Promise<RaftNodeView> {
+    const empty: RaftNodeView = {
+      name: target.name,
+      address: target.address,
+      reachable: false,
+      nodeId: null,
+      role: null,
+      term: null,
+      leaderId: null,
+      commit: null,
+      applied: null,
+      lastIndex: null,
+      orders: null,
+      lastContactMs: null,
+      error: null,
+    };
+    if (this.#closed) return { ...empty, error: "poller closed" };
+    const client = this.#client(target.address);
+    try {
+      const status: StatusResponse = await unary(client, client.status, {}, {
+        deadlineMs: this.#deadlineMs,
+      });
+      return {
+        ...empty,
+        reachable: true,
+        nodeId: status.nodeId,
+        role: status.role,
+        term: status.term,
+        leaderId: status.leaderId || null,
+        commit: status.commitIndex,
+        applied: status.appliedIndex,
+        lastIndex: status.lastIndex,
+        orders: status.orders,
+        lastContactMs: status.lastContactMs,
+      };
+    } catch (error) {
+      return { ...empty, error: errorMessage(error) };
+    }
+  }
+
+  #client(address: string): RaftNodeClient {
+    let channel = this.#channels.get(address);
+    if (channel && channel.calls >= CALLS_PER_CHANNEL) {
+      channel.client.close();
+      channel = undefined;
+    }
+    if (!channel) {
+      channel = { client: new RaftNodeClient(address, insecure(), RAFT_CHANNEL_OPTIONS), calls: 0 };
+      this.#channels.set(address, channel);
+    }
+    channel.calls++;
+    return channel.client;
+  }
+}
+
+/**
+ * The leader: the node that says it leads in the highest term (a deposed leader that has not
+ * heard of the new term yet is ignored); else the leader id most reachable nodes name.
+ */
+export function leaderOf(
+  nodes: readonly RaftNodeView[],
+): { leader: string | null; term: number | null } {
+  const term = nodes.reduce<number | null>(
+    (max, n) => n.term !== null && (max === null || n.term > max) ? n.term : max,
+    null,
+  );
+  const leading = nodes.find((n) => n.role === "leader" && n.term === term);
+  if (leading) return { leader: leading.nodeId ?? leading.name, term };
+  const votes = new Map<string, number>();
+  for (const n of nodes) {
+    if (n.leaderId && n.term === term) votes.set(n.leaderId, (votes.get(n.leaderId) ?? 0) + 1);
+  }
+  const named = [...votes].sort((a, b) => b[1] - a[1])[0];
+  return { leader: named?.[0] ?? null, term };
+}
