@@ -116,7 +116,10 @@ export function pipelineFigures(current: Scrape, previous?: Scrape): PipelineFig
     raftChildren,
     "raft_apply_duration_seconds",
   );
-  const lag = consumerLag(current);
+  const lag = consumerLag(current).sort((a, b) =>
+    a.group.localeCompare(b.group) || a.topic.localeCompare(b.topic) ||
+    Number(a.partition) - Number(b.partition)
+  );
   return {
     at: current.at,
     ticksPerSecond: topicRate(TOPIC_TICKS),
