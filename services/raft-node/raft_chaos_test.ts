@@ -150,7 +150,7 @@ Deno.test("exit-on-leader, from CHAOS_EXIT_ON_LEADER or SetChaos, makes a node e
     assert.ok(cluster.node("3").output.some((l) => l.includes("exit-on-leader")));
     await cluster.waitForLeader({ not: "3" });
     cluster.spawn("3", { CHAOS_EXIT_ON_LEADER: "false" });
-    await cluster.waitForLeader();
+    await cluster.waitForNode("3");
 
     // 2. Set, then lifted, at runtime: node `other` takes over and stays.
     const set = await setChaos(cluster, other, { enabled: false, profile: "exit-on-leader" });

@@ -316,6 +316,30 @@ Deno.test("raft-node brings a node that was down past a snapshot up to date by I
   }
 });
 
+Deno.test("raft-node replicates and fails over with the unary transport RPCs instead of streams", async () => {
+  await using dir = await tempDir();
+  await using cluster = await RaftCluster.start({
+    dir: dir.path,
+    env: { ...TIMING_ENV, RAFT_TRANSPORT_STREAM: "false" },
+  });
+  try {
+    const client = cluster.client({ deadlineMs: 2000 });
+    for (let i = 0; i < 30; i++) await client.apply(order(`u-${i}`));
+    const leader = await cluster.waitForLeader();
+    await cluster.kill(leader.nodeId);
+    const fresh = await cluster.waitForLeader({ not: leader.nodeId });
+    for (let i = 30; i < 60; i++) await client.apply(order(`u-${i}`));
+    for (let i = 0; i < 60; i++) assert.equal((await client.read(`u-${i}`)).found, true);
+    const follower = cluster.nodes.find((n) => n.process && n.id !== fresh.nodeId)!;
+    const metrics = await cluster.metrics(follower.id);
+    assert.match(metrics, /^raft_transport_unary_received\{[^}]*\} [1-9]/m);
+    assert.deepEqual(cluster.unexpectedExits, [], "no node crashed");
+  } catch (error) {
+    console.log(cluster.tail(30));
+    throw error;
+  }
+});
+
 Deno.test("raft-node refuses to start on bad configuration with exit code 2 and one line", async () => {
   const output = await new Deno.Command(Deno.execPath(), {
     args: [

@@ -543,6 +543,8 @@ export class RaftNode {
   #handleReady(): void {
     const rd: Ready = this.#raft.ready();
     if (rd.softState) this.#onSoftState(rd.softState);
+    // A member added by this Ready's config entry gets messages in this very Ready.
+    if (this.#raft.conf !== this.#conf) this.#refreshMembers();
     // 1. Persist: snapshot, entries, hard state, in one durable transaction.
     const writeStarted = performance.now();
     this.#storage.persist(rd);

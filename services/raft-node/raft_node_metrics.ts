@@ -36,6 +36,7 @@ export interface MetricsSource {
       readonly dropped: ReadonlyMap<string, number>;
       readonly received: number;
       readonly snapshotsReceived: number;
+      readonly unaryReceived: number;
     };
     readonly chaos: { readonly dropped: number; readonly delayed: number };
   };
@@ -129,6 +130,11 @@ export class RaftNodeMetrics {
       "raft_transport_messages_received",
       "Messages received and handed to the core since start.",
       () => source.transport.counters.received,
+    );
+    value(
+      "raft_transport_unary_received",
+      "Requests received through the unary transport RPCs since start.",
+      () => source.transport.counters.unaryReceived,
     );
     value(
       "raft_chaos_dropped",

@@ -254,6 +254,14 @@ export class RaftCluster {
     }, { timeoutMs, intervalMs: 25 });
   }
 
+  /** Waits until node `id` answers Status and knows a leader (after a spawn, for example). */
+  async waitForNode(id: string, timeoutMs = 20_000): Promise<StatusResponse> {
+    return await waitFor(`node ${id} to follow a leader`, async () => {
+      const status = await this.status(id);
+      return status.leaderId !== "" ? status : undefined;
+    }, { timeoutMs, intervalMs: 25 });
+  }
+
   /** Waits until the leader reports `count` voters. */
   async waitForVoters(count: number, timeoutMs = 20_000): Promise<void> {
     await waitFor(`${count} voters`, async () => {
@@ -303,13 +311,21 @@ export class RaftCluster {
 
   /** Signals every running node (SIGKILL by default) and waits for them; closes the clients. */
   async stopAll(signal: Deno.Signal = "SIGKILL"): Promise<void> {
+    // Deno's node:http2 can abort a process that receives a GOAWAY on a session that carried
+    // many calls (denoland/deno#36788). A node killed outright sends none, so this process's
+    // clients close after the nodes are gone; a node stopped gracefully sends one on
+    // shutdown, so then this process's clients go first.
+    const closeClients = () => {
+      for (const client of this.#clients) client.close();
+      this.#clients = [];
+      for (const client of this.#statusClients.values()) client.close();
+      for (const client of this.#adminClients.values()) client.close();
+      this.#statusClients.clear();
+      this.#adminClients.clear();
+    };
+    if (signal !== "SIGKILL") closeClients();
     await Promise.all(this.nodes.map((n) => this.kill(n.id, signal)));
-    for (const client of this.#clients) client.close();
-    this.#clients = [];
-    for (const client of this.#statusClients.values()) client.close();
-    for (const client of this.#adminClients.values()) client.close();
-    this.#statusClients.clear();
-    this.#adminClients.clear();
+    closeClients();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -87,6 +87,8 @@ export interface TransportCounters {
   readonly dropped: Map<DropReason, number>;
   /** InstallSnapshot messages received. */
   snapshotsReceived: number;
+  /** Requests received through the unary RPCs rather than the stream. */
+  unaryReceived: number;
 }
 
 interface Waiter {
@@ -114,6 +116,7 @@ export class RaftTransport {
     received: 0,
     dropped: new Map(),
     snapshotsReceived: 0,
+    unaryReceived: 0,
   };
   #options: RaftTransportOptions;
   #server: GrpcServer | undefined;
@@ -273,6 +276,7 @@ export class RaftTransport {
     callback: grpc.sendUnaryData<Res>,
   ): void {
     this.#learn(call.metadata);
+    this.counters.unaryReceived++;
     let message: Message;
     try {
       message = fromProto(type, call.request, this.nodeId);
