@@ -46,7 +46,7 @@ export interface RaftTarget {
  * poller calls once a second for hours, so it renews its channel well before that count:
  * closing a channel that made fewer calls is safe.
  */
-const CALLS_PER_CHANNEL = 50;
+const CALLS_PER_CHANNEL = 25;
 
 /** Asks every raft node for its Status, with a short deadline so that one dead node costs little. */
 export class RaftStatusPoller {
