@@ -3,8 +3,13 @@
  * suites (`bench/<suite>.ts`), prints a table (or one JSON line per case with `--json`),
  * and writes every result to `.data/bench/<time>.jsonl`.
  *
+ * On a terminal, stderr shows one progress line per suite, rewritten in place (cases done,
+ * elapsed, the suite's latest step) and then its summary; when stderr is piped, nothing but
+ * errors goes there, and stdout holds only the table or the JSON lines.
+ *
  * @module
  */
+import { formatElapsed, Progress, type ProgressOptions } from "@trading/shared/progress";
 import type { BenchResult, BenchSuite } from "./types.ts";
 
 /** The suites, in the order they run when none is named. */
@@ -53,8 +58,22 @@ function formatTable(results: BenchResult[]): string {
   ].join("\n");
 }
 
+/** Options of {@linkcode main}, for tests. */
+export interface BenchMainOptions {
+  /** The suites to choose from; default {@linkcode SUITES}. */
+  suites?: Record<string, () => Promise<BenchSuite>>;
+  /** Where the results file goes; default `.data/bench/` of the repository. */
+  resultsDir?: string;
+  /** Progress line settings; on when stderr is a terminal by default. */
+  progress?: ProgressOptions;
+  /** Where the table or JSON lines go; default stdout. */
+  print?: (line: string) => void;
+}
+
 /** Runs the named suites (all when none) and returns the process exit code. */
-export async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[], options: BenchMainOptions = {}): Promise<number> {
+  const suites = options.suites ?? SUITES;
+  const print = options.print ?? ((line: string) => console.log(line));
   const json = argv.includes("--json");
   const quick = argv.includes("--quick");
   const args: Record<string, string> = {};
@@ -64,31 +83,50 @@ export async function main(argv: string[]): Promise<number> {
     if (match) args[match[1]!] = match[2]!;
     else if (!arg.startsWith("--")) names.push(arg);
   }
-  const unknown = names.filter((n) => !(n in SUITES));
+  const unknown = names.filter((n) => !(n in suites));
   if (unknown.length > 0 || argv.includes("--help")) {
     console.error(
       `Usage: deno task bench [suite...] [--json] [--quick] [--key=value...]\n` +
-        `Suites: ${Object.keys(SUITES).join(", ") || "(none yet)"}` +
+        `Suites: ${Object.keys(suites).join(", ") || "(none yet)"}` +
         (unknown.length > 0 ? `\nUnknown suite: ${unknown.join(", ")}` : ""),
     );
     return 2;
   }
-  const interactive = Deno.stderr.isTerminal() && !json;
-  const progress = interactive
-    ? (line: string) => console.error(`  ${line}`)
-    : (_line: string) => {};
   const results: BenchResult[] = [];
-  for (const name of names.length > 0 ? names : Object.keys(SUITES)) {
-    if (interactive) console.error(`bench ${name}...`);
-    const suite = await SUITES[name]!();
-    const suiteResults = await suite.run({ quick, args, progress });
+  let interactive = false;
+  for (const name of names.length > 0 ? names : Object.keys(suites)) {
+    const progress = new Progress(`bench ${name}`, "cases done", options.progress);
+    interactive ||= progress.enabled;
+    const startedAt = performance.now();
+    // Redrawn every second, so that the elapsed time moves while a case runs silently.
+    let step = "loading";
+    progress.detail(step);
+    const ticker = progress.enabled ? setInterval(() => progress.detail(step), 1000) : undefined;
+    let suiteResults: BenchResult[];
+    try {
+      const suite = await suites[name]!();
+      suiteResults = await suite.run({
+        quick,
+        args,
+        progress: (line) => {
+          step = line;
+          progress.detail(line);
+        },
+      });
+    } finally {
+      clearInterval(ticker);
+    }
+    progress.set(suiteResults.length);
+    progress.done(
+      `${suiteResults.length} cases in ${formatElapsed(performance.now() - startedAt)}`,
+    );
     results.push(...suiteResults);
-    if (json) { for (const result of suiteResults) console.log(JSON.stringify(result)); }
+    if (json) { for (const result of suiteResults) print(JSON.stringify(result)); }
   }
-  if (!json) console.log(formatTable(results));
-  const dir = new URL("../.data/bench/", import.meta.url).pathname;
+  if (!json) print(formatTable(results));
+  const dir = options.resultsDir ?? new URL("../.data/bench/", import.meta.url).pathname;
   await Deno.mkdir(dir, { recursive: true });
-  const file = `${dir}${new Date().toISOString().replaceAll(":", "-")}.jsonl`;
+  const file = `${dir.replace(/\/?$/, "/")}${new Date().toISOString().replaceAll(":", "-")}.jsonl`;
   await Deno.writeTextFile(file, results.map((r) => JSON.stringify(r)).join("\n") + "\n");
   if (interactive) console.error(`results written to ${file}`);
   return 0;
