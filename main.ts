@@ -37,6 +37,10 @@ export const ROLES: Record<string, { describe: string; load: () => Promise<RoleM
     describe: "internal: kills the supervisor's children if the supervisor dies",
     load: () => import("./supervisor/watchdog.ts").then((m) => m.main),
   },
+  "raft-call": {
+    describe: "internal: the supervisor's RaftNode/RaftAdmin calls, from a short-lived process",
+    load: () => import("./supervisor/raft_call.ts").then((m) => m.main),
+  },
 };
 
 function usage(): string {

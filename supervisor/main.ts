@@ -13,6 +13,7 @@ import type { Routes } from "@trading/shared/health";
 import { initMetrics } from "@trading/shared/metrics";
 import { errorMessage } from "@trading/shared/retry";
 import type { ChildCommand, ChildSpecInput } from "./child_spec.ts";
+import { pipelineCommands } from "./chaos_commands.ts";
 import { type CommandRegistry, defaultCommands } from "./commands.ts";
 import { serveControl } from "./control_server.ts";
 import { DashboardServer } from "./dashboard_server.ts";
@@ -58,6 +59,7 @@ export async function main(args: string[]): Promise<number> {
   return await runSupervisor({
     specs,
     config,
+    commands: pipelineCommands(),
     dashboard: (supervisor) =>
       new DashboardServer(supervisor, { tokenRequired: config.SUPERVISOR_TOKEN !== undefined }),
   });
