@@ -11,6 +11,7 @@ import { z } from "zod";
 import { Health, type HealthHttpServer, type Routes, serveHealth } from "@trading/shared/health";
 import { getLogger } from "@trading/shared/log";
 import type { CommandRegistry } from "./commands.ts";
+import { faultTracker } from "./fault_tracker.ts";
 import type { Supervisor } from "./supervisor.ts";
 
 /** Options of {@linkcode serveControl}. */
@@ -100,6 +101,7 @@ export function serveControl(
           shuttingDown: supervisor.shuttingDown,
           watchdogPid: supervisor.watchdogPid,
           children: supervisor.status(),
+          faults: faultTracker(supervisor).active(),
         });
       }),
       "/events": guarded((request) => {
