@@ -33,6 +33,22 @@ export const ROLES: Record<string, { describe: string; load: () => Promise<RoleM
     describe: "one member of the Raft order de-duplication cluster (RAFT_NODE_ID, RAFT_*)",
     load: () => import("./services/raft-node/main.ts").then((m) => m.main),
   },
+  "market-ingestor": {
+    describe: "publishes synthetic or replayed ticks to market.ticks (INGESTOR_*)",
+    load: () => import("./services/market-ingestor/main.ts").then((m) => m.main),
+  },
+  "stream-processor": {
+    describe: "turns ticks into order commands with stateful strategies (STRATEGIES, MAC_*, BRK_*)",
+    load: () => import("./services/stream-processor/main.ts").then((m) => m.main),
+  },
+  "order-executor": {
+    describe: "risk checks, Raft de-duplication and one event per order (EXECUTOR_*, RISK_*)",
+    load: () => import("./services/order-executor/main.ts").then((m) => m.main),
+  },
+  verify: {
+    describe: "verify <seconds> [brokers] [--json]: no duplicate and no lost order events",
+    load: () => import("./services/verifier/main.ts").then((m) => m.main),
+  },
   "supervisor-watchdog": {
     describe: "internal: kills the supervisor's children if the supervisor dies",
     load: () => import("./supervisor/watchdog.ts").then((m) => m.main),

@@ -15,6 +15,7 @@
 import { OrderCommand, type Tick } from "@trading/proto";
 import { decodeTick } from "@trading/market-ingestor/tick-schema";
 import { InvalidMessageError } from "@trading/market-ingestor/invalid-message-error";
+import { nowUs as clockNowUs } from "@trading/market-ingestor/now-us";
 import { orderIdFor } from "./order_id.ts";
 import type { Strategy, StrategyInstance } from "./strategy.ts";
 import { snapshotKey, type StrategyStateStore } from "./strategy_state_store.ts";
@@ -69,7 +70,7 @@ export class TickProcessor {
   #nowUs: () => number;
   #partitions = new Map<number, LivePartition>();
 
-  constructor({ strategies, store, topic, nowUs = () => Date.now() * 1000 }: TickProcessorOptions) {
+  constructor({ strategies, store, topic, nowUs = clockNowUs }: TickProcessorOptions) {
     if (strategies.length === 0) throw new Error("Invalid strategies []: expected at least one");
     this.#strategies = strategies;
     this.#store = store;

@@ -25,6 +25,14 @@ export interface PartitionRecord {
   headers: Record<string, string>;
 }
 
+/** Options of {@linkcode PartitionReader.fetch}. */
+export interface FetchOptions {
+  /** Upper bound of the response size (a first record batch larger than this still comes). */
+  maxBytes?: number;
+  /** How long the broker may wait for data before answering with none. Default 100. */
+  maxWaitMs?: number;
+}
+
 /** Low and high watermark of one partition (`high` is the next offset to be written). */
 export interface PartitionOffsets {
   partition: number;
@@ -168,6 +176,21 @@ export class PartitionReader {
     })).sort((a, b) => a.partition - b.partition);
   }
 
+  /** Returns the high watermark of one partition (the offset the next record will get). */
+  async highWatermark(topic: string, partition: number): Promise<number> {
+    await this.#target(topic);
+    const result = await this.#cluster.fetchTopicsOffset([{
+      topic,
+      partitions: [{ partition }],
+      fromBeginning: false,
+    }]);
+    const offset = result[0]?.partitions.find((p) => p.partition === partition)?.offset;
+    if (offset === undefined) {
+      throw new Error(`Unknown partition ${topic}/${partition}: expected an existing partition`);
+    }
+    return Number(offset);
+  }
+
   /**
    * Returns the first offset of `partition` whose record timestamp is at or after
    * `timestampMs` (ListOffsets by time), or the high watermark when there is none.
@@ -188,50 +211,84 @@ export class PartitionReader {
 
   /**
    * Fetches records of one partition starting at `fromOffset` (one Fetch round trip, up to
-   * about `maxBytes`). Returns them in offset order, possibly none; `maxWaitMs` is how long the
-   * broker may hold the request waiting for data.
+   * about `maxBytes`). Returns them in offset order, possibly none, and the high watermark;
+   * `maxWaitMs` is how long the broker may hold the request waiting for data.
    */
   async fetch(
     topic: string,
     partition: number,
     fromOffset: number,
-    { maxBytes = 4 * 1024 * 1024, maxWaitMs = 100 }: { maxBytes?: number; maxWaitMs?: number } = {},
+    options: FetchOptions = {},
   ): Promise<{ records: PartitionRecord[]; highWatermark: number }> {
+    const result = await this.fetchMany(topic, new Map([[partition, fromOffset]]), options);
+    return {
+      records: result.records,
+      highWatermark: result.highWatermarks.get(partition) ?? fromOffset,
+    };
+  }
+
+  /**
+   * Fetches records of several partitions of `topic`, each from its own offset, in one Fetch
+   * per leader (one long poll for all of them). Returns the records (in offset order within a
+   * partition) and each partition's high watermark.
+   */
+  async fetchMany(
+    topic: string,
+    positions: ReadonlyMap<number, number>,
+    { maxBytes = 4 * 1024 * 1024, maxWaitMs = 100 }: FetchOptions = {},
+  ): Promise<{ records: PartitionRecord[]; highWatermarks: Map<number, number> }> {
     await this.#target(topic);
-    const leaders = this.#cluster.findLeaderForPartitions(topic, [partition]);
-    const nodeId = Object.keys(leaders)[0];
-    if (nodeId === undefined) {
+    const leaders = this.#cluster.findLeaderForPartitions(topic, [...positions.keys()]);
+    const found = Object.values(leaders).flat();
+    const missing = [...positions.keys()].find((p) => !found.includes(p));
+    if (missing !== undefined) {
       await this.#cluster.refreshMetadata();
-      throw new Error(`Unknown partition ${topic}/${partition}: expected an existing partition`);
+      throw new Error(`Unknown partition ${topic}/${missing}: expected an existing partition`);
     }
-    const broker = await this.#cluster.findBroker({ nodeId });
-    const response = await broker.fetch({
-      replicaId: -1,
-      isolationLevel: READ_COMMITTED,
-      maxWaitTime: maxWaitMs,
-      minBytes: 1,
-      maxBytes,
-      topics: [{ topic, partitions: [{ partition, fetchOffset: String(fromOffset), maxBytes }] }],
-    });
-    const data = response.responses.find((r) => r.topicName === topic)?.partitions.find((p) =>
-      p.partition === partition
-    );
     const records: PartitionRecord[] = [];
-    for (const message of data?.messages ?? []) {
-      const offset = Number(message.offset);
-      // A fetch returns whole record batches, which may start before the requested offset.
-      if (offset < fromOffset || message.isControlRecord) continue;
-      records.push({
-        topic,
-        partition,
-        offset,
-        timestamp: Number(message.timestamp),
-        key: message.key,
-        value: message.value,
-        headers: toHeaders(message.headers),
-      });
-    }
-    return { records, highWatermark: Number(data?.highWatermark ?? fromOffset) };
+    const highWatermarks = new Map<number, number>();
+    await Promise.all(
+      Object.entries(leaders).map(async ([nodeId, partitions]) => {
+        const broker = await this.#cluster.findBroker({ nodeId });
+        const response = await broker.fetch({
+          replicaId: -1,
+          isolationLevel: READ_COMMITTED,
+          maxWaitTime: maxWaitMs,
+          minBytes: 1,
+          maxBytes,
+          topics: [{
+            topic,
+            partitions: partitions.map((partition) => ({
+              partition,
+              fetchOffset: String(positions.get(partition)!),
+              maxBytes,
+            })),
+          }],
+        });
+        for (
+          const data of response.responses.find((r) => r.topicName === topic)?.partitions ?? []
+        ) {
+          const fromOffset = positions.get(data.partition);
+          if (fromOffset === undefined) continue;
+          highWatermarks.set(data.partition, Number(data.highWatermark));
+          for (const message of data.messages) {
+            const offset = Number(message.offset);
+            // A fetch returns whole record batches, which may start before the asked offset.
+            if (offset < fromOffset || message.isControlRecord) continue;
+            records.push({
+              topic,
+              partition: data.partition,
+              offset,
+              timestamp: Number(message.timestamp),
+              key: message.key,
+              value: message.value,
+              headers: toHeaders(message.headers),
+            });
+          }
+        }
+      }),
+    );
+    return { records, highWatermarks };
   }
 
   /**

@@ -1,0 +1,123 @@
+/**
+ * The `market-ingestor` role: publishes ticks to `market.ticks` from the seeded synthetic
+ * market or a recorded file, continuing each symbol's sequence from the log. The control API
+ * (GetStatus, SetRate, Pause, Resume) and gRPC health on PORT_GRPC, health and metrics on
+ * PORT_HTTP.
+ *
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import { Partitioners } from "kafkajs";
+import { MarketIngestorService, Tick } from "@trading/proto";
+import { createKafka, TOPICS } from "@trading/shared/kafka";
+import { errorMessage, retry } from "@trading/shared/retry";
+import { startService } from "@trading/shared/service";
+import { PartitionReader } from "@trading/verifier/partition-reader";
+import { loadMarketIngestorConfig } from "./config.ts";
+import { ingestorApi } from "./ingestor_api.ts";
+import { MarketIngestor } from "./market_ingestor.ts";
+import { recoverLastTicks } from "./recover_last_ticks.ts";
+import { SyntheticMarket } from "./synthetic_market.ts";
+import { ReplayFeed, SyntheticFeed, type TickFeed } from "./tick_feed.ts";
+
+/** Runs the ingestor until it is shut down; returns the exit code. */
+export async function main(_args: string[]): Promise<number> {
+  const config = loadMarketIngestorConfig();
+  let ingestor: MarketIngestor | undefined;
+  let synthetic: SyntheticFeed | undefined;
+  const service = await startService({
+    name: "market-ingestor",
+    logLevel: config.logLevel,
+    httpPort: config.httpPort,
+    grpcPort: config.grpcPort,
+    registerGrpc: (server) =>
+      server.addService(MarketIngestorService, ingestorApi(() => ingestor, () => synthetic)),
+  });
+  const { log, shutdown, health } = service;
+  health.addCheck("kafka", () => {
+    if (ingestor?.failure) return `feed failed: ${ingestor.failure}`;
+    return ingestor ? true : "connecting to Kafka and recovering sequences";
+  });
+
+  const kafka = createKafka({ clientId: "market-ingestor", brokers: config.kafkaBrokers });
+  // Idempotent with one request in flight: a retried send cannot write a batch twice or
+  // reorder batches, so every partition holds each symbol's sequences in increasing order.
+  const producer = kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+    // Explicit, so kafkajs does not warn about its v2 default change on every start.
+    createPartitioner: Partitioners.DefaultPartitioner,
+  });
+  shutdown.defer("producer", () => producer.disconnect().catch(() => {}));
+  shutdown.defer("ingestor", () => ingestor?.stop());
+
+  try {
+    const symbols = config.source === "replay"
+      ? await ReplayFeed.symbols(config.replayFile!)
+      : config.symbols;
+    const last = await retry(async () => {
+      await producer.connect();
+      const reader = await PartitionReader.connect(kafka);
+      try {
+        return await recoverLastTicks(reader, TOPICS.ticks, symbols);
+      } finally {
+        await reader.close();
+      }
+    }, {
+      maxAttempts: Infinity,
+      initialDelayMs: 200,
+      maxDelayMs: 3000,
+      signal: shutdown.signal,
+      onRetry: (error, attempt) =>
+        log.warn("start-up failed (attempt {attempt}), retrying: {error}", {
+          attempt,
+          error: errorMessage(error),
+        }),
+    });
+    log.info("continuing sequences {sequences}", {
+      sequences: Object.fromEntries([...last].map(([s, t]) => [s, t.sequence])),
+    });
+    let feed: TickFeed;
+    if (config.source === "replay") {
+      feed = await ReplayFeed.open(config.replayFile!, config.replaySpeed, performance.now());
+    } else {
+      synthetic = new SyntheticFeed(
+        new SyntheticMarket({ symbols, seed: config.seed, resumeFrom: last }),
+        config.rate,
+        performance.now(),
+      );
+      feed = synthetic;
+    }
+    const started = synthetic;
+    ingestor = new MarketIngestor({
+      feed,
+      maxBatch: config.maxBatch,
+      lastSequences: new Map([...last].map(([symbol, tick]) => [symbol, tick.sequence])),
+      log,
+      ...(started ? { rate: () => started.rate } : {}),
+      publish: async (ticks) => {
+        await producer.send({
+          topic: TOPICS.ticks,
+          acks: -1,
+          messages: ticks.map((tick) => {
+            const bytes = Tick.encode(tick).finish();
+            return {
+              key: tick.symbol,
+              value: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+            };
+          }),
+        });
+      },
+    });
+    ingestor.start();
+    log.info("market-ingestor publishing {source} ticks", { source: feed.source });
+  } catch (error) {
+    if (!shutdown.started) {
+      log.error("market-ingestor failed to start: {error}", { error: errorMessage(error) });
+      await shutdown.trigger("start-up failed");
+      return 1;
+    }
+  }
+  return await shutdown.done;
+}

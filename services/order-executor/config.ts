@@ -1,0 +1,71 @@
+/**
+ * The order-executor's configuration: environment variables validated at the edge. See
+ * {@linkcode orderExecutorEnv} for every variable and its default.
+ *
+ * @module
+ */
+import { commonEnv, int, kafkaEnv, loadConfig, raftClientEnv, text } from "@trading/shared/config";
+import type { LogLevel } from "@trading/shared/log";
+import type { RiskLimits } from "./risk_checks.ts";
+
+/** Every variable of the order-executor role. */
+export const orderExecutorEnv = {
+  ...commonEnv({ grpcPort: 50053, httpPort: 8085 }),
+  ...kafkaEnv,
+  ...raftClientEnv,
+  /** Unique among running executors; names the outbox file and appears in every event. */
+  EXECUTOR_ID: text("an id of letters, digits, - or _", "order-executor", /^[A-Za-z0-9_-]{1,64}$/),
+  /** Where the outbox lives (`<dir>/<EXECUTOR_ID>.outbox.db`). */
+  EXECUTOR_DATA_DIR: text("a directory path", "./.data/order-executor"),
+  EXECUTOR_GROUP_ID: text("a consumer group id", "order-executor", /^[A-Za-z0-9._-]{1,128}$/),
+  EXECUTOR_SESSION_TIMEOUT_MS: int(1000, 300_000, 10_000),
+  /** How long a command may wait for the price feed to reach its tick. */
+  EXECUTOR_PRICE_WAIT_MS: int(0, 60_000, 250),
+  RISK_MAX_QUANTITY: int(1, Number.MAX_SAFE_INTEGER, 150),
+  /** Quantity x limit price, in minor units (default 50,000.00). */
+  RISK_MAX_NOTIONAL: int(1, Number.MAX_SAFE_INTEGER, 5_000_000),
+  /** Allowed distance of the limit price from the last price, basis points (default 1%). */
+  RISK_PRICE_BAND_BPS: int(0, 1_000_000, 100),
+  /** Largest absolute position per symbol over all executors; 0 disables the check. */
+  RISK_MAX_POSITION: int(0, Number.MAX_SAFE_INTEGER, 200),
+};
+
+/** The executor's typed configuration. */
+export interface OrderExecutorConfig {
+  logLevel: LogLevel;
+  httpPort: number;
+  grpcPort: number | undefined;
+  kafkaBrokers: string[];
+  raftAddresses: string[];
+  executorId: string;
+  dataDir: string;
+  groupId: string;
+  sessionTimeoutMs: number;
+  priceWaitMs: number;
+  limits: RiskLimits;
+}
+
+/** Loads and validates the configuration; throws ConfigError naming the bad variable. */
+export function loadOrderExecutorConfig(
+  env: Record<string, string | undefined> = Deno.env.toObject(),
+): OrderExecutorConfig {
+  const c = loadConfig(orderExecutorEnv, env);
+  return {
+    logLevel: c.LOG_LEVEL,
+    httpPort: c.PORT_HTTP,
+    grpcPort: c.PORT_GRPC,
+    kafkaBrokers: c.KAFKA_BROKERS,
+    raftAddresses: c.RAFT_NODE_GRPC_ADDR,
+    executorId: c.EXECUTOR_ID,
+    dataDir: c.EXECUTOR_DATA_DIR,
+    groupId: c.EXECUTOR_GROUP_ID,
+    sessionTimeoutMs: c.EXECUTOR_SESSION_TIMEOUT_MS,
+    priceWaitMs: c.EXECUTOR_PRICE_WAIT_MS,
+    limits: {
+      maxQuantity: c.RISK_MAX_QUANTITY,
+      maxNotional: c.RISK_MAX_NOTIONAL,
+      priceBandBps: c.RISK_PRICE_BAND_BPS,
+      maxPosition: c.RISK_MAX_POSITION,
+    },
+  };
+}

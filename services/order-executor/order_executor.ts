@@ -1,0 +1,434 @@
+/**
+ * The order-executor's Kafka flow: a consumer group on `orders.commands`; for each chunk of a
+ * partition's batch: decode and validate (bad messages to the dead-letter topic), risk checks
+ * and Raft Apply per order (orders of one symbol in sequence, symbols in parallel), the
+ * events into the SQLite outbox (`INSERT OR IGNORE`), the outbox relay publishes them, and
+ * only then the input offset is committed (DESIGN.md, "The guarantee", 4 and 6).
+ *
+ * Publishing before committing means: an offset that is committed always has its events in
+ * `orders.events`. So rows left pending in an outbox (a crash, or a partition lost in a
+ * rebalance) either belong to commands that will be delivered again, or were published by
+ * whoever committed past them; the relay's read-back settles both without a second publish.
+ *
+ * Several executors may share the partitions (one group). Commands and events have the same
+ * key (the order id) and the same partition count, so an executor that owns command
+ * partition P publishes only to event partition P, and only after a fence: an offset commit
+ * in its current group generation. A member that lost P in a rebalance (stopped past its
+ * session timeout, for example) fails that commit and publishes nothing; kafkajs then
+ * rejoins. What remains is the window between the fence's answer and the send (microseconds
+ * of this process); the relay notices foreign writes to its partitions and logs them.
+ *
+ * @module
+ */
+import {
+  type Consumer,
+  type EachBatchPayload,
+  type Kafka,
+  type KafkaMessage,
+  Partitioners,
+  type Producer,
+} from "kafkajs";
+import { ApplyResult, type OrderCommand, OrderEvent, OrderStatus } from "@trading/proto";
+import { TOPICS } from "@trading/shared/kafka";
+import { counter, gauge, histogram } from "@trading/shared/metrics";
+import type { Logger } from "@trading/shared/log";
+import { errorMessage } from "@trading/shared/retry";
+import { PartitionReader } from "@trading/verifier/partition-reader";
+import { partitionForKey } from "@trading/verifier/partition-for-key";
+import { decodeCommand } from "@trading/stream-processor/command-schema";
+import { InvalidMessageError } from "@trading/market-ingestor/invalid-message-error";
+import { type DeadLetter, DeadLetterQueue } from "./dead_letter_queue.ts";
+import { LastPrices } from "./last_prices.ts";
+import type { OrderOutbox, OutboxRow } from "./order_outbox.ts";
+import { OrderRecorder, type RaftApplier } from "./order_recorder.ts";
+import { OutboxRelay } from "./outbox_relay.ts";
+import type { RiskLimits } from "./risk_checks.ts";
+
+/** Options of {@linkcode OrderExecutor.start}. */
+export interface OrderExecutorOptions {
+  kafka: Kafka;
+  /** Unique among running executors; appears in every event. */
+  executorId: string;
+  groupId: string;
+  outbox: OrderOutbox;
+  raft: RaftApplier;
+  limits: RiskLimits;
+  log: Logger;
+  /** How long a command waits for the price feed to reach its tick, ms. Default 250. */
+  priceWaitMs?: number;
+  /** Consumer-group session timeout, ms. Default 10000. */
+  sessionTimeoutMs?: number;
+  /** Largest number of commands handled (and committed) together. Default 500. */
+  chunkSize?: number;
+  /** Aborted when in-flight work must be abandoned (the shutdown deadline is near). */
+  hardStop: AbortSignal;
+  /** Called when the consumer crashed and kafkajs will not restart it (exit and be restarted). */
+  onFatal?: (error: unknown) => void;
+}
+
+/** Thrown by the fence when this member no longer owns the partition it is publishing for. */
+export class FencedError extends Error {
+  constructor(partition: number) {
+    super(
+      `Partition ${partition} is no longer owned by this member: expected a current assignment`,
+    );
+    this.name = "FencedError";
+  }
+}
+
+const ordersTotal = counter("orders_total", "Order events created, by status and reason", [
+  "status",
+  "reason",
+]);
+const orderLatency = histogram(
+  "order_latency_seconds",
+  "End-to-end latency from tick creation to order event creation",
+);
+const consumerLag = gauge("consumer_lag", "Records behind the high watermark, per partition", [
+  "topic",
+  "partition",
+]);
+const eventsPublished = counter("events_published_total", "Order events published");
+const eventsFoundPublished = counter(
+  "events_found_published_total",
+  "Pending events found already in orders.events and not published again",
+);
+const commandsDuplicate = counter(
+  "commands_duplicate_total",
+  "Commands whose order id Raft had already recorded (re-emitted or redelivered)",
+);
+
+interface ValidCommand {
+  command: OrderCommand;
+  message: KafkaMessage;
+}
+
+/** The running consumer → Raft → outbox → relay loop. */
+export class OrderExecutor {
+  #o: Required<OrderExecutorOptions>;
+  #consumer: Consumer;
+  #producer: Producer;
+  #relayReader: PartitionReader;
+  #prices: LastPrices;
+  #pricesReader: PartitionReader;
+  #relay: OutboxRelay;
+  #dlq: DeadLetterQueue;
+  #recorder: OrderRecorder;
+  #eventsPartitions: number;
+  #joined = false;
+  #crashed: string | undefined;
+  #toSettle = new Set<number>();
+  #assigned: number[] = [];
+
+  private constructor(
+    options: Required<OrderExecutorOptions>,
+    parts: {
+      consumer: Consumer;
+      producer: Producer;
+      relayReader: PartitionReader;
+      pricesReader: PartitionReader;
+      prices: LastPrices;
+      eventsPartitions: number;
+    },
+  ) {
+    this.#o = options;
+    this.#consumer = parts.consumer;
+    this.#producer = parts.producer;
+    this.#relayReader = parts.relayReader;
+    this.#pricesReader = parts.pricesReader;
+    this.#prices = parts.prices;
+    this.#eventsPartitions = parts.eventsPartitions;
+    this.#relay = new OutboxRelay({
+      outbox: options.outbox,
+      producer: parts.producer,
+      reader: parts.relayReader,
+      topic: TOPICS.events,
+      log: options.log,
+    });
+    this.#dlq = new DeadLetterQueue(parts.producer, "order-executor");
+    this.#recorder = new OrderRecorder({
+      raft: options.raft,
+      limits: options.limits,
+      executorId: options.executorId,
+      log: options.log,
+      signal: options.hardStop,
+    });
+  }
+
+  /** Connects the clients, catches up with prices, and starts consuming commands. */
+  static async start(options: OrderExecutorOptions): Promise<OrderExecutor> {
+    const o: Required<OrderExecutorOptions> = {
+      priceWaitMs: 250,
+      sessionTimeoutMs: 10_000,
+      chunkSize: 500,
+      onFatal: () => {},
+      ...options,
+    };
+    const opened: Array<() => Promise<void>> = [];
+    try {
+      return await OrderExecutor.#start(o, opened);
+    } catch (error) {
+      // Close what was opened, so that a retried start-up does not leak connections.
+      for (const close of opened.reverse()) await close().catch(() => {});
+      throw error;
+    }
+  }
+
+  static async #start(
+    o: Required<OrderExecutorOptions>,
+    opened: Array<() => Promise<void>>,
+  ): Promise<OrderExecutor> {
+    // Idempotent: a produce retried by kafkajs after a lost answer cannot write twice.
+    const producer = o.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
+    await producer.connect();
+    opened.push(() => producer.disconnect());
+    const relayReader = await PartitionReader.connect(o.kafka);
+    opened.push(() => relayReader.close());
+    // A second connection: the price feed long-polls, which would delay the relay's reads.
+    const pricesReader = await PartitionReader.connect(o.kafka);
+    opened.push(() => pricesReader.close());
+    const eventsPartitions = (await relayReader.partitions(TOPICS.events)).length;
+    const commandPartitions = (await relayReader.partitions(TOPICS.commands)).length;
+    if (eventsPartitions === 0 || commandPartitions === 0) {
+      throw new Error(
+        `Missing topic ${eventsPartitions === 0 ? TOPICS.events : TOPICS.commands}: ` +
+          "expected the pipeline's topics to exist (deno task topics)",
+      );
+    }
+    if (eventsPartitions !== commandPartitions) {
+      o.log.warn(
+        "{events} has {e} partitions and {commands} {c}: executors sharing the group may write " +
+          "to the same event partitions",
+        {
+          events: TOPICS.events,
+          e: eventsPartitions,
+          commands: TOPICS.commands,
+          c: commandPartitions,
+        },
+      );
+    }
+    const prices = new LastPrices({ reader: pricesReader, topic: TOPICS.ticks, log: o.log });
+    await prices.start();
+    opened.push(() => prices.stop());
+    const consumer = o.kafka.consumer({
+      groupId: o.groupId,
+      sessionTimeout: o.sessionTimeoutMs,
+      rebalanceTimeout: 30_000,
+      heartbeatInterval: Math.min(1000, Math.floor(o.sessionTimeoutMs / 5)),
+      maxWaitTimeInMs: 250,
+      allowAutoTopicCreation: false,
+    });
+    const executor = new OrderExecutor(o, {
+      consumer,
+      producer,
+      relayReader,
+      pricesReader,
+      prices,
+      eventsPartitions,
+    });
+    opened.push(() => consumer.disconnect());
+    await executor.#run();
+    return executor;
+  }
+
+  /** Readiness: joined the group, the price feed caught up. */
+  readiness(): true | string {
+    if (this.#crashed) return `consumer crashed: ${this.#crashed}`;
+    if (!this.#joined) return "consumer has not joined its group yet";
+    if (!this.#prices.caughtUp) return "price feed is catching up";
+    return true;
+  }
+
+  /** The command partitions this member owns now. */
+  get assigned(): readonly number[] {
+    return this.#assigned;
+  }
+
+  async #run(): Promise<void> {
+    const consumer = this.#consumer;
+    consumer.on(consumer.events.GROUP_JOIN, (event) => {
+      this.#joined = true;
+      this.#crashed = undefined;
+      this.#assigned = [...(event.payload.memberAssignment[TOPICS.commands] ?? [])].sort();
+      // Pending rows below the committed offset of a newly owned partition were published
+      // by whoever committed past them; settle them at that partition's first batch.
+      this.#toSettle = new Set(this.#assigned);
+      this.#o.log.info("joined {groupId} owning {topic} partitions {partitions}", {
+        groupId: this.#o.groupId,
+        topic: TOPICS.commands,
+        partitions: this.#assigned.join(",") || "none",
+      });
+    });
+    consumer.on(consumer.events.CRASH, (event) => {
+      this.#crashed = errorMessage(event.payload.error);
+      this.#joined = false;
+      if (!event.payload.restart) this.#o.onFatal(event.payload.error);
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topic: TOPICS.commands, fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 3,
+      eachBatch: (payload) => this.#eachBatch(payload),
+    });
+  }
+
+  async #eachBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch } = payload;
+    const partition = batch.partition;
+    consumerLag.set(
+      { topic: batch.topic, partition: String(partition) },
+      Number(batch.offsetLag()),
+    );
+    const first = batch.firstOffset();
+    if (first === null) return;
+    if (this.#toSettle.delete(partition)) await this.#settle(partition, Number(first));
+    for (let i = 0; i < batch.messages.length; i += this.#o.chunkSize) {
+      if (!payload.isRunning() || payload.isStale()) return;
+      await this.#handleChunk(payload, batch.messages.slice(i, i + this.#o.chunkSize));
+    }
+  }
+
+  async #settle(partition: number, committedOffset: number): Promise<void> {
+    const { outbox, log } = this.#o;
+    const rows = outbox.pendingBefore(partition, committedOffset);
+    if (rows.length === 0) return;
+    const since = new Map<number, number>();
+    for (const row of rows) {
+      const ms = Math.floor(row.tickCreatedAtUs / 1000) - 5000;
+      since.set(row.eventsPartition, Math.min(since.get(row.eventsPartition) ?? ms, ms));
+    }
+    for (const [eventsPartition, sinceMs] of since) {
+      await this.#relay.catchUp(eventsPartition, sinceMs);
+    }
+    const left = outbox.pendingBefore(partition, committedOffset);
+    if (left.length > 0) {
+      log.warn(
+        "{count} outbox rows of {topic}/{partition} below the committed offset {offset} were not " +
+          "found in {events}; they were committed past by an executor that published them",
+        {
+          count: left.length,
+          topic: TOPICS.commands,
+          partition,
+          offset: committedOffset,
+          events: TOPICS.events,
+        },
+      );
+      outbox.recordSeen(left.map((r) => ({ ...r, offset: -1 })));
+    }
+  }
+
+  async #handleChunk(payload: EachBatchPayload, messages: KafkaMessage[]): Promise<void> {
+    const { batch } = payload;
+    const partition = batch.partition;
+    const dead: DeadLetter[] = [];
+    const bySymbol = new Map<string, ValidCommand[]>();
+    for (const message of messages) {
+      try {
+        const command = decodeCommand(message.value);
+        const list = bySymbol.get(command.symbol) ?? [];
+        list.push({ command, message });
+        bySymbol.set(command.symbol, list);
+      } catch (error) {
+        if (!(error instanceof InvalidMessageError)) throw error;
+        dead.push({
+          topic: batch.topic,
+          partition,
+          offset: Number(message.offset),
+          key: message.key,
+          value: message.value,
+          reason: error.kind,
+          detail: error.message,
+        });
+      }
+    }
+
+    const rows: OutboxRow[] = [];
+    const heartbeat = async () => {
+      await payload.heartbeat().catch(() => {});
+    };
+    // Orders of one symbol in input order (the position check depends on it), symbols in
+    // parallel (Raft batches concurrent Applies into one round).
+    await Promise.all([...bySymbol.values()].map(async (items) => {
+      for (const { command, message } of items) {
+        const reference = await this.#prices.priceAfter(
+          command.symbol,
+          command.tickSequence,
+          this.#o.priceWaitMs,
+        );
+        const { event, result } = await this.#recorder.record(command, reference, heartbeat);
+        if (result === ApplyResult.APPLY_RESULT_DUPLICATE) commandsDuplicate.inc();
+        if (result === ApplyResult.APPLY_RESULT_CONFLICT) {
+          dead.push({
+            topic: batch.topic,
+            partition,
+            offset: Number(message.offset),
+            key: message.key,
+            value: message.value,
+            reason: "conflict",
+            detail: `Order id ${command.orderId} was recorded with another command: ` +
+              "expected a re-emitted order to have the same content",
+          });
+        }
+        rows.push({
+          orderId: command.orderId,
+          eventsPartition: partitionForKey(command.orderId, this.#eventsPartitions),
+          sourcePartition: partition,
+          sourceOffset: Number(message.offset),
+          tickCreatedAtUs: command.tickCreatedAtUs,
+          event: OrderEvent.encode(event).finish(),
+        });
+      }
+    }));
+
+    const inserted = new Set(this.#o.outbox.insert(rows));
+    for (const row of rows) {
+      if (!inserted.has(row.orderId)) continue;
+      const event = OrderEvent.decode(row.event);
+      ordersTotal.inc({
+        status: event.status === OrderStatus.ORDER_STATUS_ACCEPTED ? "accepted" : "rejected",
+        reason: event.reason || "none",
+      });
+      orderLatency.observe(Math.max(0, event.createdAtUs - event.tickCreatedAtUs) / 1e6);
+    }
+    await this.#dlq.send(dead);
+
+    const firstOffset = messages[0]!.offset;
+    const lastOffset = messages.at(-1)!.offset;
+    const commit = (offset: string) =>
+      payload.commitOffsetsIfNecessary({
+        topics: [{ topic: batch.topic, partitions: [{ partition, offset }] }],
+      });
+    const { sent, alreadyPublished } = await this.#relay.publish(
+      rows.map((r) => r.orderId),
+      async () => {
+        if (!payload.isRunning() || payload.isStale()) throw new FencedError(partition);
+        // Committing what is already done is a no-op for the group, but the coordinator
+        // checks our generation: a member that was rebalanced away fails here.
+        await commit(firstOffset);
+      },
+    );
+    eventsPublished.inc(sent);
+    eventsFoundPublished.inc(alreadyPublished);
+    await commit(String(Number(lastOffset) + 1));
+    payload.resolveOffset(lastOffset);
+    await heartbeat();
+  }
+
+  /** Stops consuming (after the batch in flight), then closes the clients. */
+  async stop(): Promise<void> {
+    await this.#consumer.disconnect().catch((error) =>
+      this.#o.log.warn("consumer disconnect failed: {error}", { error: errorMessage(error) })
+    );
+    await this.#prices.stop();
+    await this.#producer.disconnect().catch(() => {});
+    await this.#relayReader.close().catch(() => {});
+    await this.#pricesReader.close().catch(() => {});
+  }
+}

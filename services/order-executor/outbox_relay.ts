@@ -1,0 +1,186 @@
+/**
+ * The outbox relay: publishes pending outbox rows to `orders.events` and never publishes an
+ * order id twice (DESIGN.md, "The guarantee", 5).
+ *
+ * Before it publishes an order's event it makes sure the outbox knows every event already in
+ * that `orders.events` partition since the order's tick was created (minus a clock margin):
+ * no event of an order can be older than its tick, so this window holds any earlier
+ * publication of the order, whether by a previous run of this executor that crashed between
+ * "sent" and "marked sent", or by another executor that owned the partition before. Events
+ * found there settle the row (`seen`) instead of being sent again. The relay keeps, per
+ * partition, the offset range it has read ("coverage"); before each publish it compares the
+ * partition's high watermark with the end of its coverage and reads anything it did not
+ * write itself, so events written by others are always noticed. Reads are by time
+ * (ListOffsets) and incremental, so in steady state a publish costs one ListOffsets.
+ *
+ * The relay publishes only what the executor hands it for the partitions it owns, right after
+ * `fence` (a commit in the current consumer-group generation) succeeded: an executor that
+ * lost its partitions in a rebalance fails the fence and publishes nothing.
+ *
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import type { Producer } from "kafkajs";
+import type { Logger } from "@trading/shared/log";
+import type { PartitionReader } from "@trading/verifier/partition-reader";
+import type { OrderOutbox, StoredOutboxRow } from "./order_outbox.ts";
+
+/** Options of {@linkcode OutboxRelay}. */
+export interface OutboxRelayOptions {
+  outbox: OrderOutbox;
+  /** An idempotent producer (retries cannot duplicate a batch). */
+  producer: Producer;
+  reader: PartitionReader;
+  /** The events topic. */
+  topic: string;
+  log: Logger;
+  /** Allowed clock difference between the ingestor's host and the broker's, ms. Default 5000. */
+  clockMarginMs?: number;
+}
+
+interface Coverage {
+  fromOffset: number;
+  fromTimestampMs: number;
+  /** The high watermark up to which everything is known. */
+  toOffset: number;
+}
+
+/** What one {@linkcode OutboxRelay.publish} did. */
+export interface PublishResult {
+  /** Rows published now. */
+  sent: number;
+  /** Pending rows found already published (settled as `seen`, not sent). */
+  alreadyPublished: number;
+}
+
+/** Publishes the outbox to `orders.events`, at most once per order id. */
+export class OutboxRelay {
+  #o: Required<OutboxRelayOptions>;
+  #coverage = new Map<number, Coverage>();
+
+  constructor(options: OutboxRelayOptions) {
+    this.#o = { clockMarginMs: 5000, ...options };
+  }
+
+  /** The offset range of `partition` the relay has read or written, for tests and logs. */
+  coverage(partition: number): Readonly<Coverage> | undefined {
+    return this.#coverage.get(partition);
+  }
+
+  async #scan(partition: number, from: number, to: number): Promise<number> {
+    if (to <= from) return 0;
+    const found: Array<
+      { orderId: string; eventsPartition: number; offset: number; event: Uint8Array }
+    > = [];
+    const decoder = new TextDecoder();
+    let settled = 0;
+    await this.#o.reader.readRange(this.#o.topic, partition, from, to, (record) => {
+      if (record.key === null) return;
+      found.push({
+        orderId: decoder.decode(record.key),
+        eventsPartition: partition,
+        offset: record.offset,
+        event: record.value ?? new Uint8Array(),
+      });
+      if (found.length >= 5000) settled += this.#o.outbox.recordSeen(found.splice(0));
+    });
+    settled += this.#o.outbox.recordSeen(found);
+    return settled;
+  }
+
+  /**
+   * Makes the outbox know every event of `partition` written since `sinceMs` (by time) up to
+   * the current high watermark. Returns how many pending rows turned out to be published.
+   */
+  async catchUp(partition: number, sinceMs: number): Promise<number> {
+    const { reader, topic } = this.#o;
+    const high = await reader.highWatermark(topic, partition);
+    const coverage = this.#coverage.get(partition);
+    let settled = 0;
+    if (!coverage) {
+      const from = Math.min(high, await reader.offsetForTimestamp(topic, partition, sinceMs));
+      settled += await this.#scan(partition, from, high);
+      this.#coverage.set(partition, { fromOffset: from, fromTimestampMs: sinceMs, toOffset: high });
+      return settled;
+    }
+    if (sinceMs < coverage.fromTimestampMs) {
+      const from = await reader.offsetForTimestamp(topic, partition, sinceMs);
+      if (from < coverage.fromOffset) {
+        settled += await this.#scan(partition, from, coverage.fromOffset);
+        coverage.fromOffset = from;
+      }
+      coverage.fromTimestampMs = sinceMs;
+    }
+    if (high > coverage.toOffset) {
+      settled += await this.#scan(partition, coverage.toOffset, high);
+      coverage.toOffset = high;
+    }
+    return settled;
+  }
+
+  /**
+   * Publishes the pending rows among `orderIds` (acks=-1) and marks them sent. Each row's
+   * partition is first caught up from the row's tick time; `fence` runs just before the send
+   * and must throw when this executor no longer owns the input partition.
+   */
+  async publish(orderIds: Iterable<string>, fence: () => Promise<void>): Promise<PublishResult> {
+    const ids = [...orderIds];
+    const { outbox } = this.#o;
+    let rows = outbox.pending(ids);
+    if (rows.length === 0) return { sent: 0, alreadyPublished: 0 };
+    const since = new Map<number, number>();
+    for (const row of rows) {
+      const tickMs = Math.floor(row.tickCreatedAtUs / 1000) - this.#o.clockMarginMs;
+      since.set(row.eventsPartition, Math.min(since.get(row.eventsPartition) ?? tickMs, tickMs));
+    }
+    let alreadyPublished = 0;
+    for (const [partition, sinceMs] of since) {
+      alreadyPublished += await this.catchUp(partition, sinceMs);
+    }
+    if (alreadyPublished > 0) rows = outbox.pending(ids);
+    if (rows.length === 0) return { sent: 0, alreadyPublished };
+
+    await fence();
+    const results = await this.#o.producer.send({
+      topic: this.#o.topic,
+      acks: -1,
+      messages: rows.map((row) => ({
+        key: row.orderId,
+        value: Buffer.from(row.event.buffer, row.event.byteOffset, row.event.byteLength),
+        partition: row.eventsPartition,
+      })),
+    });
+    const sent = await this.#recordOffsets(rows, results);
+    outbox.markSent(sent);
+    return { sent: rows.length, alreadyPublished };
+  }
+
+  async #recordOffsets(
+    rows: StoredOutboxRow[],
+    results: Array<{ partition: number; baseOffset?: string }>,
+  ): Promise<Array<{ orderId: string; offset: number }>> {
+    const byPartition = new Map<number, StoredOutboxRow[]>();
+    for (const row of rows) {
+      byPartition.set(row.eventsPartition, [...(byPartition.get(row.eventsPartition) ?? []), row]);
+    }
+    const sent: Array<{ orderId: string; offset: number }> = [];
+    for (const [partition, partitionRows] of byPartition) {
+      const base = Number(results.find((r) => r.partition === partition)?.baseOffset ?? -1);
+      partitionRows.forEach((row, i) => sent.push({ orderId: row.orderId, offset: base + i }));
+      const coverage = this.#coverage.get(partition);
+      if (!coverage || base < 0) continue;
+      if (base !== coverage.toOffset) {
+        // Someone else wrote to this partition between our catch-up and our send: only a
+        // fenced-out executor can (a zombie paused past its session timeout). Read what it
+        // wrote so that it is known from now on, and say so loudly.
+        this.#o.log.warn(
+          "{topic}/{partition} got writes from another producer at offsets {from}-{to}",
+          { topic: this.#o.topic, partition, from: coverage.toOffset, to: base },
+        );
+        await this.#scan(partition, coverage.toOffset, base);
+      }
+      coverage.toOffset = Math.max(coverage.toOffset, base + partitionRows.length);
+    }
+    return sent;
+  }
+}

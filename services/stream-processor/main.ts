@@ -1,0 +1,76 @@
+/**
+ * The `stream-processor` role: consumes `market.ticks`, runs the strategies per symbol and
+ * produces `OrderCommand`s to `orders.commands`, with its state saved in SQLite beside the
+ * offsets it covers. Health and metrics on PORT_HTTP, gRPC health on PORT_GRPC.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { createKafka, TOPICS } from "@trading/shared/kafka";
+import { errorMessage, retry } from "@trading/shared/retry";
+import { startService } from "@trading/shared/service";
+import { loadStreamProcessorConfig } from "./config.ts";
+import { StrategyStateStore } from "./strategy_state_store.ts";
+import { StreamProcessor } from "./stream_processor.ts";
+import { TickProcessor } from "./tick_processor.ts";
+
+/** Runs the stream-processor until it is shut down; returns the exit code. */
+export async function main(_args: string[]): Promise<number> {
+  const config = loadStreamProcessorConfig();
+  const service = await startService({
+    name: "stream-processor",
+    logLevel: config.logLevel,
+    httpPort: config.httpPort,
+    grpcPort: config.grpcPort,
+  });
+  const { log, shutdown, health } = service;
+  await Deno.mkdir(config.dataDir, { recursive: true });
+  const store = new StrategyStateStore(join(config.dataDir, "state.db"));
+  const processor = new TickProcessor({
+    strategies: config.strategies,
+    store,
+    topic: TOPICS.ticks,
+  });
+  const kafka = createKafka({ clientId: "stream-processor", brokers: config.kafkaBrokers });
+  let running: StreamProcessor | undefined;
+  health.addCheck("kafka", () => running?.readiness() ?? "connecting to Kafka");
+  shutdown.defer("state store", () => store.close());
+  shutdown.defer("stream processor", () => running?.stop());
+  try {
+    running = await retry(
+      () =>
+        StreamProcessor.start({
+          kafka,
+          processor,
+          groupId: config.groupId,
+          log,
+          sessionTimeoutMs: config.sessionTimeoutMs,
+          onFatal: (error) => {
+            log.error("consumer stopped for good: {error}", { error: errorMessage(error) });
+            void shutdown.trigger("consumer crashed").then(() => Deno.exit(1));
+          },
+        }),
+      {
+        maxAttempts: Infinity,
+        initialDelayMs: 200,
+        maxDelayMs: 3000,
+        signal: shutdown.signal,
+        onRetry: (error, attempt) =>
+          log.warn("start-up failed (attempt {attempt}), retrying: {error}", {
+            attempt,
+            error: errorMessage(error),
+          }),
+      },
+    );
+    log.info("stream-processor running with strategies {strategies}", {
+      strategies: config.strategies.map((s) => s.id).join(","),
+    });
+  } catch (error) {
+    if (!shutdown.started) {
+      log.error("stream-processor failed to start: {error}", { error: errorMessage(error) });
+      await shutdown.trigger("start-up failed");
+      return 1;
+    }
+  }
+  return await shutdown.done;
+}

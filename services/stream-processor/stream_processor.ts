@@ -1,0 +1,255 @@
+/**
+ * The stream-processor's Kafka flow: a consumer group on `market.ticks`; for each chunk of a
+ * partition's batch, the {@linkcode TickProcessor} makes the order commands, they are
+ * produced to `orders.commands` (keyed by order id, acks=-1, idempotent producer) and bad
+ * ticks to the dead-letter topic, and only after both are acknowledged is the strategy state
+ * saved with the offsets it covers (one SQLite transaction). The Kafka offset commit that
+ * follows is informational (lag, and where a new member starts): the SQLite offsets are the
+ * truth, and records below them are skipped when Kafka redelivers them.
+ *
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import {
+  type Consumer,
+  type EachBatchPayload,
+  type Kafka,
+  Partitioners,
+  type Producer,
+} from "kafkajs";
+import { OrderCommand } from "@trading/proto";
+import { TOPICS } from "@trading/shared/kafka";
+import { counter, gauge, histogram } from "@trading/shared/metrics";
+import type { Logger } from "@trading/shared/log";
+import { errorMessage } from "@trading/shared/retry";
+import { DeadLetterQueue } from "@trading/order-executor/dead-letter-queue";
+import { nowUs } from "@trading/market-ingestor/now-us";
+import type { TickProcessor } from "./tick_processor.ts";
+
+/** Options of {@linkcode StreamProcessor.start}. */
+export interface StreamProcessorOptions {
+  kafka: Kafka;
+  processor: TickProcessor;
+  groupId: string;
+  log: Logger;
+  /** Largest number of ticks processed (and saved) together. Default 2000. */
+  chunkSize?: number;
+  sessionTimeoutMs?: number;
+  /** Called when the consumer crashed and kafkajs will not restart it. */
+  onFatal?: (error: unknown) => void;
+}
+
+const ticksIn = counter("ticks_in_total", "Valid ticks processed");
+const ticksSkipped = counter(
+  "ticks_skipped_total",
+  "Tick records skipped: already covered by the saved state, or repeated sequences",
+);
+const commandsOut = counter("commands_out_total", "Order commands produced, by strategy", [
+  "strategy",
+]);
+const tickToCommand = histogram(
+  "tick_to_command_seconds",
+  "Latency from tick creation to command acknowledgement",
+);
+const consumerLag = gauge("consumer_lag", "Records behind the high watermark, per partition", [
+  "topic",
+  "partition",
+]);
+
+/** The running consumer → strategies → producer loop. */
+export class StreamProcessor {
+  #o: Required<StreamProcessorOptions>;
+  #consumer: Consumer;
+  #producer: Producer;
+  #dlq: DeadLetterQueue;
+  #joined = false;
+  #crashed: string | undefined;
+
+  private constructor(o: Required<StreamProcessorOptions>, consumer: Consumer, producer: Producer) {
+    this.#o = o;
+    this.#consumer = consumer;
+    this.#producer = producer;
+    this.#dlq = new DeadLetterQueue(producer, "stream-processor");
+  }
+
+  /** Connects the clients and starts consuming ticks. */
+  static async start(options: StreamProcessorOptions): Promise<StreamProcessor> {
+    const o: Required<StreamProcessorOptions> = {
+      chunkSize: 2000,
+      sessionTimeoutMs: 10_000,
+      onFatal: () => {},
+      ...options,
+    };
+    const producer = o.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
+    const consumer = o.kafka.consumer({
+      groupId: o.groupId,
+      sessionTimeout: o.sessionTimeoutMs,
+      rebalanceTimeout: 30_000,
+      heartbeatInterval: Math.min(1000, Math.floor(o.sessionTimeoutMs / 5)),
+      maxWaitTimeInMs: 250,
+      allowAutoTopicCreation: false,
+    });
+    const processor = new StreamProcessor(o, consumer, producer);
+    try {
+      await producer.connect();
+      await processor.#run();
+    } catch (error) {
+      await consumer.disconnect().catch(() => {});
+      await producer.disconnect().catch(() => {});
+      throw error;
+    }
+    return processor;
+  }
+
+  /** Readiness: the consumer joined its group and runs. */
+  readiness(): true | string {
+    if (this.#crashed) return `consumer crashed: ${this.#crashed}`;
+    return this.#joined ? true : "consumer has not joined its group yet";
+  }
+
+  async #run(): Promise<void> {
+    const consumer = this.#consumer;
+    consumer.on(consumer.events.GROUP_JOIN, (event) => {
+      this.#joined = true;
+      this.#crashed = undefined;
+      const assigned = event.payload.memberAssignment[TOPICS.ticks] ?? [];
+      // Another member may have moved our old partitions on: reload every partition's state
+      // from the (possibly shared) store at its next batch.
+      for (const partition of this.#o.processor.partitions) this.#o.processor.discard(partition);
+      this.#o.log.info("joined {groupId} owning {topic} partitions {partitions}", {
+        groupId: this.#o.groupId,
+        topic: TOPICS.ticks,
+        partitions: [...assigned].sort().join(",") || "none",
+      });
+    });
+    consumer.on(consumer.events.CRASH, (event) => {
+      this.#crashed = errorMessage(event.payload.error);
+      this.#joined = false;
+      if (!event.payload.restart) this.#o.onFatal(event.payload.error);
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topic: TOPICS.ticks, fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 3,
+      eachBatch: (payload) => this.#eachBatch(payload),
+    });
+  }
+
+  async #eachBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch } = payload;
+    const partition = batch.partition;
+    consumerLag.set(
+      { topic: batch.topic, partition: String(partition) },
+      Number(batch.offsetLag()),
+    );
+    const first = batch.firstOffset();
+    if (first === null) return;
+    const saved = this.#o.processor.resumeOffset(partition);
+    const resumeAt = saved ?? await this.#lowWatermark(partition);
+    if (Number(first) > resumeAt) {
+      // Kafka's committed offset is ahead of the saved state (the state file was lost or
+      // replaced): going on would skip ticks the state never saw.
+      this.#o.log.warn("{topic}/{partition} resumes at saved offset {saved}, not {first}", {
+        topic: batch.topic,
+        partition,
+        saved: resumeAt,
+        first,
+      });
+      this.#consumer.seek({ topic: batch.topic, partition, offset: String(resumeAt) });
+      return;
+    }
+    const records = batch.messages.map((m) => ({ offset: Number(m.offset), value: m.value }));
+    for (let i = 0; i < records.length; i += this.#o.chunkSize) {
+      if (!payload.isRunning() || payload.isStale()) return;
+      await this.#handleChunk(payload, records.slice(i, i + this.#o.chunkSize));
+    }
+  }
+
+  async #lowWatermark(partition: number): Promise<number> {
+    const admin = this.#o.kafka.admin();
+    await admin.connect();
+    try {
+      const offsets = await admin.fetchTopicOffsets(TOPICS.ticks);
+      return Number(offsets.find((o) => o.partition === partition)?.low ?? 0);
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  async #handleChunk(
+    payload: EachBatchPayload,
+    records: Array<{ offset: number; value: Buffer | null }>,
+  ): Promise<void> {
+    const { batch } = payload;
+    const partition = batch.partition;
+    const processor = this.#o.processor;
+    const result = processor.process(partition, records);
+    try {
+      if (result.commands.length > 0) {
+        await this.#producer.send({
+          topic: TOPICS.commands,
+          acks: -1,
+          messages: result.commands.map((command) => {
+            const bytes = OrderCommand.encode(command).finish();
+            return {
+              key: command.orderId,
+              value: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+            };
+          }),
+        });
+      }
+      const byOffset = new Map(records.map((r) => [r.offset, r]));
+      await this.#dlq.send(result.rejected.map(({ offset, error }) => ({
+        topic: batch.topic,
+        partition,
+        offset,
+        key: batch.messages.find((m) => Number(m.offset) === offset)?.key ?? null,
+        value: byOffset.get(offset)?.value ?? null,
+        reason: error.kind,
+        detail: error.message,
+      })));
+    } catch (error) {
+      // The memory is ahead of what was acknowledged: roll it back to the saved state.
+      processor.discard(partition);
+      throw error;
+    }
+    processor.commit(partition);
+
+    const acknowledged = nowUs();
+    ticksIn.inc(result.ticks.length);
+    ticksSkipped.inc(result.skipped);
+    for (const command of result.commands) {
+      commandsOut.inc({ strategy: command.strategyId });
+      tickToCommand.observe(Math.max(0, acknowledged - command.tickCreatedAtUs) / 1e6);
+    }
+    if (result.nextOffset !== undefined) {
+      await payload.commitOffsetsIfNecessary({
+        topics: [{
+          topic: batch.topic,
+          partitions: [{ partition, offset: String(result.nextOffset) }],
+        }],
+      }).catch((error) =>
+        this.#o.log.debug("offset commit failed (the saved state is the truth): {error}", {
+          error: errorMessage(error),
+        })
+      );
+      payload.resolveOffset(String(result.nextOffset - 1));
+    }
+    await payload.heartbeat().catch(() => {});
+  }
+
+  /** Stops consuming (after the batch in flight) and closes the clients. */
+  async stop(): Promise<void> {
+    await this.#consumer.disconnect().catch((error) =>
+      this.#o.log.warn("consumer disconnect failed: {error}", { error: errorMessage(error) })
+    );
+    await this.#producer.disconnect().catch(() => {});
+  }
+}

@@ -1,0 +1,101 @@
+import assert from "node:assert/strict";
+import { createKafka } from "@trading/shared/kafka";
+import { type Broker, startBroker } from "@trading/broker";
+import { tempDir } from "@trading/shared/testing";
+
+async function withBroker<T>(
+  options: { createTopics: { name: string; partitions: number }[] },
+  fn: (broker: Broker) => Promise<T>,
+): Promise<T> {
+  await using dir = await tempDir();
+  const broker = await startBroker({ port: 0, dataDir: dir.path, ...options });
+  try {
+    return await fn(broker);
+  } finally {
+    await broker.close();
+  }
+}
+import { PartitionReader } from "./partition_reader.ts";
+import { partitionForKey } from "./partition_for_key.ts";
+
+Deno.test("PartitionReader reads ranges, offsets and offsets by time without a group", async () => {
+  await withBroker({ createTopics: [{ name: "t", partitions: 3 }] }, async (broker) => {
+    const kafka = createKafka({ clientId: "reader-test", brokers: [broker.address] });
+    const producer = kafka.producer();
+    await producer.connect();
+    const before = Date.now();
+    for (let i = 0; i < 30; i++) {
+      await producer.send({
+        topic: "t",
+        acks: -1,
+        messages: [{ key: `k${i % 5}`, value: `v${i}`, headers: { n: String(i) } }],
+      });
+    }
+    await new Promise((r) => setTimeout(r, 20));
+    const middle = Date.now();
+    await producer.send({ topic: "t", acks: -1, messages: [{ key: "k0", value: "late" }] });
+    await producer.disconnect();
+
+    const reader = await PartitionReader.connect(kafka);
+    try {
+      const offsets = await reader.offsets("t");
+      assert.deepEqual(offsets.map((o) => o.partition), [0, 1, 2]);
+      assert.equal(offsets.reduce((n, o) => n + o.high - o.low, 0), 31);
+
+      const p0 = partitionForKey("k0", 3);
+      const values: string[] = [];
+      const high = offsets[p0]!.high;
+      await reader.readRange(
+        "t",
+        p0,
+        0,
+        high,
+        (r) => values.push(new TextDecoder().decode(r.value!)),
+      );
+      assert.equal(values.length, high);
+      assert.ok(values.includes("v0") && values.at(-1) === "late");
+      for (let i = 0; i < 30; i++) {
+        // Each key lives on the partition partitionForKey() says.
+        if (i % 5 === 0) assert.ok(values.includes(`v${i}`));
+      }
+
+      const lateOffset = await reader.offsetForTimestamp("t", p0, middle);
+      assert.equal(lateOffset, high - 1);
+      assert.equal(await reader.offsetForTimestamp("t", p0, before - 60_000), 0);
+      assert.equal(await reader.offsetForTimestamp("t", p0, Date.now() + 60_000), high);
+
+      const many = await reader.fetchMany("t", new Map([[0, 0], [1, 0], [2, 0]]));
+      assert.equal(many.records.length, 31);
+      assert.equal(many.records.find((r) => r.headers.n === "7")?.key?.length, 2);
+    } finally {
+      await reader.close();
+    }
+  });
+});
+
+Deno.test("partitionForKey() matches where kafkajs's producer puts a key", async () => {
+  await withBroker({ createTopics: [{ name: "t", partitions: 3 }] }, async (broker) => {
+    const kafka = createKafka({ clientId: "reader-test", brokers: [broker.address] });
+    const producer = kafka.producer();
+    await producer.connect();
+    const keys = Array.from({ length: 40 }, (_, i) => `mac-SYM${i}-${i * 7}`);
+    const results = await producer.send({
+      topic: "t",
+      acks: -1,
+      messages: keys.map((key) => ({ key, value: key })),
+    });
+    await producer.disconnect();
+    const reader = await PartitionReader.connect(kafka);
+    try {
+      const { records } = await reader.fetchMany("t", new Map([[0, 0], [1, 0], [2, 0]]));
+      assert.equal(records.length, keys.length);
+      for (const record of records) {
+        const key = new TextDecoder().decode(record.key!);
+        assert.equal(record.partition, partitionForKey(key, 3), key);
+      }
+      assert.ok(new Set(results.map((r) => r.partition)).size > 1);
+    } finally {
+      await reader.close();
+    }
+  });
+});
