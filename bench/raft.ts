@@ -26,9 +26,9 @@ const SUITE = "raft";
 const SELF = fileURLToPath(import.meta.url);
 const NODE_LOAD = fileURLToPath(new URL("./raft_load.cjs", import.meta.url));
 const VALUE_BYTES = 100;
-const TICK_MS = 50;
-const ELECTION_TICKS = 10;
-const HEARTBEAT_TICKS = 2;
+const TICK_MS = 10;
+const ELECTION_TICKS = 50;
+const HEARTBEAT_TICKS = 10;
 
 /** What one load phase measured, as the load process prints it (one JSON line). */
 interface LoadResult {

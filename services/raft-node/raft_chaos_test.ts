@@ -7,7 +7,7 @@ import { unary } from "@trading/shared/grpc";
 import { tempDir, waitFor } from "@trading/shared/testing";
 import { RaftCluster } from "./testing/raft_cluster.ts";
 
-const TIMING_ENV = { RAFT_TICK_MS: "50", RAFT_ELECTION_TICKS: "10", RAFT_HEARTBEAT_TICKS: "2" };
+const TIMING_ENV = { RAFT_TICK_MS: "10", RAFT_ELECTION_TICKS: "50", RAFT_HEARTBEAT_TICKS: "10" };
 
 function order(orderId: string) {
   return {

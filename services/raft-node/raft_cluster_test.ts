@@ -15,14 +15,21 @@ import { checkLinearizable } from "./linearizability/mod.ts";
 import { HistoryRecorder } from "./testing/history_recorder.ts";
 import { RaftCluster } from "./testing/raft_cluster.ts";
 
-const TICK_MS = 50;
-const ELECTION_TICKS = 10;
+const TICK_MS = 10;
+const ELECTION_TICKS = 50;
 /** The election timeout of the nodes under test (the randomized one lies in [1x, 2x)). */
 const ELECTION_TIMEOUT_MS = TICK_MS * ELECTION_TICKS;
+/**
+ * The failover bound: two election timeouts, plus the election's and the first Apply's own
+ * round trips (pre-vote, vote, the new leader's no-op and the Apply: a few fsyncs). A
+ * follower's randomized timeout reaches 2x - 1 tick, so without this allowance the bound
+ * would fail on the largest draws alone (seen once in 20 kills: 1,009 ms).
+ */
+const FAILOVER_BOUND_MS = 2 * ELECTION_TIMEOUT_MS + 50;
 const TIMING_ENV = {
   RAFT_TICK_MS: String(TICK_MS),
   RAFT_ELECTION_TICKS: String(ELECTION_TICKS),
-  RAFT_HEARTBEAT_TICKS: "2",
+  RAFT_HEARTBEAT_TICKS: "10",
 };
 
 const encoder = new TextEncoder();
@@ -165,17 +172,15 @@ Deno.test({
         `failover: ${
           Math.round(failoverMs)
         } ms from SIGKILL of node ${leader.nodeId} to the first successful Apply ` +
-          `(new leader ${newLeader.nodeId}; election timeout ${ELECTION_TIMEOUT_MS} ms, bound ${
-            2 * ELECTION_TIMEOUT_MS
-          } ms)`,
+          `(new leader ${newLeader.nodeId}; election timeout ${ELECTION_TIMEOUT_MS} ms, bound ${FAILOVER_BOUND_MS} ms)`,
       );
       await new Promise((resolve) => setTimeout(resolve, phaseMs));
       stop.abort();
       const operations = await Promise.all(workers);
       assert.ok(acked.size > before, "applies continued after the failover");
       assert.ok(
-        failoverMs <= 2 * ELECTION_TIMEOUT_MS,
-        `failover took ${Math.round(failoverMs)} ms, expected at most ${2 * ELECTION_TIMEOUT_MS}`,
+        failoverMs <= FAILOVER_BOUND_MS,
+        `failover took ${Math.round(failoverMs)} ms, expected at most ${FAILOVER_BOUND_MS}`,
       );
 
       // Every acknowledged Apply is there, with the outcome it was acknowledged with.

@@ -89,7 +89,7 @@ export class RaftNodeMetrics {
       "raft_tick_interval_seconds",
       "Interval between two ticks; above RAFT_TICK_MS means the event loop stalled.",
       [],
-      [0.01, 0.025, 0.05, 0.06, 0.075, 0.1, 0.15, 0.25, 0.5, 1],
+      [0.005, 0.01, 0.012, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1],
     );
     const value = (name: string, help: string, read: () => number) =>
       gauge(name, help, [], function () {

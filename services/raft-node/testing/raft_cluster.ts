@@ -99,6 +99,9 @@ export class RaftCluster {
         cluster.spawn(node.id, { RAFT_JOIN_ADDR: nodes[0]!.grpcAddr });
       }
       await cluster.waitForVoters(size, 30_000);
+      // Also (re)connects this process's channel to every node: a channel that met a node
+      // not yet listening fails calls at once until its reconnect backoff ends.
+      for (const node of nodes) await cluster.waitForNode(node.id);
     } catch (error) {
       await cluster.stopAll();
       throw new Error(`Cluster did not form: ${error}\n${cluster.tail()}`);
