@@ -11,6 +11,7 @@ import { gauge } from "@trading/shared/metrics";
 import { RaftClient } from "@trading/shared/raft-client";
 import { errorMessage, retry } from "@trading/shared/retry";
 import { startService } from "@trading/shared/service";
+import { kafkaClusterId } from "@trading/verifier/kafka-cluster-id";
 import { loadOrderExecutorConfig } from "./config.ts";
 import { OrderExecutor } from "./order_executor.ts";
 import { OrderOutbox } from "./order_outbox.ts";
@@ -70,8 +71,11 @@ export async function main(_args: string[]): Promise<number> {
 
   try {
     executor = await retry(
-      () =>
-        OrderExecutor.start({
+      async () => {
+        if (outbox.bindToCluster(await kafkaClusterId(kafka))) {
+          log.warn("the outbox was made against another Kafka cluster: starting afresh");
+        }
+        return await OrderExecutor.start({
           kafka,
           executorId: config.executorId,
           groupId: config.groupId,
@@ -86,7 +90,8 @@ export async function main(_args: string[]): Promise<number> {
             log.error("consumer stopped for good: {error}", { error: errorMessage(error) });
             void shutdown.trigger("consumer crashed").then(() => Deno.exit(1));
           },
-        }),
+        });
+      },
       {
         maxAttempts: Infinity,
         initialDelayMs: 200,

@@ -216,6 +216,26 @@ export class OrderOutbox {
     return Number((this.#s.depth.get() as { n: number }).n);
   }
 
+  /**
+   * Binds the stored data to the Kafka cluster `clusterId`: when it was made against another
+   * cluster (a broker started on empty data, another KAFKA_BROKERS), it describes a log that
+   * is gone, so it is deleted. Returns true when it was.
+   */
+  bindToCluster(clusterId: string): boolean {
+    return this.#transaction(() => {
+      this.#db.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
+      const row = this.#db.prepare("SELECT value FROM meta WHERE key = 'kafka_cluster_id'").get() as
+        | { value: string }
+        | undefined;
+      if (row?.value === clusterId) return false;
+      const reset = row !== undefined;
+      if (reset) this.#db.exec("DELETE FROM outbox");
+      this.#db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('kafka_cluster_id', ?)")
+        .run(clusterId);
+      return reset;
+    });
+  }
+
   /** Closes the database. */
   close(): void {
     this.#db.close();

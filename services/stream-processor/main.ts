@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { createKafka, TOPICS } from "@trading/shared/kafka";
 import { errorMessage, retry } from "@trading/shared/retry";
 import { startService } from "@trading/shared/service";
+import { kafkaClusterId } from "@trading/verifier/kafka-cluster-id";
 import { loadStreamProcessorConfig } from "./config.ts";
 import { StrategyStateStore } from "./strategy_state_store.ts";
 import { StreamProcessor } from "./stream_processor.ts";
@@ -38,8 +39,11 @@ export async function main(_args: string[]): Promise<number> {
   shutdown.defer("stream processor", () => running?.stop());
   try {
     running = await retry(
-      () =>
-        StreamProcessor.start({
+      async () => {
+        if (store.bindToCluster(await kafkaClusterId(kafka))) {
+          log.warn("the saved state was made against another Kafka cluster: starting afresh");
+        }
+        return await StreamProcessor.start({
           kafka,
           processor,
           groupId: config.groupId,
@@ -49,7 +53,8 @@ export async function main(_args: string[]): Promise<number> {
             log.error("consumer stopped for good: {error}", { error: errorMessage(error) });
             void shutdown.trigger("consumer crashed").then(() => Deno.exit(1));
           },
-        }),
+        });
+      },
       {
         maxAttempts: Infinity,
         initialDelayMs: 200,

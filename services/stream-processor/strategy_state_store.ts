@@ -87,6 +87,18 @@ export class StrategyStateStore {
     };
   }
 
+  #transaction<T>(fn: () => T): T {
+    this.#db.exec("BEGIN IMMEDIATE");
+    try {
+      const result = fn();
+      this.#db.exec("COMMIT");
+      return result;
+    } catch (error) {
+      this.#db.exec("ROLLBACK");
+      throw error;
+    }
+  }
+
   /** Loads the saved state of one partition (empty when none was saved). */
   load(topic: string, partition: number): PartitionState {
     const s = this.#statements;
@@ -137,6 +149,30 @@ export class StrategyStateStore {
       this.#db.exec("ROLLBACK");
       throw error;
     }
+  }
+
+  /**
+   * Binds the stored data to the Kafka cluster `clusterId`: when it was made against another
+   * cluster (a broker started on empty data, another KAFKA_BROKERS), it describes a log that
+   * is gone, so it is deleted. Returns true when it was.
+   */
+  bindToCluster(clusterId: string): boolean {
+    return this.#transaction(() => {
+      this.#db.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
+      const row = this.#db.prepare("SELECT value FROM meta WHERE key = 'kafka_cluster_id'").get() as
+        | { value: string }
+        | undefined;
+      if (row?.value === clusterId) return false;
+      const reset = row !== undefined;
+      if (reset) {
+        this.#db.exec(
+          "DELETE FROM partition_offset; DELETE FROM symbol_sequence; DELETE FROM strategy_snapshot",
+        );
+      }
+      this.#db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('kafka_cluster_id', ?)")
+        .run(clusterId);
+      return reset;
+    });
   }
 
   /** Closes the database. */
