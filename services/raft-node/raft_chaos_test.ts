@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { type ChaosState, type StatusResponse } from "@trading/proto/raft";
 import { OrderStatus } from "@trading/proto/orders";
 import { unary } from "@trading/shared/grpc";
-import { tempDir, waitFor } from "@trading/shared/testing";
+import { longMode, tempDir, waitFor } from "@trading/shared/testing";
 import { RaftCluster } from "./testing/raft_cluster.ts";
 
 const TIMING_ENV = { RAFT_TICK_MS: "10", RAFT_ELECTION_TICKS: "50", RAFT_HEARTBEAT_TICKS: "10" };
@@ -166,6 +166,48 @@ Deno.test("exit-on-leader, from CHAOS_EXIT_ON_LEADER or SetChaos, makes a node e
     await setChaos(cluster, "3", { enabled: false, profile: "exit-on-leader" });
     await leadershipTo(cluster, "3");
     assert.equal(await cluster.waitForExit("3"), 3);
+    assert.deepEqual(cluster.unexpectedExits, [], "no node crashed");
+  } catch (error) {
+    console.log(cluster.tail(30));
+    throw error;
+  }
+});
+
+Deno.test("raft-node keeps its leader and keeps applying under drop-pct=30,delay=50-250 on every node", async () => {
+  await using dir = await tempDir();
+  await using cluster = await RaftCluster.start({ dir: dir.path, env: TIMING_ENV });
+  try {
+    const leader = await cluster.waitForLeader();
+    for (const node of cluster.nodes) {
+      await setChaos(cluster, node.id, {
+        enabled: true,
+        profile: "drop-pct=30,delay=50-250",
+        seed: 40 + Number(node.id),
+      });
+    }
+    const client = cluster.client({ deadlineMs: 3000 });
+    const seconds = longMode() ? 30 : 3;
+    const end = Date.now() + seconds * 1000;
+    let applied = 0;
+    while (Date.now() < end) {
+      await client.apply(order(`lossy-${applied}`));
+      applied++;
+    }
+    const after = await cluster.statuses();
+    const chaos = await unary(
+      cluster.admin(leader.nodeId),
+      cluster.admin(leader.nodeId).getChaos,
+      {},
+    );
+    console.log(
+      `${applied} applies in ${seconds} s under chaos; term ${leader.term} -> ${
+        after.map((s) => s.term)
+      }; ` +
+        `leader dropped ${chaos.dropped}, delayed ${chaos.delayed} messages`,
+    );
+    assert.ok(applied >= 3, `only ${applied} applies went through`);
+    assert.ok(Number(chaos.dropped) > 0 && Number(chaos.delayed) > 0);
+    assert.deepEqual(after.map((s) => s.term), after.map(() => leader.term), "no election");
     assert.deepEqual(cluster.unexpectedExits, [], "no node crashed");
   } catch (error) {
     console.log(cluster.tail(30));
