@@ -38,7 +38,10 @@ export const raftNodeEnv = {
   RAFT_ELECTION_TICKS: int(2, 10_000, 50),
   /** Ticks between a leader's heartbeats; must be below RAFT_ELECTION_TICKS. */
   RAFT_HEARTBEAT_TICKS: int(1, 10_000, 10),
-  /** Applied entries between two snapshots (log compaction). */
+  /**
+   * Applied entries between two snapshots (log compaction), at least; a node also waits for
+   * as many entries as it stores orders, so that snapshot cost stays O(1) per entry.
+   */
   RAFT_SNAPSHOT_ENTRIES: int(1, 100_000_000, 10_000),
   /** Entries kept in the log behind a snapshot, so slightly lagging followers get entries. */
   RAFT_SNAPSHOT_RETAIN: int(0, 100_000_000, 1_000),
