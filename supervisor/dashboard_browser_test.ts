@@ -73,6 +73,8 @@ function startPipeline(dataDir: string) {
       SUPERVISOR_DATA_DIR: dataDir,
       KAFKA_BROKERS: "",
       LOG_LEVEL: "info",
+      // Inherited by the children: enough ticks for the strategies to decide orders soon.
+      INGESTOR_RATE: "50",
     },
     stdin: "null",
     stdout: "piped",
@@ -121,65 +123,156 @@ interface Expectation {
   what: string;
   name: RegExp;
   labels?: Record<string, string>;
+  /** Label names every matching sample must carry (`status`, `reason`). */
+  labelNames?: string[];
   /** "nonzero": the sum of the matching samples is > 0; "present": at least one sample. */
   rule: "nonzero" | "present";
 }
 
-const SERVICE_EXPECTATIONS: Record<string, Expectation[]> = {
-  "market-ingestor": [
-    { what: "ticks out", name: /ticks.*_total$/, rule: "nonzero" },
-  ],
-  "stream-processor": [
-    { what: "ticks in", name: /ticks.*_total$/, rule: "nonzero" },
-    { what: "orders out", name: /(orders|commands).*_total$/, rule: "nonzero" },
-    { what: "consumer lag per partition", name: /lag/, rule: "present" },
-    { what: "DLQ count", name: /dlq.*_total$/, rule: "nonzero" },
-  ],
-  "order-executor": [
-    { what: "orders by status", name: /orders.*_total$/, rule: "nonzero" },
-    { what: "end-to-end latency histogram", name: /(end_to_end|e2e).*_count$/, rule: "nonzero" },
-    { what: "consumer lag per partition", name: /lag/, rule: "present" },
-    { what: "outbox depth", name: /outbox/, rule: "present" },
-    { what: "DLQ count", name: /dlq.*_total$/, rule: "present" },
-  ],
-};
+const exact = (name: string, rule: Expectation["rule"] = "nonzero"): Expectation => ({
+  what: name,
+  name: new RegExp(`^${name}$`),
+  rule,
+});
 
-function check(samples: readonly MetricSample[], expectation: Expectation): string | undefined {
-  const matching = samples.filter((s) =>
-    expectation.name.test(s.name) &&
-    Object.entries(expectation.labels ?? {}).every(([k, v]) => s.labels[k] === v)
-  );
-  if (matching.length === 0) return `${expectation.what}: no sample matches ${expectation.name}`;
-  const sum = matching.reduce((total, s) => total + s.value, 0);
-  if (expectation.rule === "nonzero" && !(sum > 0)) {
-    return `${expectation.what}: ${matching.map((s) => s.name).join(", ")} sum to ${sum}`;
+/**
+ * The issue's list, per process. Gauges whose healthy value is 0 (lag, outbox depth, a
+ * follower's role) need only be present; counters and histograms must have counted.
+ */
+function expectationsFor(child: string, chaosRegistered: boolean): Expectation[] {
+  if (child === "supervisor") {
+    return [
+      exact("supervisor_child_restarts_total"),
+      exact("supervisor_child_up"),
+      {
+        what: "kill events",
+        name: /^supervisor_events_total$/,
+        labels: { kind: "killed" },
+        rule: "nonzero",
+      },
+      ...(chaosRegistered
+        ? [{
+          what: "chaos fault events",
+          name: /^supervisor_events_total$/,
+          labels: { kind: "fault-start" },
+          rule: "nonzero" as const,
+        }]
+        : []),
+    ];
   }
+  if (child === "broker") {
+    return [
+      exact("broker_bytes_in_total"),
+      exact("broker_bytes_out_total"),
+      exact("broker_messages_in_total"),
+      { ...exact("broker_requests_total"), labelNames: ["api", "error_code"] },
+      exact("broker_partition_high_watermark"),
+      exact("broker_group_lag", "present"),
+    ];
+  }
+  if (/^raft-\d+$/.test(child)) {
+    return [
+      exact("raft_role", "present"),
+      exact("raft_term"),
+      exact("raft_commit_index"),
+      exact("raft_applied_index"),
+      exact("raft_leader_changes_total"),
+      // raft_apply_duration_seconds: only the leader serves Apply, so it is checked below
+      // over the cluster (a follower has no series).
+    ];
+  }
+  const dlq: Expectation = {
+    what: "DLQ count",
+    name: /^dead_letters_total$|dlq.*_total$/,
+    rule: "nonzero",
+  };
+  const lag: Expectation = {
+    what: "consumer lag per partition",
+    name: /lag/,
+    labelNames: ["partition"],
+    rule: "present",
+  };
+  switch (child) {
+    case "market-ingestor":
+      return [{ what: "ticks out", name: /ticks.*_total$/, rule: "nonzero" }];
+    case "stream-processor":
+      return [
+        { what: "ticks in", name: /ticks.*_total$/, rule: "nonzero" },
+        { what: "orders out", name: /(orders|commands).*_total$/, rule: "nonzero" },
+        lag,
+        dlq,
+      ];
+    case "order-executor":
+      return [
+        {
+          what: "orders by status and reason",
+          name: /orders.*_total$/,
+          labelNames: ["status", "reason"],
+          rule: "nonzero",
+        },
+        {
+          what: "end-to-end latency histogram",
+          name: /^order_latency_seconds_count$|(end_to_end|e2e).*_count$/,
+          rule: "nonzero",
+        },
+        lag,
+        { what: "outbox depth", name: /outbox/, rule: "present" },
+        dlq,
+      ];
+    default:
+      return [];
+  }
+}
+
+function matching(samples: readonly MetricSample[], e: Expectation): MetricSample[] {
+  return samples.filter((s) =>
+    e.name.test(s.name) &&
+    Object.entries(e.labels ?? {}).every(([k, v]) => s.labels[k] === v) &&
+    (e.labelNames ?? []).every((k) => k in s.labels)
+  );
+}
+
+function check(samples: readonly MetricSample[], e: Expectation): string | undefined {
+  const found = matching(samples, e);
+  const labels = e.labelNames ? ` with labels ${e.labelNames.join(", ")}` : "";
+  if (found.length === 0) return `${e.what}: no sample matches ${e.name}${labels}`;
+  const sum = found.reduce((total, s) => total + s.value, 0);
+  if (e.rule === "nonzero" && !(sum > 0)) return `${e.what}: ${found[0]!.name} sums to ${sum}`;
   return undefined;
 }
 
-function line(samples: readonly MetricSample[], name: string): string {
-  return samples.filter((s) => s.name === name).map((s) =>
-    `${s.name}${
-      Object.keys(s.labels).length > 0
-        ? `{${
-          Object.entries(s.labels).filter(([k]) => k !== "service").map(([k, v]) =>
-            `${k}="${v}"`
-          )
-            .join(",")
-        }}`
-        : ""
-    } ${s.value}`
-  ).join("\n    ");
+/** A sample as the exposition format writes it, without the `service` label. */
+function sampleLine(s: MetricSample): string {
+  const labels = Object.entries(s.labels).filter(([k]) => k !== "service");
+  const text = labels.map(([k, v]) => `${k}="${v}"`).join(",");
+  return `${s.name}${text ? `{${text}}` : ""} ${s.value}`;
 }
 
-/** Drives the broker and the Raft cluster the way the pipeline services will, while they are not registered. */
-async function probeTraffic(brokers: string, raftAddresses: string[]): Promise<void> {
+/**
+ * Drives the broker and the Raft cluster the way the pipeline services do, for the roles
+ * that are not registered yet; and sends one undecodable message to each input topic whose
+ * consumer runs, so that the dead-letter counters have something to count.
+ */
+async function driveTraffic(brokers: string, raftAddresses: string[]): Promise<void> {
+  const kafka = new Kafka({
+    clientId: "metrics-probe",
+    brokers: [brokers],
+    logLevel: logLevel.NOTHING,
+  });
+  const garbage = [
+    ...("stream-processor" in ROLES ? ["market.ticks"] : []),
+    ...("order-executor" in ROLES ? ["orders.commands"] : []),
+  ];
+  if (garbage.length > 0) {
+    const producer = kafka.producer();
+    await producer.connect();
+    for (const topic of garbage) {
+      await producer.send({ topic, messages: [{ key: "garbage", value: "\xff not protobuf" }] });
+    }
+    await producer.disconnect();
+    console.log(`  (one undecodable message sent to ${garbage.join(" and ")})`);
+  }
   if (!("market-ingestor" in ROLES && "stream-processor" in ROLES)) {
-    const kafka = new Kafka({
-      clientId: "metrics-probe",
-      brokers: [brokers],
-      logLevel: logLevel.NOTHING,
-    });
     await ensureTopics(kafka, { topics: ["metrics.probe"] });
     const producer = kafka.producer();
     await producer.connect();
@@ -195,9 +288,7 @@ async function probeTraffic(brokers: string, raftAddresses: string[]): Promise<v
     await consumer.run({ eachMessage: () => Promise.resolve(void consumed++) });
     await waitFor("probe messages consumed", () => consumed >= 20, { timeoutMs: 20_000 });
     await consumer.disconnect();
-    console.log(
-      "  (market-ingestor/stream-processor not registered: 20 probe messages through the broker)",
-    );
+    console.log("  (pipeline services not registered: 20 probe messages through the broker)");
   }
   if (!("order-executor" in ROLES)) {
     const raft = new RaftClient({ addresses: raftAddresses });
@@ -241,15 +332,18 @@ Deno.test("the running pipeline: every process's metrics, and the dashboard in C
   const port = (name: string, kind: string) =>
     status.children.find((c) => c.name === name)?.ports[kind];
   const raftNames = status.children.map((c) => c.name).filter((n) => n.startsWith("raft-"));
+  const raftAddresses = raftNames.map((n) => `127.0.0.1:${port(n, "grpc")}`);
+  /** Children this test killed: any other exit of the broker or a raft node is a crash. */
+  const killed = new Set<string>();
 
   await t.step("every process serves the issue's metrics, non-zero while it runs", async () => {
-    const raftAddresses = raftNames.map((n) => `127.0.0.1:${port(n, "grpc")}`);
-    await probeTraffic(`127.0.0.1:${port("broker", "kafka")}`, raftAddresses);
+    await driveTraffic(`127.0.0.1:${port("broker", "kafka")}`, raftAddresses);
     // A restart, and (once the chaos words exist) a fault, for the supervisor's counters.
     const raft = new RaftClient({ addresses: raftAddresses });
     const leader = await raft.leader().finally(() => raft.close());
     const follower = raftNames.find((n) => n !== leader.leaderId)!;
     const followerPid = status.children.find((c) => c.name === follower)!.pid;
+    killed.add(follower);
     assert.equal((await pipeline.control(`kill ${follower}`)).status, 200);
     await waitFor(`${follower} restarted`, async () => {
       const child = (await pipeline.status()).children.find((c) => c.name === follower)!;
@@ -258,122 +352,58 @@ Deno.test("the running pipeline: every process's metrics, and the dashboard in C
     const chaos = await pipeline.control("chaos raft-1 drop-pct=1");
     const chaosRegistered = chaos.status !== 400 || !/Unknown command/.test(chaos.output);
     if (chaosRegistered) await pipeline.control("chaos raft-1 off");
-    await healthy();
-    // Services' gauges and histograms are read at scrape time; counters are already final.
-    const failures: string[] = [];
-    const report: string[] = [];
-
-    const supervisor = await scrape(8090 + pipeline.offset);
-    const supervisorExpectations: Expectation[] = [
-      { what: "restarts", name: /^supervisor_child_restarts_total$/, rule: "nonzero" },
-      {
-        what: "events",
-        name: /^supervisor_events_total$/,
-        labels: { kind: "killed" },
-        rule: "nonzero",
-      },
-      ...(chaosRegistered
-        ? [{
-          what: "chaos faults",
-          name: /^supervisor_events_total$/,
-          labels: { kind: "fault-start" },
-          rule: "nonzero" as const,
-        }]
-        : []),
-    ];
-    if (!chaosRegistered) {
-      console.log("  (chaos command not registered yet: fault-start events skipped)");
-    }
-    for (const e of supervisorExpectations) {
-      const problem = check(supervisor, e);
-      if (problem) failures.push(`supervisor ${problem}`);
-    }
-    report.push(
-      `supervisor:\n    ${line(supervisor, "supervisor_child_restarts_total")}\n    ${
-        line(supervisor, "supervisor_events_total")
-      }`,
-    );
-
-    const broker = await scrape(port("broker", "http")!);
-    for (
-      const name of [
-        "broker_bytes_in_total",
-        "broker_bytes_out_total",
-        "broker_messages_in_total",
-        "broker_requests_total",
-        "broker_partition_high_watermark",
-      ]
-    ) {
-      const problem = check(broker, { what: name, name: new RegExp(`^${name}$`), rule: "nonzero" });
-      if (problem) failures.push(`broker ${problem}`);
-    }
-    const lagProblem = check(broker, {
-      what: "group lag",
-      name: /^broker_group_lag$/,
-      rule: "present",
-    });
-    if (lagProblem) failures.push(`broker ${lagProblem}`);
-    report.push(
-      `broker:\n    ${line(broker, "broker_bytes_in_total")}\n    ${
-        line(broker, "broker_bytes_out_total")
-      }`,
-    );
-
-    let leaders = 0;
-    let applies = 0;
-    for (const name of raftNames) {
-      const samples = await scrape(port(name, "http")!);
-      for (
-        const metric of [
-          "raft_term",
-          "raft_commit_index",
-          "raft_applied_index",
-          "raft_leader_changes_total",
-        ]
-      ) {
-        const problem = check(samples, {
-          what: metric,
-          name: new RegExp(`^${metric}$`),
-          rule: "nonzero",
-        });
-        if (problem) failures.push(`${name} ${problem}`);
-      }
-      const roleProblem = check(samples, { what: "role", name: /^raft_role$/, rule: "present" });
-      if (roleProblem) failures.push(`${name} ${roleProblem}`);
-      leaders += samples.filter((s) => s.name === "raft_role" && s.value === 3).length;
-      applies += samples.filter((s) => s.name === "raft_apply_duration_seconds_count")
-        .reduce((sum, s) => sum + s.value, 0);
-      report.push(
-        `${name}:\n    ${
-          [
-            "raft_role",
-            "raft_term",
-            "raft_commit_index",
-            "raft_applied_index",
-            "raft_leader_changes_total",
-          ]
-            .map((m) => line(samples, m)).join("\n    ")
-        }`,
-      );
-    }
-    if (leaders !== 1) {
-      failures.push(`raft: ${leaders} nodes report raft_role 3 (leader), expected 1`);
-    }
-    if (!(applies > 0)) failures.push("raft: raft_apply_duration_seconds_count is 0 on every node");
-    report.push(`raft apply latency observations (all nodes): ${applies}`);
-
-    for (const [role, expectations] of Object.entries(SERVICE_EXPECTATIONS)) {
+    else console.log("  (chaos command not registered yet: fault-start events skipped)");
+    for (const role of ["market-ingestor", "stream-processor", "order-executor"]) {
       if (!(role in ROLES)) {
         console.log(`  (${role} not registered in main.ts ROLES yet: its metrics skipped)`);
-        continue;
-      }
-      const samples = await scrape(port(role, "http")!);
-      for (const e of expectations) {
-        const problem = check(samples, e);
-        if (problem) failures.push(`${role} ${problem}`);
       }
     }
-    console.log(report.join("\n"));
+    await healthy();
+
+    const children = ["supervisor", ...(await pipeline.status()).children.map((c) => c.name)];
+    const httpPort = (child: string) =>
+      child === "supervisor" ? 8090 + pipeline.offset : port(child, "http")!;
+    let failures: string[] = [];
+    let scrapes = new Map<string, MetricSample[]>();
+    // Orders need the strategies to warm up: poll until every counter has counted.
+    const trafficAt = Date.now();
+    while (true) {
+      // A scrape can fail while a child restarts: that is a failure of this round only.
+      const unreachable: string[] = [];
+      scrapes = new Map(
+        await Promise.all(children.map(async (c) => {
+          const samples = await scrape(httpPort(c)).catch((error) => {
+            unreachable.push(`${c}: /metrics unreachable (${error.message})`);
+            return [];
+          });
+          return [c, samples] as const;
+        })),
+      );
+      failures = unreachable;
+      failures.push(
+        ...children.flatMap((child) =>
+          expectationsFor(child, chaosRegistered).flatMap((e) => {
+            const problem = check(scrapes.get(child)!, e);
+            return problem ? [`${child} ${problem}`] : [];
+          })
+        ),
+      );
+      const raftSamples = raftNames.flatMap((n) => scrapes.get(n)!);
+      const leaders = raftSamples.filter((s) => s.name === "raft_role" && s.value === 3).length;
+      if (leaders !== 1) failures.push(`raft: ${leaders} nodes report raft_role 3, expected 1`);
+      const applies = raftSamples.filter((s) => s.name === "raft_apply_duration_seconds_count")
+        .reduce((sum, s) => sum + s.value, 0);
+      if (!(applies > 0)) failures.push("raft: raft_apply_duration_seconds_count is 0 everywhere");
+      if (failures.length === 0 || Date.now() - trafficAt > 45_000) break;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+    console.log(`metrics ${Date.now() - trafficAt} ms after the traffic began:`);
+    for (const child of children) {
+      const lines = expectationsFor(child, chaosRegistered).flatMap((e) =>
+        matching(scrapes.get(child)!, e).slice(0, 4).map(sampleLine)
+      );
+      console.log(`  ${child} (:${httpPort(child)}):\n    ${[...new Set(lines)].join("\n    ")}`);
+    }
     assert.deepEqual(failures, [], `missing or zero metrics:\n${failures.join("\n")}`);
   });
 
@@ -400,18 +430,15 @@ Deno.test("the running pipeline: every process's metrics, and the dashboard in C
         await waitFor("every child row running and healthy", async () => {
           const states = await rows.evaluateAll((trs) =>
             trs.map((tr) => [
-              tr.getAttribute("data-child"),
               tr.querySelector("td.state")?.textContent,
               tr.querySelector("td.health")?.textContent,
             ])
           );
           return states.length === names.length &&
-            states.every(([, state, health]) => state === "running" && health === "healthy");
+            states.every(([state, health]) => state === "running" && health === "healthy");
         }, { timeoutMs: 15_000, intervalMs: 200 });
 
-        const raft = new RaftClient({
-          addresses: raftNames.map((n) => `127.0.0.1:${port(n, "grpc")}`),
-        });
+        const raft = new RaftClient({ addresses: raftAddresses });
         try {
           const leader = await waitFor("dashboard and cluster agree on the leader", async () => {
             const { leaderId } = await raft.leader();
@@ -426,6 +453,7 @@ Deno.test("the running pipeline: every process's metrics, and the dashboard in C
           );
 
           const killedAt = Date.now();
+          killed.add(leader);
           await leaderRow.locator('button[data-action="kill"]').click();
           await page.locator(`#timeline li[data-kind="restarting"][data-child="${leader}"]`)
             .waitFor({ timeout: 10_000 });
@@ -449,6 +477,8 @@ Deno.test("the running pipeline: every process's metrics, and the dashboard in C
             await page.locator("#control-output").textContent() ?? "",
             new RegExp(`killed ${leader}`),
           );
+          // Let the charts gather a few more points for the picture.
+          await page.waitForTimeout(2000);
           await Deno.mkdir(ARTIFACTS, { recursive: true });
           await page.screenshot({ path: `${ARTIFACTS}dashboard.png`, fullPage: true });
           console.log(`screenshot: test-artifacts/dashboard.png`);
@@ -461,4 +491,21 @@ Deno.test("the running pipeline: every process's metrics, and the dashboard in C
       }
     },
   );
+
+  await t.step("no broker or raft node exited but those the test killed", async () => {
+    const { events } = await (await fetch(`${pipeline.url}/events`)).json() as {
+      events: Array<{ kind: string; child?: string; message: string }>;
+    };
+    // The services' own restarts are theirs to explain; shown, not judged here.
+    for (const e of events) {
+      if (e.kind === "exited" && e.child && !/^(broker|raft-\d+)$/.test(e.child)) {
+        console.log(`  note: ${e.message}`);
+      }
+    }
+    const crashes = events.filter((e) =>
+      e.kind === "exited" && e.child !== undefined && /^(broker|raft-\d+)$/.test(e.child) &&
+      !killed.has(e.child)
+    );
+    assert.deepEqual(crashes.map((e) => e.message), []);
+  });
 });

@@ -5,15 +5,15 @@
  *
  * Where a figure comes from, first match wins:
  * - throughput: the embedded broker's `broker_messages_in_total{topic}`; with an external
- *   Kafka, the services' own counters (`*ticks*_total` of market-ingestor, `*commands*_total`
- *   or `*orders*_total` of stream-processor, `*events*_total` or `*orders*_total` of
- *   order-executor);
- * - end-to-end latency: a histogram named `*end_to_end*` or `*e2e*`, the order-executor's
- *   first (it sees the last step), quantiles over the observations between the two scrapes;
+ *   Kafka, the services' own counters (`ticks_published_total` of market-ingestor,
+ *   `commands_out_total` of stream-processor, `events_published_total` of order-executor);
+ * - end-to-end latency: the order-executor's `order_latency_seconds` (tick created to event
+ *   created; or a histogram named `*end_to_end*` / `*e2e*`), quantiles over the observations
+ *   between the two scrapes;
  * - consumer lag: the services' gauges named `*lag*` with a `partition` label, else the
  *   embedded broker's `broker_group_lag`;
- * - DLQ count: the services' counters named `*dlq*_total`, else the messages retained in the
- *   embedded broker's `orders.dlq`;
+ * - DLQ count: the services' `dead_letters_total` (or `*dlq*_total`), else the messages
+ *   retained in the embedded broker's `orders.dlq`;
  * - outbox depth: the order-executor's gauges named `*outbox*`.
  *
  * @module
@@ -74,12 +74,20 @@ const TOPIC_COMMANDS = "orders.commands";
 const TOPIC_EVENTS = "orders.events";
 const TOPIC_DLQ = "orders.dlq";
 
-/** Which service counters count a topic's messages when there is no embedded broker. */
-const SERVICE_COUNTERS: Record<string, { child: string; pattern: RegExp }> = {
-  [TOPIC_TICKS]: { child: "market-ingestor", pattern: /ticks/ },
-  [TOPIC_COMMANDS]: { child: "stream-processor", pattern: /commands|orders/ },
-  [TOPIC_EVENTS]: { child: "order-executor", pattern: /events|orders/ },
+/**
+ * Which service counter counts a topic's messages when there is no embedded broker: the
+ * name the service uses, else any counter of that child matching the pattern.
+ */
+const SERVICE_COUNTERS: Record<string, { child: string; name: string; pattern: RegExp }> = {
+  [TOPIC_TICKS]: { child: "market-ingestor", name: "ticks_published_total", pattern: /ticks/ },
+  [TOPIC_COMMANDS]: { child: "stream-processor", name: "commands_out_total", pattern: /commands/ },
+  [TOPIC_EVENTS]: { child: "order-executor", name: "events_published_total", pattern: /events/ },
 };
+
+/** Histograms of tick-created-to-order-event latency, the order-executor's name first. */
+const END_TO_END_HISTOGRAM = /^order_latency_seconds$|end_to_end|e2e/;
+/** Dead-letter counters (`dead_letters_total{topic,reason}` in the services). */
+const DLQ_COUNTER = /dead_letter|dlq/;
 
 /**
  * Derives the figures from `current`, with rates and windowed quantiles against `previous`
@@ -102,7 +110,8 @@ export function pipelineFigures(current: Scrape, previous?: Scrape): PipelineFig
       const broker = scrape.byChild.get("broker");
       if (broker) return sumOf(broker, "broker_messages_in_total", { topic }) ?? 0;
       const source = SERVICE_COUNTERS[topic]!;
-      return sumCounters(scrape.byChild.get(source.child) ?? [], source.pattern);
+      const samples = scrape.byChild.get(source.child) ?? [];
+      return sumOf(samples, source.name) ?? sumCounters(samples, source.pattern);
     });
 
   const endToEndMetric = findEndToEndHistogram(current);
@@ -155,9 +164,9 @@ function findEndToEndHistogram(scrape: Scrape): { child: string; name: string } 
   );
   for (const child of children) {
     for (const sample of scrape.byChild.get(child) ?? []) {
-      if (sample.name.endsWith("_bucket") && /end_to_end|e2e/.test(sample.name)) {
-        return { child, name: sample.name.slice(0, -"_bucket".length) };
-      }
+      if (!sample.name.endsWith("_bucket")) continue;
+      const name = sample.name.slice(0, -"_bucket".length);
+      if (END_TO_END_HISTOGRAM.test(name)) return { child, name };
     }
   }
   return undefined;
@@ -221,7 +230,7 @@ function dlqCount(scrape: Scrape): number | null {
   let fromServices: number | undefined;
   for (const [child, samples] of scrape.byChild) {
     if (child === "broker" || child === "supervisor") continue;
-    const counted = sumCounters(samples, /dlq/);
+    const counted = sumCounters(samples, DLQ_COUNTER);
     if (counted !== undefined) fromServices = (fromServices ?? 0) + counted;
   }
   if (fromServices !== undefined) return fromServices;

@@ -32,21 +32,32 @@ Deno.test("pipelineFigures() takes topic rates, lag and DLQ from the embedded br
 });
 
 Deno.test("pipelineFigures() prefers the services' own counters, lag and DLQ over the broker's", () => {
+  // The order-executor's metric names (services/order-executor).
   const executor = (events: number, p: number) => `
-orders_events_total{status="accepted"} ${events}
-order_executor_dlq_total 1
-order_executor_outbox_depth 4
-order_executor_consumer_lag{topic="orders.commands",partition="2"} 9
-pipeline_end_to_end_seconds_bucket{le="0.01"} ${p}
-pipeline_end_to_end_seconds_bucket{le="0.1"} ${2 * p}
-pipeline_end_to_end_seconds_bucket{le="+Inf"} ${2 * p}
+orders_total{status="accepted",reason=""} ${events}
+events_published_total ${events}
+events_found_published_total 3
+dead_letters_total{topic="orders.commands",reason="decode"} 1
+outbox_depth 4
+consumer_lag{topic="orders.commands",partition="2"} 9
+order_latency_seconds_bucket{le="0.01"} ${p}
+order_latency_seconds_bucket{le="0.1"} ${2 * p}
+order_latency_seconds_bucket{le="+Inf"} ${2 * p}
 `;
-  const before = scrape(0, { "order-executor": executor(10, 10) });
-  const now = scrape(1_000, { "order-executor": executor(60, 60) });
+  const processor = `
+dead_letters_total{topic="market.ticks",reason="decode"} 2
+tick_to_command_seconds_bucket{le="+Inf"} 500
+`;
+  const before = scrape(0, { "order-executor": executor(10, 10), "stream-processor": processor });
+  const now = scrape(1_000, { "order-executor": executor(60, 60), "stream-processor": processor });
   const figures = pipelineFigures(now, before);
-  assert.equal(figures.eventsPerSecond, 50);
+  assert.equal(
+    figures.eventsPerSecond,
+    50,
+    "events_published_total alone, not every *events* counter",
+  );
   assert.equal(figures.ticksPerSecond, null, "no market-ingestor and no broker: unknown");
-  assert.equal(figures.dlq, 1);
+  assert.equal(figures.dlq, 3, "dead letters of every service together");
   assert.equal(figures.outboxDepth, 4);
   assert.deepEqual(figures.lag, [{
     group: "order-executor",
@@ -55,7 +66,7 @@ pipeline_end_to_end_seconds_bucket{le="+Inf"} ${2 * p}
     lag: 9,
     source: "order-executor",
   }]);
-  assert.equal(figures.endToEnd.metric, "pipeline_end_to_end_seconds");
+  assert.equal(figures.endToEnd.metric, "order_latency_seconds");
   assert.equal(figures.endToEnd.count, 100, "only the observations between the scrapes");
   assert.equal(figures.endToEnd.p50Ms, 10);
   assert.equal(figures.endToEnd.p99Ms, 98.2);
