@@ -547,9 +547,11 @@ export class RaftNode {
     if (this.#raft.conf !== this.#conf) this.#refreshMembers();
     // 1. Persist: snapshot, entries, hard state, in one durable transaction.
     const writeStarted = performance.now();
+    const syncedBefore = this.#storage.syncedWrites;
     this.#storage.persist(rd);
     if (rd.entries.length > 0 || rd.hardState || rd.snapshot) {
-      this.metrics.fsyncSeconds.observe((performance.now() - writeStarted) / 1000);
+      const sync = this.#storage.syncedWrites > syncedBefore ? "true" : "false";
+      this.metrics.fsyncSeconds.observe({ sync }, (performance.now() - writeStarted) / 1000);
       this.metrics.readyEntries.observe(rd.entries.length);
     }
     // 2. Send.

@@ -52,8 +52,8 @@ export class RaftNodeMetrics {
   readonly applySeconds: prom.Histogram<"result">;
   /** Linearizable read latency (ReadIndex round and apply wait). */
   readonly readIndexSeconds: prom.Histogram;
-  /** Time to persist one Ready (one transaction, fsync included). */
-  readonly fsyncSeconds: prom.Histogram;
+  /** Time to persist one Ready (one transaction; `sync` says whether it fsynced). */
+  readonly fsyncSeconds: prom.Histogram<"sync">;
   /** Entries persisted per Ready: the group-commit batch size. */
   readonly readyEntries: prom.Histogram;
   /** Interval between tick timer firings: event-loop stalls show as intervals above RAFT_TICK_MS. */
@@ -77,7 +77,8 @@ export class RaftNodeMetrics {
     );
     this.fsyncSeconds = histogram(
       "raft_storage_write_duration_seconds",
-      "Time to persist one Ready in one SQLite transaction, fsync included.",
+      "Time to persist one Ready in one SQLite transaction; sync=true when it fsynced.",
+      ["sync"],
     );
     this.readyEntries = histogram(
       "raft_ready_entries",
