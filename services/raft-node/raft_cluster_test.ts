@@ -345,6 +345,50 @@ Deno.test("raft-node replicates and fails over with the unary transport RPCs ins
   }
 });
 
+Deno.test("raft-node Join is idempotent for a member, forwarded by followers, and Leave removes a member", async () => {
+  await using dir = await tempDir();
+  await using cluster = await RaftCluster.start({ dir: dir.path, env: TIMING_ENV });
+  try {
+    const leader = await cluster.waitForLeader();
+    const follower = cluster.nodes.find((n) => n.id !== leader.nodeId)!;
+    const leaving = cluster.nodes.find((n) => n.id !== leader.nodeId && n.id !== follower.id)!;
+    const viaFollower = cluster.nodeClient(follower.id);
+    // Joining again with the same addresses (a restarted node, say): accepted as it is.
+    const again = await unary(viaFollower, viaFollower.join, {
+      nodeId: leaving.id,
+      raftAddr: leaving.raftAddr,
+      grpcAddr: leaving.grpcAddr,
+    });
+    assert.equal(again.accepted, true, again.message);
+    assert.match(again.message, /already a member/);
+    // Other addresses for a member are refused (the core has no address update).
+    const moved = await unary(viaFollower, viaFollower.join, {
+      nodeId: leaving.id,
+      raftAddr: "127.0.0.1:1",
+      grpcAddr: "127.0.0.1:2",
+    });
+    assert.equal(moved.accepted, false);
+
+    const left = await unary(viaFollower, viaFollower.leave, { nodeId: leaving.id });
+    assert.equal(left.accepted, true, left.message);
+    const status = await cluster.status(leader.nodeId);
+    assert.deepEqual(
+      status.members.map((m) => m.nodeId).sort(),
+      [leader.nodeId, follower.id].sort(),
+    );
+    // Two voters remain and still commit.
+    const client = cluster.client({ deadlineMs: 2000 });
+    assert.equal(
+      (await client.apply(order("after-leave"))).result,
+      ApplyResult.APPLY_RESULT_APPLIED,
+    );
+    assert.deepEqual(cluster.unexpectedExits, [], "no node crashed");
+  } catch (error) {
+    console.log(cluster.tail(30));
+    throw error;
+  }
+});
+
 Deno.test("raft-node refuses to start on bad configuration with exit code 2 and one line", async () => {
   const output = await new Deno.Command(Deno.execPath(), {
     args: [
