@@ -53,6 +53,10 @@ export const ROLES: Record<string, { describe: string; load: () => Promise<RoleM
     describe: "internal: kills the supervisor's children if the supervisor dies",
     load: () => import("./supervisor/watchdog.ts").then((m) => m.main),
   },
+  "dashboard-raft-poller": {
+    describe: "internal: the dashboard's Raft Status poller, one JSON line per round",
+    load: () => import("./supervisor/dashboard_raft_poller.ts").then((m) => m.main),
+  },
   "raft-call": {
     describe: "internal: the supervisor's RaftNode/RaftAdmin calls, from a short-lived process",
     load: () => import("./supervisor/raft_call.ts").then((m) => m.main),

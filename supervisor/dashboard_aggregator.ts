@@ -1,7 +1,8 @@
 /**
  * The dashboard's one aggregation loop in the supervisor: once per round (1 s) it takes the
- * children's status and asks every raft node for its Status over gRPC; every other round it
- * scrapes every running child's `/metrics` and derives the pipeline figures. Each round makes
+ * children's status and the Raft cluster's (every node's gRPC Status, asked once per round
+ * by the `dashboard-raft-poller` process); every other round it scrapes every running
+ * child's `/metrics` and derives the pipeline figures. Each round makes
  * one snapshot, pushed to every subscriber, so that any number of open pages cost the
  * children nothing more (no polling storm).
  *
@@ -15,11 +16,8 @@ import {
   pipelineFigures,
   type Scrape,
 } from "./dashboard_pipeline_figures.ts";
-import {
-  type RaftClusterView,
-  RaftStatusPoller,
-  type RaftTarget,
-} from "./dashboard_raft_status.ts";
+import { RaftPollerProcess } from "./dashboard_raft_poller.ts";
+import type { RaftClusterView, RaftTarget } from "./dashboard_raft_status.ts";
 import type { ChildState, Supervisor } from "./supervisor.ts";
 
 /** A child as the dashboard shows it. */
@@ -82,7 +80,7 @@ export class DashboardAggregator {
   #scrapeEvery: number;
   #historySize: number;
   #childHost: string;
-  #poller: RaftStatusPoller;
+  #raft: RaftPollerProcess;
   #listeners = new Set<(snapshot: DashboardSnapshot) => void>();
   #history: ChartPoint[] = [];
   #latest: DashboardSnapshot | undefined;
@@ -101,7 +99,9 @@ export class DashboardAggregator {
     this.#scrapeEvery = options.scrapeEveryRounds ?? 2;
     this.#historySize = options.historySize ?? 300;
     this.#childHost = options.childHost ?? "127.0.0.1";
-    this.#poller = new RaftStatusPoller(raftTargets(supervisor, this.#childHost));
+    this.#raft = new RaftPollerProcess(raftTargets(supervisor, this.#childHost), {
+      intervalMs: this.#intervalMs,
+    });
   }
 
   /** The last snapshot, if a round has completed. */
@@ -117,6 +117,7 @@ export class DashboardAggregator {
   /** Starts the rounds; the timer never keeps the process alive. */
   start(): void {
     if (this.#timer !== undefined || this.#stopped) return;
+    this.#raft.start();
     this.#schedule(0);
   }
 
@@ -142,13 +143,13 @@ export class DashboardAggregator {
     return snapshot;
   }
 
-  /** Stops the rounds and closes the gRPC channels. */
+  /** Stops the rounds and the Raft poller process. */
   async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#timer);
     this.#timer = undefined;
     while (this.#running) await this.#running;
-    this.#poller.close();
+    await this.#raft.stop();
     this.#listeners.clear();
   }
 
@@ -167,10 +168,8 @@ export class DashboardAggregator {
 
   async #collect(): Promise<DashboardSnapshot> {
     const scrapeNow = this.#rounds++ % this.#scrapeEvery === 0;
-    const [raft] = await Promise.all([
-      this.#poller.poll(),
-      scrapeNow ? this.#scrapeAll() : Promise.resolve(),
-    ]);
+    if (scrapeNow) await this.#scrapeAll();
+    const raft = this.#raft.latest();
     const supervisor = this.#supervisor;
     const snapshot: DashboardSnapshot = {
       time: new Date().toISOString(),

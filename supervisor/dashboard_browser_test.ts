@@ -90,7 +90,8 @@ function startPipeline(dataDir: string) {
   return {
     url,
     offset,
-    output: () => text.slice(-5000),
+    /** The last `chars` characters of its output (stdout and stderr). */
+    output: (chars = 5000) => text.slice(-chars),
     async status(): Promise<StatusBody> {
       return await (await fetch(`${url}/status`)).json();
     },
@@ -102,12 +103,19 @@ function startPipeline(dataDir: string) {
       });
       return { status: response.status, output: (await response.json()).output };
     },
-    async [Symbol.asyncDispose]() {
-      process.kill("SIGINT");
+    /** SIGINT, as Ctrl-C; resolves with the exit status once every output line is read. */
+    async interrupt(): Promise<Deno.CommandStatus> {
+      try {
+        process.kill("SIGINT");
+      } catch { /* already gone */ }
       const timer = setTimeout(() => process.kill("SIGKILL"), 15_000);
       const exit = await process.status;
       clearTimeout(timer);
       await collecting;
+      return exit;
+    },
+    async [Symbol.asyncDispose]() {
+      const exit = await this.interrupt();
       if (exit.code !== 0) console.error(`up exited ${exit.code}\n${text.slice(-3000)}`);
     },
   };
@@ -492,20 +500,37 @@ Deno.test("the running pipeline: every process's metrics, and the dashboard in C
     },
   );
 
-  await t.step("no broker or raft node exited but those the test killed", async () => {
-    const { events } = await (await fetch(`${pipeline.url}/events`)).json() as {
-      events: Array<{ kind: string; child?: string; message: string }>;
-    };
-    // The services' own restarts are theirs to explain; shown, not judged here.
-    for (const e of events) {
-      if (e.kind === "exited" && e.child && !/^(broker|raft-\d+)$/.test(e.child)) {
-        console.log(`  note: ${e.message}`);
+  await t.step(
+    "Ctrl-C stops the pipeline, dashboard and Raft poller included, with exit 0",
+    async () => {
+      const exit = await pipeline.interrupt();
+      assert.equal(exit.code, 0, pipeline.output());
+      assert.doesNotMatch(pipeline.output(), /nghttp2|Assertion .* failed/);
+    },
+  );
+
+  await t.step("no broker or raft node exited but those the test killed", () => {
+    // The supervisor's own log lines (JSON when piped) name every exit.
+    const exits = pipeline.output(Infinity).split("\n").flatMap((line) => {
+      try {
+        const record = JSON.parse(line);
+        return record.service === "supervisor" && record.fields?.event === "exited"
+          ? [record.fields]
+          : [];
+      } catch {
+        return [];
       }
+    }) as Array<{ child: string; signal: string | null; code: number }>;
+    const during = exits.filter((e) => e.signal !== null || e.code !== 0);
+    // The services' own restarts are theirs to explain; shown, not judged here.
+    for (const e of during.filter((e) => !/^(broker|raft-\d+)$/.test(e.child))) {
+      console.log(`  note: ${e.child} exited with ${e.signal ?? `code ${e.code}`}`);
     }
-    const crashes = events.filter((e) =>
-      e.kind === "exited" && e.child !== undefined && /^(broker|raft-\d+)$/.test(e.child) &&
-      !killed.has(e.child)
+    const crashes = during.filter((e) =>
+      /^(broker|raft-\d+)$/.test(e.child) && !killed.has(e.child)
     );
-    assert.deepEqual(crashes.map((e) => e.message), []);
+    assert.deepEqual(crashes, []);
+    const sigkilled = during.filter((e) => killed.has(e.child)).map((e) => e.signal);
+    assert.deepEqual(sigkilled, sigkilled.map(() => "SIGKILL"), "only the test's own kills");
   });
 });

@@ -41,18 +41,18 @@ export interface RaftTarget {
 }
 
 /**
- * Deno 2.9's node:http2 server aborts when a client that made more than about a hundred calls
- * on one session closes it gracefully (see shared/raft_client.ts, RAFT_CHANNEL_OPTIONS). A
- * poller calls once a second for hours, so it renews its channel well before that count:
- * closing a channel that made fewer calls is safe.
+ * Deno 2.9's node:http2 server can crash when a client closes its session gracefully
+ * (GOAWAY) after many calls: denoland/deno#36788, see RAFT_CHANNEL_OPTIONS in
+ * shared/raft_client.ts. A raft-node restarted under this poller died with SIGSEGV right when
+ * the poller closed a channel after its 25th call. So a channel is never closed while its
+ * node may run: one per node for the poller's life, no idle timeout, and {@linkcode close}
+ * only stops asking; the connections end with the supervisor process, after its children.
  */
-const CALLS_PER_CHANNEL = 25;
-
 /** Asks every raft node for its Status, with a short deadline so that one dead node costs little. */
 export class RaftStatusPoller {
   #targets: RaftTarget[];
   #deadlineMs: number;
-  #channels = new Map<string, { client: RaftNodeClient; calls: number }>();
+  #clients = new Map<string, RaftNodeClient>();
   #closed = false;
 
   constructor(targets: readonly RaftTarget[], { deadlineMs = 800 } = {}) {
@@ -66,11 +66,15 @@ export class RaftStatusPoller {
     return { ...leaderOf(nodes), nodes };
   }
 
-  /** Closes the channels. */
-  close(): void {
+  /**
+   * Stops asking. The channels stay open (see above) unless `closeChannels` is set, which is
+   * safe only once the nodes are gone (tests).
+   */
+  close({ closeChannels = false } = {}): void {
     this.#closed = true;
-    for (const { client } of this.#channels.values()) client.close();
-    this.#channels.clear();
+    if (!closeChannels) return;
+    for (const client of this.#clients.values()) client.close();
+    this.#clients.clear();
   }
 
   async #ask(target: RaftTarget): Promise<RaftNodeView> {
@@ -90,7 +94,11 @@ export class RaftStatusPoller {
       error: null,
     };
     if (this.#closed) return { ...empty, error: "poller closed" };
-    const client = this.#client(target.address);
+    let client = this.#clients.get(target.address);
+    if (!client) {
+      client = new RaftNodeClient(target.address, insecure(), RAFT_CHANNEL_OPTIONS);
+      this.#clients.set(target.address, client);
+    }
     try {
       const status: StatusResponse = await unary(client, client.status, {}, {
         deadlineMs: this.#deadlineMs,
@@ -111,20 +119,6 @@ export class RaftStatusPoller {
     } catch (error) {
       return { ...empty, error: errorMessage(error) };
     }
-  }
-
-  #client(address: string): RaftNodeClient {
-    let channel = this.#channels.get(address);
-    if (channel && channel.calls >= CALLS_PER_CHANNEL) {
-      channel.client.close();
-      channel = undefined;
-    }
-    if (!channel) {
-      channel = { client: new RaftNodeClient(address, insecure(), RAFT_CHANNEL_OPTIONS), calls: 0 };
-      this.#channels.set(address, channel);
-    }
-    channel.calls++;
-    return channel.client;
   }
 }
 

@@ -49,6 +49,6 @@ Deno.test("RaftStatusPoller reports an unreachable node with the reason instead 
     assert.equal(view.nodes[0]!.reachable, false);
     assert.match(view.nodes[0]!.error!, /\S/);
   } finally {
-    poller.close();
+    poller.close({ closeChannels: true });
   }
 });
