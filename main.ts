@@ -49,6 +49,11 @@ export const ROLES: Record<string, { describe: string; load: () => Promise<RoleM
     describe: "verify <seconds> [brokers] [--json]: no duplicate and no lost order events",
     load: () => import("./services/verifier/main.ts").then((m) => m.main),
   },
+  run: {
+    describe:
+      "run <role> [args...]: the same as <role> (for the binary: trading run order-executor)",
+    load: () => Promise.resolve((args: string[]) => runRole(args[0], args.slice(1))),
+  },
   "supervisor-watchdog": {
     describe: "internal: kills the supervisor's children if the supervisor dies",
     load: () => import("./supervisor/watchdog.ts").then((m) => m.main),
