@@ -1,0 +1,341 @@
+/**
+ * The whole pipeline under `main.ts up`, as a child process of a chaos suite, the demo or the
+ * soak: on free ports (a port offset at which every port of DESIGN.md is free), with its own
+ * data directory, driven through the supervisor's HTTP API (`POST /control` with the same
+ * words as the REPL, `GET /status`, `GET /events`), and verified with the `verify` role.
+ *
+ * @module
+ */
+import { fileURLToPath } from "node:url";
+import { z } from "zod";
+import { errorMessage, sleep } from "@trading/shared/retry";
+import { freePort } from "@trading/shared/testing";
+import { DEFAULT_PORTS } from "@trading/supervisor/pipeline-specs";
+
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
+const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
+
+/** A port offset at which every port of the pipeline is free right now. */
+export function freePortOffset(): number {
+  const ports = Object.values(DEFAULT_PORTS).flatMap((p) => Object.values(p) as number[]);
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const offset = 1000 + Math.floor(Math.random() * 14_000);
+    const listeners: Deno.Listener[] = [];
+    try {
+      for (const port of ports) {
+        listeners.push(Deno.listen({ hostname: "127.0.0.1", port: port + offset }));
+      }
+      return offset;
+    } catch {
+      // taken: try another offset
+    } finally {
+      for (const listener of listeners) listener.close();
+    }
+  }
+  throw new Error("No free port offset found: expected one within 50 attempts");
+}
+
+/** A child as `GET /status` reports it (the fields the chaos suites read). */
+export const ChildStatusSchema = z.object({
+  name: z.string(),
+  pid: z.number().nullable(),
+  state: z.string(),
+  restarts: z.number(),
+  health: z.object({ ok: z.boolean() }).passthrough().nullable(),
+  ports: z.record(z.string(), z.number()),
+}).passthrough();
+
+/** `GET /status`. */
+export const StatusSchema = z.object({
+  ready: z.boolean(),
+  children: z.array(ChildStatusSchema),
+  faults: z.array(z.object({ id: z.number(), kind: z.string(), target: z.string() }).passthrough())
+    .default([]),
+}).passthrough();
+
+/** One supervisor event (`GET /events`). */
+export const EventSchema = z.object({
+  seq: z.number(),
+  time: z.string(),
+  kind: z.string(),
+  child: z.string().optional(),
+  message: z.string(),
+  fields: z.record(z.string(), z.unknown()).optional(),
+});
+
+/** A supervisor event. */
+export type PipelineEvent = z.output<typeof EventSchema>;
+/** A supervisor status. */
+export type PipelineStatus = z.output<typeof StatusSchema>;
+
+/** What the verifier (`main.ts verify --json`) reports; the fields the suites use. */
+export const VerifyReportSchema = z.object({
+  uniqueCommands: z.number(),
+  uniqueOrderIds: z.number(),
+  events: z.number(),
+  accepted: z.number(),
+  rejected: z.number(),
+  duplicates: z.number(),
+  duplicateIds: z.array(z.string()),
+  lost: z.number(),
+  lostIds: z.array(z.string()),
+  complete: z.boolean(),
+  ok: z.boolean(),
+}).passthrough();
+
+/** The verifier's report. */
+export type VerifyReport = z.output<typeof VerifyReportSchema>;
+
+/** A raft node of the pipeline. */
+export interface PipelineRaftNode {
+  /** Child name and RAFT_NODE_ID (pipeline_specs.ts uses the name as the id). */
+  readonly id: string;
+  readonly grpcAddr: string;
+}
+
+/** Options of {@linkcode ChaosPipeline.start}. */
+export interface ChaosPipelineOptions {
+  /** The children's data directory (a temporary one: never the repository's .data). */
+  dataDir: string;
+  /** More environment for the supervisor and so every child (INGESTOR_RATE, RAFT_*...). */
+  env?: Record<string, string>;
+  /** How long to wait for every child to be ready. Default 120 s. */
+  readyTimeoutMs?: number;
+  /** Called with each output line of the supervisor (children's lines included). */
+  onLine?: (line: string) => void;
+  /** Also append every output line to this file (kept after the run, for a post-mortem). */
+  logFile?: string | undefined;
+}
+
+const TAIL_LINES = 400;
+
+/**
+ * A running pipeline under its supervisor.
+ *
+ * @example
+ * ```ts
+ * await using pipeline = await ChaosPipeline.start({ dataDir: dir.path });
+ * await pipeline.control("kill leader");
+ * const report = await pipeline.verify(30);
+ * ```
+ */
+export class ChaosPipeline {
+  readonly offset: number;
+  readonly url: string;
+  readonly process: Deno.ChildProcess;
+  #tail: string[] = [];
+  #pumps: Promise<void>;
+  #stopped: Promise<void> | undefined;
+  #exitCode: number | undefined;
+
+  private constructor(
+    offset: number,
+    url: string,
+    process: Deno.ChildProcess,
+    onLine: (line: string) => void,
+    onEnd: () => void,
+  ) {
+    this.offset = offset;
+    this.url = url;
+    this.process = process;
+    const pump = async (stream: ReadableStream<Uint8Array>) => {
+      const decoder = new TextDecoder();
+      let buffered = "";
+      for await (const chunk of stream) {
+        buffered += decoder.decode(chunk, { stream: true });
+        const lines = buffered.split("\n");
+        buffered = lines.pop()!;
+        for (const line of lines) {
+          this.#tail.push(line);
+          if (this.#tail.length > TAIL_LINES) this.#tail.shift();
+          onLine(line);
+        }
+      }
+    };
+    this.#pumps = Promise.all([pump(process.stdout), pump(process.stderr)]).then(onEnd);
+    void process.status.then((status) => (this.#exitCode = status.code));
+  }
+
+  /** Starts `main.ts up` and waits until every child is running and ready. */
+  static async start(options: ChaosPipelineOptions): Promise<ChaosPipeline> {
+    const offset = freePortOffset();
+    const httpPort = freePort();
+    const process = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--frozen", MAIN, "up"],
+      cwd: ROOT,
+      env: {
+        LOG_LEVEL: "info",
+        ...options.env,
+        SUPERVISOR_HTTP_PORT: String(httpPort),
+        SUPERVISOR_PORT_OFFSET: String(offset),
+        SUPERVISOR_DATA_DIR: options.dataDir,
+        // Empty: the embedded broker, whatever the caller's environment says.
+        KAFKA_BROKERS: "",
+      },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const log = options.logFile
+      ? Deno.openSync(options.logFile, { append: true, create: true })
+      : undefined;
+    const encoder = new TextEncoder();
+    const pipeline = new ChaosPipeline(
+      offset,
+      `http://127.0.0.1:${httpPort}`,
+      process,
+      (line) => {
+        log?.writeSync(encoder.encode(`${line}\n`));
+        options.onLine?.(line);
+      },
+      () => log?.close(),
+    );
+    try {
+      await pipeline.waitReady(options.readyTimeoutMs ?? 120_000);
+    } catch (error) {
+      const tail = pipeline.tail(60);
+      await pipeline.stop();
+      throw new Error(`${(error as Error).message}\n--- supervisor output ---\n${tail}`);
+    }
+    return pipeline;
+  }
+
+  /** The Kafka bootstrap address of the embedded broker. */
+  get brokers(): string {
+    return `127.0.0.1:${DEFAULT_PORTS.broker.kafka + this.offset}`;
+  }
+
+  /** The three raft nodes. */
+  get raftNodes(): PipelineRaftNode[] {
+    return (["raft-1", "raft-2", "raft-3"] as const).map((id) => ({
+      id,
+      grpcAddr: `127.0.0.1:${DEFAULT_PORTS[id].grpc + this.offset}`,
+    }));
+  }
+
+  /** The market-ingestor's gRPC address (its feed's Pause and Resume). */
+  get ingestorAddr(): string {
+    return `127.0.0.1:${DEFAULT_PORTS["market-ingestor"].grpc + this.offset}`;
+  }
+
+  /** The last `lines` lines of the supervisor's output. */
+  tail(lines = 100): string {
+    return this.#tail.slice(-lines).join("\n");
+  }
+
+  /** `GET /status`. */
+  async status(): Promise<PipelineStatus> {
+    const response = await fetch(`${this.url}/status`, { signal: AbortSignal.timeout(5000) });
+    return StatusSchema.parse(await response.json());
+  }
+
+  /** `GET /events?after=`. */
+  async events(after = 0): Promise<PipelineEvent[]> {
+    const response = await fetch(`${this.url}/events?after=${after}`, {
+      signal: AbortSignal.timeout(5000),
+    });
+    const body = z.object({ events: z.array(EventSchema) }).parse(await response.json());
+    return body.events;
+  }
+
+  /** Runs one control command (`kill leader`); returns `{ok, output}`. */
+  async control(command: string): Promise<{ ok: boolean; output: string }> {
+    const response = await fetch(`${this.url}/control`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ command }),
+      signal: AbortSignal.timeout(60_000),
+    });
+    return z.object({ ok: z.boolean(), output: z.string() }).parse(await response.json());
+  }
+
+  /** Runs a control command and throws with its output when it fails. */
+  async must(command: string): Promise<string> {
+    const result = await this.control(command);
+    if (!result.ok) throw new Error(`Control command "${command}" failed: ${result.output}`);
+    return result.output;
+  }
+
+  /** True when every child is running and passed its last readiness probe. */
+  async isReady(): Promise<boolean> {
+    const status = await this.status();
+    return status.ready &&
+      status.children.every((c) => c.state === "running" && c.health?.ok === true);
+  }
+
+  /** Waits until {@linkcode isReady}. */
+  async waitReady(timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last = "no answer yet";
+    while (Date.now() < deadline) {
+      if (this.#exitCode !== undefined) {
+        throw new Error(`The supervisor exited with code ${this.#exitCode} before it was ready`);
+      }
+      try {
+        const status = await this.status();
+        const waiting = status.children.filter((c) => c.state !== "running" || !c.health?.ok);
+        if (status.ready && waiting.length === 0) return;
+        last = waiting.map((c) => `${c.name} ${c.state}`).join(", ") || "not ready";
+      } catch (error) {
+        last = errorMessage(error);
+      }
+      await sleep(200);
+    }
+    throw new Error(`Timed out after ${timeoutMs} ms waiting for the pipeline (${last})`);
+  }
+
+  /**
+   * Runs the verifier (`main.ts verify <seconds> <brokers> --json`) and returns its report.
+   * `seconds` bounds the read; it stops early once both topics are read to the end.
+   */
+  async verify(seconds: number): Promise<VerifyReport> {
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--frozen", MAIN, "verify", String(seconds), this.brokers, "--json"],
+      cwd: ROOT,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout((seconds + 60) * 1000),
+    }).output();
+    const text = new TextDecoder().decode(output.stdout).trim();
+    const line = text.split("\n").filter((l) => l.startsWith("{")).at(-1);
+    if (line === undefined) {
+      throw new Error(
+        `The verifier printed no report (exit ${output.code}): ${
+          new TextDecoder().decode(output.stderr).slice(-2000)
+        }`,
+      );
+    }
+    return VerifyReportSchema.parse(JSON.parse(line));
+  }
+
+  /**
+   * Stops the pipeline: SIGTERM to the supervisor (an orderly shutdown in reverse dependency
+   * order), SIGKILL after `graceMs`. Idempotent.
+   */
+  stop(graceMs = 40_000): Promise<void> {
+    this.#stopped ??= (async () => {
+      try {
+        this.process.kill("SIGTERM");
+      } catch { /* already gone */ }
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const exited = await Promise.race([
+        this.process.status.then(() => true),
+        new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), graceMs))),
+      ]);
+      clearTimeout(timer);
+      if (!exited) {
+        try {
+          this.process.kill("SIGKILL");
+        } catch { /* gone */ }
+        await this.process.status;
+      }
+      await this.#pumps;
+    })();
+    return this.#stopped;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+}
