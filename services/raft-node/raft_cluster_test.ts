@@ -294,6 +294,18 @@ Deno.test("raft-node brings a node that was down past a snapshot up to date by I
       leaderStatus.snapshotIndex > lastBeforeDown + 5,
       `leader snapshot ${leaderStatus.snapshotIndex} is past the lagging node's log (${lastBeforeDown})`,
     );
+    // Snapshots keep coming as the log grows (every max(RAFT_SNAPSHOT_ENTRIES, orders at the
+    // last snapshot) entries: about 40, 80 and 160 here), not only once.
+    const taken = Number(
+      /^raft_snapshots_taken_total\{[^}]*\} (\d+)/m.exec(await cluster.metrics(leader.nodeId))
+        ?.[1] ??
+        0,
+    );
+    assert.ok(taken >= 3, `the leader took ${taken} snapshots, expected at least 3`);
+    assert.ok(
+      leaderStatus.snapshotIndex >= 120,
+      `leader snapshot at ${leaderStatus.snapshotIndex}`,
+    );
 
     cluster.spawn(lagging.id);
     const caughtUp = await cluster.waitForApplied(lagging.id, leaderStatus.commitIndex);

@@ -144,6 +144,8 @@ export class RaftNode {
   #conf: ConfState | undefined;
   #members = new Map<NodeId, MemberAddresses>();
   #appliedSinceSnapshot = 0;
+  /** Orders in the table when the last snapshot was taken or restored. */
+  #ordersAtSnapshot = 0;
   #snapshotsInstalled = 0;
   #leaderChanges = 0;
   #stopping = false;
@@ -207,7 +209,10 @@ export class RaftNode {
       onMessage: (message) => node.#receive(message),
     });
     const node: RaftNode = new RaftNode(config, storage, raft, transport, bootstrap);
-    if (persisted?.snapshot) node.stateMachine.restore(persisted.snapshot.data);
+    if (persisted?.snapshot) {
+      node.stateMachine.restore(persisted.snapshot.data);
+      node.#ordersAtSnapshot = node.stateMachine.size;
+    }
     node.#refreshMembers();
     await transport.start();
     log.info("raft node {id} restored: term {term}, commit {commit}, last index {last}", {
@@ -561,6 +566,7 @@ export class RaftNode {
       this.stateMachine.restore(rd.snapshot.data);
       this.#snapshotsInstalled++;
       this.#appliedSinceSnapshot = 0;
+      this.#ordersAtSnapshot = this.stateMachine.size;
       this.#log.info("installed a snapshot at index {index} (term {term}), {orders} orders", {
         index: rd.snapshot.index,
         term: rd.snapshot.term,
@@ -699,9 +705,9 @@ export class RaftNode {
 
   #maybeSnapshot(): void {
     // Serializing the table is synchronous and proportional to its size (about 240 ms for a
-    // million orders, plus the write): waiting for as many new entries as the table holds
-    // keeps that cost O(1) per applied entry, however large the table grows.
-    const due = Math.max(this.config.snapshotEntries, this.stateMachine.size);
+    // million orders, plus the write): waiting for as many new entries as the table held at
+    // the last snapshot keeps that cost O(1) per applied entry, however large it grows.
+    const due = Math.max(this.config.snapshotEntries, this.#ordersAtSnapshot);
     if (this.#appliedSinceSnapshot < due) return;
     const index = this.stateMachine.appliedIndex;
     if (index !== this.#raft.appliedIndex) return;
@@ -710,6 +716,7 @@ export class RaftNode {
     const snapshot = this.#raft.compact(index, data, this.config.snapshotRetain);
     this.#storage.saveSnapshot(snapshot, index - this.config.snapshotRetain);
     this.#appliedSinceSnapshot = 0;
+    this.#ordersAtSnapshot = this.stateMachine.size;
     this.metrics.snapshotsTaken.inc();
     this.#log.info("took a snapshot at index {index}: {bytes} bytes, {orders} orders, {ms} ms", {
       index,
