@@ -19,6 +19,8 @@ export const orderExecutorEnv = {
   EXECUTOR_DATA_DIR: text("a directory path", "./.data/order-executor"),
   EXECUTOR_GROUP_ID: text("a consumer group id", "order-executor", /^[A-Za-z0-9._-]{1,128}$/),
   EXECUTOR_SESSION_TIMEOUT_MS: int(1000, 300_000, 10_000),
+  /** Largest number of commands recorded, published and committed together. */
+  EXECUTOR_CHUNK_SIZE: int(1, 100_000, 500),
   /** How long a command may wait for the price feed to reach its tick. */
   EXECUTOR_PRICE_WAIT_MS: int(0, 60_000, 250),
   RISK_MAX_QUANTITY: int(1, Number.MAX_SAFE_INTEGER, 150),
@@ -42,6 +44,7 @@ export interface OrderExecutorConfig {
   groupId: string;
   sessionTimeoutMs: number;
   priceWaitMs: number;
+  chunkSize: number;
   limits: RiskLimits;
 }
 
@@ -61,6 +64,7 @@ export function loadOrderExecutorConfig(
     groupId: c.EXECUTOR_GROUP_ID,
     sessionTimeoutMs: c.EXECUTOR_SESSION_TIMEOUT_MS,
     priceWaitMs: c.EXECUTOR_PRICE_WAIT_MS,
+    chunkSize: c.EXECUTOR_CHUNK_SIZE,
     limits: {
       maxQuantity: c.RISK_MAX_QUANTITY,
       maxNotional: c.RISK_MAX_NOTIONAL,

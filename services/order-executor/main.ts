@@ -84,6 +84,7 @@ export async function main(_args: string[]): Promise<number> {
           limits: config.limits,
           log,
           priceWaitMs: config.priceWaitMs,
+          chunkSize: config.chunkSize,
           sessionTimeoutMs: config.sessionTimeoutMs,
           hardStop: hardStop.signal,
           onFatal: (error) => {

@@ -37,6 +37,7 @@ import { PartitionReader } from "@trading/verifier/partition-reader";
 import { partitionForKey } from "@trading/verifier/partition-for-key";
 import { decodeCommand } from "@trading/stream-processor/command-schema";
 import { InvalidMessageError } from "@trading/market-ingestor/invalid-message-error";
+import { failpoint } from "@trading/market-ingestor/failpoint";
 import { type DeadLetter, DeadLetterQueue } from "./dead_letter_queue.ts";
 import { LastPrices } from "./last_prices.ts";
 import type { OrderOutbox, OutboxRow } from "./order_outbox.ts";
@@ -388,6 +389,7 @@ export class OrderExecutor {
     }));
 
     const inserted = new Set(this.#o.outbox.insert(rows));
+    failpoint("after-outbox-insert");
     for (const row of rows) {
       if (!inserted.has(row.orderId)) continue;
       const event = OrderEvent.decode(row.event);
@@ -417,6 +419,7 @@ export class OrderExecutor {
     eventsPublished.inc(sent);
     eventsFoundPublished.inc(alreadyPublished);
     await commit(String(Number(lastOffset) + 1));
+    failpoint("after-commit");
     payload.resolveOffset(lastOffset);
     await heartbeat();
   }

@@ -23,6 +23,7 @@ import { Buffer } from "node:buffer";
 import type { Producer } from "kafkajs";
 import type { Logger } from "@trading/shared/log";
 import type { PartitionReader } from "@trading/verifier/partition-reader";
+import { failpoint } from "@trading/market-ingestor/failpoint";
 import type { OrderOutbox, StoredOutboxRow } from "./order_outbox.ts";
 
 /** Options of {@linkcode OutboxRelay}. */
@@ -140,6 +141,7 @@ export class OutboxRelay {
     if (alreadyPublished > 0) rows = outbox.pending(ids);
     if (rows.length === 0) return { sent: 0, alreadyPublished };
 
+    failpoint("before-fence");
     await fence();
     const results = await this.#o.producer.send({
       topic: this.#o.topic,
@@ -150,8 +152,10 @@ export class OutboxRelay {
         partition: row.eventsPartition,
       })),
     });
+    failpoint("after-send");
     const sent = await this.#recordOffsets(rows, results);
     outbox.markSent(sent);
+    failpoint("after-mark-sent");
     return { sent: rows.length, alreadyPublished };
   }
 

@@ -22,6 +22,8 @@ export const streamProcessorEnv = {
     /^[A-Za-z0-9._-]{1,128}$/,
   ),
   STREAM_PROCESSOR_SESSION_TIMEOUT_MS: int(1000, 300_000, 10_000),
+  /** Largest number of ticks processed, produced and saved together. */
+  STREAM_PROCESSOR_CHUNK_SIZE: int(1, 100_000, 2000),
   /** The strategies to run, a comma list of `mac` (moving-average crossover) and `brk` (breakout). */
   STRATEGIES: text("a comma list of mac, brk", "mac,brk", /^(mac|brk)(,(mac|brk))*$/),
   MAC_SHORT_WINDOW: int(1, 10_000, 5),
@@ -42,6 +44,7 @@ export interface StreamProcessorConfig {
   dataDir: string;
   groupId: string;
   sessionTimeoutMs: number;
+  chunkSize: number;
   strategies: Strategy[];
 }
 
@@ -72,6 +75,7 @@ export function loadStreamProcessorConfig(
     dataDir: c.STREAM_PROCESSOR_DATA_DIR,
     groupId: c.STREAM_PROCESSOR_GROUP_ID,
     sessionTimeoutMs: c.STREAM_PROCESSOR_SESSION_TIMEOUT_MS,
+    chunkSize: c.STREAM_PROCESSOR_CHUNK_SIZE,
     strategies,
   };
 }

@@ -49,6 +49,7 @@ export async function main(_args: string[]): Promise<number> {
           groupId: config.groupId,
           log,
           sessionTimeoutMs: config.sessionTimeoutMs,
+          chunkSize: config.chunkSize,
           onFatal: (error) => {
             log.error("consumer stopped for good: {error}", { error: errorMessage(error) });
             void shutdown.trigger("consumer crashed").then(() => Deno.exit(1));

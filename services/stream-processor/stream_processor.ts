@@ -24,6 +24,7 @@ import type { Logger } from "@trading/shared/log";
 import { errorMessage } from "@trading/shared/retry";
 import { DeadLetterQueue } from "@trading/order-executor/dead-letter-queue";
 import { nowUs } from "@trading/market-ingestor/now-us";
+import { failpoint } from "@trading/market-ingestor/failpoint";
 import type { TickProcessor } from "./tick_processor.ts";
 
 /** Options of {@linkcode StreamProcessor.start}. */
@@ -220,7 +221,9 @@ export class StreamProcessor {
       processor.discard(partition);
       throw error;
     }
+    failpoint("after-produce");
     processor.commit(partition);
+    failpoint("after-state-commit");
 
     const acknowledged = nowUs();
     ticksIn.inc(result.ticks.length);

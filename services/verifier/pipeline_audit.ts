@@ -37,6 +37,8 @@ export interface VerifyReport {
   accepted: number;
   rejected: number;
   rejectReasons: Record<string, number>;
+  /** Events per executor id (first event of each order id). */
+  executors: Record<string, number>;
   /** Tick created to event created, over unique events; null without events. */
   latencyMs: { p50: number; p99: number; max: number } | null;
   /** True when both topics were read to their end and stayed there for the quiet period. */
@@ -65,6 +67,7 @@ export class PipelineAudit {
   #accepted = 0;
   #rejected = 0;
   #reasons: Record<string, number> = {};
+  #executors: Record<string, number> = {};
 
   /** Adds one `orders.commands` record value. */
   addCommand(value: Uint8Array | null): void {
@@ -90,6 +93,7 @@ export class PipelineAudit {
     this.#events.set(event.orderId, seen + 1);
     if (seen > 0) return;
     this.#latencyUs.set(event.orderId, event.createdAtUs - event.tickCreatedAtUs);
+    this.#executors[event.executorId] = (this.#executors[event.executorId] ?? 0) + 1;
     if (event.status === OrderStatus.ORDER_STATUS_ACCEPTED) {
       this.#accepted++;
     } else {
@@ -128,6 +132,7 @@ export class PipelineAudit {
       accepted: this.#accepted,
       rejected: this.#rejected,
       rejectReasons: { ...this.#reasons },
+      executors: { ...this.#executors },
       latencyMs: latencies.length === 0 ? null : {
         p50: round(quantile(latencies, 0.5)),
         p99: round(quantile(latencies, 0.99)),

@@ -1,0 +1,109 @@
+/**
+ * Test helper: one role of main.ts as a child process (`deno run -A main.ts <role>`) with
+ * its own environment and a free HTTP port; waits for `/readyz`, kills with any signal, and
+ * keeps its output. Test and benchmark code only.
+ *
+ * @module
+ */
+import { fileURLToPath } from "node:url";
+import { freePort, waitFor } from "@trading/shared/testing";
+
+const MAIN = fileURLToPath(new URL("../../../main.ts", import.meta.url));
+
+/** A running (or ended) role process. */
+export class RoleProcess implements AsyncDisposable {
+  readonly role: string;
+  readonly httpPort: number;
+  readonly output: string[] = [];
+  #child: Deno.ChildProcess;
+  #status: Promise<Deno.CommandStatus>;
+  #pumps: Promise<unknown>;
+
+  private constructor(role: string, httpPort: number, child: Deno.ChildProcess, echo: boolean) {
+    this.role = role;
+    this.httpPort = httpPort;
+    this.#child = child;
+    this.#status = child.status;
+    const decoder = new TextDecoder();
+    const pump = async (stream: ReadableStream<Uint8Array>) => {
+      let pending = "";
+      for await (const chunk of stream) {
+        pending += decoder.decode(chunk, { stream: true });
+        const lines = pending.split("\n");
+        pending = lines.pop()!;
+        for (const line of lines) {
+          this.output.push(line);
+          if (echo) console.error(`[${role}] ${line.slice(0, 300)}`);
+        }
+      }
+    };
+    this.#pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
+  }
+
+  /** Starts `role` with `env` (PORT_HTTP is chosen unless given). */
+  static spawn(role: string, env: Record<string, string>, { echo = false } = {}): RoleProcess {
+    const httpPort = Number(env.PORT_HTTP ?? freePort());
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--frozen", MAIN, role],
+      env: { LOG_LEVEL: "info", TRADING_SUPERVISED: "", ...env, PORT_HTTP: String(httpPort) },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    return new RoleProcess(role, httpPort, child, echo);
+  }
+
+  /** The process id. */
+  get pid(): number {
+    return this.#child.pid;
+  }
+
+  /** Resolves with the exit code once the process ended. */
+  async exited(): Promise<number> {
+    const status = await this.#status;
+    await this.#pumps;
+    return status.code;
+  }
+
+  /** Waits until `/readyz` answers 200. */
+  async ready(timeoutMs = 30_000): Promise<void> {
+    let ended = false;
+    void this.#status.then(() => (ended = true));
+    await waitFor(`${this.role} ready`, async () => {
+      if (ended) throw new Error(`${this.role} exited:\n${this.tail()}`);
+      const response = await fetch(`http://127.0.0.1:${this.httpPort}/readyz`);
+      await response.body?.cancel();
+      return response.status === 200;
+    }, { timeoutMs, intervalMs: 100 }).catch((error) => {
+      throw new Error(`${error.message}\n${this.tail()}`);
+    });
+  }
+
+  /** The value of the metric line starting with `prefix` in `/metrics` (summed over matches). */
+  async metric(prefix: string): Promise<number> {
+    const response = await fetch(`http://127.0.0.1:${this.httpPort}/metrics`);
+    const text = await response.text();
+    return text.split("\n").filter((l) => l.startsWith(prefix)).reduce(
+      (sum, line) => sum + Number(line.split(" ").at(-1)),
+      0,
+    );
+  }
+
+  /** Sends `signal` (ignored when it already ended). */
+  kill(signal: Deno.Signal = "SIGKILL"): void {
+    try {
+      this.#child.kill(signal);
+    } catch { /* already ended */ }
+  }
+
+  /** The last lines of output. */
+  tail(lines = 40): string {
+    return this.output.slice(-lines).map((l) => l.slice(0, 400)).join("\n");
+  }
+
+  /** SIGKILLs the process if it still runs and waits for it. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.kill("SIGKILL");
+    await this.exited();
+  }
+}
