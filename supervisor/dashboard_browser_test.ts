@@ -15,9 +15,14 @@ import { RaftClient } from "@trading/shared/raft-client";
 import { ensureTopics } from "@trading/shared/kafka";
 import { tempDir, waitFor } from "@trading/shared/testing";
 import { ROLES } from "../main.ts";
+import { defaultCommands } from "./commands.ts";
+import { serveControl } from "./control_server.ts";
+import { DashboardServer } from "./dashboard_server.ts";
+import { LogMultiplexer } from "./log_multiplexer.ts";
 import { DEFAULT_PORTS } from "./pipeline_specs.ts";
 import { type MetricSample, parsePrometheusText } from "./dashboard_prometheus.ts";
-import type { ChildStatus } from "./supervisor.ts";
+import { type ChildStatus, Supervisor } from "./supervisor.ts";
+import { probedFixtureSpec } from "./testdata/fixtures.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
@@ -315,7 +320,8 @@ async function driveTraffic(brokers: string, raftAddresses: string[]): Promise<v
   }
 }
 
-Deno.test("the running pipeline: every process's metrics, and the dashboard in Chromium", async (t) => {
+/** Fails, naming the install command, when Debian's Chromium is missing. */
+async function requireChromium(): Promise<void> {
   try {
     await Deno.stat(CHROMIUM);
   } catch {
@@ -323,6 +329,10 @@ Deno.test("the running pipeline: every process's metrics, and the dashboard in C
       `Chromium not found at ${CHROMIUM}: expected Debian's chromium (apt-get install -y chromium)`,
     );
   }
+}
+
+Deno.test("the running pipeline: every process's metrics, and the dashboard in Chromium", async (t) => {
+  await requireChromium();
   await using dataDir = await tempDir();
   await using pipeline = startPipeline(dataDir.path);
   const startedAt = Date.now();
@@ -533,4 +543,61 @@ Deno.test("the running pipeline: every process's metrics, and the dashboard in C
     const sigkilled = during.filter((e) => killed.has(e.child)).map((e) => e.signal);
     assert.deepEqual(sigkilled, sigkilled.map(() => "SIGKILL"), "only the test's own kills");
   });
+});
+
+Deno.test("with a token, the dashboard asks for it, keeps it in sessionStorage and never puts it in a URL", async () => {
+  await requireChromium();
+  const token = "dashboard-test-token-9f3c";
+  const output = new LogMultiplexer({ pretty: false, write: () => {} });
+  const supervisor = new Supervisor({ specs: [probedFixtureSpec("svc")], output });
+  const dashboard = new DashboardServer(supervisor, { tokenRequired: true });
+  const server = serveControl(supervisor, {
+    hostname: "127.0.0.1",
+    port: 0,
+    token,
+    commands: defaultCommands(),
+    routes: dashboard.routes,
+    publicRoutes: dashboard.publicRoutes,
+  });
+  await using profile = await tempDir("trading-chromium-");
+  const context = await chromium.launchPersistentContext(profile.path, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_ARGS,
+  });
+  try {
+    supervisor.start();
+    const page = await context.newPage();
+    const urls: string[] = [];
+    page.on("request", (request) => urls.push(request.url()));
+    await page.goto(`http://127.0.0.1:${server.port}/`);
+    await page.locator("#token-form").waitFor({ state: "visible", timeout: 10_000 });
+    assert.equal(await page.locator("#children tbody tr").count(), 0, "no data before the token");
+
+    await page.fill("#token-input", "not-the-right-token");
+    await page.click("#token-form button");
+    await page.locator("#token-error", { hasText: "That token was refused." }).waitFor({
+      timeout: 10_000,
+    });
+    await page.fill("#token-input", token);
+    await page.click("#token-form button");
+    await page.locator("#connection", { hasText: "live" }).waitFor({ timeout: 10_000 });
+    await page.locator('#children tr[data-child="svc"] td.state', { hasText: "running" })
+      .waitFor({ timeout: 15_000 });
+    assert.equal(await page.evaluate(() => sessionStorage.length), 1);
+    assert.equal(
+      await page.evaluate(() =>
+        Object.values(sessionStorage).includes("dashboard-test-token-9f3c")
+      ),
+      true,
+    );
+    assert.ok(urls.some((url) => url.includes("/dashboard/stream?ticket=")));
+    assert.deepEqual(urls.filter((url) => url.includes(token)), [], "the token is in no URL");
+    assert.doesNotMatch(await page.content(), new RegExp(token), "nor in the page");
+  } finally {
+    await context.close();
+    await supervisor.shutdown("test");
+    await dashboard.close();
+    await server.close();
+  }
 });
