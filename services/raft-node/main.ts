@@ -50,10 +50,7 @@ export async function main(_args: string[]): Promise<number> {
   }
   const started = node;
   api.node = started;
-  service.shutdown.defer("raft node", async () => {
-    await started.stop();
-    api.close();
-  });
+  service.shutdown.defer("raft node", () => started.stop());
   started.start((error) => {
     // The Ready could not be persisted: running on would acknowledge what is not durable.
     log.error("raft node stopped on a fatal error: {error}", { error: errorMessage(error) });

@@ -88,7 +88,11 @@ export function toServiceError(error: unknown): Partial<grpc.StatusObject> {
 export class RaftNodeApi {
   /** The node served; undefined while starting. */
   node: RaftNode | undefined;
-  /** The client used to forward Join, Leave and TransferLeadership to the leader. */
+  /**
+   * Clients used to forward Join, Leave and TransferLeadership to the leader. Never closed:
+   * a graceful close sends GOAWAY, which Deno 2.9's node:http2 can answer by aborting the
+   * receiving node (denoland/deno#36788); they go away with this process.
+   */
   #leaderClients = new Map<string, RaftNodeClient>();
 
   #withNode<Res>(
@@ -250,12 +254,6 @@ export class RaftNodeApi {
         this.#withNode(callback, (node) => statusResponse(node));
       },
     };
-  }
-
-  /** Closes the forwarding clients. */
-  close(): void {
-    for (const client of this.#leaderClients.values()) client.close();
-    this.#leaderClients.clear();
   }
 }
 
