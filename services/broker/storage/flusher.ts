@@ -41,6 +41,10 @@ export class Flusher {
     if (this.running !== undefined || this.dirty.size === 0) return;
     this.running = this.loop().finally(() => {
       this.running = undefined;
+      // A partition marked dirty after the loop's last check but before this callback found
+      // `running` set and did not kick: without this, its acks=-1 producers would wait until
+      // some other write came along (forever, for a lone producer awaiting its ack).
+      if (this.intervalMs === undefined) this.kick();
     });
   }
 
