@@ -14,6 +14,10 @@ export function chaosPipelineEnv(dataDir: string): Record<string, string> {
   return {
     // Ticks per second of the synthetic market: enough for several orders a second.
     INGESTOR_RATE: "50",
+    // A SIGKILLed consumer never leaves its group: its partitions move once its session
+    // expires. 5 s rather than the default 10 s halves that wait (heartbeats stay at 1 s).
+    EXECUTOR_SESSION_TIMEOUT_MS: "5000",
+    STREAM_PROCESSOR_SESSION_TIMEOUT_MS: "5000",
     // The services' own state, never the repository's .data (pipeline_specs.ts sets the
     // broker's and the Raft nodes'; these are set here in case it does not yet).
     EXECUTOR_DATA_DIR: join(dataDir, "order-executor"),
