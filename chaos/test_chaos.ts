@@ -1,0 +1,68 @@
+/**
+ * `deno task test:chaos [--minutes N] [--seed S] [--scenario 1,4]`: runs the chaos suite
+ * (chaos/scenarios_test.ts) alone. Without `--minutes` it is the quick mode that `deno task
+ * test` runs; with it, the long mode: each scenario repeats its faults for its share of the N
+ * minutes. A failing scenario prints this same command with its seed, to replay it.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { fileURLToPath } from "node:url";
+
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
+const USAGE = "Usage: deno task test:chaos [--minutes N] [--seed S] [--scenario 1,2,...]";
+
+/** Parses the arguments into the suite's environment; throws one sentence on a bad one. */
+export function chaosTestEnv(args: string[]): Record<string, string> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      minutes: { type: "string" },
+      seed: { type: "string" },
+      scenario: { type: "string" },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  const env: Record<string, string> = {};
+  if (values.minutes !== undefined) {
+    const minutes = Number(values.minutes);
+    if (!(minutes > 0 && minutes <= 24 * 60)) {
+      throw new Error(`Invalid --minutes "${values.minutes}": expected a number of minutes 0-1440`);
+    }
+    env.TEST_MODE = "long";
+    env.CHAOS_MINUTES = String(minutes);
+  }
+  if (values.seed !== undefined) {
+    if (!/^\d{1,9}$/.test(values.seed)) {
+      throw new Error(`Invalid --seed "${values.seed}": expected an integer 0-999999999`);
+    }
+    env.CHAOS_SEED = values.seed;
+  }
+  if (values.scenario !== undefined) {
+    if (!/^[1-6](,[1-6])*$/.test(values.scenario)) {
+      throw new Error(`Invalid --scenario "${values.scenario}": expected ids 1-6, comma separated`);
+    }
+    env.CHAOS_SCENARIOS = values.scenario;
+  }
+  return env;
+}
+
+if (import.meta.main) {
+  let env: Record<string, string>;
+  try {
+    env = chaosTestEnv(Deno.args);
+  } catch (error) {
+    console.error(`${(error as Error).message}\n${USAGE}`);
+    Deno.exit(2);
+  }
+  const { code } = await new Deno.Command(Deno.execPath(), {
+    args: ["test", "-A", "--frozen", "chaos/scenarios_test.ts"],
+    cwd: ROOT,
+    env,
+    stdin: "null",
+    stdout: "inherit",
+    stderr: "inherit",
+  }).spawn().status;
+  Deno.exit(code);
+}
