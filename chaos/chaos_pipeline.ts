@@ -122,6 +122,8 @@ const TAIL_LINES = 400;
 export class ChaosPipeline {
   readonly offset: number;
   readonly url: string;
+  /** Epoch ms when the supervisor was started. */
+  readonly startedAt = Date.now();
   readonly process: Deno.ChildProcess;
   #tail: string[] = [];
   #pumps: Promise<void>;

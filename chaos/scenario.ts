@@ -113,6 +113,8 @@ export interface RunScenarioOptions {
   say?: (text: string) => void;
   /** How to replay; default `deno task test:chaos --scenario <id> --seed <seed>`. */
   replay?: string;
+  /** Live figures (accepted orders and acknowledged Applies seen so far), every 500 ms. */
+  onFigures?: (figures: { orders: number; acks: number }) => void;
 }
 
 const FAULT_EVENT_KINDS = new Set(["fault-start"]);
@@ -182,6 +184,12 @@ export async function runScenario(
   });
   let verify: VerifyReport | null = null;
   let summary;
+  const figures = setInterval(() => {
+    options.onFigures?.({
+      orders: probe.events.filter((e) => e.status === "accepted").length,
+      acks: probe.acksAfter(startedAt),
+    });
+  }, 500);
   try {
     await probe.waitForLeader();
     await probe.waitUntil(
@@ -277,6 +285,7 @@ export async function runScenario(
   } catch (error) {
     problems.push(errorMessage(error));
   } finally {
+    clearInterval(figures);
     summary = await probe.stop().catch((error) => {
       problems.push(`probe: ${errorMessage(error)}`);
       return undefined;

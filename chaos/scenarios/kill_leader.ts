@@ -8,6 +8,7 @@
  */
 import { sleep } from "@trading/shared/retry";
 import type { ChaosPipeline } from "../chaos_pipeline.ts";
+import { exitOnLeaderStorm } from "../nemesis.ts";
 import type { Scenario, ScenarioContext } from "../scenario.ts";
 import { randomInt } from "../seeded_random.ts";
 
@@ -54,47 +55,27 @@ async function exitOnLeader(context: ScenarioContext): Promise<void> {
   const { pipeline, probe } = context;
   await waitRaftReady(context);
   const before = await probe.waitForLeader();
-  const fault = await context.inject("chaos all exit-on-leader");
-  // The switch acts when a node becomes leader: the current one must go first.
-  await context.inject("kill leader");
-  const flagged = new Map<string, number | null>();
-  for (const node of await raftChildren(pipeline)) flagged.set(node.name, node.pid);
   const windowMs = context.long
     ? Math.max(QUICK_EXIT_WINDOW_MS, context.durationMs / 4)
     : QUICK_EXIT_WINDOW_MS;
-  const until = Date.now() + windowMs;
-  while (Date.now() < until) {
-    // A restarted node starts without the runtime switch: give it again as soon as its
-    // admin API answers, before it can win an election if possible.
-    for (const node of await raftChildren(pipeline)) {
-      if (node.pid === null || flagged.get(node.name) === node.pid) continue;
-      const result = await pipeline.control(`chaos ${node.name} exit-on-leader`);
-      if (result.ok) flagged.set(node.name, node.pid);
-    }
-    await sleep(50);
-  }
-  const exits =
-    (await pipeline.events()).filter((e) =>
-      e.kind === "exited" && e.fields?.code === 3 && Date.parse(e.time) >= fault.t
-    ).length;
-  context.note(`${exits} leaders exited with code 3 while the switch was set`);
-  context.check(exits >= 1, "no node exited on becoming leader while exit-on-leader was set");
-  // Lift it on every node that runs; retry while one is still starting.
-  const deadline = Date.now() + 30_000;
-  let lifted = false;
-  while (!lifted && Date.now() < deadline) {
-    const result = await pipeline.control("chaos all off");
-    lifted = result.ok;
-    if (!lifted) await sleep(200);
-  }
-  context.check(lifted, "exit-on-leader could not be lifted on every node");
-  const liftedAt = Date.now();
+  context.say(`exit-on-leader on every node for ${windowMs} ms`);
+  const storm = await exitOnLeaderStorm(pipeline, windowMs);
+  // The storm is one fault, from setting the switch; recovery counts from lifting it.
+  context.faults.push({
+    label: "chaos all exit-on-leader, kill leader",
+    t: storm.setAt,
+    target: "all",
+    leaderKill: false,
+    recoverFrom: storm.liftedAt,
+  });
+  context.note(`${storm.exits} leaders exited with code 3 while the switch was set`);
   context.note("exit-on-leader lifted on every node");
-  for (const f of context.faults) if (f.t >= fault.t) f.recoverFrom = liftedAt;
+  context.check(storm.exits >= 1, "no node exited on becoming leader while exit-on-leader was set");
+  context.check(storm.lifted, "exit-on-leader could not be lifted on every node");
   await probe.waitForLeader((view) => view.term > before.term, 30_000);
   await probe.waitUntil(
     "an acknowledged Apply after the lift",
-    () => probe.firstAckAfter(liftedAt),
+    () => probe.firstAckAfter(storm.liftedAt),
     30_000,
   );
 }
