@@ -1,0 +1,22 @@
+import assert from "node:assert/strict";
+import { chaosTestEnv } from "./test_chaos.ts";
+
+Deno.test("chaosTestEnv() turns --minutes into the long mode and passes seed and scenarios", () => {
+  assert.deepEqual(chaosTestEnv([]), {});
+  assert.deepEqual(chaosTestEnv(["--minutes", "12", "--seed", "7", "--scenario", "2,4"]), {
+    TEST_MODE: "long",
+    CHAOS_MINUTES: "12",
+    CHAOS_SEED: "7",
+    CHAOS_SCENARIOS: "2,4",
+  });
+});
+
+Deno.test("chaosTestEnv() rejects a bad value or an unknown option with one sentence", () => {
+  assert.throws(() => chaosTestEnv(["--minutes", "soon"]), /^Error: Invalid --minutes "soon"/);
+  assert.throws(() => chaosTestEnv(["--seed", "1.5"]), /Invalid --seed "1.5"/);
+  assert.throws(
+    () => chaosTestEnv(["--scenario", "7"]),
+    /Invalid --scenario "7": expected ids 1-6/,
+  );
+  assert.throws(() => chaosTestEnv(["--fast"]), /Unknown option '--fast'/);
+});
