@@ -150,27 +150,46 @@ export class StreamProcessor {
       { topic: batch.topic, partition: String(partition) },
       Number(batch.offsetLag()),
     );
-    const first = batch.firstOffset();
-    if (first === null) return;
-    const saved = this.#o.processor.resumeOffset(partition);
-    const resumeAt = saved ?? await this.#lowWatermark(partition);
-    if (Number(first) > resumeAt) {
-      // Kafka's committed offset is ahead of the saved state (the state file was lost or
-      // replaced): going on would skip ticks the state never saw.
-      this.#o.log.warn("{topic}/{partition} resumes at saved offset {saved}, not {first}", {
-        topic: batch.topic,
-        partition,
-        saved: resumeAt,
-        first,
-      });
-      this.#consumer.seek({ topic: batch.topic, partition, offset: String(resumeAt) });
-      return;
-    }
     const records = batch.messages.map((m) => ({ offset: Number(m.offset), value: m.value }));
     for (let i = 0; i < records.length; i += this.#o.chunkSize) {
       if (!payload.isRunning() || payload.isStale()) return;
-      await this.#handleChunk(payload, records.slice(i, i + this.#o.chunkSize));
+      const chunk = records.slice(i, i + this.#o.chunkSize);
+      if (!await this.#continuesSavedState(partition, chunk[0]!.offset)) return;
+      await this.#handleChunk(payload, chunk);
     }
+  }
+
+  /**
+   * True when a chunk starting at `first` continues the state of `partition` (records before
+   * the saved offset are skipped by the processor). Otherwise the partition is sought back to
+   * the saved offset and false returned: Kafka's committed offset may be ahead of the saved
+   * state (the state file was replaced), or the state was reloaded mid-batch after a
+   * rebalance; processing on would skip ticks the state never saw.
+   */
+  async #continuesSavedState(partition: number, first: number): Promise<boolean> {
+    const resumeAt = this.#o.processor.resumeOffset(partition) ??
+      await this.#lowWatermark(partition);
+    if (first <= resumeAt) return true;
+    const low = await this.#lowWatermark(partition);
+    if (resumeAt < low) {
+      // The ticks between the saved offset and the log start are deleted (retention): there
+      // is nothing to go back to.
+      this.#o.log.warn("{topic}/{partition}: ticks {from}-{to} were deleted before processing", {
+        topic: TOPICS.ticks,
+        partition,
+        from: resumeAt,
+        to: low - 1,
+      });
+      return true;
+    }
+    this.#o.log.info("{topic}/{partition} resumes at saved offset {saved}, not {first}", {
+      topic: TOPICS.ticks,
+      partition,
+      saved: resumeAt,
+      first,
+    });
+    this.#consumer.seek({ topic: TOPICS.ticks, partition, offset: String(resumeAt) });
+    return false;
   }
 
   async #lowWatermark(partition: number): Promise<number> {
