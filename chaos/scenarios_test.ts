@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { longMode, tempDir } from "@trading/shared/testing";
 import { ChaosPipeline } from "./chaos_pipeline.ts";
 import { chaosPipelineEnv } from "./pipeline_env.ts";
+import { RaftProbe } from "./raft_probe.ts";
 import { formatReport, quantile, runScenario, type ScenarioReport } from "./scenario.ts";
 import { SCENARIOS } from "./scenarios/mod.ts";
 
@@ -53,6 +54,24 @@ Deno.test(`chaos scenarios ${scenarios.map((s) => s.id).join(",")} on one pipeli
       assert.deepEqual(report.lostAcks, []);
     });
   }
+  await t.step("the supervisor's verify word reports the whole run clean", async () => {
+    const probe = RaftProbe.start({
+      nodes: pipeline.raftNodes.map((n) => ({ id: n.id, addr: n.grpcAddr })),
+      load: null,
+      brokers: null,
+    });
+    try {
+      await probe.feed(pipeline.ingestorAddr, "pause");
+      const result = await pipeline.control("verify 60");
+      console.log(result.output);
+      assert.equal(result.ok, true, result.output);
+      assert.match(result.output, /duplicate order ids +0\b/);
+      assert.match(result.output, /commands without event 0\b/);
+      await probe.feed(pipeline.ingestorAddr, "resume");
+    } finally {
+      await probe.stop();
+    }
+  });
   const failovers = reports.flatMap((r) => r.failoverMs).filter((v): v is number => v !== null);
   const applyFailovers = reports.flatMap((r) => r.failoverApplyMs).filter((v): v is number =>
     v !== null
