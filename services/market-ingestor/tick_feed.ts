@@ -55,8 +55,8 @@ export class SyntheticFeed implements TickFeed {
 
   take(nowMs: number, max: number): Promise<Quote[]> {
     let due = this.#due(nowMs);
-    if (due > Math.max(max, this.#rate)) {
-      // More than a second (or a batch) behind, e.g. after the broker was down: skip the
+    if (due > Math.max(1, this.#rate)) {
+      // More than a second behind, e.g. after the broker was down: skip the
       // backlog instead of bursting it, so the rate stays the configured one.
       this.restart(nowMs - 1000 / this.#rate);
       due = this.#due(nowMs);

@@ -3,18 +3,24 @@
  * three raft-nodes, market-ingestor at 200 ticks/s, stream-processor, order-executor. Each
  * phase runs the feed, pauses it, and runs the verifier, which must find every command with
  * exactly one event: first undisturbed, then while the supervisor SIGKILLs (and restarts)
- * the stream-processor, the order-executor, the broker, the Raft leader and the ingestor.
+ * the stream-processor, the order-executor, the broker, the Raft leader and the ingestor,
+ * and while garbage and schema-violating messages arrive on both input topics (they must end
+ * up in orders.dlq).
  * At the end every symbol's tick sequences must run 1..n without a gap or a reuse.
  *
  * Quick mode: 10 s per phase; `TEST_MODE=long`: 30 s per phase.
  */
 import assert from "node:assert/strict";
-import { Tick } from "@trading/proto";
+import { Buffer } from "node:buffer";
+import { Partitioners } from "kafkajs";
+import { OrderCommand, Tick } from "@trading/proto";
+import { decodeTick } from "@trading/market-ingestor/tick-schema";
+import { DLQ_HEADERS } from "@trading/order-executor/dead-letter-queue";
 import { createKafka, TOPICS } from "@trading/shared/kafka";
 import { resetLogging, setupLogging } from "@trading/shared/log";
 import { sleep } from "@trading/shared/retry";
 import { longMode, tempDir } from "@trading/shared/testing";
-import { PartitionReader } from "./partition_reader.ts";
+import { PartitionReader, type PartitionRecord } from "./partition_reader.ts";
 import type { VerifyReport } from "./pipeline_audit.ts";
 import { SupervisedPipeline } from "./testing/supervised_pipeline.ts";
 import { verifyPipeline } from "./verify_pipeline.ts";
@@ -89,6 +95,47 @@ Deno.test({
         "market-ingestor SIGKILLed",
         () => pipeline.killAndAwaitRestart("market-ingestor"),
       );
+      await phase("bad input on market.ticks and orders.commands", async () => {
+        const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+        await producer.connect();
+        const invalidTick = Tick.encode(Tick.fromPartial({ symbol: "AAPL", sequence: 0 })).finish();
+        const invalidCommand = OrderCommand.encode(
+          OrderCommand.fromPartial({ orderId: "bad-1", quantity: -5 }),
+        )
+          .finish();
+        for (const topic of [TOPICS.ticks, TOPICS.commands]) {
+          await producer.send({
+            topic,
+            acks: -1,
+            messages: [
+              { key: "garbage", value: Buffer.from([0xff, 0xfe, 0x00, 0x42]) },
+              {
+                key: "AAPL",
+                value: Buffer.from(topic === TOPICS.ticks ? invalidTick : invalidCommand),
+              },
+            ],
+          });
+        }
+        await producer.disconnect();
+      });
+      const dlqReader = await PartitionReader.connect(kafka);
+      const dead: PartitionRecord[] = [];
+      try {
+        for (const { partition, low, high } of await dlqReader.offsets(TOPICS.dlq)) {
+          await dlqReader.readRange(TOPICS.dlq, partition, low, high, (r) => dead.push(r));
+        }
+      } finally {
+        await dlqReader.close();
+      }
+      const reasons = dead.map((d) =>
+        `${d.headers[DLQ_HEADERS.topic]} ${d.headers[DLQ_HEADERS.reason]}`
+      ).sort();
+      assert.deepEqual([...new Set(reasons)], [
+        "market.ticks invalid",
+        "market.ticks undecodable",
+        "orders.commands invalid",
+        "orders.commands undecodable",
+      ]);
 
       // Tick sequences: per symbol exactly 1..n, each number one tick.
       const reader = await PartitionReader.connect(kafka);
@@ -96,7 +143,12 @@ Deno.test({
       try {
         for (const { partition, low, high } of await reader.offsets(TOPICS.ticks)) {
           await reader.readRange(TOPICS.ticks, partition, low, high, (record) => {
-            const tick = Tick.decode(record.value!);
+            let tick: Tick;
+            try {
+              tick = decodeTick(record.value);
+            } catch {
+              return; // the bad input of the last phase
+            }
             const seen = sequences.get(tick.symbol) ?? new Map<number, string>();
             const content = `${tick.price}/${tick.createdAtUs}`;
             const earlier = seen.get(tick.sequence);

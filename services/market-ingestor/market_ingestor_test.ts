@@ -1,0 +1,187 @@
+/**
+ * The market-ingestor as a process against a real broker: sequences continue after a
+ * SIGKILL without a gap or a reuse, the control API changes the rate and pauses the feed,
+ * replay publishes a recorded file, and a bad setting stops start-up with exit code 2.
+ */
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { IngestorStatus, MarketIngestorClient, Tick } from "@trading/proto";
+import { type Broker, startBroker } from "@trading/broker";
+import { grpc, insecure, isGrpcStatus, unary } from "@trading/shared/grpc";
+import { createKafka, TOPICS } from "@trading/shared/kafka";
+import { resetLogging, setupLogging } from "@trading/shared/log";
+import { freePort, tempDir, waitFor } from "@trading/shared/testing";
+import { PartitionReader } from "@trading/verifier/partition-reader";
+import { RoleProcess } from "@trading/verifier/testing/role-process";
+
+const SAMPLE = fileURLToPath(new URL("./testdata/sample_ticks.csv", import.meta.url));
+
+async function withBroker(fn: (broker: Broker) => Promise<void>): Promise<void> {
+  await setupLogging("ingestor-test", "error");
+  await using dir = await tempDir();
+  const broker = await startBroker({
+    port: 0,
+    dataDir: join(dir.path, "broker"),
+    createTopics: [{ name: TOPICS.ticks, partitions: 3 }],
+    // See the report of issue 5: the sync flush mode can stall an acks=-1 producer.
+    flush: "interval",
+  });
+  try {
+    await fn(broker);
+  } finally {
+    await broker.close();
+    await resetLogging();
+  }
+}
+
+async function readTicks(broker: Broker): Promise<Tick[]> {
+  const kafka = createKafka({ clientId: "ingestor-test", brokers: [broker.address] });
+  const reader = await PartitionReader.connect(kafka);
+  const ticks: Tick[] = [];
+  try {
+    for (const { partition, low, high } of await reader.offsets(TOPICS.ticks)) {
+      await reader.readRange(
+        TOPICS.ticks,
+        partition,
+        low,
+        high,
+        (r) => ticks.push(Tick.decode(r.value!)),
+      );
+    }
+  } finally {
+    await reader.close();
+  }
+  return ticks;
+}
+
+function ingestor(broker: Broker, grpcPort: number, env: Record<string, string> = {}): RoleProcess {
+  return RoleProcess.spawn("market-ingestor", {
+    KAFKA_BROKERS: broker.address,
+    PORT_GRPC: String(grpcPort),
+    INGESTOR_SYMBOLS: "AAA,BBB,CCC",
+    ...env,
+  });
+}
+
+Deno.test({
+  name: "market-ingestor continues every symbol's sequence after a SIGKILL, without gaps or reuse",
+  sanitizeOps: false, // grpc-js keeps timers after close
+  sanitizeResources: false,
+  async fn() {
+    await withBroker(async (broker) => {
+      const grpcPort = freePort();
+      const client = new MarketIngestorClient(`127.0.0.1:${grpcPort}`, insecure());
+      const status = () => unary(client, client.getStatus, {});
+      try {
+        await using first = ingestor(broker, grpcPort, { INGESTOR_RATE: "500" });
+        await first.ready();
+        await waitFor("300 ticks", async () => (await status()).ticksPublished >= 300, {
+          timeoutMs: 20_000,
+        });
+        first.kill("SIGKILL");
+        await first.exited();
+
+        await using second = ingestor(broker, grpcPort, { INGESTOR_RATE: "500" });
+        await second.ready();
+        const resumed = await status();
+        assert.equal(resumed.source, "synthetic");
+        await waitFor("200 more ticks", async () => (await status()).ticksPublished >= 200, {
+          timeoutMs: 20_000,
+        });
+
+        const changed: IngestorStatus = await unary(client, client.setRate, {
+          ticksPerSecond: 2000,
+        });
+        assert.equal(changed.ticksPerSecond, 2000);
+        await assert.rejects(
+          () => unary(client, client.setRate, { ticksPerSecond: -1 }),
+          (error) => isGrpcStatus(error, grpc.status.INVALID_ARGUMENT),
+        );
+        const paused = await unary(client, client.pause, {});
+        assert.equal(paused.paused, true);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        const still = (await status()).ticksPublished;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        assert.equal((await status()).ticksPublished, still, "a paused feed publishes nothing");
+        await unary(client, client.resume, {});
+        await waitFor("ticks after resume", async () => (await status()).ticksPublished > still);
+        const last = await status();
+        second.kill("SIGTERM");
+        assert.equal(await second.exited(), 0);
+
+        const ticks = await readTicks(broker);
+        const bySymbol = new Map<string, Map<number, Tick>>();
+        for (const tick of ticks) {
+          const seen = bySymbol.get(tick.symbol) ?? new Map<number, Tick>();
+          assert.ok(!seen.has(tick.sequence), `${tick.symbol} #${tick.sequence} published twice`);
+          seen.set(tick.sequence, tick);
+          bySymbol.set(tick.symbol, seen);
+        }
+        assert.deepEqual([...bySymbol.keys()].sort(), ["AAA", "BBB", "CCC"]);
+        for (const [symbol, seen] of bySymbol) {
+          const max = Math.max(...seen.keys());
+          assert.equal(seen.size, max, `${symbol}: 1..${max} without gaps`);
+          assert.ok(max >= (last.lastSequence[symbol] ?? 0));
+        }
+        assert.ok(ticks.length >= 500);
+      } finally {
+        client.close();
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "market-ingestor replays a recorded file at a speed factor and refuses SetRate",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await withBroker(async (broker) => {
+      const grpcPort = freePort();
+      const client = new MarketIngestorClient(`127.0.0.1:${grpcPort}`, insecure());
+      try {
+        // The sample spans about 6 s: at 20x it takes about 0.3 s.
+        await using replay = ingestor(broker, grpcPort, {
+          INGESTOR_SOURCE: "replay",
+          INGESTOR_REPLAY_FILE: SAMPLE,
+          INGESTOR_REPLAY_SPEED: "20",
+        });
+        await replay.ready();
+        await waitFor(
+          "the whole file",
+          async () => (await unary(client, client.getStatus, {})).ticksPublished === 300,
+        );
+        await assert.rejects(
+          () => unary(client, client.setRate, { ticksPerSecond: 10 }),
+          (error) => isGrpcStatus(error, grpc.status.FAILED_PRECONDITION),
+        );
+        const ticks = await readTicks(broker);
+        assert.equal(ticks.length, 300);
+        assert.ok(ticks.every((t) => t.source === "replay"));
+        assert.deepEqual([...new Set(ticks.map((t) => t.symbol))].sort(), ["AAPL", "GOOG", "MSFT"]);
+        assert.equal(
+          Math.max(...ticks.filter((t) => t.symbol === "AAPL").map((t) => t.sequence)),
+          100,
+        );
+      } finally {
+        client.close();
+      }
+    });
+  },
+});
+
+Deno.test("market-ingestor exits 2 naming a bad INGESTOR_RATE", async () => {
+  await using process = RoleProcess.spawn("market-ingestor", { INGESTOR_RATE: "fast" });
+  assert.equal(await process.exited(), 2);
+  assert.match(
+    process.output.join("\n"),
+    /Invalid INGESTOR_RATE "fast": expected a number 0.001-100000/,
+  );
+});
+
+Deno.test("market-ingestor exits 2 when replay has no file", async () => {
+  await using process = RoleProcess.spawn("market-ingestor", { INGESTOR_SOURCE: "replay" });
+  assert.equal(await process.exited(), 2);
+  assert.match(process.output.join("\n"), /Missing INGESTOR_REPLAY_FILE: expected a tick file/);
+});
