@@ -18,7 +18,13 @@ import { z } from "zod";
 import type { ChaosState } from "@trading/proto/raft";
 import { parseChaosProfile } from "@trading/shared/config";
 import { errorMessage } from "@trading/shared/retry";
-import { arg, type CommandRegistry, defaultCommands, type ParseContext } from "./commands.ts";
+import {
+  arg,
+  type CommandRegistry,
+  defaultCommands,
+  formatStatusTable,
+  type ParseContext,
+} from "./commands.ts";
 import { faultTracker } from "./fault_tracker.ts";
 import {
   RAFT_CALL_DEADLINE_MS,
@@ -188,6 +194,21 @@ export function registerChaosCommands(
 ): CommandRegistry {
   const verify = options.verify ?? runVerifierRole;
   return registry
+    .register({
+      name: "status",
+      usage: "status",
+      summary: "every child: state, pid, restarts, uptime, health, last exit, ports; active faults",
+      args: () => z.tuple([]),
+      run: (_args, { supervisor }) => {
+        const table = formatStatusTable(supervisor.status());
+        const faults = faultTracker(supervisor).active();
+        if (faults.length === 0) return table;
+        const lines = faults.map((f) =>
+          `  ${f.id}  ${f.kind} ${f.target}${f.detail ? ` (${f.detail})` : ""} since ${f.startedAt}`
+        );
+        return `${table}\n\nActive faults:\n${lines.join("\n")}`;
+      },
+    })
     .register({
       name: "kill",
       usage: "kill <name|leader>",

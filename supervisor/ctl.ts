@@ -9,7 +9,7 @@
 import { z } from "zod";
 import { loadConfig, optional, text } from "@trading/shared/config";
 import { errorMessage } from "@trading/shared/retry";
-import { defaultCommands } from "./commands.ts";
+import { pipelineCommands } from "./chaos_commands.ts";
 
 const ctlEnv = {
   SUPERVISOR_URL: text("an http:// URL", "http://127.0.0.1:8090", /^https?:\/\/[^\s/]+\/?$/),
@@ -23,7 +23,7 @@ export async function main(args: string[]): Promise<number> {
   const config = loadConfig(ctlEnv);
   const command = args.join(" ").trim();
   if (command === "") {
-    console.error(`Usage: deno task ctl <command>\n\n${defaultCommands().usage()}`);
+    console.error(`Usage: deno task ctl <command>\n\n${pipelineCommands().usage()}`);
     return 2;
   }
   const url = `${config.SUPERVISOR_URL.replace(/\/$/, "")}/control`;

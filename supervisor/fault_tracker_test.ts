@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { pipelineCommands } from "./chaos_commands.ts";
 import { defaultCommands } from "./commands.ts";
 import { serveControl } from "./control_server.ts";
 import { faultTracker } from "./fault_tracker.ts";
@@ -72,4 +73,18 @@ Deno.test("GET /status lists the active faults", async () => {
   } finally {
     await server.close();
   }
+});
+
+Deno.test("status lists the active faults under the children", async () => {
+  const supervisor = idleSupervisor();
+  const commands = pipelineCommands();
+  const quiet = await commands.execute("status", supervisor);
+  assert.doesNotMatch(quiet.output, /Active faults/);
+  faultTracker(supervisor).start("partition", "raft-1", "from every peer, both ways");
+  const result = await commands.execute("status", supervisor);
+  assert.equal(result.ok, true);
+  assert.match(
+    result.output,
+    /\n\nActive faults:\n {2}1 {2}partition raft-1 \(from every peer, both ways\) since \d{4}-/,
+  );
 });
