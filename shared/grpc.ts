@@ -5,6 +5,7 @@
  * @module
  */
 import * as grpc from "@grpc/grpc-js";
+import { processIsExiting } from "./shutdown.ts";
 
 export { grpc };
 
@@ -12,7 +13,12 @@ export { grpc };
 export interface GrpcServer {
   readonly server: grpc.Server;
   readonly port: number;
-  /** Stops accepting calls, waits up to `graceMs` for running ones, then cancels them. */
+  /**
+   * Stops accepting calls, waits up to `graceMs` for running ones, then cancels them. In a
+   * process that is shutting down ({@linkcode processIsExiting}) it does nothing: closing
+   * would send GOAWAY frames that can abort the peers (denoland/deno#36788); the process
+   * exit closes the connections instead.
+   */
   close(graceMs?: number): Promise<void>;
 }
 
@@ -47,6 +53,7 @@ export async function startGrpcServer(
     server,
     port: bound,
     close(graceMs = 2000) {
+      if (processIsExiting()) return Promise.resolve();
       return new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           server.forceShutdown();
@@ -59,6 +66,15 @@ export async function startGrpcServer(
       });
     },
   };
+}
+
+/**
+ * Closes a client's channel, unless this process is shutting down: then the channel is left
+ * for the process exit to close, because a graceful close sends a GOAWAY that can abort the
+ * server process under Deno 2.9 (denoland/deno#36788).
+ */
+export function closeClient(client: grpc.Client): void {
+  if (!processIsExiting()) client.close();
 }
 
 /** Creates an insecure channel credential pair for loopback clients. */

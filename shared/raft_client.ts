@@ -24,7 +24,7 @@ import {
   type ReadResponse,
   type StatusResponse,
 } from "@trading/proto/raft";
-import { grpc, GRPC_OPTIONS, insecure, isGrpcStatus, unary } from "./grpc.ts";
+import { closeClient, grpc, GRPC_OPTIONS, insecure, isGrpcStatus, unary } from "./grpc.ts";
 import { backoffDelay, errorMessage, sleep } from "./retry.ts";
 
 /** Options of {@linkcode RaftClient}. */
@@ -375,11 +375,12 @@ export class RaftClient {
    * Closes every channel. The client cannot be used afterwards. Note: with Deno 2.9 a
    * graceful close can abort a raft-node that served this client many calls
    * (denoland/deno#36788, see {@linkcode RAFT_CHANNEL_OPTIONS}); a long-lived process should
-   * keep its client until it exits.
+   * keep its client until it exits. In a process that is shutting down this leaves the
+   * channels for the exit to close ({@linkcode closeClient}).
    */
   close(): void {
     this.#closed = true;
-    for (const client of this.#clients.values()) client.close();
+    for (const client of this.#clients.values()) closeClient(client);
     this.#clients.clear();
   }
 

@@ -18,6 +18,19 @@ export const FORCED_EXIT_CODE = 1;
 
 type Step = { name: string; run: () => Promise<void> | void };
 
+let exiting = false;
+
+/**
+ * True once this process has begun its graceful shutdown. gRPC servers and channels check
+ * it to avoid sending HTTP/2 GOAWAY frames on the way out: Deno 2.9's node:http2 can abort
+ * the process that *receives* a GOAWAY (nghttp2 `find_stream_on_goaway_func` assertion,
+ * denoland/deno#36788), so an exiting process leaves its connections to the kernel, and
+ * its peers see a plain TCP close, which they handle by reconnecting.
+ */
+export function processIsExiting(): boolean {
+  return exiting;
+}
+
 /** Options of {@linkcode GracefulShutdown}. */
 export interface ShutdownOptions {
   /** Time allowed for all steps, in ms. Default 8000 (the supervisor's grace is 10 s). */
@@ -112,6 +125,7 @@ export class GracefulShutdown {
       return this.done;
     }
     this.#started = true;
+    exiting = true;
     const deadlineMs = this.#options.deadlineMs ?? 8000;
     this.#log.info("shutting down ({reason})", { reason, deadlineMs });
     this.#controller.abort(new Error(`shutting down: ${reason}`));

@@ -67,6 +67,15 @@ export function serveControl(
   const guarded =
     (handler: (request: Request) => Response | Promise<Response>) =>
     (request: Request): Response | Promise<Response> => {
+      const refusal = crossSiteRefusal(request);
+      if (refusal !== undefined) {
+        log.warn("refused {method} {path}: {reason}", {
+          method: request.method,
+          path: new URL(request.url).pathname,
+          reason: refusal,
+        });
+        return Response.json({ ok: false, output: `Forbidden: ${refusal}` }, { status: 403 });
+      }
       if (options.token !== undefined) {
         const header = request.headers.get("authorization") ?? "";
         const presented = header.startsWith("Bearer ") ? header.slice(7).trim() : "";
@@ -146,6 +155,32 @@ export function serveControl(
       await server.close();
     },
   };
+}
+
+/**
+ * Why a state-changing request must be refused as coming from another web site, or
+ * undefined. Without a token on loopback, any page open in the user's browser could
+ * otherwise POST `kill` commands: a cross-origin "simple" request (form content type)
+ * reaches the handler even though the page cannot read the answer. So non-GET requests must
+ * carry `content-type: application/json` (which a browser only sends cross-origin after a
+ * CORS preflight we never grant), and a browser's `Sec-Fetch-Site` or `Origin`, when
+ * present, must name this very origin.
+ */
+export function crossSiteRefusal(request: Request): string | undefined {
+  if (request.method === "GET" || request.method === "HEAD") return undefined;
+  const site = request.headers.get("sec-fetch-site");
+  if (site !== null && site !== "same-origin" && site !== "none") {
+    return `cross-site request (Sec-Fetch-Site: ${site})`;
+  }
+  const origin = request.headers.get("origin");
+  if (origin !== null && origin !== new URL(request.url).origin) {
+    return `request from another origin (${origin})`;
+  }
+  const contentType = request.headers.get("content-type") ?? "";
+  if (!/^application\/json\b/i.test(contentType)) {
+    return "expected content-type application/json";
+  }
+  return undefined;
 }
 
 function methodNotAllowed(allowed: string): Response {

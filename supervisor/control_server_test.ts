@@ -103,7 +103,11 @@ Deno.test("POST /control with a bad command answers 400 with usage and changes n
       assert.equal(body.ok, false);
       assert.match(body.output, /Usage: |Commands:/, command);
     }
-    const notJson = await fetch(`${url}/control`, { method: "POST", body: "kill a" });
+    const notJson = await fetch(`${url}/control`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "kill a",
+    });
     assert.equal(notJson.status, 400);
     assert.match((await notJson.json()).output, /expected JSON \{"command": "<command>"\}/);
     const wrongMethod = await fetch(`${url}/control`);
@@ -220,4 +224,31 @@ Deno.test("with a token, an admin call without it is refused 401 and one with it
     assert.equal(healthz.status, 200);
     await healthz.body?.cancel();
   }, token);
+});
+
+Deno.test("POST /control refuses cross-site and non-JSON requests and changes nothing", async () => {
+  await withApi([fixtureSpec("a")], async ({ url, supervisor }) => {
+    await waitFor("a running", () => supervisor.status()[0]?.state === "running");
+    const pid = supervisor.status()[0]?.pid;
+    const attempts: Array<Record<string, string>> = [
+      // A form post from any web page: a "simple" request with no preflight.
+      { "content-type": "text/plain" },
+      { "content-type": "application/x-www-form-urlencoded" },
+      { "content-type": "application/json", "sec-fetch-site": "cross-site" },
+      { "content-type": "application/json", origin: "http://evil.example" },
+    ];
+    for (const headers of attempts) {
+      const response = await fetch(`${url}/control`, {
+        method: "POST",
+        headers,
+        body: JSON.stringify({ command: "kill a" }),
+      });
+      assert.equal(response.status, 403, JSON.stringify(headers));
+      assert.match((await response.json()).output, /^Forbidden: /);
+    }
+    assert.equal(supervisor.status()[0]?.pid, pid, "nothing was killed");
+    assert.equal(supervisor.status()[0]?.restarts, 0);
+    const sameOrigin = await control(url, { command: "status" }, { origin: url });
+    assert.equal(sameOrigin.status, 200);
+  });
 });

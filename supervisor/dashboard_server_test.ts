@@ -110,6 +110,7 @@ Deno.test("DashboardServer streams hello, a snapshot per round, timeline events,
 
       const kill = await fetch(`${url}/control`, {
         method: "POST",
+        headers: { "content-type": "application/json" },
         body: JSON.stringify({ command: "kill svc" }),
       });
       assert.equal(kill.status, 200);
@@ -154,7 +155,10 @@ Deno.test("DashboardServer with a token serves the page publicly but the stream 
     const noTicket = await fetch(`${url}/dashboard/stream`);
     assert.equal(noTicket.status, 401);
     await noTicket.body?.cancel();
-    const anonymous = await fetch(`${url}/dashboard/ticket`, { method: "POST" });
+    const anonymous = await fetch(`${url}/dashboard/ticket`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+    });
     assert.equal(anonymous.status, 401);
     await anonymous.body?.cancel();
     const status = await fetch(`${url}/status`);
@@ -163,7 +167,7 @@ Deno.test("DashboardServer with a token serves the page publicly but the stream 
 
     const issued = await fetch(`${url}/dashboard/ticket`, {
       method: "POST",
-      headers: { authorization: `Bearer ${TOKEN}` },
+      headers: { "content-type": "application/json", authorization: `Bearer ${TOKEN}` },
     });
     assert.equal(issued.status, 200);
     const { ticket } = await issued.json();

@@ -115,6 +115,7 @@ Deno.test("no child outlives a SIGKILLed supervisor, a paused one included", asy
   const frozen = childOf(status.children, "frozen").pid!;
   const paused = await fetch(`${supervisor.url}/control`, {
     method: "POST",
+    headers: { "content-type": "application/json" },
     body: JSON.stringify({ command: "pause frozen" }),
   });
   assert.equal(paused.status, 200);

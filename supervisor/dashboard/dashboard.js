@@ -82,7 +82,10 @@ async function connect() {
   if (state.tokenRequired) {
     let response;
     try {
-      response = await fetch("/dashboard/ticket", { method: "POST", headers: authHeaders() });
+      response = await fetch("/dashboard/ticket", {
+        method: "POST",
+        headers: { "content-type": "application/json", ...authHeaders() },
+      });
     } catch {
       setConnection(false, "supervisor unreachable");
       scheduleReconnect(connect);
