@@ -38,6 +38,7 @@ import { partitionForKey } from "@trading/verifier/partition-for-key";
 import { decodeCommand } from "@trading/stream-processor/command-schema";
 import { InvalidMessageError } from "@trading/market-ingestor/invalid-message-error";
 import { failpoint } from "@trading/market-ingestor/failpoint";
+import { nowUs } from "@trading/market-ingestor/now-us";
 import { type DeadLetter, DeadLetterQueue } from "./dead_letter_queue.ts";
 import { LastPrices } from "./last_prices.ts";
 import type { OrderOutbox, OutboxRow } from "./order_outbox.ts";
@@ -89,6 +90,19 @@ const consumerLag = gauge("consumer_lag", "Records behind the high watermark, pe
   "topic",
   "partition",
 ]);
+const commandDelay = histogram(
+  "command_delivery_seconds",
+  "Time from command creation to its arrival at the executor",
+);
+const priceWait = histogram("price_wait_seconds", "Time a command waited for its tick's price");
+const chunkStages = histogram(
+  "executor_chunk_stage_seconds",
+  "Time of each step of a chunk: apply (risk, Raft), outbox_insert, publish (relay), commit",
+  ["stage"],
+);
+function stage(name: string, startedMs: number): void {
+  chunkStages.observe({ stage: name }, (performance.now() - startedMs) / 1000);
+}
 const eventsPublished = counter("events_published_total", "Order events published");
 const eventsFoundPublished = counter(
   "events_found_published_total",
@@ -259,6 +273,7 @@ export class OrderExecutor {
       // Pending rows below the committed offset of a newly owned partition were published
       // by whoever committed past them; settle them at that partition's first batch.
       this.#toSettle = new Set(this.#assigned);
+      this.#relay.newAssignment();
       this.#o.log.info("joined {groupId} owning {topic} partitions {partitions}", {
         groupId: this.#o.groupId,
         topic: TOPICS.commands,
@@ -329,13 +344,13 @@ export class OrderExecutor {
     const { batch } = payload;
     const partition = batch.partition;
     const dead: DeadLetter[] = [];
-    const bySymbol = new Map<string, ValidCommand[]>();
+    const valid: ValidCommand[] = [];
+    const arrived = nowUs();
     for (const message of messages) {
       try {
         const command = decodeCommand(message.value);
-        const list = bySymbol.get(command.symbol) ?? [];
-        list.push({ command, message });
-        bySymbol.set(command.symbol, list);
+        commandDelay.observe(Math.max(0, arrived - command.createdAtUs) / 1e6);
+        valid.push({ command, message });
       } catch (error) {
         if (!(error instanceof InvalidMessageError)) throw error;
         dead.push({
@@ -350,45 +365,51 @@ export class OrderExecutor {
       }
     }
 
-    const rows: OutboxRow[] = [];
     const heartbeat = async () => {
       await payload.heartbeat().catch(() => {});
     };
-    // Orders of one symbol in input order (the position check depends on it), symbols in
-    // parallel (Raft batches concurrent Applies into one round).
-    await Promise.all([...bySymbol.values()].map(async (items) => {
-      for (const { command, message } of items) {
-        const reference = await this.#prices.priceAfter(
-          command.symbol,
-          command.tickSequence,
-          this.#o.priceWaitMs,
-        );
-        const { event, result } = await this.#recorder.record(command, reference, heartbeat);
-        if (result === ApplyResult.APPLY_RESULT_DUPLICATE) commandsDuplicate.inc();
-        if (result === ApplyResult.APPLY_RESULT_CONFLICT) {
-          dead.push({
-            topic: batch.topic,
-            partition,
-            offset: Number(message.offset),
-            key: message.key,
-            value: message.value,
-            reason: "conflict",
-            detail: `Order id ${command.orderId} was recorded with another command: ` +
-              "expected a re-emitted order to have the same content",
-          });
-        }
-        rows.push({
-          orderId: command.orderId,
-          eventsPartition: partitionForKey(command.orderId, this.#eventsPartitions),
-          sourcePartition: partition,
-          sourceOffset: Number(message.offset),
-          tickCreatedAtUs: command.tickCreatedAtUs,
-          event: OrderEvent.encode(event).finish(),
+    // Every order of the chunk at once: Raft batches concurrent Applies into one round, so a
+    // chunk costs about one commit latency instead of one per order. The calls leave in input
+    // order on one channel, so the state machine's position check sees them in that order
+    // (it is the check across executors; exactly-once does not depend on the order).
+    const applyStarted = performance.now();
+    const rows: OutboxRow[] = new Array(valid.length);
+    await Promise.all(valid.map(async ({ command, message }, index) => {
+      const waitStarted = performance.now();
+      const reference = await this.#prices.priceAfter(
+        command.symbol,
+        command.tickSequence,
+        this.#o.priceWaitMs,
+      );
+      priceWait.observe((performance.now() - waitStarted) / 1000);
+      const { event, result } = await this.#recorder.record(command, reference, heartbeat);
+      if (result === ApplyResult.APPLY_RESULT_DUPLICATE) commandsDuplicate.inc();
+      if (result === ApplyResult.APPLY_RESULT_CONFLICT) {
+        dead.push({
+          topic: batch.topic,
+          partition,
+          offset: Number(message.offset),
+          key: message.key,
+          value: message.value,
+          reason: "conflict",
+          detail: `Order id ${command.orderId} was recorded with another command: ` +
+            "expected a re-emitted order to have the same content",
         });
       }
+      rows[index] = {
+        orderId: command.orderId,
+        eventsPartition: partitionForKey(command.orderId, this.#eventsPartitions),
+        sourcePartition: partition,
+        sourceOffset: Number(message.offset),
+        tickCreatedAtUs: command.tickCreatedAtUs,
+        event: OrderEvent.encode(event).finish(),
+      };
     }));
+    stage("apply", applyStarted);
 
+    let started = performance.now();
     const inserted = new Set(this.#o.outbox.insert(rows));
+    stage("outbox_insert", started);
     failpoint("after-outbox-insert");
     for (const row of rows) {
       if (!inserted.has(row.orderId)) continue;
@@ -400,6 +421,7 @@ export class OrderExecutor {
       orderLatency.observe(Math.max(0, event.createdAtUs - event.tickCreatedAtUs) / 1e6);
     }
     await this.#dlq.send(dead);
+    started = performance.now();
 
     const firstOffset = messages[0]!.offset;
     const lastOffset = messages.at(-1)!.offset;
@@ -416,9 +438,12 @@ export class OrderExecutor {
         await commit(firstOffset);
       },
     );
+    stage("publish", started);
     eventsPublished.inc(sent);
     eventsFoundPublished.inc(alreadyPublished);
+    started = performance.now();
     await commit(String(Number(lastOffset) + 1));
+    stage("commit", started);
     failpoint("after-commit");
     payload.resolveOffset(lastOffset);
     await heartbeat();

@@ -19,7 +19,13 @@ import { canonicalCommandBytes } from "@trading/stream-processor/command-schema"
 import { errorMessage, sleep } from "@trading/shared/retry";
 import { nowUs } from "@trading/market-ingestor/now-us";
 import type { Logger } from "@trading/shared/log";
+import { histogram } from "@trading/shared/metrics";
 import { checkRisk, type RiskLimits } from "./risk_checks.ts";
+
+const applySeconds = histogram(
+  "raft_apply_seconds",
+  "Time to record one order through Raft (retries included)",
+);
 
 /** The part of `RaftClient` (shared/raft_client.ts) the recorder uses. */
 export interface RaftApplier {
@@ -73,7 +79,9 @@ export class OrderRecorder {
       positionDelta: command.side === Side.SIDE_BUY ? command.quantity : -command.quantity,
       maxPosition: limits.maxPosition,
     });
+    const started = performance.now();
     const response = await this.#apply(request, onWait);
+    applySeconds.observe((performance.now() - started) / 1000);
     const stored = response.outcome ?? outcome;
     const event = OrderEvent.fromPartial({
       orderId: command.orderId,

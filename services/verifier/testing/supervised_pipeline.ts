@@ -196,6 +196,19 @@ export class SupervisedPipeline implements AsyncDisposable {
     await this.waitHealthy(timeoutMs);
   }
 
+  /** The resident memory of the three services, MB (from their /metrics). */
+  async servicesRssMb(): Promise<number> {
+    let bytes = 0;
+    for (const port of [8083, 8084, 8085]) {
+      const response = await fetch(`http://127.0.0.1:${port + this.offset}/metrics`);
+      const line = (await response.text()).split("\n").find((l) =>
+        l.startsWith("process_resident_memory_bytes")
+      );
+      bytes += Number(line?.split(" ").at(-1) ?? 0);
+    }
+    return Math.round(bytes / 1024 / 1024);
+  }
+
   /** The ingestor's status. */
   ingestorStatus(): Promise<IngestorStatus> {
     return unary(this.#ingestor, this.#ingestor.getStatus, {});
