@@ -1,13 +1,15 @@
 /**
  * The node loop of a raft-node: the thin shell around the pure core (etcd-io/raft style).
- * Timers drive `tick()`, the transport feeds `step()`, and every Ready is handled in the
- * order core/types.ts documents: persist (one SQLite transaction), send, apply, answer
- * reads, advance. Client requests wait here for their entry to be applied or their read to
- * be confirmed.
+ * Timers drive `tick()`, the transport feeds `step()`, and every Ready is handled as
+ * core/types.ts documents: the leader's AppendEntries go out first, the Ready is written
+ * (one SQLite transaction) and its committed entries applied and reads answered while the
+ * WAL is fsynced off the event loop, then what relies on the write is sent and the core
+ * advanced. Client requests wait here for their entry to be applied or their read to be
+ * confirmed.
  *
- * Group commit comes from the loop's shape: a Ready is handled at most once per turn of the
- * event loop, so every proposal and message that arrived while the previous Ready was being
- * written goes into the next single transaction.
+ * Group commit comes from the loop's shape: one Ready is handled at a time, so every
+ * proposal and message that arrives while its fsync runs goes into the next single
+ * transaction.
  *
  * @module
  */
@@ -133,6 +135,8 @@ export class RaftNode {
   #log = getLogger("raft");
   #bootstrapped: boolean;
   #scheduled = false;
+  /** The Ready being handled (its fsync may be running), if any. */
+  #handling: Promise<void> | undefined;
   #ticker: ReturnType<typeof setInterval> | undefined;
   #statusTimer: ReturnType<typeof setInterval> | undefined;
   #lastTickAt = 0;
@@ -292,7 +296,7 @@ export class RaftNode {
     return this.#leaderChanges;
   }
 
-  /** Milliseconds spent writing the last Ready (its fsync included). */
+  /** Milliseconds spent writing the last Ready's transaction (its fsync runs apart). */
   get lastWriteMs(): number {
     return this.#storage.lastWriteMs;
   }
@@ -530,38 +534,50 @@ export class RaftNode {
     // Once per turn of the event loop: everything that arrives meanwhile joins this Ready.
     setImmediate(() => {
       this.#scheduled = false;
-      if (this.#stopped || !this.#raft.hasReady()) return;
-      try {
-        this.#handleReady();
-      } catch (error) {
-        this.#log.error("handling a Ready failed, stopping: {error}", {
-          error: errorMessage(error),
-        });
-        this.#stopped = true;
-        this.#fatal?.(error);
-        return;
-      }
-      if (this.#raft.hasReady()) this.#schedule();
+      if (this.#stopped || this.#handling || !this.#raft.hasReady()) return;
+      this.#handling = this.#handleReady().then(
+        () => {
+          this.#handling = undefined;
+          if (this.#raft.hasReady()) this.#schedule();
+        },
+        (error) => {
+          this.#handling = undefined;
+          if (this.#stopped) return;
+          this.#log.error("handling a Ready failed, stopping: {error}", {
+            error: errorMessage(error),
+          });
+          this.#stopped = true;
+          this.#fatal?.(error);
+        },
+      );
     });
   }
 
-  #handleReady(): void {
+  async #handleReady(): Promise<void> {
     const rd: Ready = this.#raft.ready();
     if (rd.softState) this.#onSoftState(rd.softState);
     // A member added by this Ready's config entry gets messages in this very Ready.
     if (this.#raft.conf !== this.#conf) this.#refreshMembers();
-    // 1. Persist: snapshot, entries, hard state, in one durable transaction.
+    // 1. A leader's AppendEntries leave before its own write (thesis §10.2.1): followers
+    // write while the leader does.
+    if (rd.earlyMessages.length > 0) this.transport.send(rd.earlyMessages);
+    // 2. Write the snapshot, entries and hard state in one transaction.
     const writeStarted = performance.now();
-    const syncedBefore = this.#storage.syncedWrites;
-    this.#storage.persist(rd);
+    const mustSync = this.#storage.write(rd);
+    // 4-5. Committed entries are on a majority of disks already: apply them and answer
+    // their clients while our own fsync runs (a received snapshot must be durable first).
+    if (rd.snapshot === undefined) this.#apply(rd);
+    // 2. ...durably: fdatasync off the event loop, which meanwhile serves the network.
+    if (mustSync) await this.#storage.sync();
     if (rd.entries.length > 0 || rd.hardState || rd.snapshot) {
-      const sync = this.#storage.syncedWrites > syncedBefore ? "true" : "false";
+      const sync = mustSync ? "true" : "false";
       this.metrics.fsyncSeconds.observe({ sync }, (performance.now() - writeStarted) / 1000);
       this.metrics.readyEntries.observe(rd.entries.length);
     }
-    // 2. Send.
+    // Stopped meanwhile: the storage is about to close; the core is dropped with the node.
+    if (this.#stopped) return;
+    // 3. Send what relies on the write: acknowledgements, votes, a new term.
     if (rd.messages.length > 0) this.transport.send(rd.messages);
-    // 3. Restore a received snapshot, then apply.
     if (rd.snapshot) {
       this.stateMachine.restore(rd.snapshot.data);
       this.#snapshotsInstalled++;
@@ -572,9 +588,17 @@ export class RaftNode {
         term: rd.snapshot.term,
         orders: this.stateMachine.size,
       });
+      this.#apply(rd);
     }
+    // 6. Advance.
+    this.#raft.advance(rd);
+    if (this.#raft.conf !== this.#conf) this.#refreshMembers();
+    this.#maybeSnapshot();
+  }
+
+  /** Steps 4 and 5 of a Ready: apply its committed entries, answer its reads. */
+  #apply(rd: Ready): void {
     for (const entry of rd.committedEntries) this.#applyEntry(entry);
-    // 4. Reads.
     for (const { context, index } of rd.readStates) {
       const read = this.#pendingReads.get(context);
       if (!read) continue;
@@ -589,10 +613,6 @@ export class RaftNode {
       read.refuse(this.#notLeader());
     }
     this.#serveReads();
-    // 5. Advance.
-    this.#raft.advance(rd);
-    if (this.#raft.conf !== this.#conf) this.#refreshMembers();
-    this.#maybeSnapshot();
   }
 
   #applyEntry(entry: Entry): void {
@@ -778,7 +798,11 @@ export class RaftNode {
     for (const read of this.#readsAwaitingApply) read.reject(error);
     this.#pendingReads.clear();
     this.#readsAwaitingApply = [];
-    await this.transport.close();
+    // A Ready's fsync may still be running: let it finish before the file is closed.
+    await this.#handling;
+    // The channels to the peers are left for the process exit to close (no GOAWAY, see
+    // RaftTransport.close).
+    await this.transport.close({ closeChannels: false });
     this.#storage.close();
   }
 }

@@ -77,7 +77,7 @@ export class RaftNodeMetrics {
     );
     this.fsyncSeconds = histogram(
       "raft_storage_write_duration_seconds",
-      "Time to persist one Ready in one SQLite transaction; sync=true when it fsynced.",
+      "Time to persist one Ready: its SQLite transaction, then its fsync when sync=true.",
       ["sync"],
     );
     this.readyEntries = histogram(
@@ -149,7 +149,7 @@ export class RaftNodeMetrics {
     );
     value(
       "raft_storage_last_write_ms",
-      "Milliseconds of the last storage transaction.",
+      "Milliseconds of the last storage transaction (without its fsync).",
       () => source.lastWriteMs,
     );
     const byLabel = (

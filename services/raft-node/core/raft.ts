@@ -49,6 +49,7 @@ import {
 
 const EMPTY_BYTES = new Uint8Array(0);
 const NO_ENTRIES: readonly Entry[] = Object.freeze([]);
+const NO_MESSAGES: Message[] = [];
 
 /** A read waiting for its index (the leader's first commit of its term) and confirmation. */
 interface PendingRead {
@@ -65,6 +66,8 @@ interface InProgress {
   readonly lastEntryTerm: number;
   readonly snapshot: Snapshot | undefined;
   readonly appliedTo: number;
+  /** The term of the Ready's hard state, or -1 when it had none. */
+  readonly hardStateTerm: number;
 }
 
 /**
@@ -80,7 +83,8 @@ interface InProgress {
  *   random: Math.random,
  * });
  * raft.campaign();
- * const rd = raft.ready(); // persist rd.entries and rd.hardState, send rd.messages, apply ...
+ * const rd = raft.ready(); // send rd.earlyMessages, persist rd.entries and rd.hardState,
+ * // then send rd.messages, apply rd.committedEntries ...
  * raft.advance(rd);
  * ```
  */
@@ -135,6 +139,14 @@ export class Raft {
   #messages: Message[] = [];
   #prevSoft: SoftState;
   #prevHard: HardState;
+  /**
+   * The term of the latest hard state known to be durable (restored, or persisted by a Ready
+   * that `advance()` acknowledged). A leader's messages may leave before its Ready is
+   * durable only in this term (thesis §10.2.1 needs the leader's term to be durable: a
+   * single voter that crashed before persisting its vote could win the same term again and
+   * write other entries at the same indexes).
+   */
+  #durableTerm = 0;
   #inProgress: InProgress | undefined;
 
   /** Restores a node from `config.storage` (or bootstraps a new one). */
@@ -165,6 +177,7 @@ export class Raft {
     this.#log = new RaftLog(empty ? undefined : storage);
     if (!empty) {
       this.#term = storage.hardState.term;
+      this.#durableTerm = storage.hardState.term;
       this.#vote = storage.hardState.vote;
       this.#commit = Math.max(storage.hardState.commit, this.#log.snapshot.index);
       if (this.#commit > this.#log.lastIndex) {
@@ -553,12 +566,14 @@ export class Raft {
       : this.#applying;
     this.#applying = appliedTo;
 
+    const { early, late } = this.#splitMessages(this.#messages);
     const rd: Ready = {
       softState: soft,
       hardState: hard,
       snapshot,
       entries,
-      messages: this.#messages,
+      earlyMessages: early,
+      messages: late,
       committedEntries,
       readStates: this.#readStates,
       droppedReads: this.#droppedReads,
@@ -571,8 +586,33 @@ export class Raft {
       lastEntryTerm: last?.term ?? 0,
       snapshot,
       appliedTo,
+      hardStateTerm: hard?.term ?? -1,
     };
     return rd;
+  }
+
+  /**
+   * Separates the messages that may leave before this Ready is durable (thesis §10.2.1):
+   * only a leader's own messages (AppendEntries, InstallSnapshot, TimeoutNow are sent by
+   * nobody else) of a term already durable. Their entries need not be durable here: the
+   * leader counts itself toward a quorum only from `advance()` on (see `#maybeCommit`).
+   * Everything else (votes, acknowledgements, rejections carrying our term) waits.
+   */
+  #splitMessages(messages: Message[]): { early: Message[]; late: Message[] } {
+    if (messages.length === 0) return { early: messages, late: messages };
+    if (this.#unsafe.sendEverythingEarly) return { early: messages, late: [] };
+    let early: Message[] | undefined;
+    let late: Message[] | undefined;
+    for (const m of messages) {
+      const leaderMessage = m.type === "appendEntries" || m.type === "installSnapshot" ||
+        m.type === "timeoutNow";
+      if (leaderMessage && m.term === this.#durableTerm) (early ??= []).push(m);
+      else (late ??= []).push(m);
+    }
+    // The common cases (all early on a leader, all late on a follower) allocate nothing.
+    if (early === undefined) return { early: NO_MESSAGES, late: messages };
+    if (late === undefined) return { early: messages, late: NO_MESSAGES };
+    return { early, late };
   }
 
   /** Acknowledges that `ready` (the last value of `ready()`) was handled completely. */
@@ -582,9 +622,10 @@ export class Raft {
     this.#inProgress = undefined;
     if (p.snapshot !== undefined) this.#log.snapshotStable(p.snapshot);
     if (p.lastEntryIndex > 0) this.#log.stableTo(p.lastEntryIndex, p.lastEntryTerm);
+    if (p.hardStateTerm > this.#durableTerm) this.#durableTerm = p.hardStateTerm;
     if (p.appliedTo > this.#applied) this.#applied = p.appliedTo;
     // The leader counts its own log only once it is durable (so that a committed entry is
-    // always on a majority of disks), which it now may be.
+    // always on a majority of disks, thesis §10.2.1), which it now may be.
     if (this.#role === "leader") this.#maybeCommit();
   }
 
@@ -1067,14 +1108,18 @@ export class Raft {
    * Raises the commit index to the highest index replicated on a majority of voters, but
    * only if that entry is of the current term (§5.4.2, Figure 8): an entry of an earlier
    * term may still be overwritten even when stored on a majority. The leader counts its
-   * own log only up to what is durable.
+   * own log only up to what is durable: its followers may have stored (and acknowledged)
+   * entries it is still writing (thesis §10.2.1), and then the quorum is made of them.
    */
   #maybeCommit(): void {
     const voters = this.#log.conf.voters;
     if (voters.length === 0) return;
+    const own = this.#unsafe.countUnpersistedLeaderLog
+      ? this.#log.lastIndex
+      : this.#log.stableIndex;
     const matches: number[] = [];
     for (const id of voters) {
-      matches.push(id === this.id ? this.#log.stableIndex : (this.#progress.get(id)?.match ?? 0));
+      matches.push(id === this.id ? own : (this.#progress.get(id)?.match ?? 0));
     }
     matches.sort((a, b) => b - a);
     const quorumIndex = matches[Math.floor(voters.length / 2)]!;

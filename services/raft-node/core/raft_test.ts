@@ -54,7 +54,7 @@ function drain(node: Raft): Message[] {
   const out: Message[] = [];
   while (node.hasReady()) {
     const rd = node.ready();
-    out.push(...rd.messages);
+    out.push(...rd.earlyMessages, ...rd.messages);
     node.advance(rd);
   }
   return out;
@@ -400,15 +400,16 @@ Deno.test("Raft: proposals made while a Ready is being persisted go out together
   for (let i = 0; i < 5; i++) a.propose(text(`batched${i}`)); // during the "fsync"
   assert.equal(a.hasReady(), false); // one Ready at a time
   c.storage.get("a")!.persist(rd);
-  c.queue.push(...rd.messages);
+  c.queue.push(...rd.earlyMessages, ...rd.messages);
   a.advance(rd);
   const next = a.ready();
   assert.equal(next.entries.length, 5);
-  const appends = next.messages.filter(ofType("appendEntries"));
+  const appends = next.earlyMessages.filter(ofType("appendEntries"));
   // One message per follower carries the whole batch (the first is still in flight).
+  assert.equal(appends.length, 2);
   assert.ok(appends.every((m) => m.entries.length === 5));
   c.storage.get("a")!.persist(next);
-  c.queue.push(...next.messages);
+  c.queue.push(...next.earlyMessages, ...next.messages);
   a.advance(next);
   c.deliverAll();
   assert.equal(c.appliedTexts("a").length, 6);
@@ -481,28 +482,125 @@ Deno.test("Raft: unsafe commitPreviousTermByCounting commits the earlier-term en
   assert.equal(a.commitIndex, 2);
 });
 
+function appendAck(to: Raft, from: string, matchIndex: number): AppendEntriesResponse {
+  return {
+    type: "appendEntriesResponse",
+    from,
+    to: to.id,
+    term: to.term,
+    success: true,
+    matchIndex,
+    rejectHintIndex: 0,
+    rejectHintTerm: 0,
+    context: new Uint8Array(),
+  };
+}
+
 Deno.test("Raft: a leader counts its own log only once the Ready holding it is persisted", () => {
   const c = new TestCluster(["a", "b", "c"]);
   c.elect("a");
   const a = c.node("a");
   const { index } = a.propose(text("x")) as { index: number };
   const rd = a.ready();
-  // b acknowledges an index the leader has not made durable yet (cannot happen with the
-  // Ready contract; here it shows the leader does not count itself early).
-  a.step({
-    type: "appendEntriesResponse",
-    from: "b",
-    to: "a",
-    term: a.term,
-    success: true,
-    matchIndex: index,
-    rejectHintIndex: 0,
-    rejectHintTerm: 0,
-    context: new Uint8Array(),
-  });
+  // b stored the early AppendEntries and acknowledged it while the leader is still writing:
+  // a majority would be a and b, but a's copy is not durable yet.
+  a.step(appendAck(a, "b", index));
   assert.equal(a.commitIndex, index - 1);
   a.advance(rd);
   assert.equal(a.commitIndex, index);
+});
+
+Deno.test("Raft: a leader hands out its AppendEntries as early messages, before its entries are durable (thesis §10.2.1)", () => {
+  const c = new TestCluster(["a", "b", "c"]);
+  c.elect("a");
+  const a = c.node("a");
+  const { index } = a.propose(text("x")) as { index: number };
+  const rd = a.ready();
+  assert.deepEqual(rd.entries.map((e) => e.index), [index]);
+  const appends = rd.earlyMessages.filter(ofType("appendEntries"));
+  assert.deepEqual(appends.map((m) => m.to).sort(), ["b", "c"]);
+  assert.ok(appends.every((m) => m.entries.some((e) => e.index === index)));
+  assert.deepEqual(rd.messages, []);
+});
+
+Deno.test("Raft: a leader commits on its followers' acknowledgements while its own write is pending", () => {
+  const c = new TestCluster(["a", "b", "c"]);
+  c.elect("a");
+  const a = c.node("a");
+  const { index } = a.propose(text("x")) as { index: number };
+  const rd = a.ready();
+  a.step(appendAck(a, "b", index));
+  a.step(appendAck(a, "c", index));
+  // b and c are a majority of durable copies without the leader's.
+  assert.equal(a.commitIndex, index);
+  a.advance(rd);
+  const next = a.ready();
+  assert.deepEqual(next.committedEntries.map((e) => e.index), [index]);
+  a.advance(next);
+});
+
+Deno.test("Raft: unsafe countUnpersistedLeaderLog commits on one follower's acknowledgement before the leader's write is durable", () => {
+  const c = new TestCluster(["a", "b", "c"], { unsafe: { countUnpersistedLeaderLog: true } });
+  c.elect("a");
+  const a = c.node("a");
+  const { index } = a.propose(text("x")) as { index: number };
+  a.ready();
+  a.step(appendAck(a, "b", index));
+  assert.equal(a.commitIndex, index);
+});
+
+Deno.test("Raft: votes and acknowledgements are never early messages", () => {
+  const c = new TestCluster(["a", "b", "c"]);
+  c.elect("a");
+  c.node("a").propose(text("x"));
+  c.process("a");
+  const appends = c.take((m) => m.type === "appendEntries" && m.to === "b");
+  const b = c.node("b");
+  for (const m of appends) b.step(m);
+  const rd = b.ready();
+  assert.equal(rd.entries.length, 1);
+  assert.deepEqual(rd.earlyMessages, []);
+  assert.ok(rd.messages.some((m) => m.type === "appendEntriesResponse" && m.success));
+  b.advance(rd);
+
+  const voter = restored("v", ["v", "w"], [], 1);
+  voter.step({
+    type: "requestVote",
+    from: "w",
+    to: "v",
+    term: 2,
+    lastLogIndex: 1,
+    lastLogTerm: 1,
+    preVote: false,
+    transfer: false,
+  });
+  const vote = voter.ready();
+  assert.equal(vote.hardState?.vote, "w");
+  assert.deepEqual(vote.earlyMessages, []);
+  assert.equal(vote.messages.filter(ofType("requestVoteResponse"))[0]?.granted, true);
+});
+
+Deno.test("Raft: a leader whose term is not durable yet (a single voter that just won) sends nothing early", () => {
+  const a = new Raft({
+    id: "a",
+    random: () => 0,
+    bootstrap: { voters: ["a"], learners: ["l"], context: {} },
+  });
+  a.campaign();
+  assert.equal(a.role, "leader");
+  const first = a.ready();
+  assert.equal(first.hardState?.term, a.term);
+  // Were a to crash now, it could win this term again and write other entries at the same
+  // indexes; the learner must not have seen these.
+  assert.deepEqual(first.earlyMessages, []);
+  assert.ok(first.messages.some((m) => m.type === "appendEntries" && m.to === "l"));
+  a.advance(first);
+  a.step(appendAck(a, "l", a.lastIndex)); // the learner is caught up: pipelining starts
+  a.propose(text("x"));
+  const second = a.ready();
+  assert.ok(second.earlyMessages.some((m) => m.type === "appendEntries" && m.to === "l"));
+  assert.deepEqual(second.messages, []);
+  a.advance(second);
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -117,12 +117,13 @@ export class TestCluster {
     return node;
   }
 
-  /** Handles every Ready of `id` (persist, queue messages, apply, advance). */
+  /** Handles every Ready of `id` (queue early messages, persist, queue messages, apply, advance). */
   process(id: NodeId): void {
     const node = this.node(id);
     const storage = this.storage.get(id)!;
     while (node.hasReady()) {
       const rd = node.ready();
+      this.queue.push(...rd.earlyMessages);
       storage.persist(rd);
       this.queue.push(...rd.messages);
       if (rd.snapshot !== undefined) {

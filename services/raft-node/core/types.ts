@@ -235,24 +235,37 @@ export type MessageType = Message["type"];
 
 /**
  * Everything the core asks of the application, returned by `Raft.ready()`. The application
- * MUST handle a Ready in this order (etcd-io/raft README, "Usage"):
+ * MUST handle a Ready as follows (etcd-io/raft README, "Usage", with the leader's disk write
+ * in parallel with replication of Raft thesis §10.2.1):
  *
- * 1. Persist, durably (fsync) and preferably in one transaction:
+ * 1. Send `earlyMessages`: at once, while step 2 runs, or after it, as is convenient. They
+ *    are AppendEntries (with entries), heartbeats, InstallSnapshot and TimeoutNow of a
+ *    leader whose term (and vote for itself) is already durable, so nothing in them relies
+ *    on step 2: a follower may store and acknowledge the leader's new entries before the
+ *    leader's own write of them is done. The core counts the leader's own log toward the
+ *    commit quorum only up to what `advance()` reported durable, so a committed entry is
+ *    always on a majority of disks, whether that majority includes the leader or not.
+ * 2. Persist, durably (fsync) and preferably in one transaction:
  *    a. `snapshot`, if set: store it as the node's snapshot and delete every stored entry
  *       (the core's log was replaced by it);
  *    b. `entries`: delete every stored entry with index >= `entries[0].index` (a new leader
  *       overwrote a conflicting suffix), then append `entries`;
  *    c. `hardState`, if set.
- * 2. Only then send `messages` (to `message.to`). A vote, an acknowledgement or a commit
- *    index in them relies on step 1 being durable. Messages may be lost, duplicated or
- *    reordered by the network; the core copes. Sending may run concurrently with step 3.
- * 3. If `snapshot` is set, restore the state machine from `snapshot.data`. Then apply
- *    `committedEntries` in order (config entries too: the core already uses the new
- *    membership; the application may update its address book from them).
- * 4. Answer `readStates`: a read with `context` may be served once the state machine has
+ * 3. Only once step 2 is durable, send `messages`. A vote, an acknowledgement or a term in
+ *    them relies on step 2. Messages (early ones too) may be lost, duplicated or reordered
+ *    by the network; the core copes.
+ * 4. Apply. If `snapshot` is set: once step 2 is durable, restore the state machine from
+ *    `snapshot.data`, then apply `committedEntries`. Without a snapshot, `committedEntries`
+ *    may be applied as soon as the Ready is handed out, before or while step 2 runs: they
+ *    are committed, that is durable on a majority of disks already (etcd's server applies
+ *    concurrently with its WAL write the same way). Apply them in order; config entries too
+ *    (the core already uses the new membership; the application may update its address
+ *    book from them).
+ * 5. Answer `readStates`: a read with `context` may be served once the state machine has
  *    applied `index`. `droppedReads` will never get a read state (leadership was lost):
- *    answer them "not leader".
- * 5. Call `Raft.advance(ready)`.
+ *    answer them "not leader". Like step 4, this need not wait for step 2 without a snapshot.
+ * 6. Once step 2 is durable and steps 3 to 5 are done, call `Raft.advance(ready)`: only then
+ *    does the core count this Ready's entries as durable.
  *
  * `step()`, `tick()`, `propose()` and `readIndex()` may be called while a Ready is being
  * handled (between `ready()` and `advance()`): what they produce goes into the next Ready,
@@ -262,19 +275,21 @@ export type MessageType = Message["type"];
 export interface Ready {
   /** Set when role, leader or term changed since the last Ready. Not persisted. */
   readonly softState: SoftState | undefined;
-  /** Set when term, vote or commit changed since the last Ready. Persist (1c). */
+  /** Set when term, vote or commit changed since the last Ready. Persist (2c). */
   readonly hardState: HardState | undefined;
-  /** A snapshot received from the leader: persist (1a), then restore the state machine (3). */
+  /** A snapshot received from the leader: persist (2a), then restore the state machine (4). */
   readonly snapshot: Snapshot | undefined;
-  /** Entries to append to stable storage (1b). */
+  /** Entries to append to stable storage (2b). */
   readonly entries: readonly Entry[];
-  /** Messages to send after persisting (2). */
+  /** A leader's messages that may be sent before step 2 is durable (1). */
+  readonly earlyMessages: readonly Message[];
+  /** Messages to send only once step 2 is durable (3). */
   readonly messages: readonly Message[];
-  /** Entries to apply to the state machine, in order (3). Already persisted by step 1. */
+  /** Entries to apply to the state machine, in order (4). Committed on a majority of disks. */
   readonly committedEntries: readonly Entry[];
-  /** Confirmed linearizable reads (4). */
+  /** Confirmed linearizable reads (5). */
   readonly readStates: readonly ReadState[];
-  /** Contexts of `readIndex()` calls that will never be confirmed (4). */
+  /** Contexts of `readIndex()` calls that will never be confirmed (5). */
   readonly droppedReads: readonly number[];
 }
 
@@ -360,6 +375,17 @@ export interface UnsafeFlags {
   readonly skipLogUpToDateCheck?: boolean;
   /** Serve ReadIndex from the commit index without the heartbeat confirmation round. */
   readonly skipReadIndexConfirmation?: boolean;
+  /**
+   * Count the leader's own log toward the commit quorum up to its last index, durable or
+   * not (breaks thesis §10.2.1: a leader that crashes before its write lands may leave a
+   * "committed" entry on a minority of disks).
+   */
+  readonly countUnpersistedLeaderLog?: boolean;
+  /**
+   * Hand out every message as early, acknowledgements and votes included (breaks "nothing
+   * is acknowledged or voted before it is durable").
+   */
+  readonly sendEverythingEarly?: boolean;
 }
 
 /** Why a proposal, read or change was refused. */

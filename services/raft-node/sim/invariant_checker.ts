@@ -84,10 +84,12 @@ export class InvariantChecker {
   }
 
   /**
-   * Called when node `id` crashes. Entries only its memory held vanish with it: they never
-   * left the node (a Ready's messages go out after its entries are durable), so a later
-   * entry with the same index and term (a single voter re-elected in a term whose vote was
-   * not yet durable) does not break Log Matching.
+   * Called when node `id` crashes. Entries its memory held but its disk did not vanish from
+   * it. Other nodes may hold them still (a leader's early messages leave before its write is
+   * durable, thesis §10.2.1), and then they keep their place in the Log Matching check; an
+   * entry that never left the node is forgotten, so that a later entry with the same index
+   * and term (a single voter re-elected in a term whose vote was not yet durable, which
+   * sends nothing early) does not count as breaking Log Matching.
    */
   nodeCrashed(id: NodeId, durable: { entries: readonly Entry[]; snapshotIndex: number }): void {
     const stored = new Set(durable.entries.map((e) => `${e.index}:${e.term}`));

@@ -24,6 +24,8 @@ const UNSAFE_FLAGS = [
   "skipPreVoteLeaseCheck",
   "skipLogUpToDateCheck",
   "skipReadIndexConfirmation",
+  "countUnpersistedLeaderLog",
+  "sendEverythingEarly",
 ] as const;
 
 /** Default chaos steps per run. */
@@ -76,6 +78,8 @@ export function main(args: string[]): number {
   const started = performance.now();
   let failures = 0;
   let ops = 0;
+  let crashesBeforeSync = 0;
+  let commitsBeforeLeaderSync = 0;
   for (let seed = first; seed < first + count; seed++) {
     const options: SimulationOptions = {
       seed,
@@ -87,10 +91,14 @@ export function main(args: string[]): number {
     try {
       const report = new Simulation(options).run();
       ops += report.operations.total;
+      crashesBeforeSync += report.crashesBeforeSync;
+      commitsBeforeLeaderSync += report.commitsBeforeLeaderSync;
       if (values.verbose || count === 1) {
         console.log(
           `seed ${seed} nodes ${report.nodes}: ok, ${report.steps} steps, ${report.virtualMs} virtual ms, ` +
-            `term ${report.maxTerm}, committed ${report.committed}, crashes ${report.crashes}, ` +
+            `term ${report.maxTerm}, committed ${report.committed}, crashes ${report.crashes} ` +
+            `(${report.crashesBeforeSync} between early send and fsync), ` +
+            `${report.commitsBeforeLeaderSync} commits before the leader's fsync, ` +
             `partitions ${report.partitions}, transfers ${report.transfers}, membership changes ${report.confChanges}, snapshots installed ${report.snapshotsInstalled}, ` +
             `${report.messages} messages, ops ${report.operations.ok} ok + ${report.operations.unknown} unknown, ` +
             `converged ${report.convergedAfterMs} ms after healing`,
@@ -118,7 +126,9 @@ export function main(args: string[]): number {
   console.log(
     `${count - failures}/${count} seeds passed in ${
       seconds.toFixed(1)
-    } s (${ops} client operations checked for linearizability)`,
+    } s (${ops} client operations checked for linearizability; ` +
+      `${commitsBeforeLeaderSync} leader writes committed by followers before the leader's fsync; ` +
+      `${crashesBeforeSync} crashes between early send and fsync)`,
   );
   return failures === 0 ? 0 : 1;
 }

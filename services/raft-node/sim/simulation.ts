@@ -50,6 +50,13 @@ export interface SimulationReport {
   readonly confChanges: number;
   readonly maxTerm: number;
   readonly committed: number;
+  /** Processes killed after their early messages left and before their fsync completed. */
+  readonly crashesBeforeSync: number;
+  /**
+   * Leader Readys whose entries a quorum of followers had made durable (so they were
+   * committed) before the leader's own fsync of them completed (thesis §10.2.1 at work).
+   */
+  readonly commitsBeforeLeaderSync: number;
   readonly snapshotsInstalled: number;
   readonly messages: number;
   readonly operations: { readonly total: number; readonly ok: number; readonly unknown: number };
@@ -154,9 +161,20 @@ export class Simulation {
   readonly #faultGapMs: number;
   /** Chance that a process dies while sending a Ready's messages (after its fsync). */
   readonly #crashMidSend: number;
+  /**
+   * Chance that a process dies after sending a Ready's early messages and before its fsync
+   * completes: a leader whose followers hold entries its own disk never got (thesis §10.2.1).
+   */
+  readonly #crashBeforeSync: number;
+  /** Apply committed entries when a Ready is handed out rather than once it is durable. */
+  readonly #applyBeforeSync: boolean;
+  /** Chance that an fsync takes 2-10 virtual ms instead of 0.1-2. */
+  readonly #slowFsync: number;
 
   // Counters.
   #crashes = 0;
+  #crashesBeforeSync = 0;
+  #commitsBeforeLeaderSync = 0;
   #partitions = 0;
   #transfers = 0;
   #messages = 0;
@@ -190,6 +208,9 @@ export class Simulation {
     this.#leaderFlap = this.#rng.pick([0, 0.05, 0.2, 0.4]);
     this.#faultGapMs = this.#rng.pick([100, 200, 400]);
     this.#crashMidSend = this.#rng.pick([0, 0.001, 0.005, 0.02]);
+    this.#crashBeforeSync = this.#rng.pick([0, 0.002, 0.01, 0.03]);
+    this.#applyBeforeSync = this.#rng.chance(0.5);
+    this.#slowFsync = this.#rng.pick([0, 0, 0.2, 0.5]);
     this.#membershipChanges = this.#rng.chance(0.5);
     for (const id of this.#ids) this.#nodes.push(this.#newNode(id));
     for (let c = 0; c < (options.clients ?? 3); c++) {
@@ -301,6 +322,8 @@ export class Simulation {
       confChanges: this.#confChanges,
       maxTerm,
       committed,
+      crashesBeforeSync: this.#crashesBeforeSync,
+      commitsBeforeLeaderSync: this.#commitsBeforeLeaderSync,
       snapshotsInstalled: this.#snapshotsInstalled,
       messages: this.#messages,
       operations: { total: history.length, ok: history.length - unknown, unknown },
@@ -424,7 +447,12 @@ export class Simulation {
     this.#queue.push(this.#now + restartAfterMs, { kind: "restart", node: i });
   }
 
-  /** Takes the next Ready if the node is idle, and starts its simulated fsync. */
+  /**
+   * Takes the next Ready if the node is idle: sends its early messages at once (a leader
+   * replicates while it writes, thesis §10.2.1), applies its committed entries now when this
+   * run applies before the fsync, and starts the simulated fsync. The process may die right
+   * after the early messages left, losing the Ready it was writing.
+   */
   #pump(i: number): void {
     const node = this.#nodes[i]!;
     const raft = node.raft;
@@ -433,19 +461,42 @@ export class Simulation {
     node.inFlight = rd;
     const mustSync = rd.entries.length > 0 || rd.hardState !== undefined ||
       rd.snapshot !== undefined;
-    // fsync takes 0.1-2 ms, now and then a slow 20-60 ms.
+    if (rd.earlyMessages.length > 0) {
+      if (this.#chaos && mustSync && this.#rng.chance(this.#crashBeforeSync)) {
+        const sent = this.#rng.int(1, rd.earlyMessages.length);
+        for (const m of rd.earlyMessages.slice(0, sent)) this.#send(m);
+        this.#trace1(
+          `${node.id} dies after sending ${sent} of ${rd.earlyMessages.length} early messages, before its fsync of ${rd.entries.length} entries`,
+        );
+        this.#crashesBeforeSync++;
+        this.#crash(i, this.#rng.between(0, 500));
+        return;
+      }
+      for (const m of rd.earlyMessages) this.#send(m);
+    }
+    if (this.#applyBeforeSync && rd.snapshot === undefined) node.applyReady(rd);
+    // fsync takes 0.1-2 ms, now and then a slow 20-60 ms; in some runs often 2-10 ms, so
+    // that followers regularly finish before their leader.
     const delay = !mustSync
       ? 0
       : this.#rng.chance(0.02)
       ? this.#rng.between(20, 60)
+      : this.#rng.chance(this.#slowFsync)
+      ? this.#rng.between(2, 10)
       : this.#rng.between(0.1, 2);
     this.#queue.push(this.#now + delay, { kind: "fsync", node: i, incarnation: node.incarnation });
   }
 
-  /** The Ready contract: persist, then send, then apply, then advance. */
+  /** The rest of the Ready contract once the fsync is done: send, apply, advance. */
   #completeReady(i: number, rd: Ready): void {
     const node = this.#nodes[i]!;
     const raft = node.raft!;
+    const firstEntry = rd.entries[0];
+    if (
+      raft.role === "leader" && firstEntry !== undefined && raft.commitIndex >= firstEntry.index
+    ) {
+      this.#commitsBeforeLeaderSync++;
+    }
     node.persist(rd);
     if (rd.hardState !== undefined) this.#checker.hardStatePersisted(node.id, rd.hardState);
     if (this.#chaos && rd.messages.length > 0 && this.#rng.chance(this.#crashMidSend)) {
@@ -462,7 +513,7 @@ export class Simulation {
       this.#snapshotsInstalled++;
       this.#trace1(`${node.id} installs snapshot at ${rd.snapshot.index}`);
     }
-    node.applyReady(rd);
+    if (!this.#applyBeforeSync || rd.snapshot !== undefined) node.applyReady(rd);
     if (rd.softState !== undefined) {
       this.#trace1(
         `${node.id} is ${rd.softState.role} of term ${rd.softState.term} (leader ${

@@ -1,8 +1,16 @@
 /**
  * Stable storage of one Raft node in SQLite (`node:sqlite`): the log, the hard state and the
  * snapshot, written exactly as the core's Ready contract asks (types.ts, `Ready`): one Ready
- * is one transaction, committed with `synchronous=FULL` before any message of that Ready is
+ * is one transaction, made durable before any message of that Ready that relies on it is
  * sent, so nothing is acknowledged or voted before it is durable.
+ *
+ * Durability is SQLite's `synchronous=FULL` in WAL mode, done in two halves so that the
+ * event loop never waits for the disk: {@linkcode RaftStorage.write} commits the transaction
+ * with `synchronous=NORMAL` (the WAL frames are written, not synced; checkpoints still sync
+ * the WAL before and the database after copying, and a restarted WAL's header is synced),
+ * and {@linkcode RaftStorage.sync} then fdatasyncs the WAL file on a thread of Deno's
+ * blocking pool. A commit followed by an fdatasync of the WAL is exactly what FULL does in
+ * WAL mode (sqlite.org/pragma.html#pragma_synchronous, wal.c `sqlite3WalFrames`).
  *
  * @module
  */
@@ -60,17 +68,23 @@ export class RaftStorage implements WriteTiming {
   #lastIndex = 0;
   #lastWriteMs = 0;
   #durable: boolean;
-  #syncedTerm = 0;
-  #syncedVote = "";
-  #syncing = true;
+  /** Term and vote of the last hard state written (a change must be synced). */
+  #writtenTerm = 0;
+  #writtenVote = "";
   #syncedWrites = 0;
+  /**
+   * The WAL file, opened on the first sync. SQLite keeps the same file (inode) for as long
+   * as a connection is open: it rewrites it from the start after a checkpoint and deletes it
+   * only when the last connection closes, so an fdatasync of this handle syncs what SQLite
+   * wrote.
+   */
+  #wal: Deno.FsFile | undefined;
   #closed = false;
 
   private constructor(path: string, db: DatabaseSync, durable: boolean) {
     this.path = path;
     this.#db = db;
     this.#durable = durable;
-    this.#syncing = durable;
     this.#insertEntry = db.prepare(
       "INSERT INTO entries (idx, term, type, data) VALUES (?, ?, ?, ?)",
     );
@@ -91,8 +105,8 @@ export class RaftStorage implements WriteTiming {
     const hs = db.prepare("SELECT term, vote FROM hard_state WHERE id = 1").get() as
       | { term: number; vote: string }
       | undefined;
-    this.#syncedTerm = hs?.term ?? 0;
-    this.#syncedVote = hs?.vote ?? "";
+    this.#writtenTerm = hs?.term ?? 0;
+    this.#writtenVote = hs?.vote ?? "";
   }
 
   /**
@@ -104,10 +118,11 @@ export class RaftStorage implements WriteTiming {
     const path = `${dir}/${DATABASE_FILE}`;
     const db = new DatabaseSync(path);
     try {
-      // WAL: a commit appends to the log file and fsyncs it once (synchronous=FULL), which
-      // is the cheapest durable commit SQLite offers.
+      // WAL: a commit appends to the log file, and one fdatasync of it makes the commit
+      // durable, which is the cheapest durable commit SQLite offers. NORMAL leaves that
+      // fdatasync to sync() (see the module doc) but keeps the checkpoints safe.
       db.exec("PRAGMA journal_mode=WAL");
-      db.exec(`PRAGMA synchronous=${options.durable === false ? "OFF" : "FULL"}`);
+      db.exec(`PRAGMA synchronous=${options.durable === false ? "OFF" : "NORMAL"}`);
       db.exec(`
         CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
         CREATE TABLE IF NOT EXISTS entries (
@@ -164,12 +179,12 @@ export class RaftStorage implements WriteTiming {
     return this.#lastIndex;
   }
 
-  /** Transactions committed with fsync since open (a commit-only Ready has none). */
+  /** fdatasyncs done since open (a commit-only Ready needs none). */
   get syncedWrites(): number {
     return this.#syncedWrites;
   }
 
-  /** Milliseconds spent in the last transaction, its fsync included. */
+  /** Milliseconds spent in the last transaction (its fsync not included). */
   get lastWriteMs(): number {
     return this.#lastWriteMs;
   }
@@ -219,22 +234,31 @@ export class RaftStorage implements WriteTiming {
   }
 
   /**
-   * Persists step 1 of a Ready in one durable transaction: the snapshot (replacing the whole
-   * log), then the entries (replacing any conflicting suffix), then the hard state.
+   * Persists step 2 of a Ready durably before returning: {@linkcode write}, then, when it
+   * must be, a synchronous fdatasync (for callers that may block; the node loop uses
+   * {@linkcode write} and {@linkcode sync}).
    */
   persist(ready: Pick<Ready, "snapshot" | "entries" | "hardState">): void {
+    if (this.write(ready)) this.syncNow();
+  }
+
+  /**
+   * Writes step 2 of a Ready in one transaction, without waiting for the disk: the snapshot
+   * (replacing the whole log), then the entries (replacing any conflicting suffix), then the
+   * hard state. Returns true when the Ready must be made durable with {@linkcode sync}
+   * before any message relying on it is sent; false when it holds nothing anyone relies on
+   * (etcd-io/raft's MustSync: only entries, a snapshot, the term and the vote; a commit index
+   * is learnt again from the leader after a crash), and a later sync covers it anyway.
+   */
+  write(ready: Pick<Ready, "snapshot" | "entries" | "hardState">): boolean {
     const { snapshot, entries, hardState } = ready;
-    if (snapshot === undefined && entries.length === 0 && hardState === undefined) return;
+    if (snapshot === undefined && entries.length === 0 && hardState === undefined) return false;
     const started = performance.now();
     let first = this.#firstIndex;
     let last = this.#lastIndex;
-    // etcd-io/raft's MustSync: only entries, a snapshot, the term and the vote must be on
-    // disk before messages go out. A commit index is never relied on by anyone (a node that
-    // loses it learns it again from the leader), so a Ready that only moves it skips fsync.
     const mustSync = snapshot !== undefined || entries.length > 0 ||
       (hardState !== undefined &&
-        (hardState.term !== this.#syncedTerm || hardState.vote !== this.#syncedVote));
-    this.#setSync(this.#durable && mustSync);
+        (hardState.term !== this.#writtenTerm || hardState.vote !== this.#writtenVote));
     this.#db.exec("BEGIN IMMEDIATE");
     try {
       if (snapshot !== undefined) {
@@ -274,14 +298,39 @@ export class RaftStorage implements WriteTiming {
       if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
       throw error;
     }
-    if (this.#syncing) this.#syncedWrites++;
     if (hardState !== undefined) {
-      this.#syncedTerm = hardState.term;
-      this.#syncedVote = hardState.vote;
+      this.#writtenTerm = hardState.term;
+      this.#writtenVote = hardState.vote;
     }
     this.#firstIndex = first;
     this.#lastIndex = last;
     this.#lastWriteMs = performance.now() - started;
+    return mustSync;
+  }
+
+  /**
+   * Makes every transaction written so far durable: an fdatasync of the WAL file on a
+   * thread of Deno's blocking pool, so that the event loop meanwhile sends the leader's
+   * AppendEntries, answers clients and keeps its heartbeats (issue 4: heartbeats must not
+   * stall behind disk writes).
+   */
+  async sync(): Promise<void> {
+    if (!this.#durable) return;
+    await this.#walFile().syncData();
+    this.#syncedWrites++;
+  }
+
+  /** {@linkcode sync}, blocking the caller. */
+  syncNow(): void {
+    if (!this.#durable) return;
+    this.#walFile().syncDataSync();
+    this.#syncedWrites++;
+  }
+
+  #walFile(): Deno.FsFile {
+    if (this.#closed) throw new Error(`RaftStorage "${this.path}" is closed: expected it open`);
+    this.#wal ??= Deno.openSync(`${this.path}-wal`, { read: true });
+    return this.#wal;
   }
 
   /**
@@ -290,7 +339,6 @@ export class RaftStorage implements WriteTiming {
    */
   saveSnapshot(snapshot: Snapshot, compactUpTo: number): void {
     const started = performance.now();
-    this.#setSync(this.#durable);
     this.#db.exec("BEGIN IMMEDIATE");
     try {
       this.#putSnapshot.run(
@@ -315,20 +363,19 @@ export class RaftStorage implements WriteTiming {
         this.#firstIndex = upTo + 1;
       }
     }
+    this.syncNow();
     this.#lastWriteMs = performance.now() - started;
   }
 
-  /** Switches fsync on commit on or off for the next transactions (a cheap pragma). */
-  #setSync(sync: boolean): void {
-    if (sync === this.#syncing) return;
-    this.#db.exec(`PRAGMA synchronous=${sync ? "FULL" : "OFF"}`);
-    this.#syncing = sync;
-  }
-
-  /** Closes the database (idempotent). */
+  /**
+   * Closes the database (idempotent). Wait for a pending {@linkcode sync} first: what it
+   * was syncing is not known to be durable otherwise.
+   */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#wal?.close();
+    this.#wal = undefined;
     this.#db.close();
   }
 

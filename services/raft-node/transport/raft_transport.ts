@@ -246,7 +246,9 @@ export class RaftTransport {
   #refreshSender(peer: string): void {
     const sender = this.#senders.get(peer);
     if (sender && sender.address !== this.addressOf(peer)) {
-      sender.close();
+      // Abandoned, not closed: a GOAWAY could abort a node still at the old address
+      // (denoland/deno#36788); without calls the channel stays idle.
+      sender.close(false);
       this.#senders.delete(peer);
     }
   }
@@ -374,8 +376,15 @@ export class RaftTransport {
     this.receive(message);
   }
 
-  /** Stops every sender, cancels delayed messages and unary waiters, and stops the server. */
-  async close(): Promise<void> {
+  /**
+   * Stops every sender, cancels delayed messages and unary waiters, and stops the server.
+   *
+   * `closeChannels: false` leaves the peers' gRPC channels open for the process exit to
+   * close (what a node shutting down does): a graceful close sends GOAWAY, on which Deno
+   * 2.9's node:http2 can abort the receiving node (denoland/deno#36788, seen when one node
+   * of a cluster stopped). Tests that close transports inside one process close them.
+   */
+  async close({ closeChannels = true }: { closeChannels?: boolean } = {}): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     for (const timer of this.#delayed) clearTimeout(timer);
@@ -387,7 +396,7 @@ export class RaftTransport {
       }
     }
     this.#waiters.clear();
-    for (const sender of this.#senders.values()) sender.close();
+    for (const sender of this.#senders.values()) sender.close(closeChannels);
     this.#senders.clear();
     for (const call of this.#inbound) call.destroy();
     this.#inbound.clear();
@@ -486,12 +495,13 @@ class PeerSender {
     return "sent";
   }
 
-  close(): void {
+  /** Stops sending; `closeChannel` closes the gRPC channel too (see RaftTransport.close). */
+  close(closeChannel: boolean): void {
     this.#closed = true;
     if (this.#reconnectTimer !== undefined) clearTimeout(this.#reconnectTimer);
     const call = this.#call;
     this.#call = undefined;
     call?.cancel();
-    this.#client.close();
+    if (closeChannel) this.#client.close();
   }
 }
