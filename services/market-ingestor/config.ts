@@ -36,6 +36,8 @@ export const marketIngestorEnv = {
   INGESTOR_REPLAY_SPEED: num(0.001, 1_000_000, 1),
   /** Largest batch per publish. */
   INGESTOR_MAX_BATCH: int(1, 100_000, 5000),
+  /** Least time between two publishes (ticks gather into batches at high rates), ms. */
+  INGESTOR_LINGER_MS: int(0, 1000, 5),
 };
 
 /** The ingestor's typed configuration. */
@@ -51,6 +53,7 @@ export interface MarketIngestorConfig {
   replayFile: string | undefined;
   replaySpeed: number;
   maxBatch: number;
+  lingerMs: number;
 }
 
 /** Loads and validates the configuration; throws ConfigError naming the bad variable. */
@@ -76,5 +79,6 @@ export function loadMarketIngestorConfig(
     replayFile: c.INGESTOR_REPLAY_FILE,
     replaySpeed: c.INGESTOR_REPLAY_SPEED,
     maxBatch: c.INGESTOR_MAX_BATCH,
+    lingerMs: c.INGESTOR_LINGER_MS,
   };
 }

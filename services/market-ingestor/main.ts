@@ -93,6 +93,7 @@ export async function main(_args: string[]): Promise<number> {
     ingestor = new MarketIngestor({
       feed,
       maxBatch: config.maxBatch,
+      lingerMs: config.lingerMs,
       lastSequences: new Map([...last].map(([symbol, tick]) => [symbol, tick.sequence])),
       log,
       ...(started ? { rate: () => started.rate } : {}),

@@ -70,9 +70,11 @@ export interface OrderExecutorOptions {
 
 /** Thrown by the fence when this member no longer owns the partition it is publishing for. */
 export class FencedError extends Error {
-  constructor(partition: number) {
+  constructor(partition: number, cause?: unknown) {
     super(
-      `Partition ${partition} is no longer owned by this member: expected a current assignment`,
+      `Partition ${partition} is no longer owned by this member: expected a current assignment` +
+        (cause === undefined ? "" : ` (${errorMessage(cause)})`),
+      { cause },
     );
     this.name = "FencedError";
   }
@@ -103,6 +105,10 @@ const chunkStages = histogram(
 function stage(name: string, startedMs: number): void {
   chunkStages.observe({ stage: name }, (performance.now() - startedMs) / 1000);
 }
+const fencedOff = counter(
+  "fenced_publishes_total",
+  "Chunks whose events were not published because the member lost its partition",
+);
 const eventsPublished = counter("events_published_total", "Order events published");
 const eventsFoundPublished = counter(
   "events_found_published_total",
@@ -112,6 +118,17 @@ const commandsDuplicate = counter(
   "commands_duplicate_total",
   "Commands whose order id Raft had already recorded (re-emitted or redelivered)",
 );
+
+/** Chunks of one partition being applied or completed at once, at most. */
+const MAX_CHUNKS_IN_FLIGHT = 4;
+
+/** The chunks of one partition in flight: their completions run one after another. */
+interface PartitionPipeline {
+  tail: Promise<void>;
+  queued: Promise<void>[];
+  /** Incremented when a chunk failed: the chunks behind it stand down. */
+  epoch: number;
+}
 
 interface ValidCommand {
   command: OrderCommand;
@@ -134,6 +151,9 @@ export class OrderExecutor {
   #crashed: string | undefined;
   #toSettle = new Set<number>();
   #assigned: number[] = [];
+  /** Counts group joins: chunks of an older generation neither publish nor commit. */
+  #generation = 0;
+  #pipelines = new Map<number, PartitionPipeline>();
 
   private constructor(
     options: Required<OrderExecutorOptions>,
@@ -267,6 +287,7 @@ export class OrderExecutor {
   async #run(): Promise<void> {
     const consumer = this.#consumer;
     consumer.on(consumer.events.GROUP_JOIN, (event) => {
+      this.#generation++;
       this.#joined = true;
       this.#crashed = undefined;
       this.#assigned = [...(event.payload.memberAssignment[TOPICS.commands] ?? [])].sort();
@@ -306,9 +327,15 @@ export class OrderExecutor {
     if (first === null) return;
     if (this.#toSettle.delete(partition)) await this.#settle(partition, Number(first));
     for (let i = 0; i < batch.messages.length; i += this.#o.chunkSize) {
-      if (!payload.isRunning() || payload.isStale()) return;
-      await this.#handleChunk(payload, batch.messages.slice(i, i + this.#o.chunkSize));
+      if (!payload.isRunning() || payload.isStale()) break;
+      await this.#startChunk(payload, batch.messages.slice(i, i + this.#o.chunkSize));
     }
+    // Return only when every chunk of the batch is complete: kafkajs rejoins the group only
+    // between batches, so no chunk of this member can still publish once the group has
+    // given its partition to another member (the fence covers a member that stopped for
+    // longer than its session). Chunks of one batch still overlap: the next one's Applies
+    // run while the previous one completes.
+    await this.#pipeline(partition).tail;
   }
 
   async #settle(partition: number, committedOffset: number): Promise<void> {
@@ -340,7 +367,15 @@ export class OrderExecutor {
     }
   }
 
-  async #handleChunk(payload: EachBatchPayload, messages: KafkaMessage[]): Promise<void> {
+  /**
+   * Starts a chunk: decodes it and sends every order to Raft at once, then queues its
+   * completion on the partition's pipeline and returns, so that the batch's next chunk can
+   * start while this one completes. A chunk's completion (outbox insert, dead letters,
+   * publish behind the fence, offset commit) runs strictly after the previous chunk's of the
+   * same partition, so offsets are committed in order and only after the outbox write and
+   * the publish.
+   */
+  async #startChunk(payload: EachBatchPayload, messages: KafkaMessage[]): Promise<void> {
     const { batch } = payload;
     const partition = batch.partition;
     const dead: DeadLetter[] = [];
@@ -364,7 +399,6 @@ export class OrderExecutor {
         });
       }
     }
-
     const heartbeat = async () => {
       await payload.heartbeat().catch(() => {});
     };
@@ -373,8 +407,7 @@ export class OrderExecutor {
     // order on one channel, so the state machine's position check sees them in that order
     // (it is the check across executors; exactly-once does not depend on the order).
     const applyStarted = performance.now();
-    const rows: OutboxRow[] = new Array(valid.length);
-    await Promise.all(valid.map(async ({ command, message }, index) => {
+    const applied = Promise.all(valid.map(async ({ command, message }): Promise<OutboxRow> => {
       const waitStarted = performance.now();
       const reference = await this.#prices.priceAfter(
         command.symbol,
@@ -396,7 +429,7 @@ export class OrderExecutor {
             "expected a re-emitted order to have the same content",
         });
       }
-      rows[index] = {
+      return {
         orderId: command.orderId,
         eventsPartition: partitionForKey(command.orderId, this.#eventsPartitions),
         sourcePartition: partition,
@@ -404,53 +437,136 @@ export class OrderExecutor {
         tickCreatedAtUs: command.tickCreatedAtUs,
         event: OrderEvent.encode(event).finish(),
       };
-    }));
-    stage("apply", applyStarted);
+    })).finally(() => stage("apply", applyStarted));
+    // A failed Apply (only on shutdown: the recorder retries otherwise) fails the chunk's
+    // completion below; keep it from being reported as unhandled meanwhile.
+    applied.catch(() => {});
 
-    let started = performance.now();
-    const inserted = new Set(this.#o.outbox.insert(rows));
-    stage("outbox_insert", started);
-    failpoint("after-outbox-insert");
-    for (const row of rows) {
-      if (!inserted.has(row.orderId)) continue;
-      const event = OrderEvent.decode(row.event);
-      ordersTotal.inc({
-        status: event.status === OrderStatus.ORDER_STATUS_ACCEPTED ? "accepted" : "rejected",
-        reason: event.reason || "none",
-      });
-      orderLatency.observe(Math.max(0, event.createdAtUs - event.tickCreatedAtUs) / 1e6);
-    }
-    await this.#dlq.send(dead);
-    started = performance.now();
-
-    const firstOffset = messages[0]!.offset;
     const lastOffset = messages.at(-1)!.offset;
-    const commit = (offset: string) =>
-      payload.commitOffsetsIfNecessary({
-        topics: [{ topic: batch.topic, partitions: [{ partition, offset }] }],
-      });
-    const { sent, alreadyPublished } = await this.#relay.publish(
-      rows.map((r) => r.orderId),
-      async () => {
-        if (!payload.isRunning() || payload.isStale()) throw new FencedError(partition);
-        // Committing what is already done is a no-op for the group, but the coordinator
-        // checks our generation: a member that was rebalanced away fails here.
-        await commit(firstOffset);
-      },
-    );
-    stage("publish", started);
-    eventsPublished.inc(sent);
-    eventsFoundPublished.inc(alreadyPublished);
-    started = performance.now();
-    await commit(String(Number(lastOffset) + 1));
-    stage("commit", started);
-    failpoint("after-commit");
+    // Where kafkajs fetches next; it commits nothing itself (autoCommit off).
     payload.resolveOffset(lastOffset);
-    await heartbeat();
+    const pipeline = this.#pipeline(partition);
+    const chunk = {
+      generation: this.#generation,
+      epoch: pipeline.epoch,
+      firstOffset: messages[0]!.offset,
+      lastOffset,
+    };
+    const done = pipeline.tail.then(() => this.#completeChunk(payload, chunk, applied, dead));
+    pipeline.tail = done.catch(() => {});
+    pipeline.queued.push(done);
+    void done.finally(() => pipeline.queued.splice(pipeline.queued.indexOf(done), 1)).catch(
+      () => {},
+    );
+    // Back-pressure: a few chunks in flight per partition, then wait for the oldest.
+    while (pipeline.queued.length > MAX_CHUNKS_IN_FLIGHT) await pipeline.queued[0]!.catch(() => {});
   }
 
-  /** Stops consuming (after the batch in flight), then closes the clients. */
+  #pipeline(partition: number): PartitionPipeline {
+    let pipeline = this.#pipelines.get(partition);
+    if (!pipeline) {
+      pipeline = { tail: Promise.resolve(), queued: [], epoch: 0 };
+      this.#pipelines.set(partition, pipeline);
+    }
+    return pipeline;
+  }
+
+  /** A chunk's completion, in partition order: outbox, dead letters, publish, commit. */
+  async #completeChunk(
+    payload: EachBatchPayload,
+    chunk: { generation: number; epoch: number; firstOffset: string; lastOffset: string },
+    applied: Promise<OutboxRow[]>,
+    dead: DeadLetter[],
+  ): Promise<void> {
+    const { batch } = payload;
+    const partition = batch.partition;
+    const pipeline = this.#pipeline(partition);
+    // After a rebalance (a new generation) or a failed chunk before this one (a new epoch),
+    // this chunk's commands come again from the last committed offset: leave them.
+    const current = () => chunk.generation === this.#generation && chunk.epoch === pipeline.epoch;
+    try {
+      const rows = await applied;
+      let started = performance.now();
+      const inserted = new Set(this.#o.outbox.insert(rows));
+      stage("outbox_insert", started);
+      failpoint("after-outbox-insert");
+      for (const row of rows) {
+        if (!inserted.has(row.orderId)) continue;
+        const event = OrderEvent.decode(row.event);
+        ordersTotal.inc({
+          status: event.status === OrderStatus.ORDER_STATUS_ACCEPTED ? "accepted" : "rejected",
+          reason: event.reason || "none",
+        });
+        orderLatency.observe(Math.max(0, event.createdAtUs - event.tickCreatedAtUs) / 1e6);
+      }
+      if (!current()) return;
+      await this.#dlq.send(dead);
+
+      const commit = (offset: string) =>
+        payload.commitOffsetsIfNecessary({
+          topics: [{ topic: batch.topic, partitions: [{ partition, offset }] }],
+        });
+      started = performance.now();
+      const { sent, alreadyPublished } = await this.#relay.publish(
+        rows.map((r) => r.orderId),
+        async () => {
+          // Synchronously from this check to the request: kafkajs puts its current
+          // generation into the commit, which is then the generation of this chunk.
+          if (!current()) throw new FencedError(partition);
+          // Committing what is already done is a no-op for the group, but the coordinator
+          // checks our generation: a member that was rebalanced away fails here.
+          await commit(chunk.firstOffset).catch((error) => {
+            throw new FencedError(partition, error);
+          });
+        },
+      );
+      stage("publish", started);
+      eventsPublished.inc(sent);
+      eventsFoundPublished.inc(alreadyPublished);
+      if (!current()) return;
+      started = performance.now();
+      await commit(String(Number(chunk.lastOffset) + 1));
+      stage("commit", started);
+      failpoint("after-commit");
+    } catch (error) {
+      if (error instanceof FencedError) {
+        fencedOff.inc();
+        this.#o.log.warn("fenced off {topic}/{partition} at {offset}, nothing published: {error}", {
+          topic: batch.topic,
+          partition,
+          offset: chunk.firstOffset,
+          error: error.message,
+        });
+      }
+      if (!current() || this.#o.hardStop.aborted) return;
+      // Nothing after this chunk may be committed before it: start the partition over from
+      // this chunk (a new epoch makes the chunks queued behind it stand down).
+      pipeline.epoch++;
+      this.#o.log.warn(
+        "completing {topic}/{partition} at {offset} failed, reading again: {error}",
+        {
+          topic: batch.topic,
+          partition,
+          offset: chunk.firstOffset,
+          error: errorMessage(error),
+        },
+      );
+      this.#consumer.seek({ topic: batch.topic, partition, offset: chunk.firstOffset });
+    }
+  }
+
+  /** Stops consuming (after the batch in flight and the chunks it queued), then closes the clients. */
   async stop(): Promise<void> {
+    // Pause first: no new batches, but still a member, so the chunks in flight can publish
+    // behind their fence and commit; then leave the group.
+    try {
+      this.#consumer.pause([{ topic: TOPICS.commands }]);
+    } catch { /* not running */ }
+    for (let settled = false; !settled;) {
+      const tails = [...this.#pipelines.values()].map((p) => p.tail);
+      await Promise.all(tails);
+      settled = [...this.#pipelines.values()].every((p, i) => p.tail === tails[i]);
+    }
     await this.#consumer.disconnect().catch((error) =>
       this.#o.log.warn("consumer disconnect failed: {error}", { error: errorMessage(error) })
     );

@@ -118,9 +118,13 @@ export class OrderOutbox {
     };
   }
 
+  /** "Sent" marks not yet written: they ride along with the next write transaction. */
+  #sentMarks: Array<{ orderId: string; offset: number; atMs: number }> = [];
+
   #transaction<T>(fn: () => T): T {
     this.#db.exec("BEGIN IMMEDIATE");
     try {
+      this.#writeSentMarks();
       const result = fn();
       this.#db.exec("COMMIT");
       return result;
@@ -158,6 +162,7 @@ export class OrderOutbox {
 
   /** Returns the stored row of `orderId`, if any. */
   get(orderId: string): StoredOutboxRow | undefined {
+    this.#settleMarks();
     const row = this.#s.get.get(orderId) as RawRow | undefined;
     return row && fromRaw(row);
   }
@@ -174,16 +179,28 @@ export class OrderOutbox {
 
   /** Pending rows whose command came from `sourcePartition` below `offset`. */
   pendingBefore(sourcePartition: number, offset: number): StoredOutboxRow[] {
+    this.#settleMarks();
     return (this.#s.pendingBefore.all(sourcePartition, offset) as unknown as RawRow[]).map(fromRaw);
   }
 
-  /** Marks published rows as sent, with the offsets they got, in one transaction. */
+  /**
+   * Marks published rows as sent. The marks are written with the next write transaction (or
+   * the next read), not with an fsync of their own: a mark lost in a crash costs nothing,
+   * because the relay finds the event in `orders.events` before it would publish again.
+   */
   markSent(entries: readonly { orderId: string; offset: number }[]): void {
-    if (entries.length === 0) return;
-    const now = Date.now();
-    this.#transaction(() => {
-      for (const e of entries) this.#s.markSent.run(e.offset, now, e.orderId);
-    });
+    const atMs = Date.now();
+    for (const e of entries) this.#sentMarks.push({ ...e, atMs });
+  }
+
+  #writeSentMarks(): void {
+    for (const mark of this.#sentMarks) this.#s.markSent.run(mark.offset, mark.atMs, mark.orderId);
+    this.#sentMarks = [];
+  }
+
+  /** Writes buffered marks before a read, so that reads see them. */
+  #settleMarks(): void {
+    if (this.#sentMarks.length > 0) this.#transaction(() => {});
   }
 
   /**
@@ -213,6 +230,7 @@ export class OrderOutbox {
 
   /** The number of pending rows (the outbox depth metric). */
   depth(): number {
+    this.#settleMarks();
     return Number((this.#s.depth.get() as { n: number }).n);
   }
 
@@ -236,8 +254,9 @@ export class OrderOutbox {
     });
   }
 
-  /** Closes the database. */
+  /** Closes the database (after writing buffered marks). */
   close(): void {
+    this.#settleMarks();
     this.#db.close();
   }
 }

@@ -24,6 +24,8 @@ export const streamProcessorEnv = {
   STREAM_PROCESSOR_SESSION_TIMEOUT_MS: int(1000, 300_000, 10_000),
   /** Largest number of ticks processed, produced and saved together. */
   STREAM_PROCESSOR_CHUNK_SIZE: int(1, 100_000, 2000),
+  /** Save the state at most this often (0: after every chunk); a crash re-emits up to this much. */
+  STREAM_PROCESSOR_SAVE_INTERVAL_MS: int(0, 60_000, 100),
   /** The strategies to run, a comma list of `mac` (moving-average crossover) and `brk` (breakout). */
   STRATEGIES: text("a comma list of mac, brk", "mac,brk", /^(mac|brk)(,(mac|brk))*$/),
   MAC_SHORT_WINDOW: int(1, 10_000, 5),
@@ -45,6 +47,7 @@ export interface StreamProcessorConfig {
   groupId: string;
   sessionTimeoutMs: number;
   chunkSize: number;
+  saveIntervalMs: number;
   strategies: Strategy[];
 }
 
@@ -76,6 +79,7 @@ export function loadStreamProcessorConfig(
     groupId: c.STREAM_PROCESSOR_GROUP_ID,
     sessionTimeoutMs: c.STREAM_PROCESSOR_SESSION_TIMEOUT_MS,
     chunkSize: c.STREAM_PROCESSOR_CHUNK_SIZE,
+    saveIntervalMs: c.STREAM_PROCESSOR_SAVE_INTERVAL_MS,
     strategies,
   };
 }

@@ -50,6 +50,7 @@ export async function main(_args: string[]): Promise<number> {
           log,
           sessionTimeoutMs: config.sessionTimeoutMs,
           chunkSize: config.chunkSize,
+          saveIntervalMs: config.saveIntervalMs,
           onFatal: (error) => {
             log.error("consumer stopped for good: {error}", { error: errorMessage(error) });
             void shutdown.trigger("consumer crashed").then(() => Deno.exit(1));

@@ -3,9 +3,10 @@
  * partition's batch, the {@linkcode TickProcessor} makes the order commands, they are
  * produced to `orders.commands` (keyed by order id, acks=-1, idempotent producer) and bad
  * ticks to the dead-letter topic, and only after both are acknowledged is the strategy state
- * saved with the offsets it covers (one SQLite transaction). The Kafka offset commit that
- * follows is informational (lag, and where a new member starts): the SQLite offsets are the
- * truth, and records below them are skipped when Kafka redelivers them.
+ * saved with the offsets it covers (one SQLite transaction), at most every
+ * `saveIntervalMs`. The Kafka offset commit that follows a save is informational (lag, and
+ * where a new member starts): the SQLite offsets are the truth, and records below them are
+ * skipped when Kafka redelivers them.
  *
  * @module
  */
@@ -35,6 +36,8 @@ export interface StreamProcessorOptions {
   log: Logger;
   /** Largest number of ticks processed (and saved) together. Default 2000. */
   chunkSize?: number;
+  /** Save the state at most this often, ms (0: after every chunk). Default 100. */
+  saveIntervalMs?: number;
   sessionTimeoutMs?: number;
   /** Called when the consumer crashed and kafkajs will not restart it. */
   onFatal?: (error: unknown) => void;
@@ -65,6 +68,11 @@ export class StreamProcessor {
   #dlq: DeadLetterQueue;
   #joined = false;
   #crashed: string | undefined;
+  /** Partitions whose memory holds acknowledged but unsaved progress, and since when. */
+  #unsavedSince = new Map<number, number>();
+  /** Partitions with a chunk between processing and acknowledgement: not savable now. */
+  #inFlight = new Set<number>();
+  #saveTimer: ReturnType<typeof setInterval> | undefined;
 
   private constructor(o: Required<StreamProcessorOptions>, consumer: Consumer, producer: Producer) {
     this.#o = o;
@@ -77,6 +85,7 @@ export class StreamProcessor {
   static async start(options: StreamProcessorOptions): Promise<StreamProcessor> {
     const o: Required<StreamProcessorOptions> = {
       chunkSize: 2000,
+      saveIntervalMs: 100,
       sessionTimeoutMs: 10_000,
       onFatal: () => {},
       ...options,
@@ -107,6 +116,40 @@ export class StreamProcessor {
     return processor;
   }
 
+  /**
+   * Saves the state of `partition` (its commands are acknowledged) when the last save is at
+   * least `saveIntervalMs` old. Saving less often than every chunk keeps the synchronous
+   * fsync of SQLite off most chunks; a crash then re-emits at most that interval of orders
+   * (the same ids, which the executor recognises). Returns true when it saved.
+   */
+  #saveIfDue(partition: number, nowMs: number): boolean {
+    const since = this.#unsavedSince.get(partition);
+    if (this.#o.saveIntervalMs > 0) {
+      if (since === undefined) {
+        this.#unsavedSince.set(partition, nowMs); // the oldest unsaved progress
+        return false;
+      }
+      if (nowMs - since < this.#o.saveIntervalMs) return false;
+    }
+    this.#save(partition);
+    return true;
+  }
+
+  #save(partition: number): void {
+    this.#o.processor.commit(partition);
+    this.#unsavedSince.delete(partition);
+    failpoint("after-state-commit");
+  }
+
+  /** Saves every partition whose progress waited longer than the interval (idle feed). */
+  #saveIdle(): void {
+    const now = performance.now();
+    for (const [partition, since] of this.#unsavedSince) {
+      if (this.#inFlight.has(partition) || now - since < this.#o.saveIntervalMs) continue;
+      this.#save(partition);
+    }
+  }
+
   /** Readiness: the consumer joined its group and runs. */
   readiness(): true | string {
     if (this.#crashed) return `consumer crashed: ${this.#crashed}`;
@@ -122,6 +165,7 @@ export class StreamProcessor {
       // Another member may have moved our old partitions on: reload every partition's state
       // from the (possibly shared) store at its next batch.
       for (const partition of this.#o.processor.partitions) this.#o.processor.discard(partition);
+      this.#unsavedSince.clear();
       this.#o.log.info("joined {groupId} owning {topic} partitions {partitions}", {
         groupId: this.#o.groupId,
         topic: TOPICS.ticks,
@@ -135,6 +179,9 @@ export class StreamProcessor {
     });
     await consumer.connect();
     await consumer.subscribe({ topic: TOPICS.ticks, fromBeginning: true });
+    if (this.#o.saveIntervalMs > 0) {
+      this.#saveTimer = setInterval(() => this.#saveIdle(), this.#o.saveIntervalMs);
+    }
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
@@ -211,6 +258,7 @@ export class StreamProcessor {
     const partition = batch.partition;
     const processor = this.#o.processor;
     const result = processor.process(partition, records);
+    this.#inFlight.add(partition);
     try {
       if (result.commands.length > 0) {
         await this.#producer.send({
@@ -238,11 +286,13 @@ export class StreamProcessor {
     } catch (error) {
       // The memory is ahead of what was acknowledged: roll it back to the saved state.
       processor.discard(partition);
+      this.#unsavedSince.delete(partition);
       throw error;
+    } finally {
+      this.#inFlight.delete(partition);
     }
     failpoint("after-produce");
-    processor.commit(partition);
-    failpoint("after-state-commit");
+    const saved = this.#saveIfDue(partition, performance.now());
 
     const acknowledged = nowUs();
     ticksIn.inc(result.ticks.length);
@@ -252,26 +302,32 @@ export class StreamProcessor {
       tickToCommand.observe(Math.max(0, acknowledged - command.tickCreatedAtUs) / 1e6);
     }
     if (result.nextOffset !== undefined) {
-      await payload.commitOffsetsIfNecessary({
-        topics: [{
-          topic: batch.topic,
-          partitions: [{ partition, offset: String(result.nextOffset) }],
-        }],
-      }).catch((error) =>
-        this.#o.log.debug("offset commit failed (the saved state is the truth): {error}", {
-          error: errorMessage(error),
-        })
-      );
+      if (saved) {
+        await payload.commitOffsetsIfNecessary({
+          topics: [{
+            topic: batch.topic,
+            partitions: [{ partition, offset: String(result.nextOffset) }],
+          }],
+        }).catch((error) =>
+          this.#o.log.debug("offset commit failed (the saved state is the truth): {error}", {
+            error: errorMessage(error),
+          })
+        );
+      }
       payload.resolveOffset(String(result.nextOffset - 1));
     }
     await payload.heartbeat().catch(() => {});
   }
 
-  /** Stops consuming (after the batch in flight) and closes the clients. */
+  /** Stops consuming (after the batch in flight), saves the state, closes the clients. */
   async stop(): Promise<void> {
+    clearInterval(this.#saveTimer);
     await this.#consumer.disconnect().catch((error) =>
       this.#o.log.warn("consumer disconnect failed: {error}", { error: errorMessage(error) })
     );
+    for (const partition of [...this.#unsavedSince.keys()]) {
+      if (!this.#inFlight.has(partition)) this.#save(partition);
+    }
     await this.#producer.disconnect().catch(() => {});
   }
 }

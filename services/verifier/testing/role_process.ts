@@ -40,11 +40,18 @@ export class RoleProcess implements AsyncDisposable {
     this.#pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
   }
 
-  /** Starts `role` with `env` (PORT_HTTP is chosen unless given). */
-  static spawn(role: string, env: Record<string, string>, { echo = false } = {}): RoleProcess {
+  /**
+   * Starts `role` with `env` (PORT_HTTP is chosen unless given); `denoArgs` go before the
+   * script (e.g. `["--cpu-prof", "--cpu-prof-dir=/tmp/p"]` to profile it).
+   */
+  static spawn(
+    role: string,
+    env: Record<string, string>,
+    { echo = false, denoArgs = [] }: { echo?: boolean; denoArgs?: string[] } = {},
+  ): RoleProcess {
     const httpPort = Number(env.PORT_HTTP ?? freePort());
     const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "--frozen", MAIN, role],
+      args: ["run", "-A", "--frozen", ...denoArgs, MAIN, role],
       env: { LOG_LEVEL: "info", TRADING_SUPERVISED: "", ...env, PORT_HTTP: String(httpPort) },
       stdin: "null",
       stdout: "piped",
