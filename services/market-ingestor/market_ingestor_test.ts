@@ -24,8 +24,6 @@ async function withBroker(fn: (broker: Broker) => Promise<void>): Promise<void> 
     port: 0,
     dataDir: join(dir.path, "broker"),
     createTopics: [{ name: TOPICS.ticks, partitions: 3 }],
-    // See the report of issue 5: the sync flush mode can stall an acks=-1 producer.
-    flush: "interval",
   });
   try {
     await fn(broker);

@@ -31,7 +31,6 @@ Deno.test("recoverLastTicks() finds each symbol's last tick, also far back behin
     port: 0,
     dataDir: join(dir.path, "broker"),
     createTopics: [{ name: "ticks", partitions: 1 }],
-    flush: "interval", // See the report of issue 5.
   });
   const kafka = createKafka({ clientId: "recover-test", brokers: [broker.address] });
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });

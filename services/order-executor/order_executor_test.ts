@@ -99,10 +99,6 @@ async function withBroker(
     port: 0,
     dataDir: `${dir.path}/broker`,
     createTopics: TOPIC_LIST,
-    // The broker's sync flush mode can stall an acks=-1 producer for good (its group-commit
-    // loop loses a wake-up; see the report of issue 5). Interval mode acknowledges after the
-    // write, which a process crash cannot take back.
-    flush: "interval",
   });
   const kafka = createKafka({ clientId: "executor-test", brokers: [broker.address] });
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });

@@ -60,8 +60,6 @@ Deno.test({
       port: 0,
       dataDir: join(dir.path, "broker"),
       createTopics: TOPIC_LIST,
-      // See the report of issue 5: the sync flush mode can stall an acks=-1 producer.
-      flush: "interval",
     });
     const kafka = createKafka({ clientId: "processor-test", brokers: [broker.address] });
     const reader = await PartitionReader.connect(kafka);

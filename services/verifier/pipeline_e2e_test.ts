@@ -39,10 +39,6 @@ Deno.test({
       dataDir: dir.path,
       rate: 200,
       env: {
-        // The broker's sync flush mode can stall an acks=-1 producer for good (the group-
-        // commit loop loses a wake-up; see the report of issue 5). Interval mode acknowledges
-        // after the write, which a process crash cannot take back.
-        BROKER_FLUSH: "interval",
         EXECUTOR_SESSION_TIMEOUT_MS: "6000",
         STREAM_PROCESSOR_SESSION_TIMEOUT_MS: "6000",
       },

@@ -41,7 +41,6 @@ Deno.test("verify exits 0 for exactly one event per command and 1 for a duplicat
     port: 0,
     dataDir: join(dir.path, "broker"),
     createTopics: Object.values(TOPICS).map((name) => ({ name, partitions: 3 })),
-    flush: "interval", // See the report of issue 5.
   });
   const kafka = createKafka({ clientId: "verify-test", brokers: [broker.address] });
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
