@@ -18,6 +18,8 @@ import {
 /** Parameters of {@linkcode Breakout}. */
 export interface BreakoutOptions {
   window: number;
+  /** Prices needed before the first trade (default `window`). */
+  minTicks?: number;
   maxPosition: number;
   maxOrderQuantity: number;
 }
@@ -35,7 +37,9 @@ export class Breakout implements Strategy {
   readonly id: string = "brk";
   readonly options: BreakoutOptions;
 
-  constructor(options: BreakoutOptions = { window: 30, maxPosition: 60, maxOrderQuantity: 30 }) {
+  constructor(
+    options: BreakoutOptions = { window: 30, minTicks: 2, maxPosition: 60, maxOrderQuantity: 30 },
+  ) {
     if (!(Number.isInteger(options.window) && options.window >= 2)) {
       throw new Error(`Invalid breakout window ${options.window}: expected an integer >= 2`);
     }
@@ -68,7 +72,10 @@ class BreakoutInstance implements StrategyInstance {
     const { window, maxPosition, maxOrderQuantity } = this.#options;
     const state = this.#state;
     let intent: OrderIntent | undefined;
-    if (state.prices.length === window) {
+    // The channel is the last `window` prices, or as many as seen once there are
+    // `minTicks`: a fresh symbol trades within a few ticks, so that a pipeline fed at the
+    // default 1 tick/s shows orders seconds after it starts.
+    if (state.prices.length >= Math.min(window, this.#options.minTicks ?? window)) {
       const high = Math.max(...state.prices);
       const low = Math.min(...state.prices);
       const target = tick.price > high ? maxPosition : tick.price < low ? -maxPosition : undefined;

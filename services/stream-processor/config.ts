@@ -33,6 +33,8 @@ export const streamProcessorEnv = {
   MAC_MAX_POSITION: int(1, 1_000_000_000, 100),
   MAC_MAX_ORDER_QUANTITY: int(1, 1_000_000_000, 100),
   BRK_WINDOW: int(2, 10_000, 30),
+  /** Prices a symbol needs before its first breakout trade. */
+  BRK_MIN_TICKS: int(1, 10_000, 2),
   BRK_MAX_POSITION: int(1, 1_000_000_000, 60),
   BRK_MAX_ORDER_QUANTITY: int(1, 1_000_000_000, 30),
 };
@@ -66,6 +68,7 @@ export function loadStreamProcessorConfig(
       })
       : new Breakout({
         window: c.BRK_WINDOW,
+        minTicks: c.BRK_MIN_TICKS,
         maxPosition: c.BRK_MAX_POSITION,
         maxOrderQuantity: c.BRK_MAX_ORDER_QUANTITY,
       })
