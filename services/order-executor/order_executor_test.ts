@@ -295,6 +295,8 @@ async function cases(t: Deno.TestContext, raft: RaftCluster): Promise<void> {
           await reader.close();
         }
         assert.equal(await executor.metric('dead_letters_total{topic="orders.commands"'), 2);
+        executor.kill("SIGTERM");
+        assert.equal(await executor.exited(), 0, `SIGTERM stops it cleanly\n${executor.tail()}`);
       });
     },
   );
