@@ -106,16 +106,22 @@ export function unary<C extends grpc.Client, Req, Res>(
   { deadlineMs = 5000, signal }: { deadlineMs?: number; signal?: AbortSignal } = {},
 ): Promise<Res> {
   return new Promise<Res>((resolve, reject) => {
+    const onAbort = () => call.cancel();
     const call = method.call(
       client,
       request,
       new grpc.Metadata(),
       { deadline: Date.now() + deadlineMs },
-      (error, response) => error ? reject(error) : resolve(response),
+      (error, response) => {
+        // A long-lived signal must not collect one listener per call.
+        signal?.removeEventListener("abort", onAbort);
+        if (error) reject(error);
+        else resolve(response);
+      },
     );
     if (signal) {
       if (signal.aborted) call.cancel();
-      else signal.addEventListener("abort", () => call.cancel(), { once: true });
+      else signal.addEventListener("abort", onAbort, { once: true });
     }
   });
 }

@@ -120,3 +120,28 @@ Deno.test("gRPC server streaming: health Watch sends each status change", async 
     }
   });
 });
+
+Deno.test("unary() removes its abort listener when the call completes", async () => {
+  await withServer(async (address) => {
+    const client = new RaftNodeClient(address, insecure());
+    const controller = new AbortController();
+    let listeners = 0;
+    const signal = controller.signal;
+    const add = signal.addEventListener.bind(signal);
+    const remove = signal.removeEventListener.bind(signal);
+    signal.addEventListener = ((...args: Parameters<typeof add>) => {
+      listeners++;
+      return add(...args);
+    }) as typeof signal.addEventListener;
+    signal.removeEventListener = ((...args: Parameters<typeof remove>) => {
+      listeners--;
+      return remove(...args);
+    }) as typeof signal.removeEventListener;
+    try {
+      for (let i = 0; i < 20; i++) await unary(client, client.leader, {}, { signal });
+      assert.equal(listeners, 0);
+    } finally {
+      client.close();
+    }
+  });
+});
