@@ -210,10 +210,20 @@ async function applyCase(
 ): Promise<BenchResult> {
   const leader = await cluster.waitForLeader();
   const address = cluster.node(leader.nodeId).grpcAddr;
+  const followers = cluster.nodes.filter((n) => n.id !== leader.nodeId && n.process);
   const before = await cluster.metrics(leader.nodeId);
+  const followersBefore = await Promise.all(followers.map((n) => cluster.metrics(n.id)));
   const load = await loadInAnotherProcess(client, address, concurrency, count, seconds, name);
   const after = await cluster.metrics(leader.nodeId);
+  const followersAfter = await Promise.all(followers.map((n) => cluster.metrics(n.id)));
   const server = serverFigures(before, after);
+  // CPU per Apply (user + system, from each node's process_cpu_seconds_total): a figure of
+  // the work done, steadier than throughput on a machine shared with other work.
+  const cpuUs = (a: string, b: string) =>
+    (metric(b, "process_cpu_seconds_total") - metric(a, "process_cpu_seconds_total")) * 1e6 /
+    Math.max(1, load.ops);
+  const leaderCpuUs = cpuUs(before, after);
+  const followerCpuUs = followers.map((_, i) => cpuUs(followersBefore[i]!, followersAfter[i]!));
   const latencies = load.latenciesMs;
   const opsPerS = load.ops / (load.elapsedMs / 1000);
   return {
@@ -241,6 +251,9 @@ async function applyCase(
       `${server.entriesPerWrite} entries per fsync (group commit); ` +
       `tick intervals (event-loop stalls): p99 <= ${server.p99TickIntervalMs} ms, ` +
       `max <= ${server.maxTickIntervalMs} ms (tick ${TICK_MS} ms); ` +
+      `CPU per Apply: leader ${round(leaderCpuUs, 0)} us, followers ${
+        followerCpuUs.map((us) => round(us, 0)).join(" and ")
+      } us, client ${round(load.cpuMs * 1000 / Math.max(1, load.ops), 0)} us; ` +
       `client CPU ${round(load.cpuMs / load.elapsedMs * 100, 0)}%`,
   };
 }

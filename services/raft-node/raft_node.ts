@@ -1,9 +1,9 @@
 /**
  * The node loop of a raft-node: the thin shell around the pure core (etcd-io/raft style).
  * Timers drive `tick()`, the transport feeds `step()`, and every Ready is handled as
- * core/types.ts documents: the leader's AppendEntries go out first, the Ready is written
- * (one SQLite transaction) and its committed entries applied and reads answered while the
- * WAL is fsynced off the event loop, then what relies on the write is sent and the core
+ * core/types.ts documents: the leader's AppendEntries go out first, committed entries are
+ * applied and reads answered, the Ready is written (one SQLite transaction) and fsynced (by
+ * a leader off the event loop), then what relies on the write is sent and the core
  * advanced. Client requests wait here for their entry to be applied or their read to be
  * confirmed.
  *
@@ -39,6 +39,7 @@ import { addressBook, encodeMemberAddresses, type MemberAddresses } from "./memb
 import type { RaftStorage } from "./storage/raft_storage.ts";
 import { Chaos } from "./transport/chaos.ts";
 import { RaftTransport } from "./transport/raft_transport.ts";
+import { flushHttp2Writes } from "./transport/coalesce_http2_writes.ts";
 import { RaftNodeMetrics } from "./raft_node_metrics.ts";
 
 /** The exit code of a node that became leader with exit-on-leader set. */
@@ -560,15 +561,25 @@ export class RaftNode {
     if (this.#raft.conf !== this.#conf) this.#refreshMembers();
     // 1. A leader's AppendEntries leave before its own write (thesis §10.2.1): followers
     // write while the leader does.
-    if (rd.earlyMessages.length > 0) this.transport.send(rd.earlyMessages);
-    // 2. Write the snapshot, entries and hard state in one transaction.
+    if (rd.earlyMessages.length > 0) {
+      this.transport.send(rd.earlyMessages);
+      flushHttp2Writes();
+    }
+    // 4-5. Committed entries are on a majority of disks already: apply them and answer
+    // their clients before and while our own write runs (a received snapshot must be
+    // durable first).
+    if (rd.snapshot === undefined) this.#apply(rd);
+    // 2. Write the snapshot, entries and hard state in one transaction, durably. A leader
+    // fsyncs off the event loop, which meanwhile takes acknowledgements and new requests
+    // (its followers are writing the same entries); anyone else has nothing to do until its
+    // write is durable, and a direct fdatasync spares the hand-offs to and from a thread of
+    // the blocking pool (measured on a follower: 245 us against 389 us).
     const writeStarted = performance.now();
     const mustSync = this.#storage.write(rd);
-    // 4-5. Committed entries are on a majority of disks already: apply them and answer
-    // their clients while our own fsync runs (a received snapshot must be durable first).
-    if (rd.snapshot === undefined) this.#apply(rd);
-    // 2. ...durably: fdatasync off the event loop, which meanwhile serves the network.
-    if (mustSync) await this.#storage.sync();
+    if (mustSync) {
+      if (rd.earlyMessages.length > 0) await this.#storage.sync();
+      else this.#storage.syncNow();
+    }
     if (rd.entries.length > 0 || rd.hardState || rd.snapshot) {
       const sync = mustSync ? "true" : "false";
       this.metrics.fsyncSeconds.observe({ sync }, (performance.now() - writeStarted) / 1000);
@@ -577,7 +588,10 @@ export class RaftNode {
     // Stopped meanwhile: the storage is about to close; the core is dropped with the node.
     if (this.#stopped) return;
     // 3. Send what relies on the write: acknowledgements, votes, a new term.
-    if (rd.messages.length > 0) this.transport.send(rd.messages);
+    if (rd.messages.length > 0) {
+      this.transport.send(rd.messages);
+      flushHttp2Writes();
+    }
     if (rd.snapshot) {
       this.stateMachine.restore(rd.snapshot.data);
       this.#snapshotsInstalled++;

@@ -16,9 +16,12 @@
 import * as grpc from "@grpc/grpc-js";
 import { z } from "zod";
 import {
+  ApplyRequest,
+  ApplyResponse,
   ApplyResult,
   RaftNodeClient,
   type RaftNodeServer,
+  RaftNodeService,
   type StatusResponse,
 } from "@trading/proto/raft";
 import { OrderStatus } from "@trading/proto/orders";
@@ -27,6 +30,7 @@ import { RAFT_CHANNEL_OPTIONS } from "@trading/shared/raft-client";
 import { errorMessage } from "@trading/shared/retry";
 import { type ApplyCommand, hashPayload } from "./state_machine.ts";
 import { type ChangeReply, type RaftNode, RaftNodeError } from "./raft_node.ts";
+import type { UnaryFastPathMethod } from "./grpc_unary_fast_path.ts";
 
 const applyRequestSchema = z.object({
   orderId: z.string().min(1).max(256),
@@ -131,39 +135,64 @@ export class RaftNodeApi {
     return await forward(this.#leaderClient(reply.leaderAddr));
   }
 
+  /**
+   * Answers an ApplyRequest, for the gRPC method and its fast path alike. Rejects with a gRPC
+   * status (`Partial<grpc.StatusObject>`).
+   */
+  async apply(request: ApplyRequest): Promise<ApplyResponse> {
+    const command = parseApplyRequest(request);
+    if (typeof command === "string") {
+      throw { code: grpc.status.INVALID_ARGUMENT, details: command };
+    }
+    const node = this.node;
+    if (!node) throw { code: grpc.status.UNAVAILABLE, details: "Raft node is starting" };
+    const started = performance.now();
+    let reply;
+    try {
+      reply = await node.apply(command);
+    } catch (error) {
+      throw toServiceError(error);
+    }
+    if (reply.kind === "not-leader") {
+      return {
+        result: ApplyResult.APPLY_RESULT_NOT_LEADER,
+        outcome: undefined,
+        raftIndex: 0,
+        leaderId: reply.leaderId,
+        leaderAddr: reply.leaderAddr,
+      };
+    }
+    node.metrics.applySeconds.observe(
+      { result: reply.result },
+      (performance.now() - started) / 1000,
+    );
+    return {
+      result: RESULT_CODE[reply.result],
+      outcome: { status: reply.outcome.status, reason: reply.outcome.reason },
+      raftIndex: reply.index,
+      leaderId: node.id,
+      leaderAddr: node.config.grpcAddr,
+    };
+  }
+
+  /** Apply for grpc_unary_fast_path.ts: the hot method, served without grpc-js. */
+  applyFastPath(): UnaryFastPathMethod<ApplyRequest, ApplyResponse> {
+    return {
+      path: RaftNodeService.apply.path,
+      decode: (bytes) => ApplyRequest.decode(bytes),
+      encode: (response) => ApplyResponse.encode(response).finish(),
+      handle: (request) => this.apply(request),
+    };
+  }
+
   /** The implementation to add to a gRPC server. */
   implementation(): RaftNodeServer {
     return {
       apply: (call, callback) => {
-        const command = parseApplyRequest(call.request);
-        if (typeof command === "string") {
-          callback({ code: grpc.status.INVALID_ARGUMENT, details: command });
-          return;
-        }
-        const started = performance.now();
-        this.#withNode(callback, async (node) => {
-          const reply = await node.apply(command);
-          if (reply.kind === "not-leader") {
-            return {
-              result: ApplyResult.APPLY_RESULT_NOT_LEADER,
-              outcome: undefined,
-              raftIndex: 0,
-              leaderId: reply.leaderId,
-              leaderAddr: reply.leaderAddr,
-            };
-          }
-          node.metrics.applySeconds.observe(
-            { result: reply.result },
-            (performance.now() - started) / 1000,
-          );
-          return {
-            result: RESULT_CODE[reply.result],
-            outcome: { status: reply.outcome.status, reason: reply.outcome.reason },
-            raftIndex: reply.index,
-            leaderId: node.id,
-            leaderAddr: node.config.grpcAddr,
-          };
-        });
+        this.apply(call.request).then(
+          (response) => callback(null, response),
+          (status: Partial<grpc.StatusObject>) => callback(status),
+        );
       },
       read: (call, callback) => {
         const { orderId, stale } = call.request;
