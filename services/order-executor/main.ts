@@ -35,10 +35,7 @@ export async function main(_args: string[]): Promise<number> {
   // In-flight Raft calls are abandoned only when the shutdown deadline is close: a graceful
   // stop finishes the batch in flight.
   const hardStop = new AbortController();
-  // No signal for the client: shared/grpc.ts `unary` adds an abort listener per call that it
-  // never removes, so a long-lived signal would collect one per Apply. The recorder checks
-  // hardStop between attempts instead.
-  const raft = new RaftClient({ addresses: config.raftAddresses });
+  const raft = new RaftClient({ addresses: config.raftAddresses, signal: hardStop.signal });
   const probe = new RaftClient({
     addresses: config.raftAddresses,
     maxAttempts: 1,
