@@ -17,8 +17,8 @@ import { raftAdminImplementation } from "./raft_admin_api.ts";
 import { RaftNode } from "./raft_node.ts";
 import { RaftNodeApi } from "./raft_node_api.ts";
 import { RaftStorage } from "./storage/raft_storage.ts";
-import { coalesceHttp2Writes } from "./transport/coalesce_http2_writes.ts";
-import { installFastPath, serveUnaryFastPath } from "./grpc_unary_fast_path.ts";
+import { coalesceHttp2Writes } from "./http2/coalesce_http2_writes.ts";
+import { installHttp2StreamRoutes, serveUnaryFastPath } from "./http2/grpc_unary_fast_path.ts";
 
 /** Runs a raft-node until it is shut down; returns the exit code. */
 export async function main(_args: string[]): Promise<number> {
@@ -26,8 +26,9 @@ export async function main(_args: string[]): Promise<number> {
   // Before any gRPC server or channel exists: one socket write per HTTP/2 session per turn
   // of the event loop instead of one per frame.
   const http2Writes = coalesceHttp2Writes();
-  // Apply, the hot method, is served without grpc-js' per-call machinery.
-  installFastPath();
+  // Apply, the hot method, and the transport's stream are served without grpc-js' per-call
+  // and per-message machinery.
+  installHttp2StreamRoutes();
   const api = new RaftNodeApi();
   serveUnaryFastPath(api.applyFastPath());
   let node: RaftNode | undefined;

@@ -39,7 +39,7 @@ import { addressBook, encodeMemberAddresses, type MemberAddresses } from "./memb
 import type { RaftStorage } from "./storage/raft_storage.ts";
 import { Chaos } from "./transport/chaos.ts";
 import { RaftTransport } from "./transport/raft_transport.ts";
-import { flushHttp2Writes } from "./transport/coalesce_http2_writes.ts";
+import { flushHttp2Writes } from "./http2/coalesce_http2_writes.ts";
 import { RaftNodeMetrics } from "./raft_node_metrics.ts";
 
 /** The exit code of a node that became leader with exit-on-leader set. */

@@ -30,7 +30,7 @@ import { RAFT_CHANNEL_OPTIONS } from "@trading/shared/raft-client";
 import { errorMessage } from "@trading/shared/retry";
 import { type ApplyCommand, hashPayload } from "./state_machine.ts";
 import { type ChangeReply, type RaftNode, RaftNodeError } from "./raft_node.ts";
-import type { UnaryFastPathMethod } from "./grpc_unary_fast_path.ts";
+import type { UnaryFastPathMethod } from "./http2/grpc_unary_fast_path.ts";
 
 const applyRequestSchema = z.object({
   orderId: z.string().min(1).max(256),

@@ -14,21 +14,30 @@
  * Every call carries the sender's id and transport address in its metadata, so that a node
  * that has just joined (and has no membership yet) can answer its leader.
  *
+ * The `Stream` call, which carries all the traffic, is gRPC on node:http2 directly at both
+ * ends (same wire format; ../http2/): grpc-js' client and server stacks cost more CPU and
+ * latency per message under Deno than the Raft work itself. Its connections are closed by
+ * destroying the socket, never with GOAWAY (denoland/deno#36788 aborts the receiving node).
+ * The unary calls, a compatibility mode, stay on grpc-js.
+ *
  * @module
  */
 import * as grpc from "@grpc/grpc-js";
+import { Buffer } from "node:buffer";
+import http2 from "node:http2";
+import net from "node:net";
 import {
   type AppendEntriesRequest as ProtoAppendEntriesRequest,
   type AppendEntriesResponse as ProtoAppendEntriesResponse,
   type InstallSnapshotRequest as ProtoInstallSnapshotRequest,
   type InstallSnapshotResponse as ProtoInstallSnapshotResponse,
-  type RaftEnvelope,
+  RaftEnvelope,
   RaftTransportClient,
   type RaftTransportServer,
   RaftTransportService,
   type RequestVoteRequest as ProtoRequestVoteRequest,
   type RequestVoteResponse as ProtoRequestVoteResponse,
-  type StreamAck,
+  StreamAck,
   type TimeoutNowRequest as ProtoTimeoutNowRequest,
   type TimeoutNowResponse,
 } from "@trading/proto/raft";
@@ -40,14 +49,23 @@ import { getLogger } from "@trading/shared/log";
 import type { Message, MessageType } from "../core/types.ts";
 import { Chaos } from "./chaos.ts";
 import { fromEnvelope, fromProto, toEnvelope, toProto } from "./envelope.ts";
+import { encodeGrpcFrame, GrpcFrameDecoder, respondGrpc } from "../http2/grpc_wire.ts";
+import { routeHttp2Stream } from "../http2/http2_stream_routes.ts";
 
 /** Metadata key of the sender's node id. */
 export const FROM_METADATA = "raft-from";
 /** Metadata key of the sender's advertised transport address. */
 export const ADDR_METADATA = "raft-addr";
 
-/** Most messages queued on one peer's stream before new ones are dropped (a stalled peer). */
-const MAX_QUEUED_MESSAGES = 4096;
+/** Most bytes queued on one peer's stream before new messages are dropped (a stalled peer). */
+const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
+/** The largest message accepted on a stream, as GRPC_OPTIONS' receive limit. */
+const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+/** The HTTP/2 path of the `Stream` call. */
+const STREAM_PATH = RaftTransportService.stream.path;
+/** HTTP/2 flow-control window of the stream connections: a 5 MiB snapshot needs no round trips. */
+const WINDOW_BYTES = 16 * 1024 * 1024;
+const STREAM_ACK = StreamAck.encode({}).finish();
 /** Most unary calls in flight to one peer before new ones are dropped. */
 const MAX_UNARY_IN_FLIGHT = 256;
 /** How long a unary request waits for the core's response. */
@@ -87,6 +105,8 @@ export interface TransportCounters {
   readonly dropped: Map<DropReason, number>;
   /** InstallSnapshot messages received. */
   snapshotsReceived: number;
+  /** `Stream` calls taken on node:http2 directly (not through grpc-js' fallback). */
+  streamsAccepted: number;
   /** Requests received through the unary RPCs rather than the stream. */
   unaryReceived: number;
 }
@@ -116,6 +136,7 @@ export class RaftTransport {
     received: 0,
     dropped: new Map(),
     snapshotsReceived: 0,
+    streamsAccepted: 0,
     unaryReceived: 0,
   };
   #options: RaftTransportOptions;
@@ -126,6 +147,9 @@ export class RaftTransport {
   #waiters = new Map<string, Waiter[]>();
   #delayed = new Set<ReturnType<typeof setTimeout>>();
   #inbound = new Set<grpc.ServerReadableStream<RaftEnvelope, StreamAck>>();
+  /** `Stream` calls received on node:http2 directly (all of them, but for a fallback). */
+  #inboundStreams = new Set<http2.ServerHttp2Stream>();
+  #unroute: (() => void) | undefined;
   #closed = false;
   #log = getLogger("raft.transport");
 
@@ -150,6 +174,46 @@ export class RaftTransport {
     this.#server = await startGrpcServer(bind.port, (server) => {
       server.addService(RaftTransportService, this.#implementation());
     }, { hostname: bind.host });
+    // Streams reach #acceptStream from the first connection on (nothing is accepted before
+    // this turn of the event loop ends); grpc-js' own handler below is only a fallback.
+    this.#unroute = routeHttp2Stream(
+      STREAM_PATH,
+      (stream, headers) => this.#acceptStream(stream, headers),
+      this.#server.port,
+    );
+  }
+
+  /** Takes a `Stream` call: every gRPC message of it is one envelope for the core. */
+  #acceptStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): boolean {
+    if (this.#closed) return false;
+    this.counters.streamsAccepted++;
+    this.#learnAddress(headers[FROM_METADATA], headers[ADDR_METADATA]);
+    this.#inboundStreams.add(stream);
+    const decoder = new GrpcFrameDecoder(MAX_MESSAGE_BYTES);
+    stream.on("data", (chunk: Buffer) => {
+      let messages: Uint8Array[];
+      try {
+        messages = decoder.push(chunk);
+      } catch (error) {
+        this.#log.warn("closing a raft stream: {error}", { error: errorMessage(error) });
+        stream.close(http2.constants.NGHTTP2_PROTOCOL_ERROR);
+        return;
+      }
+      for (const bytes of messages) {
+        let message: Message;
+        try {
+          message = fromEnvelope(RaftEnvelope.decode(bytes), this.nodeId);
+        } catch (error) {
+          this.#log.warn("dropped a raft message: {error}", { error: errorMessage(error) });
+          continue;
+        }
+        this.receive(message);
+      }
+    });
+    stream.on("end", () => respondGrpc(stream, STREAM_ACK));
+    stream.on("error", () => {});
+    stream.on("close", () => this.#inboundStreams.delete(stream));
+    return true;
   }
 
   /**
@@ -263,8 +327,10 @@ export class RaftTransport {
   }
 
   #learn(metadata: grpc.Metadata): void {
-    const from = metadata.get(FROM_METADATA)[0];
-    const address = metadata.get(ADDR_METADATA)[0];
+    this.#learnAddress(metadata.get(FROM_METADATA)[0], metadata.get(ADDR_METADATA)[0]);
+  }
+
+  #learnAddress(from: unknown, address: unknown): void {
     if (typeof from !== "string" || typeof address !== "string" || from === this.nodeId) return;
     if (this.#learned.get(from) === address) return;
     this.#learned.set(from, address);
@@ -335,6 +401,7 @@ export class RaftTransport {
         call: grpc.ServerUnaryCall<ProtoTimeoutNowRequest, TimeoutNowResponse>,
         callback: grpc.sendUnaryData<TimeoutNowResponse>,
       ) => this.#unary("timeoutNow", call, callback),
+      // Only reached if a stream missed the route to #acceptStream (see start()).
       stream: (call, callback) => {
         this.#learn(call.metadata);
         this.#inbound.add(call);
@@ -379,10 +446,12 @@ export class RaftTransport {
   /**
    * Stops every sender, cancels delayed messages and unary waiters, and stops the server.
    *
-   * `closeChannels: false` leaves the peers' gRPC channels open for the process exit to
-   * close (what a node shutting down does): a graceful close sends GOAWAY, on which Deno
-   * 2.9's node:http2 can abort the receiving node (denoland/deno#36788, seen when one node
-   * of a cluster stopped). Tests that close transports inside one process close them.
+   * `closeChannels: false` leaves the unary mode's gRPC channels and the server's
+   * connections for the process exit to close (what a node shutting down does): a graceful
+   * close sends GOAWAY, on which Deno 2.9's node:http2 can abort the receiving node
+   * (denoland/deno#36788, seen when one node of a cluster stopped). Tests that close
+   * transports inside one process close them. The streams' own connections are always
+   * closed by destroying their sockets, which sends no GOAWAY.
    */
   async close({ closeChannels = true }: { closeChannels?: boolean } = {}): Promise<void> {
     if (this.#closed) return;
@@ -400,7 +469,10 @@ export class RaftTransport {
     this.#senders.clear();
     for (const call of this.#inbound) call.destroy();
     this.#inbound.clear();
-    await this.#server?.close(200);
+    this.#unroute?.();
+    for (const stream of this.#inboundStreams) stream.close(http2.constants.NGHTTP2_CANCEL);
+    this.#inboundStreams.clear();
+    if (closeChannels) await this.#server?.close(200);
   }
 }
 
@@ -410,14 +482,19 @@ function waiterKey(peer: string, type: MessageType): string {
 
 type SendResult = "sent" | "unreachable" | "backpressure";
 
-/** The connection to one peer: a client, its stream (reopened with backoff), unary calls. */
+/**
+ * The connection to one peer: the `Stream` call on a connection of its own (reopened with
+ * backoff), and a grpc-js client for the unary mode, made when first needed.
+ */
 class PeerSender {
   readonly peer: string;
   readonly address: string;
   #transport: RaftTransport;
-  #client: RaftTransportClient;
-  #metadata: grpc.Metadata;
-  #call: grpc.ClientWritableStream<RaftEnvelope> | undefined;
+  #selfAddr: string;
+  #client: RaftTransportClient | undefined;
+  #metadata: grpc.Metadata | undefined;
+  #socket: net.Socket | undefined;
+  #stream: http2.ClientHttp2Stream | undefined;
   #openedAt = 0;
   #attempt = 0;
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
@@ -428,10 +505,7 @@ class PeerSender {
     this.#transport = transport;
     this.peer = peer;
     this.address = address;
-    this.#client = new RaftTransportClient(address, insecure(), RAFT_CHANNEL_OPTIONS);
-    this.#metadata = new grpc.Metadata();
-    this.#metadata.set(FROM_METADATA, transport.nodeId);
-    this.#metadata.set(ADDR_METADATA, selfAddr);
+    this.#selfAddr = selfAddr;
     this.#open();
   }
 
@@ -439,14 +513,41 @@ class PeerSender {
     if (this.#closed) return;
     this.#reconnectTimer = undefined;
     this.#openedAt = performance.now();
-    const call = this.#client.stream(this.#metadata, {}, () => this.#onStreamEnd(call));
-    call.on("error", () => this.#onStreamEnd(call));
-    this.#call = call;
+    const target = parseHostPort(this.address);
+    if (!target) return;
+    // Our own socket, so that closing never sends GOAWAY (see the module doc).
+    const socket = net.connect({ host: target.host, port: target.port });
+    socket.setNoDelay(true);
+    const session = http2.connect(`http://${this.address}`, {
+      createConnection: () => socket,
+      settings: { initialWindowSize: WINDOW_BYTES },
+    });
+    const stream = session.request({
+      ":method": "POST",
+      ":path": STREAM_PATH,
+      "content-type": "application/grpc",
+      te: "trailers",
+      [FROM_METADATA]: this.#transport.nodeId,
+      [ADDR_METADATA]: this.#selfAddr,
+    });
+    const ended = () => this.#onStreamEnd(stream, socket);
+    socket.on("error", () => {});
+    socket.on("close", ended);
+    session.on("error", () => {});
+    session.on("close", ended);
+    stream.on("error", () => {});
+    stream.on("close", ended);
+    // The answer (a StreamAck, once we end the call) carries nothing we need.
+    stream.resume();
+    this.#socket = socket;
+    this.#stream = stream;
   }
 
-  #onStreamEnd(call: grpc.ClientWritableStream<RaftEnvelope>): void {
-    if (this.#call !== call) return;
-    this.#call = undefined;
+  #onStreamEnd(stream: http2.ClientHttp2Stream, socket: net.Socket): void {
+    if (this.#stream !== stream) return;
+    this.#stream = undefined;
+    this.#socket = undefined;
+    socket.destroy();
     if (this.#closed) return;
     // A stream that lived a while was a working connection: start the backoff afresh.
     if (performance.now() - this.#openedAt > 1000) this.#attempt = 0;
@@ -456,10 +557,10 @@ class PeerSender {
   }
 
   sendStream(message: Message): SendResult {
-    const call = this.#call;
-    if (!call || call.destroyed || call.writableEnded) return "unreachable";
-    if (call.writableLength >= MAX_QUEUED_MESSAGES) return "backpressure";
-    call.write(toEnvelope(message));
+    const stream = this.#stream;
+    if (!stream || stream.destroyed || stream.writableEnded) return "unreachable";
+    if (stream.writableLength >= MAX_QUEUED_BYTES) return "backpressure";
+    stream.write(encodeGrpcFrame(toEnvelope(message), RaftEnvelope.encode));
     return "sent";
   }
 
@@ -472,6 +573,12 @@ class PeerSender {
       if (error || this.#closed || responseType === undefined) return;
       this.#transport.deliverResponse(responseType, response);
     };
+    if (this.#client === undefined || this.#metadata === undefined) {
+      this.#client = new RaftTransportClient(this.address, insecure(), RAFT_CHANNEL_OPTIONS);
+      this.#metadata = new grpc.Metadata();
+      this.#metadata.set(FROM_METADATA, this.#transport.nodeId);
+      this.#metadata.set(ADDR_METADATA, this.#selfAddr);
+    }
     this.#unaryInFlight++;
     const c = this.#client;
     const m = this.#metadata;
@@ -495,13 +602,17 @@ class PeerSender {
     return "sent";
   }
 
-  /** Stops sending; `closeChannel` closes the gRPC channel too (see RaftTransport.close). */
+  /**
+   * Stops sending: the stream's socket is destroyed (no GOAWAY); `closeChannel` closes the
+   * unary mode's gRPC channel too (see RaftTransport.close).
+   */
   close(closeChannel: boolean): void {
     this.#closed = true;
     if (this.#reconnectTimer !== undefined) clearTimeout(this.#reconnectTimer);
-    const call = this.#call;
-    this.#call = undefined;
-    call?.cancel();
-    if (closeChannel) this.#client.close();
+    const socket = this.#socket;
+    this.#stream = undefined;
+    this.#socket = undefined;
+    socket?.destroy();
+    if (closeChannel) this.#client?.close();
   }
 }

@@ -78,6 +78,8 @@ Deno.test("RaftTransport streams messages to a peer in order, intact", async () 
     );
     const first = b.inbox[0] as AppendEntriesRequest;
     assert.equal(first.type, "appendEntries");
+    // Taken on node:http2 directly, not by grpc-js' handler.
+    assert.equal(b.transport.counters.streamsAccepted, 1);
     assert.equal(first.term, 2);
     assert.equal(first.prevLogIndex, 0);
     assert.equal(first.entries[0]!.data.length, 8);

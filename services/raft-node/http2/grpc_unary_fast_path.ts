@@ -19,10 +19,14 @@
  *
  * @module
  */
-import http2 from "node:http2";
+import type http2 from "node:http2";
 import { Buffer } from "node:buffer";
 import * as grpc from "@grpc/grpc-js";
 import { errorMessage } from "@trading/shared/retry";
+import { failGrpc, respondGrpc } from "./grpc_wire.ts";
+import { installHttp2StreamRoutes, routeHttp2Stream } from "./http2_stream_routes.ts";
+
+export { installHttp2StreamRoutes };
 
 /** One unary method served by the fast path. */
 export interface UnaryFastPathMethod<Req, Res> {
@@ -42,56 +46,18 @@ export interface UnaryFastPathMethod<Req, Res> {
 /** The most request bytes accepted, as GRPC_OPTIONS' `grpc.max_receive_message_length`. */
 const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
-const RESPONSE_HEADERS = Object.freeze({
-  ":status": 200,
-  "content-type": "application/grpc",
-});
-const OK_TRAILERS = Object.freeze({ "grpc-status": "0" });
-
-// deno-lint-ignore no-explicit-any
-type AnyMethod = UnaryFastPathMethod<any, any>;
-
-const routes = new Map<string, AnyMethod>();
-let installed = false;
-
 /**
- * Routes calls of `method.path` to the fast path on every HTTP/2 server created from now on
- * in this process (install before the gRPC server is created; routes may be added later).
- * Other paths, and requests the fast path does not take (see the module doc), reach grpc-js
- * as before.
+ * Serves `method` on the fast path on every gRPC server of this process created after
+ * {@linkcode installHttp2StreamRoutes} (call that before the server exists). Requests the
+ * fast path does not take (see the module doc) reach grpc-js as before. Returns the function
+ * that removes the route.
  */
-export function serveUnaryFastPath<Req, Res>(method: UnaryFastPathMethod<Req, Res>): void {
-  routes.set(method.path, method as AnyMethod);
-  installFastPath();
-}
-
-/**
- * Patches `http2.createServer` so that its servers offer their streams to the fast path
- * first. grpc-js looks `createServer` up on the module object when it binds, and listens to
- * the server's "stream" events, which this intercepts. Idempotent.
- */
-export function installFastPath(): void {
-  if (installed) return;
-  installed = true;
-  const module = http2 as unknown as Record<string, unknown>;
-  const createServer = http2.createServer;
-  module.createServer = function (this: unknown, ...args: unknown[]) {
-    const server = (createServer as (...a: unknown[]) => http2.Http2Server).apply(this, args);
-    const emit = server.emit;
-    server.emit = function (this: http2.Http2Server, event: string | symbol, ...rest: unknown[]) {
-      if (event === "stream") {
-        const stream = rest[0] as http2.ServerHttp2Stream;
-        const headers = rest[1] as http2.IncomingHttpHeaders;
-        const method = routes.get(headers[":path"] ?? "");
-        if (method !== undefined && takes(headers)) {
-          serveCall(method, stream);
-          return true;
-        }
-      }
-      return emit.call(this, event, ...rest);
-    } as typeof server.emit;
-    return server;
-  };
+export function serveUnaryFastPath<Req, Res>(method: UnaryFastPathMethod<Req, Res>): () => void {
+  return routeHttp2Stream(method.path, (stream, headers) => {
+    if (!takes(headers)) return false;
+    serveCall(method, stream);
+    return true;
+  });
 }
 
 /** True for a gRPC request the fast path can serve (uncompressed, POST, gRPC content). */
@@ -102,7 +68,10 @@ function takes(headers: http2.IncomingHttpHeaders): boolean {
     (encoding === undefined || encoding === "identity");
 }
 
-function serveCall(method: AnyMethod, stream: http2.ServerHttp2Stream): void {
+function serveCall<Req, Res>(
+  method: UnaryFastPathMethod<Req, Res>,
+  stream: http2.ServerHttp2Stream,
+): void {
   const chunks: Buffer[] = [];
   let bytes = 0;
   let refused = false;
@@ -113,7 +82,7 @@ function serveCall(method: AnyMethod, stream: http2.ServerHttp2Stream): void {
     bytes += chunk.byteLength;
     if (bytes > MAX_MESSAGE_BYTES + 5) {
       refused = true;
-      fail(
+      failGrpc(
         stream,
         grpc.status.RESOURCE_EXHAUSTED,
         `Request larger than ${MAX_MESSAGE_BYTES} bytes`,
@@ -125,21 +94,25 @@ function serveCall(method: AnyMethod, stream: http2.ServerHttp2Stream): void {
   stream.on("end", () => {
     if (refused) return;
     const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, bytes);
-    let request: unknown;
+    let request: Req;
     try {
       request = method.decode(unframe(body));
     } catch (error) {
-      fail(stream, grpc.status.INTERNAL, `Request message parsing error: ${errorMessage(error)}`);
+      failGrpc(
+        stream,
+        grpc.status.INTERNAL,
+        `Request message parsing error: ${errorMessage(error)}`,
+      );
       return;
     }
     method.handle(request).then(
-      (response) => succeed(stream, method.encode(response)),
+      (response) => respondGrpc(stream, method.encode(response)),
       (error) => {
         const status = error as Partial<grpc.StatusObject>;
         if (typeof status?.code === "number") {
-          fail(stream, status.code, status.details ?? "");
+          failGrpc(stream, status.code, status.details ?? "");
         } else {
-          fail(stream, grpc.status.INTERNAL, errorMessage(error));
+          failGrpc(stream, grpc.status.INTERNAL, errorMessage(error));
         }
       },
     );
@@ -157,39 +130,4 @@ function unframe(body: Buffer): Uint8Array {
     throw new Error(`expected one message of ${length} bytes, got ${body.byteLength - 5}`);
   }
   return body.subarray(5);
-}
-
-function succeed(stream: http2.ServerHttp2Stream, message: Uint8Array): void {
-  if (stream.destroyed || stream.closed) return;
-  const frame = Buffer.allocUnsafe(5 + message.byteLength);
-  frame[0] = 0;
-  frame.writeUInt32BE(message.byteLength, 1);
-  frame.set(message, 5);
-  stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
-  stream.once("wantTrailers", () => stream.sendTrailers(OK_TRAILERS));
-  stream.end(frame);
-}
-
-/** A trailers-only response with a non-OK status (gRPC over HTTP/2, "Responses"). */
-function fail(stream: http2.ServerHttp2Stream, code: grpc.status, details: string): void {
-  if (stream.destroyed || stream.closed || stream.headersSent) return;
-  stream.respond({
-    ...RESPONSE_HEADERS,
-    "grpc-status": String(code),
-    "grpc-message": percentEncode(details),
-  }, { endStream: true });
-}
-
-/**
- * `grpc-message` encoding (gRPC over HTTP/2, "Responses"): UTF-8, with every byte outside
- * printable ASCII, and `%` itself, as `%XX`.
- */
-function percentEncode(text: string): string {
-  let out = "";
-  for (const byte of new TextEncoder().encode(text)) {
-    out += byte >= 0x20 && byte <= 0x7e && byte !== 0x25
-      ? String.fromCharCode(byte)
-      : `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
-  }
-  return out;
 }

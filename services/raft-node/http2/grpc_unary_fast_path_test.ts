@@ -5,10 +5,10 @@ import assert from "node:assert/strict";
 // path, then calls both through a grpc-js client and sends one malformed Apply by hand.
 const CHILD = `
 import http2 from "node:http2";
-const { installFastPath, serveUnaryFastPath } = await import(${
+const { installHttp2StreamRoutes, serveUnaryFastPath } = await import(${
   JSON.stringify(new URL("./grpc_unary_fast_path.ts", import.meta.url).href)
 });
-installFastPath();
+installHttp2StreamRoutes();
 const { ApplyRequest, ApplyResponse, ApplyResult, RaftNodeClient, RaftNodeService } = await import("@trading/proto/raft");
 const { grpc, insecure, startGrpcServer, unary } = await import("@trading/shared/grpc");
 const byGrpcJs = { apply: 0, leader: 0 };
@@ -48,7 +48,7 @@ Deno.exit(0);
 Deno.test("serveUnaryFastPath() answers its method without grpc-js on the same server, statuses included, and leaves other methods to grpc-js", async () => {
   const output = await new Deno.Command(Deno.execPath(), {
     args: ["eval", "--ext=js", CHILD],
-    cwd: new URL("../..", import.meta.url).pathname,
+    cwd: new URL("../../..", import.meta.url).pathname,
     stdout: "piped",
     stderr: "inherit",
   }).output();
