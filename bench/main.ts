@@ -16,6 +16,7 @@ import type { BenchResult, BenchSuite } from "./types.ts";
 export const SUITES: Record<string, () => Promise<BenchSuite>> = {
   broker: () => import("./broker.ts"),
   raft: () => import("./raft.ts"),
+  pipeline: () => import("./pipeline.ts"),
 };
 
 const COLUMNS: Array<keyof BenchResult> = [

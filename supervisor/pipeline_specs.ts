@@ -127,7 +127,10 @@ export function pipelineSpecs(options: PipelineOptions): ChildSpecInput[] {
     name: "stream-processor",
     role: "stream-processor",
     command: command("stream-processor"),
-    env: common("stream-processor"),
+    env: {
+      ...common("stream-processor"),
+      STREAM_PROCESSOR_DATA_DIR: join(dataDir, "stream-processor"),
+    },
     ports: ports("stream-processor"),
     dependsOn: ["broker"],
     readiness: httpProbe("stream-processor"),
@@ -138,6 +141,7 @@ export function pipelineSpecs(options: PipelineOptions): ChildSpecInput[] {
     command: command("order-executor"),
     env: {
       ...common("order-executor"),
+      EXECUTOR_DATA_DIR: join(dataDir, "order-executor"),
       RAFT_NODE_GRPC_ADDR: raftNames.map((n) => at(DEFAULT_PORTS[n].grpc)).join(","),
     },
     ports: ports("order-executor"),

@@ -32,6 +32,10 @@ Deno.test("pipelineSpecs() gives the DESIGN.md ports and dependencies with the e
   assert.equal(byName["raft-3"]!.env.RAFT_JOIN_ADDR, "127.0.0.1:50070");
   assert.equal(byName["raft-3"]!.env.RAFT_BIND_ADDR, "127.0.0.1:7002");
   assert.equal(byName["raft-3"]!.env.RAFT_DATA_DIR, "/data/raft/raft-3");
+  // Every stateful child keeps its state under the supervisor's data dir, so that two
+  // pipelines on one host never share state files.
+  assert.equal(byName["stream-processor"]!.env.STREAM_PROCESSOR_DATA_DIR, "/data/stream-processor");
+  assert.equal(byName["order-executor"]!.env.EXECUTOR_DATA_DIR, "/data/order-executor");
   assert.equal(byName["raft-2"]!.env.PORT_GRPC, "50071");
   assert.deepEqual(byName["market-ingestor"]!.ports, { grpc: 50051, http: 8083 });
   assert.deepEqual(byName["stream-processor"]!.dependsOn, ["broker"]);
