@@ -13,9 +13,11 @@
  *
  * How: Deno's session handle (`session[kHandle]`) has a `sendPending()` that drains the
  * native nghttp2 session chunk by chunk into `socket.write()`. The replacement defers that
- * to a `setImmediate` and writes everything pending as one buffer. It relies on those
- * internals: when they are not found (another Deno version), sessions are left as they are
- * and {@linkcode coalesceHttp2Writes} reports it.
+ * to a `setImmediate` and writes everything pending as one buffer; a server session waits
+ * two more turns so that its responses' trailers go in the same write (one write per call,
+ * or per batch of calls, instead of two). {@linkcode flushHttp2Writes} writes at once what
+ * must not wait. It relies on those internals: when they are not found (another Deno
+ * version), sessions are left as they are and {@linkcode coalesceHttp2Writes} reports it.
  *
  * @module
  */
@@ -23,6 +25,9 @@ import http2 from "node:http2";
 import { Buffer } from "node:buffer";
 import { setImmediate } from "node:timers";
 import type { Socket } from "node:net";
+
+/** Turns of the event loop a server session's write waits for trailers (see flush). */
+const TRAILER_TURNS = 2;
 
 /** What Deno's node:http2 keeps behind a session's `kHandle` symbol (the parts used here). */
 interface SessionHandle {
@@ -96,37 +101,60 @@ function coalesceSession(session: http2.Http2Session, count = true): boolean {
     if (count) unsupportedSessions++;
     return false;
   }
+  const server = session.type === http2.constants.NGHTTP2_SESSION_SERVER;
+  /** Frames drained from nghttp2 and not yet written. */
+  let held: Uint8Array[] = [];
+  let heldBytes = 0;
+  /** Turns a server's flush has waited for trailers (see below). */
+  let waitedForTrailers = 0;
   let scheduled = false;
+  const drain = () => {
+    for (;;) {
+      const chunk = handle.getOutgoingChunk();
+      if (!chunk || chunk.byteLength === 0) break;
+      held.push(chunk);
+      heldBytes += chunk.byteLength;
+    }
+    // What Deno's own sendPending does after draining (write bookkeeping).
+    nativeSendPending.call(handle);
+  };
+  const write = () => {
+    if (held.length === 1) socket.write(held[0]!);
+    else if (held.length > 1) socket.write(Buffer.concat(held, heldBytes));
+    held = [];
+    heldBytes = 0;
+    waitedForTrailers = 0;
+  };
   const flush = () => {
     scheduled = false;
     // A destroyed session's handle is cleaned up (its sendPending replaced by a no-op).
     if (session.destroyed || socket.destroyed) return;
-    const chunks: Uint8Array[] = [];
-    let bytes = 0;
-    for (;;) {
-      const chunk = handle.getOutgoingChunk();
-      if (!chunk || chunk.byteLength === 0) break;
-      chunks.push(chunk);
-      bytes += chunk.byteLength;
-    }
-    if (chunks.length === 1) socket.write(chunks[0]!);
-    else if (chunks.length > 1) socket.write(Buffer.concat(chunks, bytes));
-    // What Deno's own sendPending does after draining (write bookkeeping).
-    nativeSendPending.call(handle);
-    // Draining made nghttp2 ask for the trailers of the responses it just sent; Deno submits
-    // them from a setImmediate queued meanwhile. Flushing again right after those, rather
-    // than one more turn later, finishes the calls a turn of the event loop sooner.
-    if (chunks.length > 0 && !scheduled) {
+    drain();
+    if (held.length === 0) return;
+    // Draining the DATA of gRPC responses makes nghttp2 ask for their trailers, which Deno
+    // submits two turns of the event loop later (strace of one call at a time: 2 writes per
+    // call without waiting, or waiting one turn; 1 with two): a server waits that long and
+    // writes its responses whole, once. A client needs the trailers to finish a call, so
+    // nothing arrives later for it; what is not a response waits two turns.
+    if (server && waitedForTrailers < TRAILER_TURNS) {
+      waitedForTrailers++;
       scheduled = true;
       setImmediate(flush);
+      return;
     }
+    write();
+  };
+  const flushNow = () => {
+    if (session.destroyed || socket.destroyed) return;
+    drain();
+    write();
   };
   handle.sendPending = () => {
     if (scheduled) return;
     scheduled = true;
     setImmediate(flush);
   };
-  flushes.set(session, flush);
+  flushes.set(session, flushNow);
   session.once("close", () => flushes.delete(session));
   return true;
 }

@@ -71,6 +71,8 @@ export class RaftStorage implements WriteTiming {
   /** Term and vote of the last hard state written (a change must be synced). */
   #writtenTerm = 0;
   #writtenVote = "";
+  /** A hard state that only moved the commit index, to write with the next entries. */
+  #deferredHardState: HardState | undefined;
   #syncedWrites = 0;
   /**
    * The WAL file, opened on the first sync. SQLite keeps the same file (inode) for as long
@@ -248,17 +250,26 @@ export class RaftStorage implements WriteTiming {
    * hard state. Returns true when the Ready must be made durable with {@linkcode sync}
    * before any message relying on it is sent; false when it holds nothing anyone relies on
    * (etcd-io/raft's MustSync: only entries, a snapshot, the term and the vote; a commit index
-   * is learnt again from the leader after a crash), and a later sync covers it anyway.
+   * is learnt again from the leader after a crash).
+   *
+   * A Ready that only moves the commit index is not written on its own for the same reason:
+   * its hard state goes with the next entries (or at {@linkcode close}), which spares a
+   * transaction on the path from a commit to the client's answer.
    */
   write(ready: Pick<Ready, "snapshot" | "entries" | "hardState">): boolean {
-    const { snapshot, entries, hardState } = ready;
-    if (snapshot === undefined && entries.length === 0 && hardState === undefined) return false;
+    const { snapshot, entries } = ready;
+    let hardState = ready.hardState;
+    const newTermOrVote = hardState !== undefined &&
+      (hardState.term !== this.#writtenTerm || hardState.vote !== this.#writtenVote);
+    if (snapshot === undefined && entries.length === 0 && !newTermOrVote) {
+      if (hardState !== undefined) this.#deferredHardState = hardState;
+      return false;
+    }
+    hardState ??= this.#deferredHardState;
+    this.#deferredHardState = undefined;
     const started = performance.now();
     let first = this.#firstIndex;
     let last = this.#lastIndex;
-    const mustSync = snapshot !== undefined || entries.length > 0 ||
-      (hardState !== undefined &&
-        (hardState.term !== this.#writtenTerm || hardState.vote !== this.#writtenVote));
     this.#db.exec("BEGIN IMMEDIATE");
     try {
       if (snapshot !== undefined) {
@@ -305,7 +316,7 @@ export class RaftStorage implements WriteTiming {
     this.#firstIndex = first;
     this.#lastIndex = last;
     this.#lastWriteMs = performance.now() - started;
-    return mustSync;
+    return true;
   }
 
   /**
@@ -373,6 +384,11 @@ export class RaftStorage implements WriteTiming {
    */
   close(): void {
     if (this.#closed) return;
+    const deferred = this.#deferredHardState;
+    if (deferred !== undefined) {
+      this.#deferredHardState = undefined;
+      this.#putHardState.run(deferred.term, deferred.vote, deferred.commit);
+    }
     this.#closed = true;
     this.#wal?.close();
     this.#wal = undefined;

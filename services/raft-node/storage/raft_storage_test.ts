@@ -159,8 +159,22 @@ Deno.test("RaftStorage fsyncs entries, term and vote, but not a Ready that only 
   assert.equal(storage.syncedWrites, 3, "a vote is durable before it is sent");
   storage.persist({ snapshot: undefined, entries: entries(3, 3, 2), hardState: undefined });
   assert.equal(storage.syncedWrites, 4);
-  // Written all the same: the commit index survives a clean reopen.
   assert.equal(storage.load().hardState.commit, 2);
+});
+
+Deno.test("RaftStorage writes a commit-only hard state with the next entries, or at close", async () => {
+  await using dir = await tempDir();
+  const hard = (commit: number) => ({ term: 1, vote: "a", commit });
+  const storage = RaftStorage.open(dir.path, { nodeId: "a" });
+  storage.persist({ snapshot: undefined, entries: entries(1, 3, 1), hardState: hard(0) });
+  assert.equal(storage.write({ snapshot: undefined, entries: [], hardState: hard(2) }), false);
+  assert.equal(storage.load().hardState.commit, 0, "not a transaction of its own");
+  storage.persist({ snapshot: undefined, entries: entries(4, 4, 1), hardState: undefined });
+  assert.equal(storage.load().hardState.commit, 2, "written with the next entries");
+  storage.write({ snapshot: undefined, entries: [], hardState: hard(4) });
+  storage.close();
+  using reopened = RaftStorage.open(dir.path, { nodeId: "a" });
+  assert.equal(reopened.load().hardState.commit, 4, "written at close");
 });
 
 Deno.test("RaftStorage.write commits without waiting for the disk, and sync() makes it durable", async () => {
