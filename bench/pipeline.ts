@@ -19,8 +19,8 @@ import { sleep } from "@trading/shared/retry";
 import { tempDir } from "@trading/shared/testing";
 import { decodeEvent } from "@trading/order-executor/event-schema";
 import { decodeCommand } from "@trading/stream-processor/command-schema";
-import { nowUs } from "@trading/market-ingestor/now-us";
-import { PartitionReader } from "@trading/verifier/partition-reader";
+import { nowUs } from "@trading/shared/now-us";
+import { PartitionReader } from "@trading/shared/partition-reader";
 import { SupervisedPipeline } from "@trading/verifier/testing/supervised-pipeline";
 import { type BenchOptions, type BenchResult, percentile, round } from "./types.ts";
 

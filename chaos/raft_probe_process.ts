@@ -28,7 +28,7 @@ import { GRPC_OPTIONS, insecure, unary } from "@trading/shared/grpc";
 import { createKafka, TOPICS } from "@trading/shared/kafka";
 import { RAFT_CHANNEL_OPTIONS, RaftClient } from "@trading/shared/raft-client";
 import { errorMessage, sleep } from "@trading/shared/retry";
-import { PartitionReader } from "@trading/verifier/partition-reader";
+import { PartitionReader } from "@trading/shared/partition-reader";
 
 /** The probe's configuration, its one argument as JSON. */
 export const ProbeConfigSchema = z.object({

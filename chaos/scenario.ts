@@ -11,7 +11,8 @@
 import { errorMessage, sleep } from "@trading/shared/retry";
 import type { ChaosPipeline, PipelineEvent, VerifyReport } from "./chaos_pipeline.ts";
 import { RaftProbe } from "./raft_probe.ts";
-import { seededRandom } from "./seeded_random.ts";
+import { chaosRandom } from "./chaos_random.ts";
+import type { SeededRandom } from "@trading/shared/seeded-random";
 import { Timeline } from "./timeline.ts";
 
 /** One injected fault. */
@@ -34,7 +35,7 @@ export interface ScenarioContext {
   readonly probe: RaftProbe;
   readonly seed: number;
   /** Seeded: the same seed gives the same choices. */
-  readonly random: () => number;
+  readonly random: SeededRandom;
   /** True in long mode: repeat the faults until `durationMs` has passed. */
   readonly long: boolean;
   /** The fault phase's length in long mode, ms. */
@@ -208,7 +209,7 @@ export async function runScenario(
       pipeline,
       probe,
       seed: options.seed,
-      random: seededRandom(options.seed * 1000 + scenario.id),
+      random: chaosRandom(options.seed * 1000 + scenario.id),
       long: options.long ?? false,
       durationMs: options.durationMs ?? 60_000,
       faults,

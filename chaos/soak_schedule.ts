@@ -6,7 +6,8 @@
  *
  * @module
  */
-import { randomInt, seededRandom } from "./seeded_random.ts";
+import type { SeededRandom } from "@trading/shared/seeded-random";
+import { chaosRandom } from "./chaos_random.ts";
 
 /** What a soak fault does. */
 export type SoakFaultKind =
@@ -65,22 +66,22 @@ const RECOVERY_MS: Record<SoakFaultKind, number> = {
   "exit-on-leader": 5000,
 };
 
-function pick<T>(random: () => number, items: readonly T[]): T {
-  return items[Math.floor(random() * items.length)]!;
+function pick<T>(random: SeededRandom, items: readonly T[]): T {
+  return items[random.int(0, items.length - 1)]!;
 }
 
 /** The fault of `kind` at `atMs`, its target and hold drawn from `random`. */
-function draw(random: () => number, kind: SoakFaultKind, atMs: number): SoakFault {
-  const chaosSeed = randomInt(random, 1, 999_999_999);
+function draw(random: SeededRandom, kind: SoakFaultKind, atMs: number): SoakFault {
+  const chaosSeed = random.int(1, 999_999_999);
   switch (kind) {
     case "pause-leader":
-      return { atMs, kind, target: "leader", holdMs: randomInt(random, 1500, 4000), chaosSeed };
+      return { atMs, kind, target: "leader", holdMs: random.int(1500, 4000), chaosSeed };
     case "pause-node":
       return {
         atMs,
         kind,
         target: pick(random, RAFT_NODES),
-        holdMs: randomInt(random, 1000, 5000),
+        holdMs: random.int(1000, 5000),
         chaosSeed,
       };
     case "kill-leader":
@@ -92,19 +93,19 @@ function draw(random: () => number, kind: SoakFaultKind, atMs: number): SoakFaul
     case "kill-broker":
       return { atMs, kind, target: "broker", holdMs: 0, chaosSeed };
     case "flapping-network":
-      return { atMs, kind, target: "all", holdMs: randomInt(random, 3000, 8000), chaosSeed };
+      return { atMs, kind, target: "all", holdMs: random.int(3000, 8000), chaosSeed };
     case "partition-leader":
-      return { atMs, kind, target: "leader", holdMs: randomInt(random, 3000, 7000), chaosSeed };
+      return { atMs, kind, target: "leader", holdMs: random.int(3000, 7000), chaosSeed };
     case "partition-node":
       return {
         atMs,
         kind,
         target: pick(random, RAFT_NODES),
-        holdMs: randomInt(random, 2000, 6000),
+        holdMs: random.int(2000, 6000),
         chaosSeed,
       };
     case "exit-on-leader":
-      return { atMs, kind, target: "all", holdMs: randomInt(random, 3000, 6000), chaosSeed };
+      return { atMs, kind, target: "all", holdMs: random.int(3000, 6000), chaosSeed };
   }
 }
 
@@ -114,11 +115,11 @@ function draw(random: () => number, kind: SoakFaultKind, atMs: number): SoakFaul
  * The first ones go through every kind once, in a seeded order; the rest are drawn at random.
  */
 export function soakSchedule(seed: number, minutes: number): SoakFault[] {
-  const random = seededRandom(seed);
+  const random = chaosRandom(seed);
   const endMs = minutes * 60_000 - 30_000;
   const kinds = [...SOAK_FAULT_KINDS];
   for (let i = kinds.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
+    const j = random.int(0, i);
     [kinds[i], kinds[j]] = [kinds[j]!, kinds[i]!];
   }
   const faults: SoakFault[] = [];
@@ -129,7 +130,7 @@ export function soakSchedule(seed: number, minutes: number): SoakFault[] {
     const next = atMs + fault.holdMs + RECOVERY_MS[kind];
     if (next > endMs) break;
     faults.push(fault);
-    atMs = next + randomInt(random, 1000, 5000);
+    atMs = next + random.int(1000, 5000);
   }
   return faults;
 }

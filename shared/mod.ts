@@ -10,6 +10,14 @@
  * - `@trading/shared/shutdown`: graceful shutdown
  * - `@trading/shared/grpc`: server start and unary calls with deadlines
  * - `@trading/shared/kafka`: the Kafka client factory and topics
+ * - `@trading/shared/partition-reader`: group-less reads of partitions (kafkajs has no `assign()`)
+ * - `@trading/shared/partition-for-key`: the partition of a key (Kafka's murmur2 partitioner)
+ * - `@trading/shared/kafka-cluster-id`: the cluster id that local state is bound to
+ * - `@trading/shared/dead-letter-queue`: `orders.dlq` with reason and origin headers
+ * - `@trading/shared/invalid-message-error`: the error of a message that goes to the DLQ
+ * - `@trading/shared/now-us`: the message clock, epoch microseconds
+ * - `@trading/shared/seeded-random`: the seeded generator (synthetic market, chaos schedules)
+ * - `@trading/shared/failpoint`: crash points for tests (`TRADING_FAILPOINTS`)
  * - `@trading/shared/service`: the common start-up of a service process
  *
  * @module

@@ -7,7 +7,6 @@
  */
 import { sleep } from "@trading/shared/retry";
 import type { Scenario } from "../scenario.ts";
-import { randomInt } from "../seeded_random.ts";
 
 const PROFILE = "drop-pct=30,delay=50-250";
 const QUICK_CYCLES = 2;
@@ -24,9 +23,9 @@ export const flappingNetwork: Scenario = {
     const until = Date.now() + context.durationMs;
     for (let cycle = 0; cycle < QUICK_CYCLES || (context.long && Date.now() < until); cycle++) {
       await probe.waitForLeader();
-      const chaosSeed = randomInt(context.random, 1, 999_999_999);
+      const chaosSeed = context.random.int(1, 999_999_999);
       const fault = await context.inject(`chaos all ${PROFILE} ${chaosSeed}`);
-      await sleep(randomInt(context.random, 4000, 6000));
+      await sleep(context.random.int(4000, 6000));
       const acked = probe.acksAfter(fault.t);
       const healedAt = await context.heal("chaos all off");
       context.note(`${acked} Applies acknowledged under ${PROFILE} (seed ${chaosSeed})`);
@@ -36,7 +35,7 @@ export const flappingNetwork: Scenario = {
         () => probe.firstAckAfter(healedAt),
         15_000,
       );
-      await sleep(randomInt(context.random, 1000, 2000));
+      await sleep(context.random.int(1000, 2000));
     }
   },
 };

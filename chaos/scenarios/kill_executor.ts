@@ -8,7 +8,6 @@
  */
 import { sleep } from "@trading/shared/retry";
 import type { Scenario } from "../scenario.ts";
-import { randomInt } from "../seeded_random.ts";
 
 const QUICK_KILLS = 3;
 
@@ -36,7 +35,7 @@ export const killExecutor: Scenario = {
         () => probe.firstAcceptedOrderAfter(fault.t),
         60_000,
       );
-      await sleep(randomInt(context.random, 500, 2000));
+      await sleep(context.random.int(500, 2000));
     }
   },
 };

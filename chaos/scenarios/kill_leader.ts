@@ -10,7 +10,6 @@ import { sleep } from "@trading/shared/retry";
 import type { ChaosPipeline } from "../chaos_pipeline.ts";
 import { exitOnLeaderStorm } from "../nemesis.ts";
 import type { Scenario, ScenarioContext } from "../scenario.ts";
-import { randomInt } from "../seeded_random.ts";
 
 const QUICK_KILLS = 4;
 const QUICK_EXIT_WINDOW_MS = 6000;
@@ -38,7 +37,7 @@ async function killLeaderRepeatedly(context: ScenarioContext): Promise<void> {
     await waitRaftReady(context);
     const before = await probe.waitForLeader();
     // Some load on the current leader first: the kill lands mid-run, not right after a change.
-    await sleep(randomInt(context.random, 500, 1500));
+    await sleep(context.random.int(500, 1500));
     const fault = await context.inject("kill leader", { leaderKill: true });
     const next = await probe.waitForLeader(
       (view) => view.leader !== fault.target && view.term > before.term,

@@ -7,7 +7,6 @@
  */
 import { sleep } from "@trading/shared/retry";
 import type { Scenario, ScenarioContext } from "../scenario.ts";
-import { randomInt } from "../seeded_random.ts";
 
 async function ordersFlowing(context: ScenarioContext): Promise<void> {
   const since = context.faults.at(-1)?.t ?? 0;
@@ -30,7 +29,7 @@ export const killProcessorAndBroker: Scenario = {
     for (let round = 0; round === 0 || (context.long && Date.now() < until); round++) {
       for (const targets of [["stream-processor"], ["broker"], ["stream-processor", "broker"]]) {
         await ordersFlowing(context);
-        await sleep(randomInt(context.random, 200, 1000));
+        await sleep(context.random.int(200, 1000));
         for (const target of targets) await context.inject(`kill ${target}`);
         const fault = context.faults.at(-1)!;
         await context.probe.waitUntil(

@@ -9,7 +9,6 @@
  */
 import { sleep } from "@trading/shared/retry";
 import type { Scenario } from "../scenario.ts";
-import { randomInt } from "../seeded_random.ts";
 
 /** Scenario 4. */
 export const partitionLeader: Scenario = {
@@ -26,7 +25,7 @@ export const partitionLeader: Scenario = {
       const before = await probe.waitForLeader();
       const old = before.leader;
       const addr = pipeline.raftNodes.find((n) => n.id === old)!.grpcAddr;
-      const partitionMs = randomInt(context.random, 4000, 6000);
+      const partitionMs = context.random.int(4000, 6000);
       const fault = await context.inject(`partition ${old}`);
       const reads = probe.readNode(addr, partitionMs - 500, 50);
       const next = await probe.waitForLeader(

@@ -7,7 +7,6 @@
  */
 import { sleep } from "@trading/shared/retry";
 import type { Scenario } from "../scenario.ts";
-import { randomInt } from "../seeded_random.ts";
 
 /** Scenario 1. */
 export const pauseLeader: Scenario = {
@@ -21,7 +20,7 @@ export const pauseLeader: Scenario = {
     const until = Date.now() + context.durationMs;
     for (let round = 0; round === 0 || (context.long && Date.now() < until); round++) {
       const before = await probe.waitForLeader();
-      const pauseMs = randomInt(context.random, 2000, 3000);
+      const pauseMs = context.random.int(2000, 3000);
       const fault = await context.inject(`pause leader ${pauseMs}`);
       context.check(
         fault.target === before.leader,

@@ -11,7 +11,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { SeededRandom } from "./seeded_random.ts";
+import { SeededRandom } from "@trading/shared/seeded-random";
 import { SyntheticMarket } from "./synthetic_market.ts";
 import { formatTickFile, type RecordedTick, tickFileFormat } from "./tick_file.ts";
 

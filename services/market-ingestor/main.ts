@@ -12,7 +12,7 @@ import { MarketIngestorService, Tick } from "@trading/proto";
 import { createKafka, TOPICS } from "@trading/shared/kafka";
 import { errorMessage, retry } from "@trading/shared/retry";
 import { startService } from "@trading/shared/service";
-import { PartitionReader } from "@trading/verifier/partition-reader";
+import { PartitionReader } from "@trading/shared/partition-reader";
 import { loadMarketIngestorConfig } from "./config.ts";
 import { ingestorApi } from "./ingestor_api.ts";
 import { MarketIngestor } from "./market_ingestor.ts";

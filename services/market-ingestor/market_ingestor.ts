@@ -10,7 +10,7 @@ import { IngestorStatus, Tick } from "@trading/proto";
 import { counter, gauge, histogram } from "@trading/shared/metrics";
 import type { Logger } from "@trading/shared/log";
 import { backoffDelay, errorMessage, sleep } from "@trading/shared/retry";
-import { nowUs } from "./now_us.ts";
+import { nowUs } from "@trading/shared/now-us";
 import type { TickFeed } from "./tick_feed.ts";
 
 /** Publishes a batch of ticks; resolves once the broker acknowledged all of them. */

@@ -12,7 +12,7 @@ import { grpc, insecure, isGrpcStatus, unary } from "@trading/shared/grpc";
 import { createKafka, TOPICS } from "@trading/shared/kafka";
 import { resetLogging, setupLogging } from "@trading/shared/log";
 import { freePort, tempDir, waitFor } from "@trading/shared/testing";
-import { PartitionReader } from "@trading/verifier/partition-reader";
+import { PartitionReader } from "@trading/shared/partition-reader";
 import { RoleProcess } from "@trading/verifier/testing/role-process";
 
 const SAMPLE = fileURLToPath(new URL("./testdata/sample_ticks.csv", import.meta.url));

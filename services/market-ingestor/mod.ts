@@ -15,5 +15,4 @@ export { type Quote, SyntheticMarket, type SyntheticMarketOptions } from "./synt
 export { formatTickFile, readTickFile, type RecordedTick, tickFileFormat } from "./tick_file.ts";
 export { type LastTick, recoverLastTicks } from "./recover_last_ticks.ts";
 export { decodeTick, tickSchema } from "./tick_schema.ts";
-export { InvalidMessageError } from "./invalid_message_error.ts";
 export { generateTicks } from "./gen_ticks.ts";

@@ -14,8 +14,8 @@
  *
  * @module
  */
-import type { PartitionReader } from "@trading/verifier/partition-reader";
-import { partitionForKey } from "@trading/verifier/partition-for-key";
+import type { PartitionReader } from "@trading/shared/partition-reader";
+import { partitionForKey } from "@trading/shared/partition-for-key";
 import { decodeTick } from "./tick_schema.ts";
 
 /** The last published tick of a symbol: its sequence and price. */

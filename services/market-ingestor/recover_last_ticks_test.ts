@@ -7,7 +7,7 @@ import { startBroker } from "@trading/broker";
 import { createKafka } from "@trading/shared/kafka";
 import { resetLogging, setupLogging } from "@trading/shared/log";
 import { tempDir } from "@trading/shared/testing";
-import { PartitionReader } from "@trading/verifier/partition-reader";
+import { PartitionReader } from "@trading/shared/partition-reader";
 import { recoverLastTicks } from "./recover_last_ticks.ts";
 
 function tick(symbol: string, sequence: number, price: number) {

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { hashSeed, SeededRandom } from "./seeded_random.ts";
+import { hashSeed, SeededRandom } from "@trading/shared/seeded-random";
 
 /** One market observation before it gets a sequence number and a creation time. */
 export interface Quote {

@@ -7,7 +7,7 @@
  */
 import { z } from "zod";
 import { Tick } from "@trading/proto";
-import { InvalidMessageError } from "./invalid_message_error.ts";
+import { InvalidMessageError } from "@trading/shared/invalid-message-error";
 
 /** Symbols: 1-32 letters, digits, `.`, `_` or `-`. */
 export const SYMBOL_PATTERN = /^[A-Za-z0-9._-]{1,32}$/;

@@ -7,7 +7,7 @@
 import { z } from "zod";
 import { OrderEvent, OrderStatus } from "@trading/proto";
 import { describeIssue } from "@trading/market-ingestor/tick-schema";
-import { InvalidMessageError } from "@trading/market-ingestor/invalid-message-error";
+import { InvalidMessageError } from "@trading/shared/invalid-message-error";
 import { ORDER_ID_PATTERN } from "@trading/stream-processor/command-schema";
 
 const nonNegativeInt = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);

@@ -9,7 +9,7 @@ import type { Tick } from "@trading/proto";
 import { counter } from "@trading/shared/metrics";
 import type { Logger } from "@trading/shared/log";
 import { errorMessage, sleep } from "@trading/shared/retry";
-import type { PartitionReader } from "@trading/verifier/partition-reader";
+import type { PartitionReader } from "@trading/shared/partition-reader";
 import { decodeTick } from "@trading/market-ingestor/tick-schema";
 
 /** Options of {@linkcode LastPrices}. */

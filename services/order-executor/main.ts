@@ -11,7 +11,7 @@ import { gauge } from "@trading/shared/metrics";
 import { RaftClient } from "@trading/shared/raft-client";
 import { errorMessage, retry } from "@trading/shared/retry";
 import { startService } from "@trading/shared/service";
-import { kafkaClusterId } from "@trading/verifier/kafka-cluster-id";
+import { kafkaClusterId } from "@trading/shared/kafka-cluster-id";
 import { loadOrderExecutorConfig } from "./config.ts";
 import { OrderExecutor } from "./order_executor.ts";
 import { OrderOutbox } from "./order_outbox.ts";

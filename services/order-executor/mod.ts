@@ -11,5 +11,4 @@ export { OutboxRelay } from "./outbox_relay.ts";
 export { OrderRecorder, type RaftApplier } from "./order_recorder.ts";
 export { checkRisk, REJECT_REASONS, type RiskLimits } from "./risk_checks.ts";
 export { LastPrices } from "./last_prices.ts";
-export { DeadLetterQueue, DLQ_HEADERS } from "./dead_letter_queue.ts";
 export { decodeEvent } from "./event_schema.ts";

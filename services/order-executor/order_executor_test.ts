@@ -13,12 +13,12 @@ import { RaftCluster } from "@trading/raft-node/cluster";
 import { createKafka, TOPICS } from "@trading/shared/kafka";
 import { resetLogging, setupLogging } from "@trading/shared/log";
 import { freePort, tempDir, waitFor } from "@trading/shared/testing";
-import { FAILPOINT_EXIT_CODE } from "@trading/market-ingestor/failpoint";
-import { PartitionReader } from "@trading/verifier/partition-reader";
+import { FAILPOINT_EXIT_CODE } from "@trading/shared/failpoint";
+import { PartitionReader } from "@trading/shared/partition-reader";
 import { RoleProcess } from "@trading/verifier/testing/role-process";
 import { verifyPipeline } from "@trading/verifier/verify-pipeline";
 import type { VerifyReport } from "@trading/verifier/pipeline-audit";
-import { DLQ_HEADERS } from "./dead_letter_queue.ts";
+import { DLQ_HEADERS } from "@trading/shared/dead-letter-queue";
 
 const TOPIC_LIST = Object.values(TOPICS).map((name) => ({ name, partitions: 3 }));
 const SYMBOLS = ["AAA", "BBB", "CCC", "DDD"];

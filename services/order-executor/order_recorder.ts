@@ -17,7 +17,7 @@ import {
 } from "@trading/proto";
 import { canonicalCommandBytes } from "@trading/stream-processor/command-schema";
 import { errorMessage, sleep } from "@trading/shared/retry";
-import { nowUs } from "@trading/market-ingestor/now-us";
+import { nowUs } from "@trading/shared/now-us";
 import type { Logger } from "@trading/shared/log";
 import { histogram } from "@trading/shared/metrics";
 import { checkRisk, type RiskLimits } from "./risk_checks.ts";

@@ -24,8 +24,8 @@
 import { Buffer } from "node:buffer";
 import type { Producer } from "kafkajs";
 import type { Logger } from "@trading/shared/log";
-import type { PartitionReader } from "@trading/verifier/partition-reader";
-import { failpoint } from "@trading/market-ingestor/failpoint";
+import type { PartitionReader } from "@trading/shared/partition-reader";
+import { failpoint } from "@trading/shared/failpoint";
 import type { OrderOutbox, StoredOutboxRow } from "./order_outbox.ts";
 
 /** Options of {@linkcode OutboxRelay}. */

@@ -8,7 +8,7 @@
 import { z } from "zod";
 import { OrderCommand, Side } from "@trading/proto";
 import { describeIssue, SYMBOL_PATTERN } from "@trading/market-ingestor/tick-schema";
-import { InvalidMessageError } from "@trading/market-ingestor/invalid-message-error";
+import { InvalidMessageError } from "@trading/shared/invalid-message-error";
 
 const positiveInt = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { createKafka, TOPICS } from "@trading/shared/kafka";
 import { errorMessage, retry } from "@trading/shared/retry";
 import { startService } from "@trading/shared/service";
-import { kafkaClusterId } from "@trading/verifier/kafka-cluster-id";
+import { kafkaClusterId } from "@trading/shared/kafka-cluster-id";
 import { loadStreamProcessorConfig } from "./config.ts";
 import { StrategyStateStore } from "./strategy_state_store.ts";
 import { StreamProcessor } from "./stream_processor.ts";

@@ -23,9 +23,9 @@ import { TOPICS } from "@trading/shared/kafka";
 import { counter, gauge, histogram } from "@trading/shared/metrics";
 import type { Logger } from "@trading/shared/log";
 import { errorMessage } from "@trading/shared/retry";
-import { DeadLetterQueue } from "@trading/order-executor/dead-letter-queue";
-import { nowUs } from "@trading/market-ingestor/now-us";
-import { failpoint } from "@trading/market-ingestor/failpoint";
+import { DeadLetterQueue } from "@trading/shared/dead-letter-queue";
+import { nowUs } from "@trading/shared/now-us";
+import { failpoint } from "@trading/shared/failpoint";
 import type { TickProcessor } from "./tick_processor.ts";
 
 /** Options of {@linkcode StreamProcessor.start}. */

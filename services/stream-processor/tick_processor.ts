@@ -14,8 +14,8 @@
  */
 import { OrderCommand, type Tick } from "@trading/proto";
 import { decodeTick } from "@trading/market-ingestor/tick-schema";
-import { InvalidMessageError } from "@trading/market-ingestor/invalid-message-error";
-import { nowUs as clockNowUs } from "@trading/market-ingestor/now-us";
+import { InvalidMessageError } from "@trading/shared/invalid-message-error";
+import { nowUs as clockNowUs } from "@trading/shared/now-us";
 import { orderIdFor } from "./order_id.ts";
 import type { Strategy, StrategyInstance } from "./strategy.ts";
 import { snapshotKey, type StrategyStateStore } from "./strategy_state_store.ts";

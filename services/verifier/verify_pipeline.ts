@@ -9,7 +9,7 @@
  */
 import type { Kafka } from "kafkajs";
 import { TOPICS } from "@trading/shared/kafka";
-import { PartitionReader } from "./partition_reader.ts";
+import { PartitionReader } from "@trading/shared/partition-reader";
 import { PipelineAudit, type VerifyReport } from "./pipeline_audit.ts";
 
 /** Options of {@linkcode verifyPipeline}. */

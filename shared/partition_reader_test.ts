@@ -1,20 +1,6 @@
 import assert from "node:assert/strict";
-import { createKafka } from "@trading/shared/kafka";
-import { type Broker, startBroker } from "@trading/broker";
-import { tempDir } from "@trading/shared/testing";
-
-async function withBroker<T>(
-  options: { createTopics: { name: string; partitions: number }[] },
-  fn: (broker: Broker) => Promise<T>,
-): Promise<T> {
-  await using dir = await tempDir();
-  const broker = await startBroker({ port: 0, dataDir: dir.path, ...options });
-  try {
-    return await fn(broker);
-  } finally {
-    await broker.close();
-  }
-}
+import { withBroker } from "@trading/broker/with-broker";
+import { createKafka } from "./kafka.ts";
 import { PartitionReader } from "./partition_reader.ts";
 import { partitionForKey } from "./partition_for_key.ts";
 
@@ -67,33 +53,6 @@ Deno.test("PartitionReader reads ranges, offsets and offsets by time without a g
       const many = await reader.fetchMany("t", new Map([[0, 0], [1, 0], [2, 0]]));
       assert.equal(many.records.length, 31);
       assert.equal(many.records.find((r) => r.headers.n === "7")?.key?.length, 2);
-    } finally {
-      await reader.close();
-    }
-  });
-});
-
-Deno.test("partitionForKey() matches where kafkajs's producer puts a key", async () => {
-  await withBroker({ createTopics: [{ name: "t", partitions: 3 }] }, async (broker) => {
-    const kafka = createKafka({ clientId: "reader-test", brokers: [broker.address] });
-    const producer = kafka.producer();
-    await producer.connect();
-    const keys = Array.from({ length: 40 }, (_, i) => `mac-SYM${i}-${i * 7}`);
-    const results = await producer.send({
-      topic: "t",
-      acks: -1,
-      messages: keys.map((key) => ({ key, value: key })),
-    });
-    await producer.disconnect();
-    const reader = await PartitionReader.connect(kafka);
-    try {
-      const { records } = await reader.fetchMany("t", new Map([[0, 0], [1, 0], [2, 0]]));
-      assert.equal(records.length, keys.length);
-      for (const record of records) {
-        const key = new TextDecoder().decode(record.key!);
-        assert.equal(record.partition, partitionForKey(key, 3), key);
-      }
-      assert.ok(new Set(results.map((r) => r.partition)).size > 1);
     } finally {
       await reader.close();
     }

@@ -1,11 +1,21 @@
 /**
- * A small seeded pseudo-random generator (mulberry32), so that a synthetic market with the
- * same seed produces the same ticks on every machine and every run.
+ * The one seeded pseudo-random generator (mulberry32: small, fast and well mixed; unlike
+ * `Math.random`, reproducible), so that a synthetic market with the same seed produces the
+ * same ticks, and a chaos schedule with the same seed the same faults at the same moments, on
+ * every machine and every run.
  *
  * @module
  */
 
-/** A deterministic source of random numbers from a 32-bit seed. */
+/**
+ * A deterministic source of random numbers from a seed.
+ *
+ * @example
+ * ```ts
+ * const random = new SeededRandom(42);
+ * random.int(1, 6); // the same first roll for seed 42, every time
+ * ```
+ */
 export class SeededRandom {
   #state: number;
 

@@ -8,9 +8,9 @@
  */
 import { Buffer } from "node:buffer";
 import type { Producer } from "kafkajs";
-import { TOPICS } from "@trading/shared/kafka";
-import { counter } from "@trading/shared/metrics";
-import type { InvalidMessageError } from "@trading/market-ingestor/invalid-message-error";
+import { TOPICS } from "./kafka.ts";
+import { counter } from "./metrics.ts";
+import type { InvalidMessageError } from "./invalid_message_error.ts";
 
 /** The headers of a dead letter. */
 export const DLQ_HEADERS = {
