@@ -1,16 +1,8 @@
 /**
  * Stable storage of one Raft node in SQLite (`node:sqlite`): the log, the hard state and the
  * snapshot, written exactly as the core's Ready contract asks (types.ts, `Ready`): one Ready
- * is one transaction, made durable before any message of that Ready that relies on it is
- * sent, so nothing is acknowledged or voted before it is durable.
- *
- * Durability is SQLite's `synchronous=FULL` in WAL mode, done in two halves so that the
- * event loop never waits for the disk: {@linkcode RaftStorage.write} commits the transaction
- * with `synchronous=NORMAL` (the WAL frames are written, not synced; checkpoints still sync
- * the WAL before and the database after copying, and a restarted WAL's header is synced),
- * and {@linkcode RaftStorage.sync} then fdatasyncs the WAL file on a thread of Deno's
- * blocking pool. A commit followed by an fdatasync of the WAL is exactly what FULL does in
- * WAL mode (sqlite.org/pragma.html#pragma_synchronous, wal.c `sqlite3WalFrames`).
+ * is one transaction, committed with `synchronous=FULL` before any message of that Ready
+ * that relies on it is sent, so nothing is acknowledged or voted before it is durable.
  *
  * @module
  */
@@ -74,13 +66,6 @@ export class RaftStorage implements WriteTiming {
   /** A hard state that only moved the commit index, to write with the next entries. */
   #deferredHardState: HardState | undefined;
   #syncedWrites = 0;
-  /**
-   * The WAL file, opened on the first sync. SQLite keeps the same file (inode) for as long
-   * as a connection is open: it rewrites it from the start after a checkpoint and deletes it
-   * only when the last connection closes, so an fdatasync of this handle syncs what SQLite
-   * wrote.
-   */
-  #wal: Deno.FsFile | undefined;
   #closed = false;
 
   private constructor(path: string, db: DatabaseSync, durable: boolean) {
@@ -120,11 +105,10 @@ export class RaftStorage implements WriteTiming {
     const path = `${dir}/${DATABASE_FILE}`;
     const db = new DatabaseSync(path);
     try {
-      // WAL: a commit appends to the log file, and one fdatasync of it makes the commit
-      // durable, which is the cheapest durable commit SQLite offers. NORMAL leaves that
-      // fdatasync to sync() (see the module doc) but keeps the checkpoints safe.
+      // WAL: a commit appends to the log file and fsyncs it once (synchronous=FULL), which
+      // is the cheapest durable commit SQLite offers.
       db.exec("PRAGMA journal_mode=WAL");
-      db.exec(`PRAGMA synchronous=${options.durable === false ? "OFF" : "NORMAL"}`);
+      db.exec(`PRAGMA synchronous=${options.durable === false ? "OFF" : "FULL"}`);
       db.exec(`
         CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
         CREATE TABLE IF NOT EXISTS entries (
@@ -181,12 +165,12 @@ export class RaftStorage implements WriteTiming {
     return this.#lastIndex;
   }
 
-  /** fdatasyncs done since open (a commit-only Ready needs none). */
+  /** Transactions committed with fsync since open (a commit-only Ready has none). */
   get syncedWrites(): number {
     return this.#syncedWrites;
   }
 
-  /** Milliseconds spent in the last transaction (its fsync not included). */
+  /** Milliseconds spent in the last transaction, its fsync included. */
   get lastWriteMs(): number {
     return this.#lastWriteMs;
   }
@@ -236,27 +220,18 @@ export class RaftStorage implements WriteTiming {
   }
 
   /**
-   * Persists step 2 of a Ready durably before returning: {@linkcode write}, then, when it
-   * must be, a synchronous fdatasync (for callers that may block; the node loop uses
-   * {@linkcode write} and {@linkcode sync}).
-   */
-  persist(ready: Pick<Ready, "snapshot" | "entries" | "hardState">): void {
-    if (this.write(ready)) this.syncNow();
-  }
-
-  /**
-   * Writes step 2 of a Ready in one transaction, without waiting for the disk: the snapshot
-   * (replacing the whole log), then the entries (replacing any conflicting suffix), then the
-   * hard state. Returns true when the Ready must be made durable with {@linkcode sync}
-   * before any message relying on it is sent; false when it holds nothing anyone relies on
-   * (etcd-io/raft's MustSync: only entries, a snapshot, the term and the vote; a commit index
-   * is learnt again from the leader after a crash).
+   * Persists step 2 of a Ready in one durable transaction: the snapshot (replacing the whole
+   * log), then the entries (replacing any conflicting suffix), then the hard state. Returns
+   * true when it wrote (and fsynced) a transaction.
    *
-   * A Ready that only moves the commit index is not written on its own for the same reason:
-   * its hard state goes with the next entries (or at {@linkcode close}), which spares a
-   * transaction on the path from a commit to the client's answer.
+   * Only entries, a snapshot, the term and the vote must be on disk before messages go out
+   * (etcd-io/raft's MustSync): a commit index is never relied on by anyone, a node that
+   * loses it learns it again from the leader. So a Ready that only moves the commit index is
+   * not a transaction of its own: its hard state goes with the next entries (or at
+   * {@linkcode close}), which spares an fsync, and a transaction on the path from a commit to
+   * the client's answer.
    */
-  write(ready: Pick<Ready, "snapshot" | "entries" | "hardState">): boolean {
+  persist(ready: Pick<Ready, "snapshot" | "entries" | "hardState">): boolean {
     const { snapshot, entries } = ready;
     let hardState = ready.hardState;
     const newTermOrVote = hardState !== undefined &&
@@ -313,35 +288,11 @@ export class RaftStorage implements WriteTiming {
       this.#writtenTerm = hardState.term;
       this.#writtenVote = hardState.vote;
     }
+    if (this.#durable) this.#syncedWrites++;
     this.#firstIndex = first;
     this.#lastIndex = last;
     this.#lastWriteMs = performance.now() - started;
     return true;
-  }
-
-  /**
-   * Makes every transaction written so far durable: an fdatasync of the WAL file on a
-   * thread of Deno's blocking pool, so that the event loop meanwhile sends the leader's
-   * AppendEntries, answers clients and keeps its heartbeats (issue 4: heartbeats must not
-   * stall behind disk writes).
-   */
-  async sync(): Promise<void> {
-    if (!this.#durable) return;
-    await this.#walFile().syncData();
-    this.#syncedWrites++;
-  }
-
-  /** {@linkcode sync}, blocking the caller. */
-  syncNow(): void {
-    if (!this.#durable) return;
-    this.#walFile().syncDataSync();
-    this.#syncedWrites++;
-  }
-
-  #walFile(): Deno.FsFile {
-    if (this.#closed) throw new Error(`RaftStorage "${this.path}" is closed: expected it open`);
-    this.#wal ??= Deno.openSync(`${this.path}-wal`, { read: true });
-    return this.#wal;
   }
 
   /**
@@ -374,14 +325,10 @@ export class RaftStorage implements WriteTiming {
         this.#firstIndex = upTo + 1;
       }
     }
-    this.syncNow();
     this.#lastWriteMs = performance.now() - started;
   }
 
-  /**
-   * Closes the database (idempotent). Wait for a pending {@linkcode sync} first: what it
-   * was syncing is not known to be durable otherwise.
-   */
+  /** Closes the database (idempotent), writing a deferred commit index first. */
   close(): void {
     if (this.#closed) return;
     const deferred = this.#deferredHardState;
@@ -390,8 +337,6 @@ export class RaftStorage implements WriteTiming {
       this.#putHardState.run(deferred.term, deferred.vote, deferred.commit);
     }
     this.#closed = true;
-    this.#wal?.close();
-    this.#wal = undefined;
     this.#db.close();
   }
 

@@ -167,61 +167,14 @@ Deno.test("RaftStorage writes a commit-only hard state with the next entries, or
   const hard = (commit: number) => ({ term: 1, vote: "a", commit });
   const storage = RaftStorage.open(dir.path, { nodeId: "a" });
   storage.persist({ snapshot: undefined, entries: entries(1, 3, 1), hardState: hard(0) });
-  assert.equal(storage.write({ snapshot: undefined, entries: [], hardState: hard(2) }), false);
+  assert.equal(storage.persist({ snapshot: undefined, entries: [], hardState: hard(2) }), false);
   assert.equal(storage.load().hardState.commit, 0, "not a transaction of its own");
   storage.persist({ snapshot: undefined, entries: entries(4, 4, 1), hardState: undefined });
   assert.equal(storage.load().hardState.commit, 2, "written with the next entries");
-  storage.write({ snapshot: undefined, entries: [], hardState: hard(4) });
+  storage.persist({ snapshot: undefined, entries: [], hardState: hard(4) });
   storage.close();
   using reopened = RaftStorage.open(dir.path, { nodeId: "a" });
   assert.equal(reopened.load().hardState.commit, 4, "written at close");
-});
-
-Deno.test("RaftStorage.write commits without waiting for the disk, and sync() makes it durable", async () => {
-  await using dir = await tempDir();
-  using storage = RaftStorage.open(dir.path, { nodeId: "a" });
-  const mustSync = storage.write({
-    snapshot: undefined,
-    entries: entries(1, 3, 1),
-    hardState: { term: 1, vote: "a", commit: 0 },
-  });
-  assert.equal(mustSync, true);
-  assert.equal(storage.syncedWrites, 0);
-  // Readable at once (same connection), durable once the sync resolves.
-  assert.deepEqual(storage.load().entries.map((e) => e.index), [1, 2, 3]);
-  await storage.sync();
-  assert.equal(storage.syncedWrites, 1);
-  const commitOnly = storage.write({
-    snapshot: undefined,
-    entries: [],
-    hardState: { term: 1, vote: "a", commit: 3 },
-  });
-  assert.equal(commitOnly, false);
-});
-
-Deno.test("RaftStorage syncs the WAL file SQLite writes, also after checkpoints restart it", async () => {
-  await using dir = await tempDir();
-  using storage = RaftStorage.open(dir.path, { nodeId: "a" });
-  const big = new Uint8Array(16 * 1024);
-  // About 8 MB: past SQLite's automatic checkpoint (1000 pages) several times over.
-  for (let i = 1; i <= 500; i++) {
-    storage.write({
-      snapshot: undefined,
-      entries: [{ index: i, term: 1, type: 0, data: big }],
-      hardState: undefined,
-    });
-    await storage.sync();
-  }
-  // Every descriptor of this process on the WAL path (SQLite's and the one sync() uses)
-  // still names the live file: SQLite never replaced it, so the fdatasync reached it.
-  const wal = await Deno.realPath(`${storage.path}-wal`);
-  const links: string[] = [];
-  for await (const fd of Deno.readDir("/proc/self/fd")) {
-    const target = await Deno.readLink(`/proc/self/fd/${fd.name}`).catch(() => "");
-    if (target.startsWith(wal)) links.push(target);
-  }
-  assert.ok(links.length >= 2, `descriptors on the WAL: ${links}`);
-  assert.ok(links.every((target) => target === wal), `descriptors on the WAL: ${links}`);
 });
 
 Deno.test("RaftStorage refuses a data directory that belongs to another node", async () => {
@@ -230,10 +183,9 @@ Deno.test("RaftStorage refuses a data directory that belongs to another node", a
   assert.throws(() => RaftStorage.open(dir.path, { nodeId: "b" }), /belongs to node "a"/);
 });
 
-// A child process writes Readies as the node loop does (write, then sync) and reports each
-// one once its sync resolved (that is when the node would send its messages); the parent
-// SIGKILLs it mid-stream. Everything reported must be on disk after the reopen: the Ready
-// contract's "durable before sent".
+// A child process persists Readies and reports each one after persist() returned (that is
+// when the node would send its messages); the parent SIGKILLs it mid-stream. Everything
+// reported must be on disk after the reopen: the Ready contract's "durable before sent".
 const CRASH_WRITER = `
 import { RaftStorage } from ${JSON.stringify(new URL("./raft_storage.ts", import.meta.url).href)};
 const storage = RaftStorage.open(Deno.args[0], { nodeId: "a" });
@@ -242,14 +194,13 @@ for (let i = 1; ; i++) {
   // Every 7th Ready rewrites its predecessor's entry in a new term (a conflicting suffix).
   const rewrite = i % 7 === 0;
   const index = rewrite ? i - 1 : i;
-  const mustSync = storage.write({
+  storage.persist({
     snapshot: undefined,
     entries: rewrite
       ? [{ index, term: i, type: 0, data }, { index: i, term: i, type: 0, data }]
       : [{ index, term: i, type: 0, data }],
     hardState: { term: i, vote: "a", commit: Math.max(0, i - 2) },
   });
-  if (mustSync) await storage.sync();
   console.log(i);
 }
 `;
