@@ -5,6 +5,7 @@
  * @module
  */
 import { Kafka, type KafkaConfig, type LogEntry, logLevel } from "kafkajs";
+import { applyKafkaJsRequestQueueFix } from "./kafkajs_request_queue_fix.ts";
 import { getLogger } from "./log.ts";
 
 export { Kafka };
@@ -56,9 +57,12 @@ export interface KafkaOptions {
 
 /**
  * Creates a kafkajs client with the project's defaults: logs through LogTape, retries with
- * backoff, short connection timeout for loopback.
+ * backoff, short connection timeout for loopback. It also applies the fix of kafkajs's idle
+ * 1 ms request-queue timer and its `TimeoutNegativeWarning`
+ * ({@linkcode applyKafkaJsRequestQueueFix}).
  */
 export function createKafka({ clientId, brokers, overrides = {} }: KafkaOptions): Kafka {
+  applyKafkaJsRequestQueueFix();
   return new Kafka({
     clientId,
     brokers,
