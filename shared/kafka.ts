@@ -4,7 +4,14 @@
  *
  * @module
  */
-import { Kafka, type KafkaConfig, type LogEntry, logLevel } from "kafkajs";
+import {
+  Kafka,
+  type KafkaConfig,
+  type LogEntry,
+  logLevel,
+  Partitioners,
+  type Producer,
+} from "kafkajs";
 import { applyKafkaJsRequestQueueFix } from "./kafkajs_request_queue_fix.ts";
 import { getLogger } from "./log.ts";
 
@@ -72,6 +79,21 @@ export function createKafka({ clientId, brokers, overrides = {} }: KafkaOptions)
     requestTimeout: 30000,
     retry: { initialRetryTime: 100, maxRetryTime: 2000, retries: 10 },
     ...overrides,
+  });
+}
+
+/**
+ * Creates the producer every service publishes with: idempotent with one request in flight,
+ * so that a send kafkajs retries after a lost answer cannot write a batch twice or reorder
+ * batches, and no topic is created by producing to it.
+ */
+export function createIdempotentProducer(kafka: Kafka): Producer {
+  return kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+    // Explicit, so kafkajs does not warn about its v2 default change on every start.
+    createPartitioner: Partitioners.DefaultPartitioner,
   });
 }
 

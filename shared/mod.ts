@@ -19,6 +19,9 @@
  * - `@trading/shared/seeded-random`: the seeded generator (synthetic market, chaos schedules)
  * - `@trading/shared/failpoint`: crash points for tests (`TRADING_FAILPOINTS`)
  * - `@trading/shared/service`: the common start-up of a service process
+ * - `@trading/shared/start-up`: a Kafka service's retried start-up and its exit codes
+ * - `@trading/shared/group-consumer`: a consumer-group member with manual commits
+ * - `@trading/shared/bind-to-kafka-cluster`: local SQLite state bound to its Kafka cluster
  *
  * @module
  */

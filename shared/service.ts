@@ -1,7 +1,8 @@
 /**
  * The common start-up of every service process: logging, metrics, health (HTTP and gRPC),
  * graceful shutdown. A service's main calls {@linkcode startService}, adds its own parts and
- * readiness checks, and returns `await service.shutdown.done`.
+ * readiness checks, and returns `await service.shutdown.done` (or `runStartUp()` of
+ * ./start_up.ts, which also handles a failed start-up).
  *
  * @module
  */
@@ -36,6 +37,8 @@ export interface ServiceOptions {
 
 /** A started service: its logger, health, servers and shutdown coordinator. */
 export interface Service {
+  /** The name it was started with ({@linkcode ServiceOptions.name}). */
+  readonly name: string;
   readonly log: Logger;
   readonly health: Health;
   readonly shutdown: GracefulShutdown;
@@ -80,5 +83,5 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     grpcPort: grpcServer?.port ?? "none",
     pid: Deno.pid,
   });
-  return { log, health, shutdown, http, grpc: grpcServer };
+  return { name: options.name, log, health, shutdown, http, grpc: grpcServer };
 }

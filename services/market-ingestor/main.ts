@@ -7,11 +7,10 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import { Partitioners } from "kafkajs";
 import { MarketIngestorService, Tick } from "@trading/proto";
-import { createKafka, TOPICS } from "@trading/shared/kafka";
-import { errorMessage, retry } from "@trading/shared/retry";
+import { createIdempotentProducer, createKafka, TOPICS } from "@trading/shared/kafka";
 import { startService } from "@trading/shared/service";
+import { retryStartUp, runStartUp } from "@trading/shared/start-up";
 import { PartitionReader } from "@trading/shared/partition-reader";
 import { loadMarketIngestorConfig } from "./config.ts";
 import { ingestorApi } from "./ingestor_api.ts";
@@ -42,21 +41,15 @@ export async function main(_args: string[]): Promise<number> {
   const kafka = createKafka({ clientId: "market-ingestor", brokers: config.kafkaBrokers });
   // Idempotent with one request in flight: a retried send cannot write a batch twice or
   // reorder batches, so every partition holds each symbol's sequences in increasing order.
-  const producer = kafka.producer({
-    idempotent: true,
-    maxInFlightRequests: 1,
-    allowAutoTopicCreation: false,
-    // Explicit, so kafkajs does not warn about its v2 default change on every start.
-    createPartitioner: Partitioners.DefaultPartitioner,
-  });
+  const producer = createIdempotentProducer(kafka);
   shutdown.defer("producer", () => producer.disconnect().catch(() => {}));
   shutdown.defer("ingestor", () => ingestor?.stop());
 
-  try {
+  return await runStartUp(service, async () => {
     const symbols = config.source === "replay"
       ? await ReplayFeed.symbols(config.replayFile!)
       : config.symbols;
-    const last = await retry(async () => {
+    const last = await retryStartUp(service, async () => {
       await producer.connect();
       const reader = await PartitionReader.connect(kafka);
       try {
@@ -64,16 +57,6 @@ export async function main(_args: string[]): Promise<number> {
       } finally {
         await reader.close();
       }
-    }, {
-      maxAttempts: Infinity,
-      initialDelayMs: 200,
-      maxDelayMs: 3000,
-      signal: shutdown.signal,
-      onRetry: (error, attempt) =>
-        log.warn("start-up failed (attempt {attempt}), retrying: {error}", {
-          attempt,
-          error: errorMessage(error),
-        }),
     });
     log.info("continuing sequences {sequences}", {
       sequences: Object.fromEntries([...last].map(([s, t]) => [s, t.sequence])),
@@ -113,12 +96,5 @@ export async function main(_args: string[]): Promise<number> {
     });
     ingestor.start();
     log.info("market-ingestor publishing {source} ticks", { source: feed.source });
-  } catch (error) {
-    if (!shutdown.started) {
-      log.error("market-ingestor failed to start: {error}", { error: errorMessage(error) });
-      await shutdown.trigger("start-up failed");
-      return 1;
-    }
-  }
-  return await shutdown.done;
+  });
 }

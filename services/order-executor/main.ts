@@ -9,8 +9,9 @@ import { join } from "node:path";
 import { createKafka } from "@trading/shared/kafka";
 import { gauge } from "@trading/shared/metrics";
 import { RaftClient } from "@trading/shared/raft-client";
-import { errorMessage, retry } from "@trading/shared/retry";
+import { errorMessage } from "@trading/shared/retry";
 import { startService } from "@trading/shared/service";
+import { exitOnFatal, retryStartUp, runStartUp } from "@trading/shared/start-up";
 import { kafkaClusterId } from "@trading/shared/kafka-cluster-id";
 import { loadOrderExecutorConfig } from "./config.ts";
 import { OrderExecutor } from "./order_executor.ts";
@@ -69,49 +70,26 @@ export async function main(_args: string[]): Promise<number> {
     clearTimeout(abandon);
   });
 
-  try {
-    executor = await retry(
-      async () => {
-        if (outbox.bindToCluster(await kafkaClusterId(kafka))) {
-          log.warn("the outbox was made against another Kafka cluster: starting afresh");
-        }
-        return await OrderExecutor.start({
-          kafka,
-          executorId: config.executorId,
-          groupId: config.groupId,
-          outbox,
-          raft,
-          limits: config.limits,
-          log,
-          priceWaitMs: config.priceWaitMs,
-          chunkSize: config.chunkSize,
-          sessionTimeoutMs: config.sessionTimeoutMs,
-          hardStop: hardStop.signal,
-          onFatal: (error) => {
-            log.error("consumer stopped for good: {error}", { error: errorMessage(error) });
-            void shutdown.trigger("consumer crashed").then(() => Deno.exit(1));
-          },
-        });
-      },
-      {
-        maxAttempts: Infinity,
-        initialDelayMs: 200,
-        maxDelayMs: 3000,
-        signal: shutdown.signal,
-        onRetry: (error, attempt) =>
-          log.warn("start-up failed (attempt {attempt}), retrying: {error}", {
-            attempt,
-            error: errorMessage(error),
-          }),
-      },
-    );
-  } catch (error) {
-    if (!shutdown.started) {
-      log.error("order-executor failed to start: {error}", { error: errorMessage(error) });
-      await shutdown.trigger("start-up failed");
-      return 1;
-    }
-  }
-  log.info("order-executor {executorId} running", { executorId: config.executorId });
-  return await shutdown.done;
+  return await runStartUp(service, async () => {
+    executor = await retryStartUp(service, async () => {
+      if (outbox.bindToCluster(await kafkaClusterId(kafka))) {
+        log.warn("the outbox was made against another Kafka cluster: starting afresh");
+      }
+      return await OrderExecutor.start({
+        kafka,
+        executorId: config.executorId,
+        groupId: config.groupId,
+        outbox,
+        raft,
+        limits: config.limits,
+        log,
+        priceWaitMs: config.priceWaitMs,
+        chunkSize: config.chunkSize,
+        sessionTimeoutMs: config.sessionTimeoutMs,
+        hardStop: hardStop.signal,
+        onFatal: exitOnFatal(service),
+      });
+    });
+    log.info("order-executor {executorId} running", { executorId: config.executorId });
+  });
 }

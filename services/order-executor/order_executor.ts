@@ -20,17 +20,11 @@
  *
  * @module
  */
-import {
-  type Consumer,
-  type EachBatchPayload,
-  type Kafka,
-  type KafkaMessage,
-  Partitioners,
-  type Producer,
-} from "kafkajs";
+import type { EachBatchPayload, Kafka, KafkaMessage, Producer } from "kafkajs";
 import { ApplyResult, type OrderCommand, OrderEvent, OrderStatus } from "@trading/proto";
-import { TOPICS } from "@trading/shared/kafka";
-import { counter, gauge, histogram } from "@trading/shared/metrics";
+import { GroupConsumer } from "@trading/shared/group-consumer";
+import { createIdempotentProducer, TOPICS } from "@trading/shared/kafka";
+import { counter, histogram } from "@trading/shared/metrics";
 import type { Logger } from "@trading/shared/log";
 import { errorMessage } from "@trading/shared/retry";
 import { PartitionReader } from "@trading/shared/partition-reader";
@@ -88,10 +82,6 @@ const orderLatency = histogram(
   "order_latency_seconds",
   "End-to-end latency from tick creation to order event creation",
 );
-const consumerLag = gauge("consumer_lag", "Records behind the high watermark, per partition", [
-  "topic",
-  "partition",
-]);
 const commandDelay = histogram(
   "command_delivery_seconds",
   "Time from command creation to its arrival at the executor",
@@ -138,7 +128,7 @@ interface ValidCommand {
 /** The running consumer → Raft → outbox → relay loop. */
 export class OrderExecutor {
   #o: Required<OrderExecutorOptions>;
-  #consumer: Consumer;
+  #group: GroupConsumer;
   #producer: Producer;
   #relayReader: PartitionReader;
   #prices: LastPrices;
@@ -147,8 +137,6 @@ export class OrderExecutor {
   #dlq: DeadLetterQueue;
   #recorder: OrderRecorder;
   #eventsPartitions: number;
-  #joined = false;
-  #crashed: string | undefined;
   #toSettle = new Set<number>();
   #assigned: number[] = [];
   /** Counts group joins: chunks of an older generation neither publish nor commit. */
@@ -158,7 +146,6 @@ export class OrderExecutor {
   private constructor(
     options: Required<OrderExecutorOptions>,
     parts: {
-      consumer: Consumer;
       producer: Producer;
       relayReader: PartitionReader;
       pricesReader: PartitionReader;
@@ -167,7 +154,6 @@ export class OrderExecutor {
     },
   ) {
     this.#o = options;
-    this.#consumer = parts.consumer;
     this.#producer = parts.producer;
     this.#relayReader = parts.relayReader;
     this.#pricesReader = parts.pricesReader;
@@ -187,6 +173,22 @@ export class OrderExecutor {
       executorId: options.executorId,
       log: options.log,
       signal: options.hardStop,
+    });
+    this.#group = new GroupConsumer({
+      kafka: options.kafka,
+      groupId: options.groupId,
+      topic: TOPICS.commands,
+      sessionTimeoutMs: options.sessionTimeoutMs,
+      log: options.log,
+      onJoin: (partitions) => {
+        this.#generation++;
+        this.#assigned = partitions;
+        // Pending rows below the committed offset of a newly owned partition were published
+        // by whoever committed past them; settle them at that partition's first batch.
+        this.#toSettle = new Set(this.#assigned);
+        this.#relay.newAssignment();
+      },
+      onFatal: options.onFatal,
     });
   }
 
@@ -213,13 +215,7 @@ export class OrderExecutor {
     o: Required<OrderExecutorOptions>,
     opened: Array<() => Promise<void>>,
   ): Promise<OrderExecutor> {
-    // Idempotent: a produce retried by kafkajs after a lost answer cannot write twice.
-    const producer = o.kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-      createPartitioner: Partitioners.DefaultPartitioner,
-    });
+    const producer = createIdempotentProducer(o.kafka);
     await producer.connect();
     opened.push(() => producer.disconnect());
     const relayReader = await PartitionReader.connect(o.kafka);
@@ -250,31 +246,22 @@ export class OrderExecutor {
     const prices = new LastPrices({ reader: pricesReader, topic: TOPICS.ticks, log: o.log });
     await prices.start();
     opened.push(() => prices.stop());
-    const consumer = o.kafka.consumer({
-      groupId: o.groupId,
-      sessionTimeout: o.sessionTimeoutMs,
-      rebalanceTimeout: 30_000,
-      heartbeatInterval: Math.min(1000, Math.floor(o.sessionTimeoutMs / 5)),
-      maxWaitTimeInMs: 250,
-      allowAutoTopicCreation: false,
-    });
     const executor = new OrderExecutor(o, {
-      consumer,
       producer,
       relayReader,
       pricesReader,
       prices,
       eventsPartitions,
     });
-    opened.push(() => consumer.disconnect());
+    opened.push(() => executor.#group.consumer.disconnect());
     await executor.#run();
     return executor;
   }
 
   /** Readiness: joined the group, the price feed caught up. */
   readiness(): true | string {
-    if (this.#crashed) return `consumer crashed: ${this.#crashed}`;
-    if (!this.#joined) return "consumer has not joined its group yet";
+    const group = this.#group.readiness();
+    if (group !== true) return group;
     if (!this.#prices.caughtUp) return "price feed is catching up";
     return true;
   }
@@ -285,44 +272,13 @@ export class OrderExecutor {
   }
 
   async #run(): Promise<void> {
-    const consumer = this.#consumer;
-    consumer.on(consumer.events.GROUP_JOIN, (event) => {
-      this.#generation++;
-      this.#joined = true;
-      this.#crashed = undefined;
-      this.#assigned = [...(event.payload.memberAssignment[TOPICS.commands] ?? [])].sort();
-      // Pending rows below the committed offset of a newly owned partition were published
-      // by whoever committed past them; settle them at that partition's first batch.
-      this.#toSettle = new Set(this.#assigned);
-      this.#relay.newAssignment();
-      this.#o.log.info("joined {groupId} owning {topic} partitions {partitions}", {
-        groupId: this.#o.groupId,
-        topic: TOPICS.commands,
-        partitions: this.#assigned.join(",") || "none",
-      });
-    });
-    consumer.on(consumer.events.CRASH, (event) => {
-      this.#crashed = errorMessage(event.payload.error);
-      this.#joined = false;
-      if (!event.payload.restart) this.#o.onFatal(event.payload.error);
-    });
-    await consumer.connect();
-    await consumer.subscribe({ topic: TOPICS.commands, fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: 3,
-      eachBatch: (payload) => this.#eachBatch(payload),
-    });
+    await this.#group.connect();
+    await this.#group.run((payload) => this.#eachBatch(payload));
   }
 
   async #eachBatch(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
     const partition = batch.partition;
-    consumerLag.set(
-      { topic: batch.topic, partition: String(partition) },
-      Number(batch.offsetLag()),
-    );
     const first = batch.firstOffset();
     if (first === null) return;
     if (this.#toSettle.delete(partition)) await this.#settle(partition, Number(first));
@@ -551,7 +507,7 @@ export class OrderExecutor {
           error: errorMessage(error),
         },
       );
-      this.#consumer.seek({ topic: batch.topic, partition, offset: chunk.firstOffset });
+      this.#group.consumer.seek({ topic: batch.topic, partition, offset: chunk.firstOffset });
     }
   }
 
@@ -560,16 +516,14 @@ export class OrderExecutor {
     // Pause first: no new batches, but still a member, so the chunks in flight can publish
     // behind their fence and commit; then leave the group.
     try {
-      this.#consumer.pause([{ topic: TOPICS.commands }]);
+      this.#group.consumer.pause([{ topic: TOPICS.commands }]);
     } catch { /* not running */ }
     for (let settled = false; !settled;) {
       const tails = [...this.#pipelines.values()].map((p) => p.tail);
       await Promise.all(tails);
       settled = [...this.#pipelines.values()].every((p, i) => p.tail === tails[i]);
     }
-    await this.#consumer.disconnect().catch((error) =>
-      this.#o.log.warn("consumer disconnect failed: {error}", { error: errorMessage(error) })
-    );
+    await this.#group.disconnect();
     await this.#prices.stop();
     await this.#producer.disconnect().catch(() => {});
     await this.#relayReader.close().catch(() => {});

@@ -7,8 +7,8 @@
  */
 import { join } from "node:path";
 import { createKafka, TOPICS } from "@trading/shared/kafka";
-import { errorMessage, retry } from "@trading/shared/retry";
 import { startService } from "@trading/shared/service";
+import { exitOnFatal, retryStartUp, runStartUp } from "@trading/shared/start-up";
 import { kafkaClusterId } from "@trading/shared/kafka-cluster-id";
 import { loadStreamProcessorConfig } from "./config.ts";
 import { StrategyStateStore } from "./strategy_state_store.ts";
@@ -37,47 +37,24 @@ export async function main(_args: string[]): Promise<number> {
   health.addCheck("kafka", () => running?.readiness() ?? "connecting to Kafka");
   shutdown.defer("state store", () => store.close());
   shutdown.defer("stream processor", () => running?.stop());
-  try {
-    running = await retry(
-      async () => {
-        if (store.bindToCluster(await kafkaClusterId(kafka))) {
-          log.warn("the saved state was made against another Kafka cluster: starting afresh");
-        }
-        return await StreamProcessor.start({
-          kafka,
-          processor,
-          groupId: config.groupId,
-          log,
-          sessionTimeoutMs: config.sessionTimeoutMs,
-          chunkSize: config.chunkSize,
-          saveIntervalMs: config.saveIntervalMs,
-          onFatal: (error) => {
-            log.error("consumer stopped for good: {error}", { error: errorMessage(error) });
-            void shutdown.trigger("consumer crashed").then(() => Deno.exit(1));
-          },
-        });
-      },
-      {
-        maxAttempts: Infinity,
-        initialDelayMs: 200,
-        maxDelayMs: 3000,
-        signal: shutdown.signal,
-        onRetry: (error, attempt) =>
-          log.warn("start-up failed (attempt {attempt}), retrying: {error}", {
-            attempt,
-            error: errorMessage(error),
-          }),
-      },
-    );
+  return await runStartUp(service, async () => {
+    running = await retryStartUp(service, async () => {
+      if (store.bindToCluster(await kafkaClusterId(kafka))) {
+        log.warn("the saved state was made against another Kafka cluster: starting afresh");
+      }
+      return await StreamProcessor.start({
+        kafka,
+        processor,
+        groupId: config.groupId,
+        log,
+        sessionTimeoutMs: config.sessionTimeoutMs,
+        chunkSize: config.chunkSize,
+        saveIntervalMs: config.saveIntervalMs,
+        onFatal: exitOnFatal(service),
+      });
+    });
     log.info("stream-processor running with strategies {strategies}", {
       strategies: config.strategies.map((s) => s.id).join(","),
     });
-  } catch (error) {
-    if (!shutdown.started) {
-      log.error("stream-processor failed to start: {error}", { error: errorMessage(error) });
-      await shutdown.trigger("start-up failed");
-      return 1;
-    }
-  }
-  return await shutdown.done;
+  });
 }

@@ -11,6 +11,7 @@
  * @module
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { bindToKafkaCluster } from "@trading/shared/bind-to-kafka-cluster";
 
 /** What is saved for one input partition. */
 export interface PartitionState {
@@ -157,22 +158,12 @@ export class StrategyStateStore {
    * is gone, so it is deleted. Returns true when it was.
    */
   bindToCluster(clusterId: string): boolean {
-    return this.#transaction(() => {
-      this.#db.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
-      const row = this.#db.prepare("SELECT value FROM meta WHERE key = 'kafka_cluster_id'").get() as
-        | { value: string }
-        | undefined;
-      if (row?.value === clusterId) return false;
-      const reset = row !== undefined;
-      if (reset) {
+    return this.#transaction(() =>
+      bindToKafkaCluster(this.#db, clusterId, () =>
         this.#db.exec(
           "DELETE FROM partition_offset; DELETE FROM symbol_sequence; DELETE FROM strategy_snapshot",
-        );
-      }
-      this.#db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('kafka_cluster_id', ?)")
-        .run(clusterId);
-      return reset;
-    });
+        ))
+    );
   }
 
   /** Closes the database. */

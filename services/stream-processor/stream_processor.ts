@@ -11,16 +11,11 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import {
-  type Consumer,
-  type EachBatchPayload,
-  type Kafka,
-  Partitioners,
-  type Producer,
-} from "kafkajs";
+import type { EachBatchPayload, Kafka, Producer } from "kafkajs";
 import { OrderCommand } from "@trading/proto";
-import { TOPICS } from "@trading/shared/kafka";
-import { counter, gauge, histogram } from "@trading/shared/metrics";
+import { GroupConsumer } from "@trading/shared/group-consumer";
+import { createIdempotentProducer, TOPICS } from "@trading/shared/kafka";
+import { counter, histogram } from "@trading/shared/metrics";
 import type { Logger } from "@trading/shared/log";
 import { errorMessage } from "@trading/shared/retry";
 import { DeadLetterQueue } from "@trading/shared/dead-letter-queue";
@@ -55,30 +50,37 @@ const tickToCommand = histogram(
   "tick_to_command_seconds",
   "Latency from tick creation to command acknowledgement",
 );
-const consumerLag = gauge("consumer_lag", "Records behind the high watermark, per partition", [
-  "topic",
-  "partition",
-]);
 
 /** The running consumer → strategies → producer loop. */
 export class StreamProcessor {
   #o: Required<StreamProcessorOptions>;
-  #consumer: Consumer;
+  #group: GroupConsumer;
   #producer: Producer;
   #dlq: DeadLetterQueue;
-  #joined = false;
-  #crashed: string | undefined;
   /** Partitions whose memory holds acknowledged but unsaved progress, and since when. */
   #unsavedSince = new Map<number, number>();
   /** Partitions with a chunk between processing and acknowledgement: not savable now. */
   #inFlight = new Set<number>();
   #saveTimer: ReturnType<typeof setInterval> | undefined;
 
-  private constructor(o: Required<StreamProcessorOptions>, consumer: Consumer, producer: Producer) {
+  private constructor(o: Required<StreamProcessorOptions>, producer: Producer) {
     this.#o = o;
-    this.#consumer = consumer;
     this.#producer = producer;
     this.#dlq = new DeadLetterQueue(producer, "stream-processor");
+    this.#group = new GroupConsumer({
+      kafka: o.kafka,
+      groupId: o.groupId,
+      topic: TOPICS.ticks,
+      sessionTimeoutMs: o.sessionTimeoutMs,
+      log: o.log,
+      onJoin: () => {
+        // Another member may have moved our old partitions on: reload every partition's
+        // state from the (possibly shared) store at its next batch.
+        for (const partition of o.processor.partitions) o.processor.discard(partition);
+        this.#unsavedSince.clear();
+      },
+      onFatal: o.onFatal,
+    });
   }
 
   /** Connects the clients and starts consuming ticks. */
@@ -90,26 +92,14 @@ export class StreamProcessor {
       onFatal: () => {},
       ...options,
     };
-    const producer = o.kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-      createPartitioner: Partitioners.DefaultPartitioner,
-    });
-    const consumer = o.kafka.consumer({
-      groupId: o.groupId,
-      sessionTimeout: o.sessionTimeoutMs,
-      rebalanceTimeout: 30_000,
-      heartbeatInterval: Math.min(1000, Math.floor(o.sessionTimeoutMs / 5)),
-      maxWaitTimeInMs: 250,
-      allowAutoTopicCreation: false,
-    });
-    const processor = new StreamProcessor(o, consumer, producer);
+    const producer = createIdempotentProducer(o.kafka);
+    const processor = new StreamProcessor(o, producer);
     try {
       await producer.connect();
       await processor.#run();
     } catch (error) {
-      await consumer.disconnect().catch(() => {});
+      clearInterval(processor.#saveTimer);
+      await processor.#group.consumer.disconnect().catch(() => {});
       await producer.disconnect().catch(() => {});
       throw error;
     }
@@ -152,51 +142,20 @@ export class StreamProcessor {
 
   /** Readiness: the consumer joined its group and runs. */
   readiness(): true | string {
-    if (this.#crashed) return `consumer crashed: ${this.#crashed}`;
-    return this.#joined ? true : "consumer has not joined its group yet";
+    return this.#group.readiness();
   }
 
   async #run(): Promise<void> {
-    const consumer = this.#consumer;
-    consumer.on(consumer.events.GROUP_JOIN, (event) => {
-      this.#joined = true;
-      this.#crashed = undefined;
-      const assigned = event.payload.memberAssignment[TOPICS.ticks] ?? [];
-      // Another member may have moved our old partitions on: reload every partition's state
-      // from the (possibly shared) store at its next batch.
-      for (const partition of this.#o.processor.partitions) this.#o.processor.discard(partition);
-      this.#unsavedSince.clear();
-      this.#o.log.info("joined {groupId} owning {topic} partitions {partitions}", {
-        groupId: this.#o.groupId,
-        topic: TOPICS.ticks,
-        partitions: [...assigned].sort().join(",") || "none",
-      });
-    });
-    consumer.on(consumer.events.CRASH, (event) => {
-      this.#crashed = errorMessage(event.payload.error);
-      this.#joined = false;
-      if (!event.payload.restart) this.#o.onFatal(event.payload.error);
-    });
-    await consumer.connect();
-    await consumer.subscribe({ topic: TOPICS.ticks, fromBeginning: true });
+    await this.#group.connect();
     if (this.#o.saveIntervalMs > 0) {
       this.#saveTimer = setInterval(() => this.#saveIdle(), this.#o.saveIntervalMs);
     }
-    await consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: 3,
-      eachBatch: (payload) => this.#eachBatch(payload),
-    });
+    await this.#group.run((payload) => this.#eachBatch(payload));
   }
 
   async #eachBatch(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
     const partition = batch.partition;
-    consumerLag.set(
-      { topic: batch.topic, partition: String(partition) },
-      Number(batch.offsetLag()),
-    );
     const records = batch.messages.map((m) => ({ offset: Number(m.offset), value: m.value }));
     for (let i = 0; i < records.length; i += this.#o.chunkSize) {
       if (!payload.isRunning() || payload.isStale()) return;
@@ -235,7 +194,7 @@ export class StreamProcessor {
       saved: resumeAt,
       first,
     });
-    this.#consumer.seek({ topic: TOPICS.ticks, partition, offset: String(resumeAt) });
+    this.#group.consumer.seek({ topic: TOPICS.ticks, partition, offset: String(resumeAt) });
     return false;
   }
 
@@ -322,9 +281,7 @@ export class StreamProcessor {
   /** Stops consuming (after the batch in flight), saves the state, closes the clients. */
   async stop(): Promise<void> {
     clearInterval(this.#saveTimer);
-    await this.#consumer.disconnect().catch((error) =>
-      this.#o.log.warn("consumer disconnect failed: {error}", { error: errorMessage(error) })
-    );
+    await this.#group.disconnect();
     for (const partition of [...this.#unsavedSince.keys()]) {
       if (!this.#inFlight.has(partition)) this.#save(partition);
     }
