@@ -11,6 +11,7 @@ import {
   type OrderIntent,
   orderTowards,
   positionDelta,
+  restoreState,
   type Strategy,
   type StrategyInstance,
 } from "./strategy.ts";
@@ -47,14 +48,8 @@ export class Breakout implements Strategy {
   }
 
   restore(symbol: string, snapshot: string | undefined): StrategyInstance {
-    let state: BreakoutState = { v: 1, prices: [], position: 0 };
-    if (snapshot !== undefined) {
-      const parsed = snapshotSchema.safeParse(JSON.parse(snapshot));
-      if (!parsed.success) {
-        throw new Error(`Invalid ${this.id} snapshot for ${symbol}: expected ${this.id} state v1`);
-      }
-      state = parsed.data;
-    }
+    const fresh: BreakoutState = { v: 1, prices: [], position: 0 };
+    const state = restoreState(this, symbol, snapshot, snapshotSchema, fresh);
     return new BreakoutInstance(this.options, state);
   }
 }

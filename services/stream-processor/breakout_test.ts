@@ -1,19 +1,7 @@
 import assert from "node:assert/strict";
-import { Side, Tick } from "@trading/proto";
+import { Side } from "@trading/proto";
 import { Breakout } from "./breakout.ts";
-
-function tick(sequence: number, price: number): Tick {
-  return Tick.fromPartial({
-    symbol: "AAA",
-    sequence,
-    price,
-    size: 1,
-    bid: price - 1,
-    ask: price + 1,
-    createdAtUs: 1,
-    source: "synthetic",
-  });
-}
+import { strategyTick as tick } from "./testdata/strategy_tick.ts";
 
 Deno.test("Breakout buys above the channel's high and sells below its low", () => {
   const instance = new Breakout({ window: 3, maxPosition: 10, maxOrderQuantity: 10 })

@@ -12,6 +12,7 @@ import {
   type OrderIntent,
   orderTowards,
   positionDelta,
+  restoreState,
   type Strategy,
   type StrategyInstance,
 } from "./strategy.ts";
@@ -56,14 +57,8 @@ export class MovingAverageCrossover implements Strategy {
   }
 
   restore(symbol: string, snapshot: string | undefined): StrategyInstance {
-    let state: CrossoverState = { v: 1, prices: [], trend: 0, position: 0 };
-    if (snapshot !== undefined) {
-      const parsed = snapshotSchema.safeParse(JSON.parse(snapshot));
-      if (!parsed.success) {
-        throw new Error(`Invalid ${this.id} snapshot for ${symbol}: expected ${this.id} state v1`);
-      }
-      state = parsed.data;
-    }
+    const fresh: CrossoverState = { v: 1, prices: [], trend: 0, position: 0 };
+    const state = restoreState(this, symbol, snapshot, snapshotSchema, fresh);
     return new CrossoverInstance(this.options, state);
   }
 }

@@ -1,19 +1,7 @@
 import assert from "node:assert/strict";
-import { Side, Tick } from "@trading/proto";
+import { Side } from "@trading/proto";
 import { MovingAverageCrossover } from "./moving_average_crossover.ts";
-
-function tick(sequence: number, price: number): Tick {
-  return Tick.fromPartial({
-    symbol: "AAA",
-    sequence,
-    price,
-    size: 1,
-    bid: price - 1,
-    ask: price + 1,
-    createdAtUs: 1,
-    source: "synthetic",
-  });
-}
+import { strategyTick as tick } from "./testdata/strategy_tick.ts";
 
 const options = { shortWindow: 2, longWindow: 4, maxPosition: 30, maxOrderQuantity: 20 };
 

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import type { z } from "zod";
 import { Side, type Tick } from "@trading/proto";
 
 /** An order a strategy decided on, before it gets an id and timestamps. */
@@ -33,6 +34,28 @@ export interface Strategy {
    * snapshot is not one this strategy wrote.
    */
   restore(symbol: string, snapshot: string | undefined): StrategyInstance;
+}
+
+/**
+ * Returns the state an instance of `strategy` for `symbol` starts from: `fresh` without a
+ * snapshot, else the snapshot validated by `schema`. Throws when the snapshot is not one this
+ * strategy wrote.
+ */
+export function restoreState<T>(
+  strategy: Strategy,
+  symbol: string,
+  snapshot: string | undefined,
+  schema: z.ZodType<T>,
+  fresh: T,
+): T {
+  if (snapshot === undefined) return fresh;
+  const parsed = schema.safeParse(JSON.parse(snapshot));
+  if (!parsed.success) {
+    throw new Error(
+      `Invalid ${strategy.id} snapshot for ${symbol}: expected ${strategy.id} state v1`,
+    );
+  }
+  return parsed.data;
 }
 
 /**
