@@ -21,7 +21,7 @@ import { decodeEvent } from "@trading/order-executor/event-schema";
 import { decodeCommand } from "@trading/stream-processor/command-schema";
 import { nowUs } from "@trading/shared/now-us";
 import { PartitionReader } from "@trading/shared/partition-reader";
-import { SupervisedPipeline } from "@trading/verifier/testing/supervised-pipeline";
+import { SupervisedPipeline } from "@trading/supervisor/supervised-pipeline";
 import { type BenchOptions, type BenchResult, percentile, round } from "./types.ts";
 
 /** Follows orders.commands and orders.events from the start and indexes them by tick time. */
@@ -164,10 +164,9 @@ export async function run(options: BenchOptions): Promise<BenchResult[]> {
   options.progress("pipeline: starting broker, 3 raft-nodes and the services");
   await using pipeline = await SupervisedPipeline.start({
     dataDir: dir.path,
-    rate: 100,
-    env: { BROKER_FLUSH: flush, LOG_LEVEL: "warn" },
+    env: { INGESTOR_RATE: "100", BROKER_FLUSH: flush, LOG_LEVEL: "warn" },
   });
-  const follower = await OrderFollower.start(pipeline.kafkaBrokers);
+  const follower = await OrderFollower.start(pipeline.brokers);
   const results: BenchResult[] = [];
   const params = (r: RateResult) => ({
     rate: r.rate,

@@ -6,7 +6,7 @@
  * @module
  */
 import { sleep } from "@trading/shared/retry";
-import type { ChaosPipeline } from "./chaos_pipeline.ts";
+import type { SupervisedPipeline } from "@trading/supervisor/supervised-pipeline";
 import type { SoakFault } from "./soak_schedule.ts";
 
 /** What one injected fault did. */
@@ -29,7 +29,7 @@ const CHAOS_PROFILE = "drop-pct=30,delay=50-250";
  * kill the pid it killed.
  */
 export async function injectCommand(
-  pipeline: ChaosPipeline,
+  pipeline: SupervisedPipeline,
   command: string,
 ): Promise<{ target: string; t: number; output: string; killedPid: number | undefined }> {
   const before = (await pipeline.events()).at(-1)?.seq ?? 0;
@@ -47,7 +47,7 @@ export async function injectCommand(
 
 /** Retries `command` until it succeeds or `timeoutMs` passes; returns whether it did. */
 export async function retryCommand(
-  pipeline: ChaosPipeline,
+  pipeline: SupervisedPipeline,
   command: string,
   timeoutMs = 30_000,
 ): Promise<boolean> {
@@ -61,7 +61,7 @@ export async function retryCommand(
 
 /** Waits until `child` runs (in another process than `notPid`) and passed its readiness probe. */
 export async function waitChildReady(
-  pipeline: ChaosPipeline,
+  pipeline: SupervisedPipeline,
   child: string,
   { timeoutMs = 60_000, notPid }: { timeoutMs?: number; notPid?: number | undefined } = {},
 ): Promise<void> {
@@ -86,7 +86,7 @@ export async function waitChildReady(
  * lift and the number of leaders that exited.
  */
 export async function exitOnLeaderStorm(
-  pipeline: ChaosPipeline,
+  pipeline: SupervisedPipeline,
   windowMs: number,
 ): Promise<{ setAt: number; liftedAt: number; exits: number; lifted: boolean }> {
   const raft = async () =>
@@ -116,7 +116,10 @@ export async function exitOnLeaderStorm(
 }
 
 /** Injects `fault`, holds it, heals it; returns what happened. */
-export async function runFault(pipeline: ChaosPipeline, fault: SoakFault): Promise<InjectedFault> {
+export async function runFault(
+  pipeline: SupervisedPipeline,
+  fault: SoakFault,
+): Promise<InjectedFault> {
   const done = (target: string, injectedAt: number, leaderExits = 0): InjectedFault => ({
     fault,
     target,

@@ -9,7 +9,11 @@
  * @module
  */
 import { errorMessage, sleep } from "@trading/shared/retry";
-import type { ChaosPipeline, PipelineEvent, VerifyReport } from "./chaos_pipeline.ts";
+import type {
+  PipelineEvent,
+  SupervisedPipeline,
+  VerifyReport,
+} from "@trading/supervisor/supervised-pipeline";
 import { RaftProbe } from "./raft_probe.ts";
 import { chaosRandom } from "./chaos_random.ts";
 import type { SeededRandom } from "@trading/shared/seeded-random";
@@ -31,7 +35,7 @@ export interface FaultRecord {
 
 /** What a scenario works with. */
 export interface ScenarioContext {
-  readonly pipeline: ChaosPipeline;
+  readonly pipeline: SupervisedPipeline;
   readonly probe: RaftProbe;
   readonly seed: number;
   /** Seeded: the same seed gives the same choices. */
@@ -129,12 +133,15 @@ export function quantile(values: readonly number[], q: number): number {
   return sorted[rank - 1]!;
 }
 
-async function lastSeq(pipeline: ChaosPipeline): Promise<number> {
+async function lastSeq(pipeline: SupervisedPipeline): Promise<number> {
   return (await pipeline.events()).at(-1)?.seq ?? 0;
 }
 
 /** Resumes paused children and heals the network until the pipeline is whole again. */
-export async function healEverything(pipeline: ChaosPipeline, timeoutMs = 90_000): Promise<void> {
+export async function healEverything(
+  pipeline: SupervisedPipeline,
+  timeoutMs = 90_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = "";
   while (Date.now() < deadline) {
@@ -161,7 +168,7 @@ export async function healEverything(pipeline: ChaosPipeline, timeoutMs = 90_000
  * expectation (the report says `ok: false` with the problems).
  */
 export async function runScenario(
-  pipeline: ChaosPipeline,
+  pipeline: SupervisedPipeline,
   scenario: Scenario,
   options: RunScenarioOptions,
 ): Promise<ScenarioReport> {

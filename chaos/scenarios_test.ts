@@ -9,7 +9,7 @@
 // keeps the whole pipeline's output.
 import assert from "node:assert/strict";
 import { longMode, tempDir } from "@trading/shared/testing";
-import { ChaosPipeline } from "./chaos_pipeline.ts";
+import { SupervisedPipeline } from "@trading/supervisor/supervised-pipeline";
 import { chaosPipelineEnv } from "./pipeline_env.ts";
 import { RaftProbe } from "./raft_probe.ts";
 import { formatReport, quantile, runScenario, type ScenarioReport } from "./scenario.ts";
@@ -24,7 +24,7 @@ const minutes = Number(Deno.env.get("CHAOS_MINUTES") ?? "6");
 
 Deno.test(`chaos scenarios ${scenarios.map((s) => s.id).join(",")} on one pipeline (seed ${seed}${long ? `, long: ${minutes} min` : ""})`, async (t) => {
   await using dir = await tempDir("trading-chaos-");
-  await using pipeline = await ChaosPipeline.start({
+  await using pipeline = await SupervisedPipeline.start({
     dataDir: dir.path,
     env: chaosPipelineEnv(dir.path),
     logFile: Deno.env.get("CHAOS_LOG_FILE"),

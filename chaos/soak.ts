@@ -7,7 +7,7 @@
  * @module
  */
 import { errorMessage, sleep } from "@trading/shared/retry";
-import type { ChaosPipeline, VerifyReport } from "./chaos_pipeline.ts";
+import type { SupervisedPipeline, VerifyReport } from "@trading/supervisor/supervised-pipeline";
 import { type InjectedFault, runFault } from "./nemesis.ts";
 import { RaftProbe } from "./raft_probe.ts";
 import { healEverything, quantile } from "./scenario.ts";
@@ -54,7 +54,10 @@ export interface SoakReport {
 }
 
 /** Runs the soak on `pipeline` (already started and ready); never throws for a finding. */
-export async function runSoak(pipeline: ChaosPipeline, options: SoakOptions): Promise<SoakReport> {
+export async function runSoak(
+  pipeline: SupervisedPipeline,
+  options: SoakOptions,
+): Promise<SoakReport> {
   const say = options.say ?? (() => {});
   const schedule = soakSchedule(options.seed, options.minutes);
   const problems: string[] = [];

@@ -12,7 +12,7 @@
 import { parseArgs } from "node:util";
 import { Progress } from "@trading/shared/progress";
 import { tempDir } from "@trading/shared/testing";
-import { ChaosPipeline } from "../chaos/chaos_pipeline.ts";
+import { SupervisedPipeline } from "@trading/supervisor/supervised-pipeline";
 import { chaosPipelineEnv } from "../chaos/pipeline_env.ts";
 import { RaftProbe } from "../chaos/raft_probe.ts";
 import { formatReport, quantile, runScenario, type ScenarioReport } from "../chaos/scenario.ts";
@@ -90,7 +90,7 @@ export async function main(argv: string[]): Promise<number> {
   print(`Fault-tolerance demo, seed ${args.seed}: ${SCENARIOS.length} scenarios on one pipeline`);
   print(`pipeline output: ${log}`);
   say("starting the pipeline (broker, 3 raft nodes, ingestor, processor, executor)");
-  await using pipeline = await ChaosPipeline.start({
+  await using pipeline = await SupervisedPipeline.start({
     dataDir: dir.path,
     env: chaosPipelineEnv(dir.path),
     logFile: log,

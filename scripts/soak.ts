@@ -10,7 +10,7 @@
 import { parseArgs } from "node:util";
 import { Progress } from "@trading/shared/progress";
 import { tempDir } from "@trading/shared/testing";
-import { ChaosPipeline } from "../chaos/chaos_pipeline.ts";
+import { SupervisedPipeline } from "@trading/supervisor/supervised-pipeline";
 import { chaosPipelineEnv } from "../chaos/pipeline_env.ts";
 import { formatSoakReport, runSoak } from "../chaos/soak.ts";
 import { formatSchedule, soakSchedule } from "../chaos/soak_schedule.ts";
@@ -68,7 +68,7 @@ export async function main(argv: string[]): Promise<number> {
     else console.error(text);
   };
   say("starting the pipeline");
-  await using pipeline = await ChaosPipeline.start({
+  await using pipeline = await SupervisedPipeline.start({
     dataDir: dir.path,
     env: chaosPipelineEnv(dir.path),
     logFile: log,

@@ -9,17 +9,17 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
-import { Kafka, logLevel } from "kafkajs";
+import { logLevel } from "kafkajs";
 import { ApplyRequest, OrderStatus } from "@trading/proto";
 import { RaftClient } from "@trading/shared/raft-client";
-import { ensureTopics } from "@trading/shared/kafka";
+import { createKafka, ensureTopics } from "@trading/shared/kafka";
 import { tempDir, waitFor } from "@trading/shared/testing";
 import { ROLES } from "../main.ts";
 import { defaultCommands } from "./commands.ts";
 import { serveControl } from "./control_server.ts";
 import { DashboardServer } from "./dashboard_server.ts";
 import { LogMultiplexer } from "./log_multiplexer.ts";
-import { DEFAULT_PORTS } from "./pipeline_specs.ts";
+import { freePortOffset } from "./free_port_offset.ts";
 import { type MetricSample, parsePrometheusText } from "./dashboard_prometheus.ts";
 import { type ChildStatus, Supervisor } from "./supervisor.ts";
 import { probedFixtureSpec } from "./testdata/fixtures.ts";
@@ -45,29 +45,9 @@ interface StatusBody {
   children: ChildStatus[];
 }
 
-/** A port offset at which every port of the pipeline is free right now. */
-function freeOffset(supervisorPort: number): number {
-  const ports = Object.values(DEFAULT_PORTS).flatMap((p) => Object.values(p) as number[]);
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const offset = 10_000 + Math.floor(Math.random() * 5000);
-    const listeners: Deno.Listener[] = [];
-    try {
-      for (const port of [...ports.map((p) => p + offset), supervisorPort + offset]) {
-        listeners.push(Deno.listen({ hostname: "127.0.0.1", port }));
-      }
-      return offset;
-    } catch {
-      // taken: try another offset
-    } finally {
-      for (const listener of listeners) listener.close();
-    }
-  }
-  throw new Error("No free port offset found: expected one within 50 attempts");
-}
-
 /** `main.ts up` as a child process, its output kept for failure messages. */
 function startPipeline(dataDir: string) {
-  const offset = freeOffset(8090);
+  const offset = freePortOffset([8090]);
   const httpPort = 8090 + offset;
   const process = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "--frozen", MAIN, "up"],
@@ -267,10 +247,10 @@ function sampleLine(s: MetricSample): string {
  * consumer runs, so that the dead-letter counters have something to count.
  */
 async function driveTraffic(brokers: string, raftAddresses: string[]): Promise<void> {
-  const kafka = new Kafka({
+  const kafka = createKafka({
     clientId: "metrics-probe",
     brokers: [brokers],
-    logLevel: logLevel.NOTHING,
+    overrides: { logLevel: logLevel.NOTHING },
   });
   const garbage = [
     ...("stream-processor" in ROLES ? ["market.ticks"] : []),

@@ -2,8 +2,9 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { freePort, tempDir, waitFor } from "@trading/shared/testing";
 import type { ChildSpecInput } from "./child_spec.ts";
-import { DEFAULT_PORTS } from "./pipeline_specs.ts";
+import { freePortOffset } from "./free_port_offset.ts";
 import { readProcessInfo } from "./process_info.ts";
+import { RoleProcess } from "./role_process.ts";
 import type { ChildStatus } from "./supervisor.ts";
 import { alivePids, childOf, probedFixtureSpec } from "./testdata/fixtures.ts";
 
@@ -66,23 +67,8 @@ function startSupervisorProcess(
   };
 }
 
-async function run(args: string[], env: Record<string, string> = {}) {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--frozen", ...args],
-    cwd: ROOT,
-    env,
-    stdin: "null",
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
-}
-
 Deno.test("up exits 2 naming SUPERVISOR_HTTP_PORT when it is not a port", async () => {
-  const result = await run([MAIN, "up"], { SUPERVISOR_HTTP_PORT: "abc" });
+  const result = await RoleProcess.run("up", [], { SUPERVISOR_HTTP_PORT: "abc" });
   assert.equal(result.code, 2);
   assert.equal(
     result.stderr.trim(),
@@ -91,7 +77,7 @@ Deno.test("up exits 2 naming SUPERVISOR_HTTP_PORT when it is not a port", async 
 });
 
 Deno.test("up refuses a non-loopback SUPERVISOR_HTTP_HOST without SUPERVISOR_TOKEN", async () => {
-  const result = await run([MAIN, "up"], { SUPERVISOR_HTTP_HOST: "0.0.0.0" });
+  const result = await RoleProcess.run("up", [], { SUPERVISOR_HTTP_HOST: "0.0.0.0" });
   assert.equal(result.code, 2);
   assert.match(
     result.stderr,
@@ -141,10 +127,10 @@ Deno.test("ctl runs a command on the supervisor; a bad one prints usage, exits 2
     return body.ready ? body : undefined;
   }, { timeoutMs: 20_000 });
 
-  const bad = await run([MAIN, "ctl", "kill", "nobody"], env);
+  const bad = await RoleProcess.run("ctl", ["kill", "nobody"], env);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /^Unknown name "nobody": expected one of svc\n\nUsage: kill <name>/);
-  const unknown = await run([MAIN, "ctl", "frobnicate"], env);
+  const unknown = await RoleProcess.run("ctl", ["frobnicate"], env);
   assert.equal(unknown.code, 2);
   assert.match(unknown.stderr, /Unknown command "frobnicate"\n\nCommands:\n +status/);
   const after = await supervisor.status();
@@ -153,12 +139,12 @@ Deno.test("ctl runs a command on the supervisor; a bad one prints usage, exits 2
     before.children.map((c) => [c.pid, c.restarts, c.state]),
   );
 
-  const status = await run([MAIN, "ctl", "status"], env);
+  const status = await RoleProcess.run("ctl", ["status"], env);
   assert.equal(status.code, 0);
   assert.match(status.stdout, /^NAME +STATE/);
   assert.match(status.stdout, /\nsvc +running /);
   const svcPid = childOf(before.children, "svc").pid!;
-  const kill = await run([MAIN, "ctl", "kill", "svc"], env);
+  const kill = await RoleProcess.run("ctl", ["kill", "svc"], env);
   assert.equal(kill.code, 0);
   assert.equal(kill.stdout.trim(), `killed svc (pid ${svcPid})`);
 
@@ -167,40 +153,20 @@ Deno.test("ctl runs a command on the supervisor; a bad one prints usage, exits 2
     return svc.state === "running" && svc.pid !== svcPid ? svc : undefined;
   });
 
-  const shutdown = await run([MAIN, "ctl", "shutdown"], env);
+  const shutdown = await RoleProcess.run("ctl", ["shutdown"], env);
   assert.equal(shutdown.code, 0);
   assert.equal(shutdown.stdout.trim(), "shutting down");
   assert.equal((await supervisor.process.status).code, 0);
   assert.deepEqual(alivePids([svcPid, restarted.pid!, before.watchdogPid!]), []);
 
-  const unreachable = await run([MAIN, "ctl", "status"], env);
+  const unreachable = await RoleProcess.run("ctl", ["status"], env);
   assert.equal(unreachable.code, 1);
   assert.match(unreachable.stderr, /^Cannot reach the supervisor at http:\/\/127\.0\.0\.1:\d+/);
 });
 
-/** A port offset at which every port of the pipeline is free right now. */
-function freeOffset(): number {
-  const ports = Object.values(DEFAULT_PORTS).flatMap((p) => Object.values(p) as number[]);
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const offset = 10_000 + Math.floor(Math.random() * 5000);
-    const listeners: Deno.Listener[] = [];
-    try {
-      for (const port of ports) {
-        listeners.push(Deno.listen({ hostname: "127.0.0.1", port: port + offset }));
-      }
-      return offset;
-    } catch {
-      // taken: try another offset
-    } finally {
-      for (const listener of listeners) listener.close();
-    }
-  }
-  throw new Error("No free port offset found: expected one within 50 attempts");
-}
-
 Deno.test("up starts every role that exists, reports them healthy, and SIGINT stops all within 10 s", async () => {
   await using dataDir = await tempDir();
-  const offset = freeOffset();
+  const offset = freePortOffset();
   // Twice on the same data: the second start recovers from what the first one persisted.
   for (const run of ["first", "second"]) {
     await using supervisor = startSupervisorProcess([MAIN, "up"], {

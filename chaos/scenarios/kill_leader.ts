@@ -7,7 +7,7 @@
  * @module
  */
 import { sleep } from "@trading/shared/retry";
-import type { ChaosPipeline } from "../chaos_pipeline.ts";
+import type { SupervisedPipeline } from "@trading/supervisor/supervised-pipeline";
 import { exitOnLeaderStorm } from "../nemesis.ts";
 import type { Scenario, ScenarioContext } from "../scenario.ts";
 
@@ -15,7 +15,7 @@ const QUICK_KILLS = 4;
 const QUICK_EXIT_WINDOW_MS = 6000;
 const LONG_EXIT_WINDOW_MS = 12_000;
 
-async function raftChildren(pipeline: ChaosPipeline) {
+async function raftChildren(pipeline: SupervisedPipeline) {
   return (await pipeline.status()).children.filter((c) => /^raft-\d$/.test(c.name));
 }
 

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { freePorts, tempDir } from "@trading/shared/testing";
-import { spawnBrokerProcess } from "./broker_process.ts";
+import { RoleProcess } from "@trading/supervisor/role-process";
 import { ApiKey } from "./protocol/messages.ts";
 import { buildRecordBatch, decodeRecords } from "./protocol/record_batch.ts";
 import type { FetchResponse, ProduceResponse } from "./protocol/types.ts";
@@ -86,25 +86,32 @@ async function readAll(address: string, partition: number): Promise<string[]> {
 Deno.test("broker killed with SIGKILL under acks=-1 load keeps every acknowledged message exactly once, in order", async () => {
   await using dir = await tempDir("broker-crash-");
   const [kafkaPort, httpPort] = freePorts(2) as [number, number];
-  const env = { BROKER_CREATE_TOPICS: "crash:2" };
-  const first = await spawnBrokerProcess(dir.path, kafkaPort, httpPort, env);
+  const address = `127.0.0.1:${kafkaPort}`;
+  const env = {
+    BROKER_PORT: String(kafkaPort),
+    BROKER_DATA_DIR: dir.path,
+    BROKER_CREATE_TOPICS: "crash:2",
+    PORT_HTTP: String(httpPort),
+  };
+  await using first = RoleProcess.spawn("broker", env);
+  await first.ready();
   let killed = false;
   const producers = Array.from(
     { length: 4 },
-    (_, i) => produceUntilKilled(first.address, i, i % 2, () => killed),
+    (_, i) => produceUntilKilled(address, i, i % 2, () => killed),
   );
   await new Promise((resolve) => setTimeout(resolve, 1500));
-  const killing = first.stop("SIGKILL");
+  first.kill("SIGKILL");
   killed = true;
   const acked = await Promise.all(producers);
-  await killing;
+  await first.exited();
   const total = acked.reduce((n, a) => n + a.length, 0);
   assert.ok(total > 100, `the load got ${total} acknowledgements before the kill`);
 
-  const second = await spawnBrokerProcess(dir.path, kafkaPort, httpPort, env);
-  let stopped = { code: -1, output: "" };
+  await using second = RoleProcess.spawn("broker", env);
+  await second.ready();
   try {
-    const stored = [await readAll(second.address, 0), await readAll(second.address, 1)];
+    const stored = [await readAll(address, 0), await readAll(address, 1)];
     for (const [partition, values] of stored.entries()) {
       assert.equal(new Set(values).size, values.length, `no duplicates in partition ${partition}`);
     }
@@ -123,7 +130,7 @@ Deno.test("broker killed with SIGKILL under acks=-1 load keeps every acknowledge
     }
     // The reopened log takes new writes after the recovered tail.
     const after = await produceUntilKilled(
-      second.address,
+      address,
       9,
       0,
       (() => {
@@ -132,10 +139,10 @@ Deno.test("broker killed with SIGKILL under acks=-1 load keeps every acknowledge
       })(),
     );
     assert.equal(after.length, 5);
-    assert.equal((await readAll(second.address, 0)).length, stored[0]!.length + 5);
+    assert.equal((await readAll(address, 0)).length, stored[0]!.length + 5);
   } finally {
-    stopped = await second.stop("SIGTERM");
+    second.kill("SIGTERM");
   }
-  assert.equal(stopped.code, 0, "graceful shutdown exits 0");
-  assert.doesNotMatch(stopped.output, /"level":"error"/);
+  assert.equal(await second.exited(), 0, "graceful shutdown exits 0");
+  assert.doesNotMatch(second.output.join("\n"), /"level":"error"/);
 });

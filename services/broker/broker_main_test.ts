@@ -3,10 +3,9 @@
  * HTTP, graceful shutdown on SIGTERM.
  */
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import { Kafka, logLevel } from "kafkajs";
 import { freePorts, tempDir, waitFor } from "@trading/shared/testing";
-import { spawnBrokerProcess } from "./broker_process.ts";
+import { RoleProcess } from "@trading/supervisor/role-process";
 import { loadBrokerConfig, parseTopicList } from "./config.ts";
 
 Deno.test("loadBrokerConfig() applies defaults and parses BROKER_CREATE_TOPICS", () => {
@@ -35,30 +34,25 @@ Deno.test("loadBrokerConfig() names the bad variable and the expected form", () 
 });
 
 Deno.test("the broker role exits 2 with one line on a bad variable", async () => {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", fileURLToPath(new URL("../../main.ts", import.meta.url)), "broker"],
-    env: { BROKER_PORT: "abc" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
+  const out = await RoleProcess.run("broker", [], { BROKER_PORT: "abc" });
   assert.equal(out.code, 2);
-  assert.match(
-    new TextDecoder().decode(out.stderr),
-    /Invalid BROKER_PORT "abc": expected an integer port/,
-  );
+  assert.match(out.stderr, /Invalid BROKER_PORT "abc": expected an integer port/);
 });
 
 Deno.test("the broker role serves health and metrics and shuts down cleanly on SIGTERM", async () => {
   await using dir = await tempDir("broker-role-");
   const [kafkaPort, httpPort] = freePorts(2) as [number, number];
-  const broker = await spawnBrokerProcess(dir.path, kafkaPort, httpPort, {
+  await using broker = RoleProcess.spawn("broker", {
+    BROKER_PORT: String(kafkaPort),
+    BROKER_DATA_DIR: dir.path,
     BROKER_CREATE_TOPICS: "m:2",
+    PORT_HTTP: String(httpPort),
   });
-  let stopped = { code: -1, output: "" };
+  await broker.ready();
   try {
     const kafka = new Kafka({
       clientId: "metrics-test",
-      brokers: [broker.address],
+      brokers: [`127.0.0.1:${kafkaPort}`],
       logLevel: logLevel.NOTHING,
     });
     const producer = kafka.producer();
@@ -86,8 +80,8 @@ Deno.test("the broker role serves health and metrics and shuts down cleanly on S
     assert.match(metrics, /broker_partition_high_watermark\{[^}]*topic="m"/);
     assert.match(metrics, /broker_group_lag\{[^}]*group="lagging"[^}]*partition="0"/);
   } finally {
-    stopped = await broker.stop("SIGTERM");
+    broker.kill("SIGTERM");
   }
-  assert.equal(stopped.code, 0);
-  assert.match(stopped.output, /Broker on port \d+ closed/);
+  assert.equal(await broker.exited(), 0);
+  assert.match(broker.output.join("\n"), /Broker on port \d+ closed/);
 });

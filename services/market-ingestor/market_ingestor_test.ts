@@ -13,7 +13,7 @@ import { createKafka, TOPICS } from "@trading/shared/kafka";
 import { resetLogging, setupLogging } from "@trading/shared/log";
 import { freePort, tempDir, waitFor } from "@trading/shared/testing";
 import { PartitionReader } from "@trading/shared/partition-reader";
-import { RoleProcess } from "@trading/verifier/testing/role-process";
+import { RoleProcess } from "@trading/supervisor/role-process";
 
 const SAMPLE = fileURLToPath(new URL("./testdata/sample_ticks.csv", import.meta.url));
 

@@ -21,8 +21,8 @@ import { resetLogging, setupLogging } from "@trading/shared/log";
 import { sleep } from "@trading/shared/retry";
 import { longMode, tempDir } from "@trading/shared/testing";
 import { PartitionReader, type PartitionRecord } from "@trading/shared/partition-reader";
+import { SupervisedPipeline } from "@trading/supervisor/supervised-pipeline";
 import type { VerifyReport } from "./pipeline_audit.ts";
-import { SupervisedPipeline } from "./testing/supervised_pipeline.ts";
 import { verifyPipeline } from "./verify_pipeline.ts";
 
 const PHASE_MS = (longMode() ? 30 : 10) * 1000;
@@ -37,13 +37,13 @@ Deno.test({
     await using dir = await tempDir();
     await using pipeline = await SupervisedPipeline.start({
       dataDir: dir.path,
-      rate: 200,
       env: {
+        INGESTOR_RATE: "200",
         EXECUTOR_SESSION_TIMEOUT_MS: "6000",
         STREAM_PROCESSOR_SESSION_TIMEOUT_MS: "6000",
       },
     });
-    const kafka = createKafka({ clientId: "e2e-verifier", brokers: [pipeline.kafkaBrokers] });
+    const kafka = createKafka({ clientId: "e2e-verifier", brokers: [pipeline.brokers] });
     let previous: VerifyReport | undefined;
 
     const phase = async (name: string, disrupt?: () => Promise<void>) => {

@@ -8,6 +8,7 @@ import { startBroker } from "@trading/broker";
 import { createKafka, TOPICS } from "@trading/shared/kafka";
 import { resetLogging, setupLogging } from "@trading/shared/log";
 import { tempDir } from "@trading/shared/testing";
+import { RoleProcess } from "@trading/supervisor/role-process";
 
 function bytes(value: Uint8Array): Buffer {
   return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
@@ -16,22 +17,8 @@ function bytes(value: Uint8Array): Buffer {
 async function verify(
   args: string[],
 ): Promise<{ code: number; output: string; stdout: string }> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--frozen",
-      new URL("../../main.ts", import.meta.url).pathname,
-      "verify",
-      ...args,
-    ],
-    env: { KAFKA_BROKERS: "" },
-    stdin: "null",
-  });
-  const result = await child.output();
-  const decoder = new TextDecoder();
-  const stdout = decoder.decode(result.stdout);
-  return { code: result.code, stdout, output: stdout + decoder.decode(result.stderr) };
+  const { code, stdout, stderr } = await RoleProcess.run("verify", args, { KAFKA_BROKERS: "" });
+  return { code, stdout, output: stdout + stderr };
 }
 
 Deno.test("verify exits 0 for exactly one event per command and 1 for a duplicate or a lost one", async () => {

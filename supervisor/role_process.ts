@@ -1,19 +1,30 @@
 /**
  * Test helper: one role of main.ts as a child process (`deno run -A main.ts <role>`) with
  * its own environment and a free HTTP port; waits for `/readyz`, kills with any signal, and
- * keeps its output. Test and benchmark code only.
+ * keeps its output. {@linkcode RoleProcess.run} runs a role to its end instead (exit codes,
+ * config errors, `verify`, `ctl`). Test and benchmark code only.
  *
  * @module
  */
 import { fileURLToPath } from "node:url";
 import { freePort, waitFor } from "@trading/shared/testing";
+import { readLines } from "./read_lines.ts";
+import { MAIN_MODULE_URL } from "./self_command.ts";
 
-const MAIN = fileURLToPath(new URL("../../../main.ts", import.meta.url));
+const MAIN = fileURLToPath(MAIN_MODULE_URL);
+
+/** What a role that ran to its end returned and printed. */
+export interface RoleRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 /** A running (or ended) role process. */
 export class RoleProcess implements AsyncDisposable {
   readonly role: string;
   readonly httpPort: number;
+  /** Every line it printed so far, stdout and stderr interleaved. */
   readonly output: string[] = [];
   #child: Deno.ChildProcess;
   #status: Promise<Deno.CommandStatus>;
@@ -24,17 +35,10 @@ export class RoleProcess implements AsyncDisposable {
     this.httpPort = httpPort;
     this.#child = child;
     this.#status = child.status;
-    const decoder = new TextDecoder();
     const pump = async (stream: ReadableStream<Uint8Array>) => {
-      let pending = "";
-      for await (const chunk of stream) {
-        pending += decoder.decode(chunk, { stream: true });
-        const lines = pending.split("\n");
-        pending = lines.pop()!;
-        for (const line of lines) {
-          this.output.push(line);
-          if (echo) console.error(`[${role}] ${line.slice(0, 300)}`);
-        }
+      for await (const line of readLines(stream)) {
+        this.output.push(line);
+        if (echo) console.error(`[${role}] ${line.slice(0, 300)}`);
       }
     };
     this.#pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
@@ -60,12 +64,33 @@ export class RoleProcess implements AsyncDisposable {
     return new RoleProcess(role, httpPort, child, echo);
   }
 
+  /** Runs `main.ts <role> ...args` with `env` added to this process's to its end. */
+  static async run(
+    role: string,
+    args: readonly string[] = [],
+    env: Record<string, string> = {},
+  ): Promise<RoleRun> {
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--frozen", MAIN, role, ...args],
+      env,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const decoder = new TextDecoder();
+    return {
+      code: output.code,
+      stdout: decoder.decode(output.stdout),
+      stderr: decoder.decode(output.stderr),
+    };
+  }
+
   /** The process id. */
   get pid(): number {
     return this.#child.pid;
   }
 
-  /** Resolves with the exit code once the process ended. */
+  /** Resolves with the exit code once the process ended and its output is read. */
   async exited(): Promise<number> {
     const status = await this.#status;
     await this.#pumps;

@@ -1,41 +1,27 @@
 /**
- * The whole pipeline under `main.ts up`, as a child process of a chaos suite, the demo or the
- * soak: on free ports (a port offset at which every port of DESIGN.md is free), with its own
- * data directory, driven through the supervisor's HTTP API (`POST /control` with the same
- * words as the REPL, `GET /status`, `GET /events`), and verified with the `verify` role.
+ * The whole pipeline under `main.ts up`, as a child process of a test, a chaos suite, the
+ * demo, the soak or a benchmark: on free ports (a port offset at which every port of
+ * DESIGN.md is free), with its own data directory, driven through the supervisor's HTTP API
+ * (`POST /control` with the same words as the REPL, `GET /status`, `GET /events`) and the
+ * ingestor's control API, and verified with the `verify` role. Test, script and benchmark
+ * code only.
  *
  * @module
  */
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
+import { type IngestorStatus, MarketIngestorClient } from "@trading/proto";
+import { insecure, unary } from "@trading/shared/grpc";
 import { errorMessage, sleep } from "@trading/shared/retry";
-import { freePort } from "@trading/shared/testing";
-import { DEFAULT_PORTS } from "@trading/supervisor/pipeline-specs";
+import { freePort, waitFor } from "@trading/shared/testing";
+import { freePortOffset } from "./free_port_offset.ts";
+import { DEFAULT_PORTS } from "./pipeline_specs.ts";
+import { readLines } from "./read_lines.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
 
-/** A port offset at which every port of the pipeline is free right now. */
-export function freePortOffset(): number {
-  const ports = Object.values(DEFAULT_PORTS).flatMap((p) => Object.values(p) as number[]);
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const offset = 1000 + Math.floor(Math.random() * 14_000);
-    const listeners: Deno.Listener[] = [];
-    try {
-      for (const port of ports) {
-        listeners.push(Deno.listen({ hostname: "127.0.0.1", port: port + offset }));
-      }
-      return offset;
-    } catch {
-      // taken: try another offset
-    } finally {
-      for (const listener of listeners) listener.close();
-    }
-  }
-  throw new Error("No free port offset found: expected one within 50 attempts");
-}
-
-/** A child as `GET /status` reports it (the fields the chaos suites read). */
+/** A child as `GET /status` reports it (the fields the suites read). */
 export const ChildStatusSchema = z.object({
   name: z.string(),
   pid: z.number().nullable(),
@@ -93,11 +79,14 @@ export interface PipelineRaftNode {
   readonly grpcAddr: string;
 }
 
-/** Options of {@linkcode ChaosPipeline.start}. */
-export interface ChaosPipelineOptions {
+/** Options of {@linkcode SupervisedPipeline.start}. */
+export interface SupervisedPipelineOptions {
   /** The children's data directory (a temporary one: never the repository's .data). */
   dataDir: string;
-  /** More environment for the supervisor and so every child (INGESTOR_RATE, RAFT_*...). */
+  /**
+   * More environment for the supervisor and so every child (INGESTOR_RATE, LOG_LEVEL,
+   * RAFT_*...); the supervisor's ports, data directory and the embedded broker are set here.
+   */
   env?: Record<string, string>;
   /** How long to wait for every child to be ready. Default 120 s. */
   readyTimeoutMs?: number;
@@ -114,12 +103,12 @@ const TAIL_LINES = 400;
  *
  * @example
  * ```ts
- * await using pipeline = await ChaosPipeline.start({ dataDir: dir.path });
+ * await using pipeline = await SupervisedPipeline.start({ dataDir: dir.path });
  * await pipeline.control("kill leader");
  * const report = await pipeline.verify(30);
  * ```
  */
-export class ChaosPipeline {
+export class SupervisedPipeline implements AsyncDisposable {
   readonly offset: number;
   readonly url: string;
   /** Epoch ms when the supervisor was started. */
@@ -129,6 +118,7 @@ export class ChaosPipeline {
   #pumps: Promise<void>;
   #stopped: Promise<void> | undefined;
   #exitCode: number | undefined;
+  #ingestor: MarketIngestorClient | undefined;
 
   private constructor(
     offset: number,
@@ -141,17 +131,10 @@ export class ChaosPipeline {
     this.url = url;
     this.process = process;
     const pump = async (stream: ReadableStream<Uint8Array>) => {
-      const decoder = new TextDecoder();
-      let buffered = "";
-      for await (const chunk of stream) {
-        buffered += decoder.decode(chunk, { stream: true });
-        const lines = buffered.split("\n");
-        buffered = lines.pop()!;
-        for (const line of lines) {
-          this.#tail.push(line);
-          if (this.#tail.length > TAIL_LINES) this.#tail.shift();
-          onLine(line);
-        }
+      for await (const line of readLines(stream)) {
+        this.#tail.push(line);
+        if (this.#tail.length > TAIL_LINES) this.#tail.shift();
+        onLine(line);
       }
     };
     this.#pumps = Promise.all([pump(process.stdout), pump(process.stderr)]).then(onEnd);
@@ -159,7 +142,7 @@ export class ChaosPipeline {
   }
 
   /** Starts `main.ts up` and waits until every child is running and ready. */
-  static async start(options: ChaosPipelineOptions): Promise<ChaosPipeline> {
+  static async start(options: SupervisedPipelineOptions): Promise<SupervisedPipeline> {
     const offset = freePortOffset();
     const httpPort = freePort();
     const process = new Deno.Command(Deno.execPath(), {
@@ -182,7 +165,7 @@ export class ChaosPipeline {
       ? Deno.openSync(options.logFile, { append: true, create: true })
       : undefined;
     const encoder = new TextEncoder();
-    const pipeline = new ChaosPipeline(
+    const pipeline = new SupervisedPipeline(
       offset,
       `http://127.0.0.1:${httpPort}`,
       process,
@@ -218,6 +201,20 @@ export class ChaosPipeline {
   /** The market-ingestor's gRPC address (its feed's Pause and Resume). */
   get ingestorAddr(): string {
     return `127.0.0.1:${DEFAULT_PORTS["market-ingestor"].grpc + this.offset}`;
+  }
+
+  /** The resident memory of the three services, MB (from their /metrics). */
+  async servicesRssMb(): Promise<number> {
+    let bytes = 0;
+    for (const name of ["market-ingestor", "stream-processor", "order-executor"] as const) {
+      const port = DEFAULT_PORTS[name].http + this.offset;
+      const response = await fetch(`http://127.0.0.1:${port}/metrics`);
+      const line = (await response.text()).split("\n").find((l) =>
+        l.startsWith("process_resident_memory_bytes")
+      );
+      bytes += Number(line?.split(" ").at(-1) ?? 0);
+    }
+    return Math.round(bytes / 1024 / 1024);
   }
 
   /** The last `lines` lines of the supervisor's output. */
@@ -256,6 +253,51 @@ export class ChaosPipeline {
     const result = await this.control(command);
     if (!result.ok) throw new Error(`Control command "${command}" failed: ${result.output}`);
     return result.output;
+  }
+
+  /**
+   * SIGKILLs `name` (or `leader`) and waits until the supervisor restarted it and the whole
+   * pipeline is ready again.
+   */
+  async killAndAwaitRestart(name: string, timeoutMs = 60_000): Promise<void> {
+    const restarts = (status: PipelineStatus) =>
+      new Map(status.children.map((c) => [c.name, c.restarts]));
+    const before = restarts(await this.status());
+    await this.must(`kill ${name}`);
+    await waitFor(`${name} restarted`, async () => {
+      const after = restarts(await this.status());
+      return [...after].some(([child, count]) => count > (before.get(child) ?? 0));
+    }, { timeoutMs, intervalMs: 100 });
+    await this.waitReady(timeoutMs);
+  }
+
+  #ingestorClient(): MarketIngestorClient {
+    this.#ingestor ??= new MarketIngestorClient(this.ingestorAddr, insecure());
+    return this.#ingestor;
+  }
+
+  /** The ingestor's status (its control API). */
+  ingestorStatus(): Promise<IngestorStatus> {
+    const client = this.#ingestorClient();
+    return unary(client, client.getStatus, {});
+  }
+
+  /** Sets the synthetic feed's rate. */
+  setRate(ticksPerSecond: number): Promise<IngestorStatus> {
+    const client = this.#ingestorClient();
+    return unary(client, client.setRate, { ticksPerSecond });
+  }
+
+  /** Pauses the feed. */
+  pause(): Promise<IngestorStatus> {
+    const client = this.#ingestorClient();
+    return unary(client, client.pause, {});
+  }
+
+  /** Resumes the feed. */
+  resume(): Promise<IngestorStatus> {
+    const client = this.#ingestorClient();
+    return unary(client, client.resume, {});
   }
 
   /** True when every child is running and passed its last readiness probe. */
@@ -317,6 +359,7 @@ export class ChaosPipeline {
    */
   stop(graceMs = 40_000): Promise<void> {
     this.#stopped ??= (async () => {
+      this.#ingestor?.close();
       try {
         this.process.kill("SIGTERM");
       } catch { /* already gone */ }
