@@ -29,6 +29,8 @@ export const GRPC_OPTIONS: grpc.ChannelOptions = {
   "grpc.keepalive_time_ms": 10_000,
   "grpc.keepalive_timeout_ms": 5_000,
   "grpc.keepalive_permit_without_calls": 1,
+  // Channelz bookkeeping costs ~3% of a grpc-js server's CPU and nothing here reads it.
+  "grpc.enable_channelz": 0,
 };
 
 /**
