@@ -13,6 +13,8 @@
  * - `@trading/shared/partition-reader`: group-less reads of partitions (kafkajs has no `assign()`)
  * - `@trading/shared/partition-for-key`: the partition of a key (Kafka's murmur2 partitioner)
  * - `@trading/shared/kafka-cluster-id`: the cluster id that local state is bound to
+ * - `@trading/shared/tick-schema`, `command-schema`, `event-schema`: the messages' contracts
+ *   (decoded and validated through `@trading/shared/decode-message`)
  * - `@trading/shared/dead-letter-queue`: `orders.dlq` with reason and origin headers
  * - `@trading/shared/invalid-message-error`: the error of a message that goes to the DLQ
  * - `@trading/shared/now-us`: the message clock, epoch microseconds

@@ -14,5 +14,4 @@ export { ReplayFeed, SyntheticFeed, type TickFeed } from "./tick_feed.ts";
 export { type Quote, SyntheticMarket, type SyntheticMarketOptions } from "./synthetic_market.ts";
 export { formatTickFile, readTickFile, type RecordedTick, tickFileFormat } from "./tick_file.ts";
 export { type LastTick, recoverLastTicks } from "./recover_last_ticks.ts";
-export { decodeTick, tickSchema } from "./tick_schema.ts";
 export { generateTicks } from "./gen_ticks.ts";

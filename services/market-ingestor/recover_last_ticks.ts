@@ -16,7 +16,7 @@
  */
 import type { PartitionReader } from "@trading/shared/partition-reader";
 import { partitionForKey } from "@trading/shared/partition-for-key";
-import { decodeTick } from "./tick_schema.ts";
+import { decodeTick } from "@trading/shared/tick-schema";
 
 /** The last published tick of a symbol: its sequence and price. */
 export interface LastTick {

@@ -10,7 +10,7 @@ import { counter } from "@trading/shared/metrics";
 import type { Logger } from "@trading/shared/log";
 import { errorMessage, sleep } from "@trading/shared/retry";
 import type { PartitionReader } from "@trading/shared/partition-reader";
-import { decodeTick } from "@trading/market-ingestor/tick-schema";
+import { decodeTick } from "@trading/shared/tick-schema";
 
 /** Options of {@linkcode LastPrices}. */
 export interface LastPricesOptions {

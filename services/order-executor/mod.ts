@@ -11,4 +11,3 @@ export { OutboxRelay } from "./outbox_relay.ts";
 export { OrderRecorder, type RaftApplier } from "./order_recorder.ts";
 export { checkRisk, REJECT_REASONS, type RiskLimits } from "./risk_checks.ts";
 export { LastPrices } from "./last_prices.ts";
-export { decodeEvent } from "./event_schema.ts";

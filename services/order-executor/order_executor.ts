@@ -29,7 +29,7 @@ import type { Logger } from "@trading/shared/log";
 import { errorMessage } from "@trading/shared/retry";
 import { PartitionReader } from "@trading/shared/partition-reader";
 import { partitionForKey } from "@trading/shared/partition-for-key";
-import { decodeCommand } from "@trading/stream-processor/command-schema";
+import { decodeCommand } from "@trading/shared/command-schema";
 import { InvalidMessageError } from "@trading/shared/invalid-message-error";
 import { failpoint } from "@trading/shared/failpoint";
 import { nowUs } from "@trading/shared/now-us";

@@ -15,7 +15,7 @@ import {
   OrderStatus,
   Side,
 } from "@trading/proto";
-import { canonicalCommandBytes } from "@trading/stream-processor/command-schema";
+import { canonicalCommandBytes } from "@trading/shared/command-schema";
 import { errorMessage, sleep } from "@trading/shared/retry";
 import { nowUs } from "@trading/shared/now-us";
 import type { Logger } from "@trading/shared/log";

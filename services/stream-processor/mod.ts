@@ -12,4 +12,3 @@ export type { OrderIntent, Strategy, StrategyInstance } from "./strategy.ts";
 export { MovingAverageCrossover } from "./moving_average_crossover.ts";
 export { Breakout } from "./breakout.ts";
 export { orderIdFor } from "./order_id.ts";
-export { canonicalCommandBytes, decodeCommand } from "./command_schema.ts";

@@ -13,7 +13,7 @@
  * @module
  */
 import { OrderCommand, type Tick } from "@trading/proto";
-import { decodeTick } from "@trading/market-ingestor/tick-schema";
+import { decodeTick } from "@trading/shared/tick-schema";
 import { InvalidMessageError } from "@trading/shared/invalid-message-error";
 import { nowUs as clockNowUs } from "@trading/shared/now-us";
 import { orderIdFor } from "./order_id.ts";

@@ -6,8 +6,8 @@
  * @module
  */
 import { OrderStatus } from "@trading/proto";
-import { decodeCommand } from "@trading/stream-processor/command-schema";
-import { decodeEvent } from "@trading/order-executor/event-schema";
+import { decodeCommand } from "@trading/shared/command-schema";
+import { decodeEvent } from "@trading/shared/event-schema";
 
 /** How many example ids a report lists per problem. */
 export const EXAMPLES = 10;

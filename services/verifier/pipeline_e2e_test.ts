@@ -14,7 +14,7 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { Partitioners } from "kafkajs";
 import { OrderCommand, Tick } from "@trading/proto";
-import { decodeTick } from "@trading/market-ingestor/tick-schema";
+import { decodeTick } from "@trading/shared/tick-schema";
 import { DLQ_HEADERS } from "@trading/shared/dead-letter-queue";
 import { createKafka, TOPICS } from "@trading/shared/kafka";
 import { resetLogging, setupLogging } from "@trading/shared/log";

@@ -1,14 +1,14 @@
 /**
- * Decoding and validation of an `OrderCommand` read from `orders.commands` (by the executor,
- * and by the verifier, which must not expect an event for a command the executor rightly
- * sent to the dead-letter topic).
+ * The contract of an `OrderCommand` on `orders.commands`: its schema, its decoding and
+ * validation (by the executor, and by the verifier, which must not expect an event for a
+ * command the executor rightly sent to the dead-letter topic), and the bytes that identify it.
  *
  * @module
  */
 import { z } from "zod";
 import { OrderCommand, Side } from "@trading/proto";
-import { describeIssue, SYMBOL_PATTERN } from "@trading/market-ingestor/tick-schema";
-import { InvalidMessageError } from "@trading/shared/invalid-message-error";
+import { decodeMessage } from "./decode_message.ts";
+import { SYMBOL_PATTERN } from "./tick_schema.ts";
 
 const positiveInt = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 
@@ -31,27 +31,11 @@ export const commandSchema = z.object({
 });
 
 /**
- * Decodes and validates a command. Returns it, or throws {@linkcode InvalidMessageError}
- * naming what was wrong.
+ * Decodes and validates a command. Returns it, or throws `InvalidMessageError` naming what
+ * was wrong.
  */
 export function decodeCommand(bytes: Uint8Array | null): OrderCommand {
-  if (bytes === null) {
-    throw new InvalidMessageError("undecodable", "Empty command: expected bytes");
-  }
-  let command: OrderCommand;
-  try {
-    command = OrderCommand.decode(bytes);
-  } catch (error) {
-    throw new InvalidMessageError(
-      "undecodable",
-      `Undecodable command: ${error instanceof Error ? error.message : String(error)}`,
-    );
-  }
-  const parsed = commandSchema.safeParse(command);
-  if (!parsed.success) {
-    throw new InvalidMessageError("invalid", `Invalid command ${describeIssue(parsed.error)}`);
-  }
-  return command;
+  return decodeMessage("command", OrderCommand, commandSchema, bytes);
 }
 
 /**
