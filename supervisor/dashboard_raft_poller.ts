@@ -22,6 +22,7 @@ import {
   type RaftClusterView,
   RaftStatusPoller,
   type RaftTarget,
+  unknownNode,
 } from "./dashboard_raft_status.ts";
 import { readLines } from "./read_lines.ts";
 import { selfCommand } from "./self_command.ts";
@@ -141,21 +142,7 @@ export class RaftPollerProcess {
     return {
       leader: null,
       term: null,
-      nodes: this.#targets.map((t) => ({
-        name: t.name,
-        address: t.address,
-        reachable: false,
-        nodeId: null,
-        role: null,
-        term: null,
-        leaderId: null,
-        commit: null,
-        applied: null,
-        lastIndex: null,
-        orders: null,
-        lastContactMs: null,
-        error,
-      })),
+      nodes: this.#targets.map((t) => unknownNode(t, error)),
     };
   }
 

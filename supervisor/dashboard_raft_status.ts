@@ -40,6 +40,25 @@ export interface RaftTarget {
   address: string;
 }
 
+/** The view of `target` before or without an answer: nothing known, `error` says why. */
+export function unknownNode(target: RaftTarget, error: string | null): RaftNodeView {
+  return {
+    name: target.name,
+    address: target.address,
+    reachable: false,
+    nodeId: null,
+    role: null,
+    term: null,
+    leaderId: null,
+    commit: null,
+    applied: null,
+    lastIndex: null,
+    orders: null,
+    lastContactMs: null,
+    error,
+  };
+}
+
 /**
  * Deno 2.9's node:http2 server can crash when a client closes its session gracefully
  * (GOAWAY) after many calls: denoland/deno#36788, see RAFT_CHANNEL_OPTIONS in
@@ -78,21 +97,7 @@ export class RaftStatusPoller {
   }
 
   async #ask(target: RaftTarget): Promise<RaftNodeView> {
-    const empty: RaftNodeView = {
-      name: target.name,
-      address: target.address,
-      reachable: false,
-      nodeId: null,
-      role: null,
-      term: null,
-      leaderId: null,
-      commit: null,
-      applied: null,
-      lastIndex: null,
-      orders: null,
-      lastContactMs: null,
-      error: null,
-    };
+    const empty = unknownNode(target, null);
     if (this.#closed) return { ...empty, error: "poller closed" };
     let client = this.#clients.get(target.address);
     if (!client) {

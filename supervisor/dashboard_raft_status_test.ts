@@ -1,22 +1,20 @@
 import assert from "node:assert/strict";
-import { leaderOf, type RaftNodeView, RaftStatusPoller } from "./dashboard_raft_status.ts";
+import {
+  leaderOf,
+  type RaftNodeView,
+  RaftStatusPoller,
+  unknownNode,
+} from "./dashboard_raft_status.ts";
 import { freePort } from "@trading/shared/testing";
 
 function node(name: string, role: string | null, term: number | null, leaderId = ""): RaftNodeView {
   return {
-    name,
-    address: "",
+    ...unknownNode({ name, address: "" }, null),
     reachable: role !== null,
     nodeId: role === null ? null : name,
     role,
     term,
     leaderId: leaderId || null,
-    commit: null,
-    applied: null,
-    lastIndex: null,
-    orders: null,
-    lastContactMs: null,
-    error: null,
   };
 }
 
