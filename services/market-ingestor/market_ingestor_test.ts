@@ -5,30 +5,23 @@
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { join } from "node:path";
 import { IngestorStatus, MarketIngestorClient, Tick } from "@trading/proto";
-import { type Broker, startBroker } from "@trading/broker";
+import type { Broker } from "@trading/broker";
+import { withBroker } from "@trading/broker/with-broker";
 import { grpc, insecure, isGrpcStatus, unary } from "@trading/shared/grpc";
 import { createKafka, TOPICS } from "@trading/shared/kafka";
 import { resetLogging, setupLogging } from "@trading/shared/log";
-import { freePort, tempDir, waitFor } from "@trading/shared/testing";
+import { freePort, waitFor } from "@trading/shared/testing";
 import { PartitionReader } from "@trading/shared/partition-reader";
 import { RoleProcess } from "@trading/supervisor/role-process";
 
 const SAMPLE = fileURLToPath(new URL("./testdata/sample_ticks.csv", import.meta.url));
 
-async function withBroker(fn: (broker: Broker) => Promise<void>): Promise<void> {
+async function withTicksBroker(fn: (broker: Broker) => Promise<void>): Promise<void> {
   await setupLogging("ingestor-test", "error");
-  await using dir = await tempDir();
-  const broker = await startBroker({
-    port: 0,
-    dataDir: join(dir.path, "broker"),
-    createTopics: [{ name: TOPICS.ticks, partitions: 3 }],
-  });
   try {
-    await fn(broker);
+    await withBroker({ createTopics: [{ name: TOPICS.ticks, partitions: 3 }] }, fn);
   } finally {
-    await broker.close();
     await resetLogging();
   }
 }
@@ -67,7 +60,7 @@ Deno.test({
   sanitizeOps: false, // grpc-js keeps timers after close
   sanitizeResources: false,
   async fn() {
-    await withBroker(async (broker) => {
+    await withTicksBroker(async (broker) => {
       const grpcPort = freePort();
       const client = new MarketIngestorClient(`127.0.0.1:${grpcPort}`, insecure());
       const status = () => unary(client, client.getStatus, {});
@@ -135,7 +128,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    await withBroker(async (broker) => {
+    await withTicksBroker(async (broker) => {
       const grpcPort = freePort();
       const client = new MarketIngestorClient(`127.0.0.1:${grpcPort}`, insecure());
       try {
