@@ -23,6 +23,8 @@ export const orderExecutorEnv = {
   EXECUTOR_CHUNK_SIZE: int(1, 100_000, 500),
   /** How long a command may wait for the price feed to reach its tick. */
   EXECUTOR_PRICE_WAIT_MS: int(0, 60_000, 250),
+  /** How long a published event stays in the outbox before it is pruned (default 24 h). */
+  EXECUTOR_OUTBOX_RETENTION_MS: int(60_000, 365 * 86_400_000, 86_400_000),
   RISK_MAX_QUANTITY: int(1, Number.MAX_SAFE_INTEGER, 150),
   /** Quantity x limit price, in minor units (default 50,000.00). */
   RISK_MAX_NOTIONAL: int(1, Number.MAX_SAFE_INTEGER, 5_000_000),
@@ -45,6 +47,7 @@ export interface OrderExecutorConfig {
   sessionTimeoutMs: number;
   priceWaitMs: number;
   chunkSize: number;
+  outboxRetentionMs: number;
   limits: RiskLimits;
 }
 
@@ -65,6 +68,7 @@ export function loadOrderExecutorConfig(
     sessionTimeoutMs: c.EXECUTOR_SESSION_TIMEOUT_MS,
     priceWaitMs: c.EXECUTOR_PRICE_WAIT_MS,
     chunkSize: c.EXECUTOR_CHUNK_SIZE,
+    outboxRetentionMs: c.EXECUTOR_OUTBOX_RETENTION_MS,
     limits: {
       maxQuantity: c.RISK_MAX_QUANTITY,
       maxNotional: c.RISK_MAX_NOTIONAL,

@@ -85,6 +85,7 @@ export async function main(_args: string[]): Promise<number> {
         log,
         priceWaitMs: config.priceWaitMs,
         chunkSize: config.chunkSize,
+        outboxRetentionMs: config.outboxRetentionMs,
         sessionTimeoutMs: config.sessionTimeoutMs,
         hardStop: hardStop.signal,
         onFatal: exitOnFatal(service),

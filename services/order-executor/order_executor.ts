@@ -60,6 +60,11 @@ export interface OrderExecutorOptions {
   hardStop: AbortSignal;
   /** Called when the consumer crashed and kafkajs will not restart it (exit and be restarted). */
   onFatal?: (error: unknown) => void;
+  /**
+   * How long a published row stays in the outbox, ms. Default 24 h. Pruned at start and then
+   * every quarter of it (at most hourly).
+   */
+  outboxRetentionMs?: number;
 }
 
 /** Thrown by the fence when this member no longer owns the partition it is publishing for. */
@@ -104,6 +109,7 @@ const eventsFoundPublished = counter(
   "events_found_published_total",
   "Pending events found already in orders.events and not published again",
 );
+const outboxPruned = counter("outbox_pruned_total", "Published outbox rows deleted by age");
 const commandsDuplicate = counter(
   "commands_duplicate_total",
   "Commands whose order id Raft had already recorded (re-emitted or redelivered)",
@@ -142,6 +148,7 @@ export class OrderExecutor {
   /** Counts group joins: chunks of an older generation neither publish nor commit. */
   #generation = 0;
   #pipelines = new Map<number, PartitionPipeline>();
+  #pruneTimer: ReturnType<typeof setInterval> | undefined;
 
   private constructor(
     options: Required<OrderExecutorOptions>,
@@ -199,6 +206,7 @@ export class OrderExecutor {
       sessionTimeoutMs: 10_000,
       chunkSize: 500,
       onFatal: () => {},
+      outboxRetentionMs: 24 * 3600_000,
       ...options,
     };
     const opened: Array<() => Promise<void>> = [];
@@ -254,6 +262,12 @@ export class OrderExecutor {
       eventsPartitions,
     });
     opened.push(() => executor.#group.consumer.disconnect());
+    await executor.#pruneOutbox();
+    executor.#pruneTimer = setInterval(
+      () => void executor.#pruneOutbox(),
+      Math.min(o.outboxRetentionMs / 4, 3600_000),
+    );
+    opened.push(() => Promise.resolve(clearInterval(executor.#pruneTimer)));
     await executor.#run();
     return executor;
   }
@@ -269,6 +283,21 @@ export class OrderExecutor {
   /** The command partitions this member owns now. */
   get assigned(): readonly number[] {
     return this.#assigned;
+  }
+
+  async #pruneOutbox(): Promise<void> {
+    try {
+      const deleted = await this.#relay.prune(Date.now() - this.#o.outboxRetentionMs);
+      outboxPruned.inc(deleted);
+      if (deleted > 0) {
+        this.#o.log.info("pruned {deleted} published outbox rows older than {hours} h", {
+          deleted,
+          hours: this.#o.outboxRetentionMs / 3600_000,
+        });
+      }
+    } catch (error) {
+      this.#o.log.warn("pruning the outbox failed: {error}", { error: errorMessage(error) });
+    }
   }
 
   async #run(): Promise<void> {
@@ -513,6 +542,7 @@ export class OrderExecutor {
 
   /** Stops consuming (after the batch in flight and the chunks it queued), then closes the clients. */
   async stop(): Promise<void> {
+    clearInterval(this.#pruneTimer);
     // Pause first: no new batches, but still a member, so the chunks in flight can publish
     // behind their fence and commit; then leave the group.
     try {

@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
+import { DatabaseSync } from "node:sqlite";
 import { Partitioners, type Producer } from "kafkajs";
 import { OrderCommand, Side, Tick } from "@trading/proto";
 import { type Broker, startBroker } from "@trading/broker";
@@ -178,6 +179,63 @@ async function cases(t: Deno.TestContext, raft: RaftCluster): Promise<void> {
       });
     });
   }
+
+  await t.step(
+    "commands redelivered after their outbox rows were pruned are found published, not resent",
+    async () => {
+      await withBroker(raft, async ({ broker, dataDir, producer }) => {
+        await produceCommands(producer, "pruned", 60);
+        const first = RoleProcess.spawn("order-executor", executorEnv(broker, raft, dataDir));
+        try {
+          await first.ready();
+          await expectExactlyOnce(broker, 60);
+          first.kill("SIGTERM");
+          assert.equal(await first.exited(), 0, first.tail());
+        } finally {
+          await first[Symbol.asyncDispose]();
+        }
+        // Every row published a day and more ago, and the group's offsets back at the start.
+        const db = new DatabaseSync(`${dataDir}/executor/order-executor.outbox.db`);
+        assert.equal(
+          Number(
+            db.prepare("UPDATE outbox SET updated_at_ms = 0 WHERE state = 'sent'").run().changes,
+          ),
+          60,
+        );
+        db.close();
+        const kafka = createKafka({ clientId: "executor-test-admin", brokers: [broker.address] });
+        const admin = kafka.admin();
+        await admin.connect();
+        try {
+          await admin.resetOffsets({
+            groupId: "order-executor",
+            topic: TOPICS.commands,
+            earliest: true,
+          });
+        } finally {
+          await admin.disconnect();
+        }
+
+        await using again = RoleProcess.spawn("order-executor", executorEnv(broker, raft, dataDir));
+        await again.ready();
+        assert.equal(await again.metric("outbox_pruned_total"), 60);
+        // 80 commands (60 orders, 20 of them re-emitted) come again, and Raft knows them all.
+        await waitFor(
+          "the redelivered commands handled",
+          async () =>
+            (await again.metric("commands_duplicate_total")) === 80 &&
+            (await again.metric("outbox_depth")) === 0,
+          { timeoutMs: 30_000 },
+        );
+        // Each pruned order is settled by the relay's read-back of orders.events: as a pending
+        // row found there, or as an event it read before the command came again.
+        assert.ok((await again.metric("events_found_published_total")) > 0);
+        await expectExactlyOnce(broker, 60);
+        assert.equal(await again.metric("events_published_total"), 0);
+        assert.equal(await again.metric("outbox_depth"), 0);
+      });
+    },
+  );
 
   await t.step(
     "two executors share the partitions; a frozen one and a killed one never publish twice",

@@ -64,7 +64,14 @@ export class OrderOutbox {
   readonly path: string;
   #db: DatabaseSync;
   #s: Record<
-    "insert" | "get" | "markSent" | "insertSeen" | "markSeen" | "depth" | "pendingBefore",
+    | "insert"
+    | "get"
+    | "markSent"
+    | "insertSeen"
+    | "markSeen"
+    | "depth"
+    | "pendingBefore"
+    | "prune",
     StatementSync
   >;
 
@@ -122,6 +129,7 @@ export class OrderOutbox {
         `SELECT * FROM outbox WHERE state = 'pending' AND source_partition = ?
          AND source_offset < ? ORDER BY source_offset`,
       ),
+      prune: db.prepare("DELETE FROM outbox WHERE state != 'pending' AND updated_at_ms < ?"),
     };
   }
 
@@ -233,6 +241,16 @@ export class OrderOutbox {
       }
       return settled;
     });
+  }
+
+  /**
+   * Deletes the rows whose event was published (`sent` or `seen`) before `beforeMs`, so that
+   * the outbox stays bounded (SQLite reuses the freed pages). Pending rows are never deleted.
+   * Only `OutboxRelay.prune` may call this: the relay must forget what it had read,
+   * or it would trust the outbox for the deleted orders.
+   */
+  prune(beforeMs: number): number {
+    return this.#transaction(() => Number(this.#s.prune.run(beforeMs).changes));
   }
 
   /** The number of pending rows (the outbox depth metric). */

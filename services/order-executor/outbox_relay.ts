@@ -19,6 +19,12 @@
  * `fence` (a commit in the current consumer-group generation) succeeded: an executor that
  * lost its partitions in a rebalance fails the fence and publishes nothing.
  *
+ * Old rows are pruned through the relay ({@linkcode OutboxRelay.prune}): with no publish or
+ * catch-up running, it deletes rows published long ago and forgets its coverage, so the next
+ * publish reads the partition again from its rows' tick time. A command redelivered after its
+ * row was deleted is then caught by that read (its event is older than the coverage, so the
+ * read reaches back to it) instead of being trusted to the outbox.
+ *
  * @module
  */
 import { Buffer } from "node:buffer";
@@ -62,6 +68,11 @@ export class OutboxRelay {
   #coverage = new Map<number, Coverage>();
   /** Partitions whose coverage reached the high watermark in the current assignment. */
   #owned = new Set<number>();
+  /** Publishes and catch-ups running now; a prune waits for none to run. */
+  #busy = 0;
+  #idle: (() => void) | undefined;
+  /** The prune running now; publishes and catch-ups wait for it. */
+  #pruning: Promise<number> | undefined;
 
   constructor(options: OutboxRelayOptions) {
     this.#o = { clockMarginMs: 5000, ...options };
@@ -97,7 +108,11 @@ export class OutboxRelay {
    * Makes the outbox know every event of `partition` written since `sinceMs` (by time) up to
    * the current high watermark. Returns how many pending rows turned out to be published.
    */
-  async catchUp(partition: number, sinceMs: number): Promise<number> {
+  catchUp(partition: number, sinceMs: number): Promise<number> {
+    return this.#exclusiveOfPrune(() => this.#catchUp(partition, sinceMs));
+  }
+
+  async #catchUp(partition: number, sinceMs: number): Promise<number> {
     const { reader, topic } = this.#o;
     const coverage = this.#coverage.get(partition);
     if (coverage && this.#owned.has(partition) && sinceMs >= coverage.fromTimestampMs) {
@@ -144,8 +159,39 @@ export class OutboxRelay {
    * partition is first caught up from the row's tick time; `fence` runs just before the send
    * and must throw when this executor no longer owns the input partition.
    */
-  async publish(orderIds: Iterable<string>, fence: () => Promise<void>): Promise<PublishResult> {
-    const ids = [...orderIds];
+  publish(orderIds: Iterable<string>, fence: () => Promise<void>): Promise<PublishResult> {
+    return this.#exclusiveOfPrune(() => this.#publish([...orderIds], fence));
+  }
+
+  /**
+   * Deletes the outbox rows published before `beforeMs` and forgets the coverage of every
+   * partition (it vouched for the deleted rows). Waits until no publish or catch-up runs, and
+   * holds new ones back meanwhile. Returns how many rows were deleted.
+   */
+  prune(beforeMs: number): Promise<number> {
+    if (this.#pruning) return this.#pruning;
+    const pruning = (async () => {
+      while (this.#busy > 0) await new Promise<void>((resolve) => this.#idle = resolve);
+      const deleted = this.#o.outbox.prune(beforeMs);
+      this.#coverage.clear();
+      this.#owned.clear();
+      return deleted;
+    })().finally(() => this.#pruning = undefined);
+    this.#pruning = pruning;
+    return pruning;
+  }
+
+  async #exclusiveOfPrune<T>(work: () => Promise<T>): Promise<T> {
+    while (this.#pruning) await this.#pruning.catch(() => {});
+    this.#busy++;
+    try {
+      return await work();
+    } finally {
+      if (--this.#busy === 0) this.#idle?.();
+    }
+  }
+
+  async #publish(ids: string[], fence: () => Promise<void>): Promise<PublishResult> {
     const { outbox } = this.#o;
     let rows = outbox.pending(ids);
     if (rows.length === 0) return { sent: 0, alreadyPublished: 0 };
@@ -156,7 +202,7 @@ export class OutboxRelay {
     }
     let alreadyPublished = 0;
     for (const [partition, sinceMs] of since) {
-      alreadyPublished += await this.catchUp(partition, sinceMs);
+      alreadyPublished += await this.#catchUp(partition, sinceMs);
     }
     if (alreadyPublished > 0) rows = outbox.pending(ids);
     if (rows.length === 0) return { sent: 0, alreadyPublished };
