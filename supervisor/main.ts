@@ -23,6 +23,7 @@ import { runRepl } from "./repl.ts";
 import { selfCommand } from "./self_command.ts";
 import { Supervisor } from "./supervisor.ts";
 import { loadSupervisorConfig, type SupervisorConfig } from "./supervisor_config.ts";
+import { describeTakenPorts, takenPorts } from "./taken_ports.ts";
 
 const USAGE = `Usage: main.ts up
 
@@ -116,6 +117,13 @@ export async function runSupervisor(options: RunSupervisorOptions): Promise<numb
         errorMessage(error)
       } (another supervisor running? set SUPERVISOR_HTTP_PORT)`,
     );
+    return 1;
+  }
+  const taken = takenPorts(options.specs);
+  if (taken.length > 0) {
+    await server.close();
+    await dashboard?.close();
+    console.error(describeTakenPorts(taken));
     return 1;
   }
   log.info("supervisor {pid} listening on http://{host}:{port} with {count} children", {

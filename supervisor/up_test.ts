@@ -200,3 +200,32 @@ Deno.test("up starts every role that exists, reports them healthy, and SIGINT st
     console.log(`${run} run: SIGINT stopped ${pids.length - 1} children in ${tookMs} ms`);
   }
 });
+
+Deno.test("up refuses to start when a child's port is taken, naming the port and the child", async () => {
+  const offset = freePortOffset();
+  const held = [9092 + offset, 8081 + offset].map((port) =>
+    Deno.listen({ hostname: "127.0.0.1", port })
+  );
+  await using dir = await tempDir();
+  try {
+    await using supervisor = startSupervisorProcess([MAIN, "up"], {
+      SUPERVISOR_PORT_OFFSET: String(offset),
+      SUPERVISOR_DATA_DIR: dir.path,
+    });
+    const timeout = setTimeout(() => supervisor.process.kill("SIGKILL"), 20_000);
+    const { code } = await supervisor.process.status;
+    clearTimeout(timeout);
+    assert.equal(code, 1, supervisor.output());
+    assert.match(
+      supervisor.output(),
+      new RegExp(
+        `Ports in use: ${9092 + offset} \\(broker kafka\\), ${
+          8081 + offset
+        } \\(raft-2 http\\): expected them free .*SUPERVISOR_PORT_OFFSET`,
+      ),
+    );
+    assert.doesNotMatch(supervisor.output(), /"started"/, "no child was started");
+  } finally {
+    for (const listener of held) listener.close();
+  }
+});
