@@ -18,6 +18,8 @@ import { type GrpcServer, startGrpcServer } from "./grpc.ts";
 import { getLogger, type Logger, type LogLevel, setupLogging } from "./log.ts";
 import { initMetrics } from "./metrics.ts";
 import { GracefulShutdown } from "./shutdown.ts";
+import { ConfigError } from "./config.ts";
+import { errorMessage } from "./retry.ts";
 
 /** Options of {@linkcode startService}. */
 export interface ServiceOptions {
@@ -61,16 +63,26 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     ...(options.shutdownDeadlineMs ? { deadlineMs: options.shutdownDeadlineMs } : {}),
   }).listen();
 
-  const http = serveHealth(health, { port: options.httpPort, routes: options.routes ?? {} });
+  const http = bindingPort(
+    "PORT_HTTP",
+    options.httpPort,
+    () => serveHealth(health, { port: options.httpPort, routes: options.routes ?? {} }),
+  );
   shutdown.defer("http server", () => http.close());
 
   let grpcServer: GrpcServer | undefined;
   if (options.grpcPort !== undefined) {
     let grpcHealth: { close(): void } | undefined;
-    grpcServer = await startGrpcServer(options.grpcPort, (server) => {
-      grpcHealth = addGrpcHealth(server, health);
-      options.registerGrpc?.(server);
-    });
+    const grpcPort = options.grpcPort;
+    grpcServer = await bindingPort(
+      "PORT_GRPC",
+      grpcPort,
+      () =>
+        startGrpcServer(grpcPort, (server) => {
+          grpcHealth = addGrpcHealth(server, health);
+          options.registerGrpc?.(server);
+        }),
+    );
     const started = grpcServer;
     shutdown.defer("grpc server", async () => {
       grpcHealth?.close();
@@ -84,4 +96,33 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     pid: Deno.pid,
   });
   return { name: options.name, log, health, shutdown, http, grpc: grpcServer };
+}
+
+/**
+ * Runs `bind` and turns a port that is taken into a {@linkcode ConfigError} naming the
+ * variable, so that the process stops with one line (exit code 2) instead of a stack trace.
+ */
+function bindingPort<T>(variable: string, port: number, bind: () => T): T {
+  const taken = (error: unknown) =>
+    new ConfigError(
+      variable,
+      `Invalid ${variable} "${port}": expected a free port (127.0.0.1:${port} is in use: ${
+        errorMessage(error)
+      })`,
+    );
+  const inUse = (error: unknown) =>
+    error instanceof Deno.errors.AddrInUse || /EADDRINUSE|in use|No address added/i.test(
+      errorMessage(error),
+    );
+  try {
+    const result = bind();
+    if (result instanceof Promise) {
+      return result.catch((error: unknown) => {
+        throw inUse(error) ? taken(error) : error;
+      }) as T;
+    }
+    return result;
+  } catch (error) {
+    throw inUse(error) ? taken(error) : error;
+  }
 }
