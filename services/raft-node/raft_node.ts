@@ -593,10 +593,7 @@ export class RaftNode {
     const writeStarted = performance.now();
     const written = this.#storage.persist(rd);
     if (written) {
-      this.metrics.fsyncSeconds.observe(
-        { sync: "true" },
-        (performance.now() - writeStarted) / 1000,
-      );
+      this.metrics.fsyncSeconds.observe((performance.now() - writeStarted) / 1000);
       this.metrics.readyEntries.observe(rd.entries.length);
     }
     // 3. Send what relies on the write: acknowledgements, votes, a new term.

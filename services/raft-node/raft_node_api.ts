@@ -162,10 +162,7 @@ export class RaftNodeApi {
         leaderAddr: reply.leaderAddr,
       };
     }
-    node.metrics.applySeconds.observe(
-      { result: reply.result },
-      (performance.now() - started) / 1000,
-    );
+    node.metrics.applySeconds[reply.result].observe((performance.now() - started) / 1000);
     return {
       result: RESULT_CODE[reply.result],
       outcome: { status: reply.outcome.status, reason: reply.outcome.reason },

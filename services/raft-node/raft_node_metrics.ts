@@ -4,9 +4,11 @@
  *
  * @module
  */
-import { counter, gauge, histogram } from "@trading/shared/metrics";
+import { counter, gauge, LATENCY_BUCKETS_SECONDS } from "@trading/shared/metrics";
 import type { prom } from "@trading/shared/metrics";
 import type { Role } from "./core/types.ts";
+import type { ApplyOutcome } from "./state_machine.ts";
+import { FastHistogram, type HistogramSeries } from "./fast_histogram.ts";
 
 /** The numeric value of `raft_role`. */
 export const ROLE_VALUE: Record<Role, number> = {
@@ -48,16 +50,16 @@ export class RaftNodeMetrics {
   readonly proposals: prom.Counter;
   readonly leaderChanges: prom.Counter;
   readonly snapshotsTaken: prom.Counter;
-  /** Apply latency as the client API sees it (propose to applied). */
-  readonly applySeconds: prom.Histogram<"result">;
+  /** Apply latency as the client API sees it (propose to applied), by result. */
+  readonly applySeconds: Readonly<Record<ApplyOutcome["result"], HistogramSeries>>;
   /** Linearizable read latency (ReadIndex round and apply wait). */
-  readonly readIndexSeconds: prom.Histogram;
-  /** Time to persist one Ready (one transaction; `sync` says whether it fsynced). */
-  readonly fsyncSeconds: prom.Histogram<"sync">;
+  readonly readIndexSeconds: FastHistogram;
+  /** Time to persist one Ready that wrote a transaction (fsynced: `sync="true"`). */
+  readonly fsyncSeconds: HistogramSeries;
   /** Entries persisted per Ready: the group-commit batch size. */
-  readonly readyEntries: prom.Histogram;
+  readonly readyEntries: FastHistogram;
   /** Interval between tick timer firings: event-loop stalls show as intervals above RAFT_TICK_MS. */
-  readonly tickIntervalSeconds: prom.Histogram;
+  readonly tickIntervalSeconds: FastHistogram;
 
   constructor(source: MetricsSource) {
     this.proposals = counter("raft_proposals_total", "Proposals accepted by the Raft core.");
@@ -66,27 +68,37 @@ export class RaftNodeMetrics {
       "raft_snapshots_taken_total",
       "Snapshots taken (log compactions).",
     );
-    this.applySeconds = histogram(
+    // Observed for every Ready and every Apply: FastHistogram (see its module doc).
+    const applySeconds = FastHistogram.create(
       "raft_apply_duration_seconds",
       "Apply latency from the request to the applied entry.",
       ["result"],
+      LATENCY_BUCKETS_SECONDS,
     );
-    this.readIndexSeconds = histogram(
+    this.applySeconds = {
+      applied: applySeconds.series({ result: "applied" }),
+      duplicate: applySeconds.series({ result: "duplicate" }),
+      conflict: applySeconds.series({ result: "conflict" }),
+    };
+    this.readIndexSeconds = FastHistogram.create(
       "raft_read_index_duration_seconds",
       "Linearizable read latency (ReadIndex confirmation and apply wait).",
+      [],
+      LATENCY_BUCKETS_SECONDS,
     );
-    this.fsyncSeconds = histogram(
+    this.fsyncSeconds = FastHistogram.create(
       "raft_storage_write_duration_seconds",
       "Time to persist one Ready: its SQLite transaction, then its fsync when sync=true.",
       ["sync"],
-    );
-    this.readyEntries = histogram(
+      LATENCY_BUCKETS_SECONDS,
+    ).series({ sync: "true" });
+    this.readyEntries = FastHistogram.create(
       "raft_ready_entries",
       "Log entries persisted per Ready (group-commit batch size).",
       [],
       [0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
     );
-    this.tickIntervalSeconds = histogram(
+    this.tickIntervalSeconds = FastHistogram.create(
       "raft_tick_interval_seconds",
       "Interval between two ticks; above RAFT_TICK_MS means the event loop stalled.",
       [],
