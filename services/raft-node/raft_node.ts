@@ -747,7 +747,7 @@ export class RaftNode {
   }
 
   #maybeSnapshot(): void {
-    // Serializing the table is synchronous and proportional to its size (about 240 ms for a
+    // Serializing the table is synchronous and proportional to its size (about 110 ms for a
     // million orders, plus the write): waiting for as many new entries as the table held at
     // the last snapshot keeps that cost O(1) per applied entry, however large it grows.
     const due = Math.max(this.config.snapshotEntries, this.#ordersAtSnapshot);

@@ -123,6 +123,25 @@ Deno.test("OrderStateMachine.snapshot() restores to an identical table on anothe
   assert.equal(b.apply(201, command("o-77", { symbol: "S0" })).result, "duplicate");
 });
 
+Deno.test("OrderStateMachine.read() gives back the exact hash bytes (0-255) after apply and restore", () => {
+  const a = new OrderStateMachine();
+  const hashes = [0, 1, 2, 3].map((k) =>
+    Uint8Array.from({ length: 16 }, (_, i) => (k * 64 + i * 17) % 256)
+  );
+  hashes.forEach((payloadHash, i) => a.apply(i + 1, command(`h-${i}`, { payloadHash })));
+  const b = new OrderStateMachine();
+  b.restore(a.snapshot());
+  hashes.forEach((payloadHash, i) => {
+    assert.deepEqual(a.read(`h-${i}`)?.payloadHash, payloadHash);
+    assert.deepEqual(b.read(`h-${i}`)?.payloadHash, payloadHash);
+    // One byte off is another payload.
+    const other = payloadHash.slice();
+    other[15] = (other[15]! + 1) % 256;
+    assert.equal(b.apply(10 + i, command(`h-${i}`, { payloadHash: other })).result, "conflict");
+  });
+  assert.equal(b.apply(20, command("h-0", { payloadHash: hashes[0]! })).result, "duplicate");
+});
+
 Deno.test("OrderStateMachine.restore() rejects bytes that are not a version 1 snapshot", () => {
   const sm = new OrderStateMachine();
   assert.throws(() => sm.restore(new Uint8Array([1, 2, 3, 4])), /magic/);
