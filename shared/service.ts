@@ -63,7 +63,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     ...(options.shutdownDeadlineMs ? { deadlineMs: options.shutdownDeadlineMs } : {}),
   }).listen();
 
-  const http = bindingPort(
+  const http = await bindingPort(
     "PORT_HTTP",
     options.httpPort,
     () => serveHealth(health, { port: options.httpPort, routes: options.routes ?? {} }),
@@ -101,28 +101,20 @@ export async function startService(options: ServiceOptions): Promise<Service> {
 /**
  * Runs `bind` and turns a port that is taken into a {@linkcode ConfigError} naming the
  * variable, so that the process stops with one line (exit code 2) instead of a stack trace.
+ * Deno throws `AddrInUse`; grpc-js rejects with a message that has EADDRINUSE in it.
  */
-function bindingPort<T>(variable: string, port: number, bind: () => T): T {
-  const taken = (error: unknown) =>
-    new ConfigError(
+async function bindingPort<T>(variable: string, port: number, bind: () => T | Promise<T>) {
+  try {
+    return await bind();
+  } catch (error) {
+    if (!(error instanceof Deno.errors.AddrInUse) && !/EADDRINUSE/.test(errorMessage(error))) {
+      throw error;
+    }
+    throw new ConfigError(
       variable,
       `Invalid ${variable} "${port}": expected a free port (127.0.0.1:${port} is in use: ${
         errorMessage(error)
       })`,
     );
-  const inUse = (error: unknown) =>
-    error instanceof Deno.errors.AddrInUse || /EADDRINUSE|in use|No address added/i.test(
-      errorMessage(error),
-    );
-  try {
-    const result = bind();
-    if (result instanceof Promise) {
-      return result.catch((error: unknown) => {
-        throw inUse(error) ? taken(error) : error;
-      }) as T;
-    }
-    return result;
-  } catch (error) {
-    throw inUse(error) ? taken(error) : error;
   }
 }

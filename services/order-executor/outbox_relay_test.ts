@@ -101,14 +101,13 @@ Deno.test("OutboxRelay.prune() waits for the publish in flight and holds the nex
     const batch = rows("order", 9, tickUs);
     outbox.insert(batch);
     const order: string[] = [];
+    let reachFence!: () => void;
     let releaseFence!: () => void;
-    const fenceReached = new Promise<void>((reached) => {
-      const publishing = relay.publish(batch.map((r) => r.orderId), () => {
-        reached();
-        return new Promise<void>((resolve) => releaseFence = resolve);
-      }).then(() => order.push("publish"));
-      void publishing;
-    });
+    const fenceReached = new Promise<void>((resolve) => reachFence = resolve);
+    const firstPublish = relay.publish(batch.map((r) => r.orderId), () => {
+      reachFence();
+      return new Promise<void>((resolve) => releaseFence = resolve);
+    }).then(() => order.push("publish"));
     await fenceReached;
     const pruning = relay.prune(Date.now() + 1000).then((deleted) => {
       order.push(`prune ${deleted}`);
@@ -121,7 +120,7 @@ Deno.test("OutboxRelay.prune() waits for the publish in flight and holds the nex
     await new Promise((resolve) => setTimeout(resolve, 50));
     assert.deepEqual(order, [], "nothing finishes while the first publish waits at its fence");
     releaseFence();
-    await Promise.all([pruning, nextPublish]);
+    await Promise.all([firstPublish, pruning, nextPublish]);
     // The prune ran between the two publishes: it deleted the 9 sent rows, not the pending 3.
     assert.deepEqual(order, ["publish", "prune 9", "next sent 3"]);
     assert.equal(outbox.depth(), 0);
