@@ -85,6 +85,10 @@ export function pipelineSpecs(options: PipelineOptions): ChildSpecInput[] {
         BROKER_PORT: String(DEFAULT_PORTS.broker.kafka + offset),
         BROKER_DATA_DIR: join(dataDir, "broker"),
         BROKER_CREATE_TOPICS: PIPELINE_TOPICS,
+        // Kafka's default (auto.create.topics.enable=true) is off under the supervisor: an
+        // external Kafka may have it off too, so every pipeline run proves that the services
+        // work from the topics created up front alone.
+        BROKER_AUTO_CREATE_TOPICS: "false",
       },
       ports: ports("broker"),
       readiness: httpProbe("broker"),

@@ -25,6 +25,7 @@ Deno.test("pipelineSpecs() gives the DESIGN.md ports and dependencies with the e
     BROKER_PORT: "9092",
     BROKER_DATA_DIR: "/data/broker",
     BROKER_CREATE_TOPICS: "market.ticks:3,orders.commands:3,orders.events:3,orders.dlq:3",
+    BROKER_AUTO_CREATE_TOPICS: "false",
   });
   assert.deepEqual(byName["raft-1"]!.ports, { grpc: 50070, http: 8080, raft: 7000 });
   assert.equal(byName["raft-1"]!.env.RAFT_BOOTSTRAP, "true");

@@ -57,7 +57,10 @@ export interface BrokerOptions {
   maxFrameBytes?: number;
   /** Largest record batch accepted by Produce. Default 16 MiB. */
   maxBatchBytes?: number;
-  /** Create unknown topics named in Metadata requests. Default false. */
+  /**
+   * Create unknown topics named in Metadata requests that allow it, with `defaultPartitions`
+   * partitions. Default true, as Kafka's `auto.create.topics.enable`.
+   */
   autoCreateTopics?: boolean;
   /** Partitions of auto-created topics and of CreateTopics with -1. Default 1. */
   defaultPartitions?: number;
@@ -161,7 +164,7 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
     coordinator,
     producerIds,
     metrics,
-    autoCreateTopics: options.autoCreateTopics ?? false,
+    autoCreateTopics: options.autoCreateTopics ?? true,
     defaultPartitions: options.defaultPartitions ?? 1,
     maxBatchBytes: options.maxBatchBytes ?? 16 * 1024 * 1024,
     closing: closing.signal,

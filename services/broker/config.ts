@@ -47,7 +47,8 @@ export const brokerEnv = {
   BROKER_RETENTION_CHECK_MS: int(100, DAY_MS, 60_000),
   BROKER_MAX_FRAME_BYTES: int(1024, MAX_INT32, 100 * 1024 * 1024),
   BROKER_MAX_BATCH_BYTES: int(1024, MAX_INT32, 16 * 1024 * 1024),
-  BROKER_AUTO_CREATE_TOPICS: bool(false),
+  /** Create unknown topics named in Metadata requests, as Kafka's auto.create.topics.enable (true). */
+  BROKER_AUTO_CREATE_TOPICS: bool(true),
   BROKER_DEFAULT_PARTITIONS: int(1, 10_000, 1),
   /** Topics created on start when missing, e.g. `market.ticks:3,orders.commands:3`. */
   BROKER_CREATE_TOPICS: optional(
