@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { startBroker } from "@trading/broker";
 import { TOPIC_PARTITIONS, TOPICS } from "@trading/shared/kafka";
-import { tempDir } from "@trading/shared/testing";
+import { requireTestTool, tempDir } from "@trading/shared/testing";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 
@@ -58,6 +58,7 @@ Deno.test("deno task topics creates the four topics on KAFKA_BROKERS once, and t
     }
 
     // A client that is not kafkajs (librdkafka) sees the same.
+    await requireTestTool("kcat");
     const kcat = await new Deno.Command("kcat", {
       args: ["-b", env.KAFKA_BROKERS, "-L", "-J"],
       stdout: "piped",

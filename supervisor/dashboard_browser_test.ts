@@ -13,7 +13,7 @@ import { logLevel } from "kafkajs";
 import { ApplyRequest, OrderStatus } from "@trading/proto";
 import { RaftClient } from "@trading/shared/raft-client";
 import { createKafka, ensureTopics } from "@trading/shared/kafka";
-import { tempDir, waitFor } from "@trading/shared/testing";
+import { CHROMIUM, requireTestTool, tempDir, waitFor } from "@trading/shared/testing";
 import { ROLES } from "../main.ts";
 import { defaultCommands } from "./commands.ts";
 import { serveControl } from "./control_server.ts";
@@ -27,7 +27,6 @@ import { probedFixtureSpec } from "./testdata/fixtures.ts";
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
 const ARTIFACTS = fileURLToPath(new URL("../test-artifacts/", import.meta.url));
-const CHROMIUM = "/usr/bin/chromium";
 /** As the brief for CI says: no sandbox (root), nothing that reaches out to the network. */
 const CHROMIUM_ARGS = [
   "--headless",
@@ -301,18 +300,8 @@ async function driveTraffic(brokers: string, raftAddresses: string[]): Promise<v
 }
 
 /** Fails, naming the install command, when Debian's Chromium is missing. */
-async function requireChromium(): Promise<void> {
-  try {
-    await Deno.stat(CHROMIUM);
-  } catch {
-    throw new Error(
-      `Chromium not found at ${CHROMIUM}: expected Debian's chromium (apt-get install -y chromium)`,
-    );
-  }
-}
-
 Deno.test("the running pipeline: every process's metrics, and the dashboard in Chromium", async (t) => {
-  await requireChromium();
+  await requireTestTool("chromium");
   await using dataDir = await tempDir();
   await using pipeline = startPipeline(dataDir.path);
   const startedAt = Date.now();
@@ -526,7 +515,7 @@ Deno.test("the running pipeline: every process's metrics, and the dashboard in C
 });
 
 Deno.test("with a token, the dashboard asks for it, keeps it in sessionStorage and never puts it in a URL", async () => {
-  await requireChromium();
+  await requireTestTool("chromium");
   const token = "dashboard-test-token-9f3c";
   const output = new LogMultiplexer({ pretty: false, write: () => {} });
   const supervisor = new Supervisor({ specs: [probedFixtureSpec("svc")], output });

@@ -4,23 +4,16 @@
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { tempDir } from "@trading/shared/testing";
+import { DEBIAN_PYTHON, requireTestTool, tempDir } from "@trading/shared/testing";
 import { startBroker } from "./broker.ts";
 
-const PYTHON = "/usr/bin/python3";
 const SCRIPT = fileURLToPath(new URL("./testdata/kafka_python_group.py", import.meta.url));
-const available = await new Deno.Command(PYTHON, {
-  args: ["-c", "import kafka"],
-  stdout: "null",
-  stderr: "null",
-})
-  .output().then((o) => o.success, () => false);
 
 async function phase(
   address: string,
   name: string,
 ): Promise<{ offsets: number[]; committed: number }> {
-  const out = await new Deno.Command(PYTHON, {
+  const out = await new Deno.Command(DEBIAN_PYTHON, {
     args: [SCRIPT, address, name],
     stdout: "piped",
     stderr: "piped",
@@ -35,8 +28,8 @@ async function phase(
 
 Deno.test({
   name: "kafka-python consumer group commits, restarts and resumes from the committed offset",
-  ignore: !available,
   fn: async () => {
+    await requireTestTool("kafka-python");
     await using dir = await tempDir("broker-test-");
     const options = { dataDir: dir.path, port: 0, createTopics: [{ name: "py", partitions: 1 }] };
     let broker = await startBroker(options);

@@ -8,14 +8,13 @@ import { ApiKey } from "./protocol/messages.ts";
 import { decodeRecords } from "./protocol/record_batch.ts";
 import type { FetchResponse } from "./protocol/types.ts";
 import { RawKafkaClient } from "./raw_client.ts";
+import { requireTestTool } from "@trading/shared/testing";
 import { withBroker } from "./with_broker.ts";
 
 const KCAT = "kcat";
-const available = await new Deno.Command(KCAT, { args: ["-V"], stdout: "null", stderr: "null" })
-  .output()
-  .then((o) => o.success, () => false);
 
 async function kcat(args: string[], input?: string): Promise<string> {
+  await requireTestTool(KCAT);
   const child = new Deno.Command(KCAT, {
     args,
     stdin: input === undefined ? "null" : "piped",
@@ -58,7 +57,6 @@ async function storedRecords(address: string, topic: string) {
 
 Deno.test({
   name: "kcat produces keyed messages with headers and consumes them back byte-identical",
-  ignore: !available,
   fn: async () => {
     await withBroker({ createTopics: [{ name: "kc", partitions: 1 }] }, async (broker) => {
       const n = 200;
@@ -125,7 +123,6 @@ Deno.test({
 
 Deno.test({
   name: "kcat gzip-compressed batches are stored as received and consumed intact",
-  ignore: !available,
   fn: async () => {
     await withBroker({ createTopics: [{ name: "gz", partitions: 1 }] }, async (broker) => {
       const values = Array.from({ length: 100 }, (_, i) => `compressible ${"abc".repeat(20)} ${i}`);
