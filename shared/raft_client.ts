@@ -16,6 +16,7 @@
  */
 import { createHash } from "node:crypto";
 import {
+  type ApplyBatchResponse,
   type ApplyRequest,
   type ApplyResponse,
   ApplyResult,
@@ -199,8 +200,13 @@ export class RaftClient {
    * is returned as APPLIED (same payload) or CONFLICT (other payload) instead of applying
    * again. Throws {@linkcode RaftClientError} after `maxAttempts`.
    */
-  async apply(request: ApplyRequest): Promise<ApplyResponse> {
-    let uncertain = false;
+  apply(request: ApplyRequest): Promise<ApplyResponse> {
+    return this.#applyOne(request, false);
+  }
+
+  /** {@linkcode apply}, starting with a Read when an earlier attempt was `uncertain`. */
+  async #applyOne(request: ApplyRequest, uncertainAtStart: boolean): Promise<ApplyResponse> {
+    let uncertain = uncertainAtStart;
     let lastError: unknown;
     let hash: Uint8Array | undefined;
     for (let attempt = 1; attempt <= this.#maxAttempts; attempt++) {
@@ -279,6 +285,52 @@ export class RaftClient {
       uncertain,
       lastError,
     );
+  }
+
+  /**
+   * Records several orders in one `ApplyBatch` call to the leader: one response per request,
+   * in order, each what {@linkcode apply} would return. Follows NOT_LEADER redirects with
+   * the whole batch; after an attempt whose outcome is uncertain (or a node without
+   * ApplyBatch) it resolves every order on its own, as {@linkcode apply} does after an
+   * uncertain attempt (Read first), so no order is ever applied blindly twice.
+   */
+  async applyBatch(requests: readonly ApplyRequest[]): Promise<ApplyResponse[]> {
+    if (requests.length === 0) return [];
+    let uncertain = false;
+    for (let attempt = 1; attempt <= this.#maxAttempts; attempt++) {
+      this.#signal?.throwIfAborted();
+      const address = this.#target();
+      let response: ApplyBatchResponse;
+      try {
+        const client = this.#client(address);
+        response = await unary(client, client.applyBatch, { requests: [...requests] }, {
+          ...this.#options(),
+          // A batch is written in one go, but its calls carry more bytes than one Apply.
+          deadlineMs: this.#deadlineMs * 2,
+        });
+      } catch (error) {
+        this.#signal?.throwIfAborted();
+        if (isGrpcStatus(error, grpc.status.INVALID_ARGUMENT)) throw error;
+        this.#forget(address);
+        uncertain = mayHaveReached(error);
+        break;
+      }
+      if (response.responses.length !== requests.length) {
+        // Not an answer this client understands; the orders may have been recorded.
+        uncertain = true;
+        break;
+      }
+      const first = response.responses[0]!;
+      if (first.result !== ApplyResult.APPLY_RESULT_NOT_LEADER) {
+        this.#leader = address;
+        return response.responses;
+      }
+      this.#follow(first.leaderAddr, address);
+      if (this.#leader === undefined) await this.#backoff(attempt);
+    }
+    // Uncertain, unsupported or out of attempts: every order on its own, reading before
+    // re-applying when the batch may have been recorded.
+    return await Promise.all(requests.map((request) => this.#applyOne(request, uncertain)));
   }
 
   /** One linearizable read on the leader, following redirects; undefined when not served. */

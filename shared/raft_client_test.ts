@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
 import {
+  type ApplyBatchResponse,
   type ApplyRequest,
   type ApplyResponse,
   ApplyResult,
@@ -57,8 +58,10 @@ type Answer<T> = T | { code: grpc.status; details: string } | "hang";
 /** A fake raft-node: answers Apply and Read from scripted queues, counts the calls. */
 class FakeNode {
   applies: ApplyRequest[] = [];
+  batches: ApplyRequest[][] = [];
   reads: string[] = [];
   applyAnswers: Answer<ApplyResponse>[] = [];
+  batchAnswers: Answer<ApplyBatchResponse>[] = [];
   readAnswers: Answer<ReadResponse>[] = [];
   #hung: Array<() => void> = [];
   server!: GrpcServer;
@@ -87,6 +90,10 @@ class FakeNode {
       apply: (call, callback) => {
         this.applies.push(call.request);
         answer(this.applyAnswers, callback);
+      },
+      applyBatch: (call, callback) => {
+        this.batches.push(call.request.requests);
+        answer(this.batchAnswers, callback);
       },
       read: (call, callback) => {
         this.reads.push(call.request.orderId);
@@ -267,4 +274,60 @@ Deno.test("RaftClient stops retrying when its signal is aborted", async () => {
   const pending = client.apply(request("o-1"));
   setTimeout(() => controller.abort(new Error("test stop")), 50);
   await assert.rejects(pending, /test stop/);
+});
+
+Deno.test("RaftClient.applyBatch() follows a NOT_LEADER redirect with the whole batch", async () => {
+  await withNodes(2, async ([follower, leader]) => {
+    const notLeader = {
+      ...applied(0, ApplyResult.APPLY_RESULT_NOT_LEADER),
+      leaderId: "2",
+      leaderAddr: leader!.address,
+    };
+    follower!.batchAnswers = [{ responses: [notLeader, notLeader] }];
+    leader!.batchAnswers = [{
+      responses: [applied(7), applied(3, ApplyResult.APPLY_RESULT_DUPLICATE)],
+    }];
+    using client = new RaftClient({ addresses: [follower!.address] });
+    const responses = await client.applyBatch([request("o-1"), request("o-2")]);
+    assert.deepEqual(responses.map((r) => [r.result, r.raftIndex]), [
+      [ApplyResult.APPLY_RESULT_APPLIED, 7],
+      [ApplyResult.APPLY_RESULT_DUPLICATE, 3],
+    ]);
+    assert.equal(follower!.batches.length, 1);
+    assert.deepEqual(leader!.batches.map((b) => b.map((r) => r.orderId)), [["o-1", "o-2"]]);
+    assert.equal(client.leaderAddress, leader!.address);
+    assert.equal(leader!.applies.length, 0, "no order was sent on its own");
+  });
+});
+
+Deno.test("RaftClient.applyBatch() reads every order after an uncertain batch before re-applying", async () => {
+  await withNodes(1, async ([node]) => {
+    node!.batchAnswers = [{ code: grpc.status.UNAVAILABLE, details: "leadership lost" }];
+    // o-1 was recorded before the batch failed; o-2 was not.
+    node!.readAnswers = [
+      readResponse({ found: true, outcome: ACCEPTED, raftIndex: 5, payloadHash: hash("p") }),
+      readResponse({ found: false }),
+    ];
+    node!.applyAnswers = [applied(6)];
+    using client = new RaftClient({ addresses: [node!.address], initialBackoffMs: 1 });
+    const responses = await client.applyBatch([request("o-1"), request("o-2")]);
+    assert.deepEqual(responses.map((r) => [r.result, r.raftIndex]), [
+      [ApplyResult.APPLY_RESULT_APPLIED, 5],
+      [ApplyResult.APPLY_RESULT_APPLIED, 6],
+    ]);
+    assert.deepEqual(node!.reads.toSorted(), ["o-1", "o-2"]);
+    assert.deepEqual(node!.applies.map((r) => r.orderId), ["o-2"], "only o-2 applied again");
+  });
+});
+
+Deno.test("RaftClient.applyBatch() applies order by order on a node without ApplyBatch", async () => {
+  await withNodes(1, async ([node]) => {
+    node!.batchAnswers = [{ code: grpc.status.UNIMPLEMENTED, details: "unknown method" }];
+    node!.applyAnswers = [applied(1)];
+    using client = new RaftClient({ addresses: [node!.address], initialBackoffMs: 1 });
+    const responses = await client.applyBatch([request("o-1"), request("o-2")]);
+    assert.equal(responses.length, 2);
+    assert.equal(node!.reads.length, 0, "an unimplemented method reached nothing: no reads");
+    assert.equal(node!.applies.length, 2);
+  });
 });

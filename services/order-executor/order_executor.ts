@@ -387,42 +387,48 @@ export class OrderExecutor {
     const heartbeat = async () => {
       await payload.heartbeat().catch(() => {});
     };
-    // Every order of the chunk at once: Raft batches concurrent Applies into one round, so a
-    // chunk costs about one commit latency instead of one per order. The calls leave in input
-    // order on one channel, so the state machine's position check sees them in that order
-    // (it is the check across executors; exactly-once does not depend on the order).
+    // Every order of the chunk in one ApplyBatch: one request and one Raft round per chunk.
+    // The orders are entries in input order, so the state machine's position check sees
+    // them in that order (it is the check across executors; exactly-once does not depend on
+    // the order).
     const applyStarted = performance.now();
-    const applied = Promise.all(valid.map(async ({ command, message }): Promise<OutboxRow> => {
-      const waitStarted = performance.now();
-      const reference = await this.#prices.priceAfter(
-        command.symbol,
-        command.tickSequence,
-        this.#o.priceWaitMs,
-      );
-      priceWait.observe((performance.now() - waitStarted) / 1000);
-      const { event, result } = await this.#recorder.record(command, reference, heartbeat);
-      if (result === ApplyResult.APPLY_RESULT_DUPLICATE) commandsDuplicate.inc();
-      if (result === ApplyResult.APPLY_RESULT_CONFLICT) {
-        dead.push({
-          topic: batch.topic,
-          partition,
-          offset: Number(message.offset),
-          key: message.key,
-          value: message.value,
-          reason: "conflict",
-          detail: `Order id ${command.orderId} was recorded with another command: ` +
-            "expected a re-emitted order to have the same content",
-        });
-      }
-      return {
-        orderId: command.orderId,
-        eventsPartition: partitionForKey(command.orderId, this.#eventsPartitions),
-        sourcePartition: partition,
-        sourceOffset: Number(message.offset),
-        tickCreatedAtUs: command.tickCreatedAtUs,
-        event: OrderEvent.encode(event).finish(),
-      };
-    })).finally(() => stage("apply", applyStarted));
+    const applied = (async (): Promise<OutboxRow[]> => {
+      const toRecord = await Promise.all(valid.map(async ({ command }) => {
+        const waitStarted = performance.now();
+        const referencePrice = await this.#prices.priceAfter(
+          command.symbol,
+          command.tickSequence,
+          this.#o.priceWaitMs,
+        );
+        priceWait.observe((performance.now() - waitStarted) / 1000);
+        return { command, referencePrice };
+      }));
+      const recorded = await this.#recorder.recordBatch(toRecord, heartbeat);
+      return recorded.map(({ event, result }, i): OutboxRow => {
+        const { command, message } = valid[i]!;
+        if (result === ApplyResult.APPLY_RESULT_DUPLICATE) commandsDuplicate.inc();
+        if (result === ApplyResult.APPLY_RESULT_CONFLICT) {
+          dead.push({
+            topic: batch.topic,
+            partition,
+            offset: Number(message.offset),
+            key: message.key,
+            value: message.value,
+            reason: "conflict",
+            detail: `Order id ${command.orderId} was recorded with another command: ` +
+              "expected a re-emitted order to have the same content",
+          });
+        }
+        return {
+          orderId: command.orderId,
+          eventsPartition: partitionForKey(command.orderId, this.#eventsPartitions),
+          sourcePartition: partition,
+          sourceOffset: Number(message.offset),
+          tickCreatedAtUs: command.tickCreatedAtUs,
+          event: OrderEvent.encode(event).finish(),
+        };
+      });
+    })().finally(() => stage("apply", applyStarted));
     // A failed Apply (only on shutdown: the recorder retries otherwise) fails the chunk's
     // completion below; keep it from being reported as unhandled meanwhile.
     applied.catch(() => {});

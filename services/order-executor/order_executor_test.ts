@@ -176,6 +176,13 @@ async function cases(t: Deno.TestContext, raft: RaftCluster): Promise<void> {
         await restarted.ready();
         await expectExactlyOnce(broker, 150);
         assert.equal(await restarted.metric("outbox_depth"), 0);
+        // Each chunk of orders was recorded with one ApplyBatch call.
+        let batches = 0;
+        for (const node of raft.nodes) {
+          const text = await raft.metrics(node.id);
+          batches += Number(/^raft_apply_batches_total(?:\{[^}]*\})? (\d+)/m.exec(text)?.[1] ?? 0);
+        }
+        assert.ok(batches > 0, "the executor recorded its chunks with ApplyBatch");
       });
     });
   }

@@ -30,6 +30,14 @@ const applySeconds = histogram(
 /** The part of `RaftClient` (shared/raft_client.ts) the recorder uses. */
 export interface RaftApplier {
   apply(request: ApplyRequest): Promise<ApplyResponse>;
+  /** One response per request, in order (`RaftClient.applyBatch`). */
+  applyBatch(requests: readonly ApplyRequest[]): Promise<ApplyResponse[]>;
+}
+
+/** One order of {@linkcode OrderRecorder.recordBatch}: the command and its symbol's last price. */
+export interface OrderToRecord {
+  readonly command: OrderCommand;
+  readonly referencePrice: number | undefined;
 }
 
 /** The result of {@linkcode OrderRecorder.record}. */
@@ -69,20 +77,58 @@ export class OrderRecorder {
     referencePrice: number | undefined,
     onWait?: () => Promise<void>,
   ): Promise<RecordedOrder> {
+    const request = this.#request(command, referencePrice);
+    const started = performance.now();
+    const response = await this.#retry(
+      request.orderId,
+      async () => checkResult(await this.#o.raft.apply(request), request.orderId),
+      onWait,
+    );
+    applySeconds.observe((performance.now() - started) / 1000);
+    return this.#recorded(command, request, response);
+  }
+
+  /**
+   * {@linkcode record} for several orders in one ApplyBatch call (a chunk costs one request
+   * and one Raft round instead of one per order); the same outcome per order, in order.
+   */
+  async recordBatch(
+    orders: readonly OrderToRecord[],
+    onWait?: () => Promise<void>,
+  ): Promise<RecordedOrder[]> {
+    if (orders.length === 0) return [];
+    const requests = orders.map((o) => this.#request(o.command, o.referencePrice));
+    const started = performance.now();
+    const responses = await this.#retry(
+      `${requests[0]!.orderId} and ${requests.length - 1} more`,
+      async () => {
+        const answered = await this.#o.raft.applyBatch(requests);
+        answered.forEach((response, i) => checkResult(response, requests[i]!.orderId));
+        return answered;
+      },
+      onWait,
+    );
+    const seconds = (performance.now() - started) / 1000;
+    return orders.map((o, i) => {
+      applySeconds.observe(seconds);
+      return this.#recorded(o.command, requests[i]!, responses[i]!);
+    });
+  }
+
+  #request(command: OrderCommand, referencePrice: number | undefined): ApplyRequest {
     const { limits } = this.#o;
-    const outcome = checkRisk(command, referencePrice, limits);
-    const request = ApplyRequest.fromPartial({
+    return ApplyRequest.fromPartial({
       orderId: command.orderId,
       payload: canonicalCommandBytes(command),
-      outcome,
+      outcome: checkRisk(command, referencePrice, limits),
       symbol: command.symbol,
       positionDelta: command.side === Side.SIDE_BUY ? command.quantity : -command.quantity,
       maxPosition: limits.maxPosition,
     });
-    const started = performance.now();
-    const response = await this.#apply(request, onWait);
-    applySeconds.observe((performance.now() - started) / 1000);
-    const stored = response.outcome ?? outcome;
+  }
+
+  #recorded(command: OrderCommand, request: ApplyRequest, response: ApplyResponse): RecordedOrder {
+    const stored = response.outcome ?? request.outcome!;
     const event = OrderEvent.fromPartial({
       orderId: command.orderId,
       status: stored.status,
@@ -100,26 +146,19 @@ export class OrderRecorder {
     return { event, result: response.result };
   }
 
-  async #apply(request: ApplyRequest, onWait?: () => Promise<void>): Promise<ApplyResponse> {
+  /** Runs `call` until it answers, as {@linkcode record} describes. */
+  async #retry<T>(what: string, call: () => Promise<T>, onWait?: () => Promise<void>): Promise<T> {
     for (let attempt = 1;; attempt++) {
       this.#o.signal.throwIfAborted();
       try {
-        const response = await this.#o.raft.apply(request);
-        if (
-          response.result === ApplyResult.APPLY_RESULT_APPLIED ||
-          response.result === ApplyResult.APPLY_RESULT_DUPLICATE ||
-          response.result === ApplyResult.APPLY_RESULT_CONFLICT
-        ) {
-          return response;
-        }
-        throw new Error(`Unexpected Apply result ${response.result} for ${request.orderId}`);
+        return await call();
       } catch (error) {
         this.#o.signal.throwIfAborted();
         // The client already retried with backoff (and read after uncertain attempts); the
         // cluster is down or electing. Keep trying: the command must get its outcome.
         if (attempt === 1 || attempt % 10 === 0) {
           this.#o.log.warn("Raft Apply of {orderId} failed (attempt {attempt}): {error}", {
-            orderId: request.orderId,
+            orderId: what,
             attempt,
             error: errorMessage(error),
           });
@@ -130,4 +169,16 @@ export class OrderRecorder {
       }
     }
   }
+}
+
+/** Throws unless `response` is a final answer (APPLIED, DUPLICATE or CONFLICT). */
+function checkResult(response: ApplyResponse, orderId: string): ApplyResponse {
+  if (
+    response.result === ApplyResult.APPLY_RESULT_APPLIED ||
+    response.result === ApplyResult.APPLY_RESULT_DUPLICATE ||
+    response.result === ApplyResult.APPLY_RESULT_CONFLICT
+  ) {
+    return response;
+  }
+  throw new Error(`Unexpected Apply result ${response.result} for ${orderId}`);
 }

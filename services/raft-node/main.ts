@@ -31,6 +31,7 @@ export async function main(_args: string[]): Promise<number> {
   installHttp2StreamRoutes();
   const api = new RaftNodeApi();
   serveUnaryFastPath(api.applyFastPath());
+  serveUnaryFastPath(api.applyBatchFastPath());
   let node: RaftNode | undefined;
   const service = await startService({
     name: config.nodeId.startsWith("raft") ? config.nodeId : `raft-${config.nodeId}`,

@@ -236,6 +236,32 @@ Deno.test("raft-node keeps de-duplication across restarts and leader changes", a
     };
     await expectDuplicates("before any restart");
 
+    // ApplyBatch answers each order exactly as Apply would, in order, in one call.
+    const batch = await client.applyBatch([
+      order("b-new", "payload b"),
+      order("d-1", "payload 1"),
+      order("d-2", "another payload"),
+      order("b-new", "payload b"),
+      order("b-rejected", "payload r", "max_notional"),
+    ]);
+    assert.deepEqual(batch.map((r) => ApplyResult[r.result]), [
+      "APPLY_RESULT_APPLIED",
+      "APPLY_RESULT_DUPLICATE",
+      "APPLY_RESULT_CONFLICT",
+      "APPLY_RESULT_DUPLICATE",
+      "APPLY_RESULT_APPLIED",
+    ]);
+    assert.equal(batch[1]!.raftIndex, first.get("d-1")!.raftIndex);
+    assert.deepEqual(batch[2]!.outcome, first.get("d-2")!.outcome);
+    assert.equal(batch[3]!.raftIndex, batch[0]!.raftIndex, "a repeated id keeps its first index");
+    assert.equal(batch[4]!.outcome?.reason, "max_notional");
+    assert.ok(batch[4]!.raftIndex > batch[0]!.raftIndex, "one entry per order, in order");
+    first.set("b-new", batch[0]!);
+    assert.equal(
+      (await client.apply(order("b-new", "payload b"))).result,
+      ApplyResult.APPLY_RESULT_DUPLICATE,
+    );
+
     // Leadership moves by request (TimeoutNow).
     const leader = await cluster.waitForLeader();
     const target = cluster.nodes.find((n) => n.id !== leader.nodeId)!.id;

@@ -351,6 +351,15 @@ export class RaftNode {
   }
 
   /**
+   * Records several orders' outcomes (leader only), each exactly as {@linkcode apply} would:
+   * proposed in this order in one turn, so they share a Ready and its fsync. Rejects when
+   * the outcome of any of them is unknown.
+   */
+  applyBatch(commands: readonly ApplyCommand[]): Promise<ApplyReply[]> {
+    return Promise.all(commands.map((command) => this.apply(command)));
+  }
+
+  /**
    * Reads an order's record: linearizable (ReadIndex on the leader) unless `stale`, which
    * answers from this node's state machine as it is.
    */

@@ -16,6 +16,8 @@
 import * as grpc from "@grpc/grpc-js";
 import { z } from "zod";
 import {
+  ApplyBatchRequest,
+  ApplyBatchResponse,
   ApplyRequest,
   ApplyResponse,
   ApplyResult,
@@ -64,6 +66,29 @@ export function parseApplyRequest(request: unknown): ApplyCommand | string {
     positionDelta: r.positionDelta,
     maxPosition: r.maxPosition,
   };
+}
+
+/** The most requests one ApplyBatch may carry (raft.proto, `ApplyBatchRequest`). */
+export const MAX_BATCH_REQUESTS = 10_000;
+
+/** Validates an ApplyBatchRequest: every request as {@linkcode parseApplyRequest} does. */
+export function parseApplyBatchRequest(request: unknown): ApplyCommand[] | string {
+  const requests = (request as { requests?: unknown } | undefined)?.requests;
+  if (!Array.isArray(requests) || requests.length === 0) {
+    return "Invalid ApplyBatchRequest.requests: expected at least one request";
+  }
+  if (requests.length > MAX_BATCH_REQUESTS) {
+    return `Invalid ApplyBatchRequest.requests: ${requests.length} requests, expected at most ${MAX_BATCH_REQUESTS}`;
+  }
+  const commands: ApplyCommand[] = [];
+  for (let i = 0; i < requests.length; i++) {
+    const command = parseApplyRequest(requests[i]);
+    if (typeof command === "string") {
+      return command.replace("Invalid ApplyRequest.", `Invalid ApplyBatchRequest.requests[${i}].`);
+    }
+    commands.push(command);
+  }
+  return commands;
 }
 
 const RESULT_CODE = {
@@ -172,6 +197,58 @@ export class RaftNodeApi {
     };
   }
 
+  /**
+   * Answers an ApplyBatchRequest: every order as {@linkcode apply} would, in one call. Rejects
+   * with a gRPC status when the request is malformed or any order's outcome is unknown.
+   */
+  async applyBatch(request: ApplyBatchRequest): Promise<ApplyBatchResponse> {
+    const commands = parseApplyBatchRequest(request);
+    if (typeof commands === "string") {
+      throw { code: grpc.status.INVALID_ARGUMENT, details: commands };
+    }
+    const node = this.node;
+    if (!node) throw { code: grpc.status.UNAVAILABLE, details: "Raft node is starting" };
+    const started = performance.now();
+    let replies;
+    try {
+      replies = await node.applyBatch(commands);
+    } catch (error) {
+      throw toServiceError(error);
+    }
+    const seconds = (performance.now() - started) / 1000;
+    node.metrics.applyBatches.inc();
+    const responses: ApplyResponse[] = replies.map((reply) => {
+      if (reply.kind === "not-leader") {
+        return {
+          result: ApplyResult.APPLY_RESULT_NOT_LEADER,
+          outcome: undefined,
+          raftIndex: 0,
+          leaderId: reply.leaderId,
+          leaderAddr: reply.leaderAddr,
+        };
+      }
+      node.metrics.applySeconds[reply.result].observe(seconds);
+      return {
+        result: RESULT_CODE[reply.result],
+        outcome: { status: reply.outcome.status, reason: reply.outcome.reason },
+        raftIndex: reply.index,
+        leaderId: node.id,
+        leaderAddr: node.config.grpcAddr,
+      };
+    });
+    return { responses };
+  }
+
+  /** ApplyBatch for grpc_unary_fast_path.ts, like {@linkcode applyFastPath}. */
+  applyBatchFastPath(): UnaryFastPathMethod<ApplyBatchRequest, ApplyBatchResponse> {
+    return {
+      path: RaftNodeService.applyBatch.path,
+      decode: (bytes) => ApplyBatchRequest.decode(bytes),
+      encode: (response) => ApplyBatchResponse.encode(response).finish(),
+      handle: (request) => this.applyBatch(request),
+    };
+  }
+
   /** Apply for grpc_unary_fast_path.ts: the hot method, served without grpc-js. */
   applyFastPath(): UnaryFastPathMethod<ApplyRequest, ApplyResponse> {
     return {
@@ -187,6 +264,12 @@ export class RaftNodeApi {
     return {
       apply: (call, callback) => {
         this.apply(call.request).then(
+          (response) => callback(null, response),
+          (status: Partial<grpc.StatusObject>) => callback(status),
+        );
+      },
+      applyBatch: (call, callback) => {
+        this.applyBatch(call.request).then(
           (response) => callback(null, response),
           (status: Partial<grpc.StatusObject>) => callback(status),
         );

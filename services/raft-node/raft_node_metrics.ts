@@ -48,6 +48,8 @@ export interface MetricsSource {
 export class RaftNodeMetrics {
   /** Proposals accepted by the core (Apply on the leader). */
   readonly proposals: prom.Counter;
+  /** ApplyBatch calls served (each records several orders). */
+  readonly applyBatches: prom.Counter;
   readonly leaderChanges: prom.Counter;
   readonly snapshotsTaken: prom.Counter;
   /** Apply latency as the client API sees it (propose to applied), by result. */
@@ -63,6 +65,10 @@ export class RaftNodeMetrics {
 
   constructor(source: MetricsSource) {
     this.proposals = counter("raft_proposals_total", "Proposals accepted by the Raft core.");
+    this.applyBatches = counter(
+      "raft_apply_batches_total",
+      "ApplyBatch calls answered with an outcome per order.",
+    );
     this.leaderChanges = counter("raft_leader_changes_total", "Leader changes seen by this node.");
     this.snapshotsTaken = counter(
       "raft_snapshots_taken_total",

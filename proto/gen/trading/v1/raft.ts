@@ -70,6 +70,16 @@ export interface ApplyResponse {
   leaderAddr: string;
 }
 
+export interface ApplyBatchRequest {
+  /** At most 10,000 requests; order ids should be distinct (a repeated id is a duplicate). */
+  requests: ApplyRequest[];
+}
+
+export interface ApplyBatchResponse {
+  /** One per request, in the same order. */
+  responses: ApplyResponse[];
+}
+
 export interface ReadRequest {
   orderId: string;
   /** Serve from local state without a ReadIndex round (may be stale). */
@@ -577,6 +587,116 @@ export const ApplyResponse: MessageFns<ApplyResponse> = {
     message.raftIndex = object.raftIndex ?? 0;
     message.leaderId = object.leaderId ?? "";
     message.leaderAddr = object.leaderAddr ?? "";
+    return message;
+  },
+};
+
+function createBaseApplyBatchRequest(): ApplyBatchRequest {
+  return { requests: [] };
+}
+
+export const ApplyBatchRequest: MessageFns<ApplyBatchRequest> = {
+  encode(message: ApplyBatchRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.requests) {
+      ApplyRequest.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ApplyBatchRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseApplyBatchRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.requests.push(ApplyRequest.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<ApplyBatchRequest>, I>>(base?: I): ApplyBatchRequest {
+    return ApplyBatchRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ApplyBatchRequest>, I>>(object: I): ApplyBatchRequest {
+    const message = createBaseApplyBatchRequest();
+    message.requests = object.requests?.map((e) => ApplyRequest.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseApplyBatchResponse(): ApplyBatchResponse {
+  return { responses: [] };
+}
+
+export const ApplyBatchResponse: MessageFns<ApplyBatchResponse> = {
+  encode(message: ApplyBatchResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.responses) {
+      ApplyResponse.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ApplyBatchResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseApplyBatchResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.responses.push(ApplyResponse.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<ApplyBatchResponse>, I>>(base?: I): ApplyBatchResponse {
+    return ApplyBatchResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ApplyBatchResponse>, I>>(object: I): ApplyBatchResponse {
+    const message = createBaseApplyBatchResponse();
+    message.responses = object.responses?.map((e) => ApplyResponse.fromPartial(e)) || [];
     return message;
   },
 };
@@ -3318,6 +3438,21 @@ export const RaftNodeService = {
     responseSerialize: (value: ApplyResponse): Buffer => Buffer.from(ApplyResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ApplyResponse => ApplyResponse.decode(value),
   },
+  /**
+   * Records several orders in one call: one response per request, in order, each exactly
+   * what Apply would answer. When the outcome of any of them is unknown the whole call fails
+   * (UNAVAILABLE or DEADLINE_EXCEEDED): the caller resolves each order as after an
+   * uncertain Apply (Read first).
+   */
+  applyBatch: {
+    path: "/trading.v1.RaftNode/ApplyBatch" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ApplyBatchRequest): Buffer => Buffer.from(ApplyBatchRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ApplyBatchRequest => ApplyBatchRequest.decode(value),
+    responseSerialize: (value: ApplyBatchResponse): Buffer => Buffer.from(ApplyBatchResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ApplyBatchResponse => ApplyBatchResponse.decode(value),
+  },
   /** Linearizable by default (ReadIndex); stale only when asked. */
   read: {
     path: "/trading.v1.RaftNode/Read" as const,
@@ -3382,6 +3517,13 @@ export const RaftNodeService = {
 export interface RaftNodeServer extends UntypedServiceImplementation {
   /** Records an order's outcome once. Idempotent: a duplicate returns the first outcome. */
   apply: handleUnaryCall<ApplyRequest, ApplyResponse>;
+  /**
+   * Records several orders in one call: one response per request, in order, each exactly
+   * what Apply would answer. When the outcome of any of them is unknown the whole call fails
+   * (UNAVAILABLE or DEADLINE_EXCEEDED): the caller resolves each order as after an
+   * uncertain Apply (Read first).
+   */
+  applyBatch: handleUnaryCall<ApplyBatchRequest, ApplyBatchResponse>;
   /** Linearizable by default (ReadIndex); stale only when asked. */
   read: handleUnaryCall<ReadRequest, ReadResponse>;
   leader: handleUnaryCall<LeaderRequest, LeaderResponse>;
@@ -3409,6 +3551,27 @@ export interface RaftNodeClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ApplyResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Records several orders in one call: one response per request, in order, each exactly
+   * what Apply would answer. When the outcome of any of them is unknown the whole call fails
+   * (UNAVAILABLE or DEADLINE_EXCEEDED): the caller resolves each order as after an
+   * uncertain Apply (Read first).
+   */
+  applyBatch(
+    request: ApplyBatchRequest,
+    callback: (error: ServiceError | null, response: ApplyBatchResponse) => void,
+  ): ClientUnaryCall;
+  applyBatch(
+    request: ApplyBatchRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ApplyBatchResponse) => void,
+  ): ClientUnaryCall;
+  applyBatch(
+    request: ApplyBatchRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ApplyBatchResponse) => void,
   ): ClientUnaryCall;
   /** Linearizable by default (ReadIndex); stale only when asked. */
   read(request: ReadRequest, callback: (error: ServiceError | null, response: ReadResponse) => void): ClientUnaryCall;
