@@ -82,23 +82,32 @@ export function formatJsonLine(service: string, record: LogRecord): string {
   return safeJson(line);
 }
 
-/** A sink that writes JSON lines synchronously to stdout, so lines are never interleaved. */
-function stdoutJsonSink(service: string): Sink {
-  return (record) => {
-    const bytes = encoder.encode(formatJsonLine(service, record) + "\n");
-    let written = 0;
-    while (written < bytes.length) {
-      try {
-        written += Deno.stdout.writeSync(bytes.subarray(written));
-      } catch {
-        return; // stdout closed (for example the supervisor went away): drop the line.
-      }
+/** Writes one line to stdout synchronously, so lines are never interleaved. */
+function writeStdoutLine(line: string): void {
+  const bytes = encoder.encode(line + "\n");
+  let written = 0;
+  while (written < bytes.length) {
+    try {
+      written += Deno.stdout.writeSync(bytes.subarray(written));
+    } catch {
+      return; // stdout closed (for example the supervisor went away): drop the line.
     }
-  };
+  }
+}
+
+/** Options of {@linkcode setupLogging}. */
+export interface LoggingOptions {
+  /**
+   * Where each JSON line goes (without its newline). Default: stdout, synchronously. The
+   * supervisor passes its log multiplexer on a terminal, so its own lines read like its
+   * children's.
+   */
+  writeLine?: (line: string) => void;
 }
 
 /**
- * Configures logging for this process. Call once at start-up, before the first log line.
+ * Configures logging for this process: JSON lines, one per record. Call once at start-up,
+ * before the first log line.
  *
  * @example
  * ```ts
@@ -106,13 +115,18 @@ function stdoutJsonSink(service: string): Sink {
  * getLogger("raft").info("became leader", { term: 3 });
  * ```
  */
-export async function setupLogging(service: string, level: LogLevel = "info"): Promise<void> {
+export async function setupLogging(
+  service: string,
+  level: LogLevel = "info",
+  { writeLine = writeStdoutLine }: LoggingOptions = {},
+): Promise<void> {
+  const sink: Sink = (record) => writeLine(formatJsonLine(service, record));
   await configure({
     reset: true,
-    sinks: { stdout: stdoutJsonSink(service) },
+    sinks: { lines: sink },
     loggers: [
-      { category: [ROOT_CATEGORY], lowestLevel: TO_LOGTAPE[level], sinks: ["stdout"] },
-      { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["stdout"] },
+      { category: [ROOT_CATEGORY], lowestLevel: TO_LOGTAPE[level], sinks: ["lines"] },
+      { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["lines"] },
     ],
   });
 }

@@ -184,8 +184,8 @@ async function runVerifierRole(
 }
 
 /**
- * Adds the chaos words to `registry` (replacing the base `kill` and `pause` with versions that
- * record faults); returns it. Use after `registerRaftCommands` so that the
+ * Adds the chaos words to `registry` and overrides the base `status`, `kill` and `pause` with
+ * versions that record faults; returns it. Use after `registerRaftCommands` so that the
  * `leader` target exists.
  */
 export function registerChaosCommands(
@@ -194,7 +194,7 @@ export function registerChaosCommands(
 ): CommandRegistry {
   const verify = options.verify ?? runVerifierRole;
   return registry
-    .register({
+    .override({
       name: "status",
       usage: "status",
       summary: "every child: state, pid, restarts, uptime, health, last exit, ports; active faults",
@@ -209,7 +209,7 @@ export function registerChaosCommands(
         return `${table}\n\nActive faults:\n${lines.join("\n")}`;
       },
     })
-    .register({
+    .override({
       name: "kill",
       usage: "kill <name|leader>",
       summary: "SIGKILL a child; its restart policy brings it back",
@@ -226,7 +226,7 @@ export function registerChaosCommands(
         return target === name ? output : `${output} (the ${target})`;
       },
     })
-    .register({
+    .override({
       name: "pause",
       usage: "pause <name|leader> [ms]",
       summary: "SIGSTOP a child; SIGCONT after ms when given",

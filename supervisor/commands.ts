@@ -106,14 +106,38 @@ export class CommandRegistry {
   #commands = new Map<string, CommandDefinition>();
   #targets = new Map<string, TargetDefinition>();
 
-  /** Adds (or replaces) a command. Returns `this`. */
+  /**
+   * Adds a command. Throws when its word is taken (two modules claiming one word is a bug;
+   * {@linkcode CommandRegistry.override} replaces one on purpose). Returns `this`.
+   */
   register<A>(definition: CommandDefinition<A>): this {
+    if (this.#commands.has(definition.name)) {
+      throw new Error(
+        `Command "${definition.name}" is registered already: expected a new word, or override()`,
+      );
+    }
     this.#commands.set(definition.name, definition as CommandDefinition);
     return this;
   }
 
-  /** Adds (or replaces) a target word. Returns `this`. */
+  /** Replaces the registered command of the same word. Throws when there is none. Returns `this`. */
+  override<A>(definition: CommandDefinition<A>): this {
+    if (!this.#commands.has(definition.name)) {
+      throw new Error(
+        `Command "${definition.name}" is not registered: expected one of ${
+          this.commandNames.join(", ")
+        }`,
+      );
+    }
+    this.#commands.set(definition.name, definition as CommandDefinition);
+    return this;
+  }
+
+  /** Adds a target word. Throws when the word is taken. Returns `this`. */
   registerTarget(target: TargetDefinition): this {
+    if (this.#targets.has(target.word)) {
+      throw new Error(`Target word "${target.word}" is registered already: expected a new word`);
+    }
     this.#targets.set(target.word, target);
     return this;
   }

@@ -134,3 +134,23 @@ Deno.test("formatStatusTable() shows one aligned row per child", () => {
     ].join("\n"),
   );
 });
+
+Deno.test("CommandRegistry.register() throws on a word that is taken; override() replaces it", () => {
+  const registry = defaultCommands();
+  const status = {
+    name: "status",
+    usage: "status",
+    summary: "another status",
+    args: () => z.tuple([]),
+    run: () => "overridden",
+  };
+  assert.throws(() => registry.register(status), /Command "status" is registered already/);
+  registry.override(status);
+  assert.throws(
+    () => registry.override({ ...status, name: "no-such-word" }),
+    /Command "no-such-word" is not registered/,
+  );
+  const target = { word: "leader", summary: "x", resolve: () => Promise.resolve("a") };
+  registry.registerTarget(target);
+  assert.throws(() => registry.registerTarget(target), /Target word "leader" is registered/);
+});

@@ -6,9 +6,7 @@
  *
  * @module
  */
-import { configure } from "@logtape/logtape";
-import { getLogger, type LogLevel, ROOT_CATEGORY, setupLogging } from "@trading/shared/log";
-import { formatJsonLine } from "@trading/shared/log";
+import { getLogger, type LogLevel, setupLogging } from "@trading/shared/log";
 import type { Routes } from "@trading/shared/health";
 import { initMetrics } from "@trading/shared/metrics";
 import { errorMessage } from "@trading/shared/retry";
@@ -168,21 +166,13 @@ export async function runSupervisor(options: RunSupervisorOptions): Promise<numb
 }
 
 /**
- * JSON lines through shared/log.ts when piped; on a terminal the same records go through
- * the multiplexer, so the supervisor's own lines read like its children's.
+ * JSON lines through shared/log.ts; on a terminal they go through the multiplexer, so the
+ * supervisor's own lines read like its children's.
  */
-async function setupSupervisorLogging(level: LogLevel, output: LogMultiplexer): Promise<void> {
-  if (!output.pretty) return await setupLogging("supervisor", level);
-  const lowestLevel = level === "warn" ? "warning" : level;
-  await configure({
-    reset: true,
-    sinks: {
-      terminal: (record) =>
-        output.line("supervisor", "stdout", formatJsonLine("supervisor", record)),
-    },
-    loggers: [
-      { category: [ROOT_CATEGORY], lowestLevel, sinks: ["terminal"] },
-      { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["terminal"] },
-    ],
-  });
+function setupSupervisorLogging(level: LogLevel, output: LogMultiplexer): Promise<void> {
+  return setupLogging(
+    "supervisor",
+    level,
+    output.pretty ? { writeLine: (line) => output.line("supervisor", "stdout", line) } : {},
+  );
 }

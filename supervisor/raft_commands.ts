@@ -135,7 +135,8 @@ export function formatLeaderTable(statuses: readonly RaftNodeStatus[]): string {
 }
 
 /**
- * Adds `leader`, the target word `leader`, and `restart <name|leader>` to `registry`; returns
+ * Adds `leader` and the target word `leader` to `registry`, and overrides `restart` to take
+ * `restart <name|leader>`; returns
  * it. The target waits up to `leaderWaitMs` (default 2000) for an election in progress.
  */
 export function registerRaftCommands(
@@ -154,7 +155,7 @@ export function registerRaftCommands(
         return formatLeaderTable(await raftStatuses(nodes));
       },
     })
-    .register({
+    .override({
       name: "restart",
       usage: "restart <name|leader>",
       summary: "stop a child gracefully and start it again, backoff reset",
