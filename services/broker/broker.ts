@@ -114,6 +114,7 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
     segmentMs: options.segmentMs ?? 7 * DAY_MS,
     retentionBytes: options.retentionBytes ?? -1,
     retentionMs: options.retentionMs ?? 7 * DAY_MS,
+    maxMessageBytes: options.maxBatchBytes ?? 16 * 1024 * 1024,
     durableHighWatermark: flushMode === "sync",
   }, flusher);
   const metaDir = topics.metaDir();

@@ -5,6 +5,11 @@
  *
  * @module
  */
+import {
+  handleAlterConfigs,
+  handleDescribeConfigs,
+  handleIncrementalAlterConfigs,
+} from "./handlers/configs.ts";
 import type { BrokerState, RequestContext } from "./handlers/context.ts";
 import { handleFetch } from "./handlers/fetch.ts";
 import {
@@ -26,6 +31,7 @@ import {
   handleListOffsets,
   handleMetadata,
 } from "./handlers/metadata.ts";
+import { handleCreatePartitions, handleDeleteRecords } from "./handlers/partitions.ts";
 import { handleProduce } from "./handlers/produce.ts";
 import { ErrorCode } from "./protocol/error_codes.ts";
 import { ApiKey, APIS, type ApiSpec } from "./protocol/messages.ts";
@@ -147,11 +153,21 @@ export function runHandler(
     case ApiKey.ApiVersions:
       return handleApiVersions();
     case ApiKey.CreateTopics:
-      return handleCreateTopics(state, body as T.CreateTopicsRequest);
+      return handleCreateTopics(state, ctx, body as T.CreateTopicsRequest);
     case ApiKey.DeleteTopics:
       return handleDeleteTopics(state, body as T.DeleteTopicsRequest);
     case ApiKey.InitProducerId:
       return handleInitProducerId(state, body as T.InitProducerIdRequest);
+    case ApiKey.CreatePartitions:
+      return handleCreatePartitions(state, body as T.CreatePartitionsRequest);
+    case ApiKey.DeleteRecords:
+      return handleDeleteRecords(state, body as T.DeleteRecordsRequest);
+    case ApiKey.DescribeConfigs:
+      return handleDescribeConfigs(state, body as T.DescribeConfigsRequest);
+    case ApiKey.AlterConfigs:
+      return handleAlterConfigs(state, body as T.AlterConfigsRequest);
+    case ApiKey.IncrementalAlterConfigs:
+      return handleIncrementalAlterConfigs(state, body as T.IncrementalAlterConfigsRequest);
     default:
       throw new DecodeError(`No handler for API key ${api.key}`);
   }

@@ -22,7 +22,7 @@ export interface BrokerState {
   metrics: BrokerMetrics;
   autoCreateTopics: boolean;
   defaultPartitions: number;
-  /** Largest record batch accepted by Produce. */
+  /** Largest record batch accepted by Produce: the default of every topic's max.message.bytes. */
   maxBatchBytes: number;
   /** Aborted when the broker closes: long polls end early. */
   closing: AbortSignal;

@@ -24,7 +24,9 @@ import type {
   MetadataResponse,
   MetadataTopic,
 } from "../protocol/types.ts";
+import { invalidTopicConfig } from "../storage/topic_config.ts";
 import { invalidTopicName } from "../storage/topic_store.ts";
+import { createdTopicConfigs } from "./configs.ts";
 import type { BrokerState, RequestContext } from "./context.ts";
 
 const log = getLogger(["broker", "admin"]);
@@ -113,17 +115,17 @@ export async function handleMetadata(
   };
 }
 
-/** ListOffsets: earliest (-2), latest (-1), max timestamp (-3) or the first at a timestamp. */
-export function handleListOffsets(
+/** ListOffsets: earliest (-2), latest (-1), max timestamp (-3) or the first record at a timestamp. */
+export async function handleListOffsets(
   state: BrokerState,
   ctx: RequestContext,
   request: ListOffsetsRequest,
-): ListOffsetsResponse {
+): Promise<ListOffsetsResponse> {
   return {
     throttleTimeMs: 0,
-    topics: request.topics.map((topic) => ({
+    topics: await Promise.all(request.topics.map(async (topic) => ({
       name: topic.name,
-      partitions: topic.partitions.map((p) => {
+      partitions: await Promise.all(topic.partitions.map(async (p) => {
         const plog = state.topics.get(topic.name, p.partitionIndex);
         if (plog === undefined) {
           return {
@@ -135,7 +137,7 @@ export function handleListOffsets(
             leaderEpoch: -1,
           };
         }
-        const found = plog.offsetForTimestamp(p.timestamp);
+        const found = await plog.offsetForTimestamp(p.timestamp);
         return {
           partitionIndex: p.partitionIndex,
           errorCode: ErrorCode.NONE,
@@ -145,22 +147,26 @@ export function handleListOffsets(
           offset: found.offset,
           leaderEpoch: 0,
         };
-      }),
-    })),
+      })),
+    }))),
   };
 }
 
-/** CreateTopics: replication factor 1 (or -1 for the default) on this single node. */
+/**
+ * CreateTopics: replication factor 1 (or -1 for the default) on this single node, with the
+ * topic configs given (validated as AlterConfigs does); v5+ answers with the topic's configs.
+ */
 export async function handleCreateTopics(
   state: BrokerState,
+  ctx: RequestContext,
   request: CreateTopicsRequest,
 ): Promise<CreateTopicsResponse> {
   const topics: CreateTopicsResponse["topics"] = [];
   for (const topic of request.topics) {
-    const answer = {
+    const answer: CreateTopicsResponse["topics"][number] = {
       name: topic.name,
-      errorCode: ErrorCode.NONE as number,
-      errorMessage: null as string | null,
+      errorCode: ErrorCode.NONE,
+      errorMessage: null,
       numPartitions: -1,
       replicationFactor: -1,
       configs: null,
@@ -171,6 +177,14 @@ export async function handleCreateTopics(
       : topic.numPartitions === -1
       ? state.defaultPartitions
       : topic.numPartitions;
+    const overrides: Record<string, string> = {};
+    let invalidConfig: string | undefined;
+    for (const config of topic.configs) {
+      invalidConfig ??= config.value === null
+        ? `Null value not supported for topic configs: ${config.name}`
+        : invalidTopicConfig(config.name, config.value);
+      if (config.value !== null) overrides[config.name] = config.value;
+    }
     const invalid = invalidTopicName(topic.name);
     if (invalid !== undefined) {
       answer.errorCode = ErrorCode.INVALID_TOPIC_EXCEPTION;
@@ -182,11 +196,14 @@ export async function handleCreateTopics(
       answer.errorCode = ErrorCode.INVALID_REPLICATION_FACTOR;
       answer.errorMessage =
         `Invalid replication factor ${topic.replicationFactor}: this broker is a single node, expected 1`;
+    } else if (invalidConfig !== undefined) {
+      answer.errorCode = ErrorCode.INVALID_CONFIG;
+      answer.errorMessage = invalidConfig;
     } else if (state.topics.has(topic.name)) {
       answer.errorCode = ErrorCode.TOPIC_ALREADY_EXISTS;
       answer.errorMessage = `Topic "${topic.name}" already exists`;
     } else if (!request.validateOnly) {
-      const created = await state.topics.create(topic.name, partitions);
+      const created = await state.topics.create(topic.name, partitions, overrides);
       if (!created) {
         answer.errorCode = ErrorCode.TOPIC_ALREADY_EXISTS;
         answer.errorMessage = `Topic "${topic.name}" already exists`;
@@ -195,6 +212,9 @@ export async function handleCreateTopics(
     if (answer.errorCode === ErrorCode.NONE) {
       answer.numPartitions = partitions;
       answer.replicationFactor = 1;
+      if (ctx.apiVersion >= 5 && !request.validateOnly) {
+        answer.configs = createdTopicConfigs(state, topic.name);
+      }
     }
   }
   return { throttleTimeMs: 0, topics };

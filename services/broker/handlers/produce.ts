@@ -63,10 +63,13 @@ export async function handleProduce(
       if (records === null || records.length === 0) {
         return fail(ErrorCode.INVALID_RECORD, "Empty record set");
       }
-      if (records.length > state.maxBatchBytes) {
+      // The topic's max.message.bytes (default: the broker's message.max.bytes), checked on
+      // the whole batch as Kafka's LogValidator does.
+      const maxMessageBytes = state.topics.effectiveConfig(topic.name).maxMessageBytes;
+      if (records.length > maxMessageBytes) {
         return fail(
           ErrorCode.MESSAGE_TOO_LARGE,
-          `Batch of ${records.length} bytes exceeds ${state.maxBatchBytes}`,
+          `Batch of ${records.length} bytes exceeds max.message.bytes ${maxMessageBytes}`,
         );
       }
       const batches = parseBatches(records);

@@ -25,7 +25,12 @@ export const ApiKey = {
   ApiVersions: 18,
   CreateTopics: 19,
   DeleteTopics: 20,
+  DeleteRecords: 21,
   InitProducerId: 22,
+  DescribeConfigs: 32,
+  AlterConfigs: 33,
+  CreatePartitions: 37,
+  IncrementalAlterConfigs: 44,
 } as const;
 
 /** One API: its key, supported version range and the schemas of both directions. */
@@ -491,6 +496,146 @@ const deleteTopics: ApiSpec = {
   ]),
 };
 
+const deleteRecords: ApiSpec = {
+  key: ApiKey.DeleteRecords,
+  name: "DeleteRecords",
+  minVersion: 0,
+  maxVersion: 2,
+  request: message("DeleteRecordsRequest", "2+", [
+    structs("topics", "0+", [
+      f("name", "string"),
+      structs("partitions", "0+", [f("partitionIndex", "int32"), f("offset", "int64")]),
+    ]),
+    f("timeoutMs", "int32"),
+  ]),
+  response: message("DeleteRecordsResponse", "2+", [
+    throttle("0+"),
+    structs("topics", "0+", [
+      f("name", "string"),
+      structs("partitions", "0+", [
+        f("partitionIndex", "int32"),
+        f("lowWatermark", "int64"),
+        f("errorCode", "int16"),
+      ]),
+    ]),
+  ]),
+};
+
+const describeConfigs: ApiSpec = {
+  key: ApiKey.DescribeConfigs,
+  name: "DescribeConfigs",
+  minVersion: 0,
+  maxVersion: 4,
+  request: message("DescribeConfigsRequest", "4+", [
+    structs("resources", "0+", [
+      f("resourceType", "int8"),
+      f("resourceName", "string"),
+      f("configurationKeys", "[]string", "0+", { nullable: "0+" }),
+    ]),
+    f("includeSynonyms", "bool", "1+"),
+    f("includeDocumentation", "bool", "3+"),
+  ]),
+  response: message("DescribeConfigsResponse", "4+", [
+    throttle("0+"),
+    structs("results", "0+", [
+      f("errorCode", "int16"),
+      f("errorMessage", "string", "0+", { nullable: "0+" }),
+      f("resourceType", "int8"),
+      f("resourceName", "string"),
+      structs("configs", "0+", [
+        f("name", "string"),
+        f("value", "string", "0+", { nullable: "0+" }),
+        f("readOnly", "bool"),
+        f("isDefault", "bool", "0"),
+        f("configSource", "int8", "1+", { default: -1 }),
+        f("isSensitive", "bool"),
+        structs("synonyms", "1+", [
+          f("name", "string"),
+          f("value", "string", "1+", { nullable: "0+" }),
+          f("source", "int8"),
+        ]),
+        f("configType", "int8", "3+"),
+        f("documentation", "string", "3+", { nullable: "0+" }),
+      ]),
+    ]),
+  ]),
+};
+
+const alterConfigs: ApiSpec = {
+  key: ApiKey.AlterConfigs,
+  name: "AlterConfigs",
+  minVersion: 0,
+  maxVersion: 2,
+  request: message("AlterConfigsRequest", "2+", [
+    structs("resources", "0+", [
+      f("resourceType", "int8"),
+      f("resourceName", "string"),
+      structs("configs", "0+", [
+        f("name", "string"),
+        f("value", "string", "0+", { nullable: "0+" }),
+      ]),
+    ]),
+    f("validateOnly", "bool"),
+  ]),
+  response: message("AlterConfigsResponse", "2+", alterConfigsResponseFields()),
+};
+
+const createPartitions: ApiSpec = {
+  key: ApiKey.CreatePartitions,
+  name: "CreatePartitions",
+  minVersion: 0,
+  maxVersion: 3,
+  request: message("CreatePartitionsRequest", "2+", [
+    structs("topics", "0+", [
+      f("name", "string"),
+      f("count", "int32"),
+      structs("assignments", "0+", [f("brokerIds", "[]int32")], { nullable: "0+" }),
+    ]),
+    f("timeoutMs", "int32"),
+    f("validateOnly", "bool"),
+  ]),
+  response: message("CreatePartitionsResponse", "2+", [
+    throttle("0+"),
+    structs("results", "0+", [
+      f("name", "string"),
+      f("errorCode", "int16"),
+      f("errorMessage", "string", "0+", { nullable: "0+", default: null }),
+    ]),
+  ]),
+};
+
+const incrementalAlterConfigs: ApiSpec = {
+  key: ApiKey.IncrementalAlterConfigs,
+  name: "IncrementalAlterConfigs",
+  minVersion: 0,
+  maxVersion: 1,
+  request: message("IncrementalAlterConfigsRequest", "1+", [
+    structs("resources", "0+", [
+      f("resourceType", "int8"),
+      f("resourceName", "string"),
+      structs("configs", "0+", [
+        f("name", "string"),
+        f("configOperation", "int8"),
+        f("value", "string", "0+", { nullable: "0+" }),
+      ]),
+    ]),
+    f("validateOnly", "bool"),
+  ]),
+  response: message("IncrementalAlterConfigsResponse", "1+", alterConfigsResponseFields()),
+};
+
+function alterConfigsResponseFields() {
+  return [
+    throttle("0+"),
+    structs("responses", "0+", [
+      f("errorCode", "int16"),
+      f("errorMessage", "string", "0+", { nullable: "0+" }),
+      f("resourceType", "int8"),
+      f("resourceName", "string"),
+    ]),
+  ];
+}
+
 const initProducerId: ApiSpec = {
   key: ApiKey.InitProducerId,
   name: "InitProducerId",
@@ -529,7 +674,12 @@ export const APIS: ReadonlyMap<number, ApiSpec> = new Map(
     apiVersions,
     createTopics,
     deleteTopics,
+    deleteRecords,
     initProducerId,
+    describeConfigs,
+    alterConfigs,
+    createPartitions,
+    incrementalAlterConfigs,
   ].map((api) => [api.key, api]),
 );
 

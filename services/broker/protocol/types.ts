@@ -289,7 +289,93 @@ export interface CreateTopicsResponse {
     errorMessage: string | null;
     numPartitions: number;
     replicationFactor: number;
-    configs: null;
+    configs: CreatedTopicConfig[] | null;
+  }[];
+}
+/** One config of a created topic in CreateTopics v5+ (KIP-525). */
+export interface CreatedTopicConfig {
+  name: string;
+  value: string | null;
+  readOnly: boolean;
+  configSource: number;
+  isSensitive: boolean;
+}
+
+export interface CreatePartitionsRequest {
+  topics: { name: string; count: number; assignments: { brokerIds: number[] }[] | null }[];
+  timeoutMs: number;
+  validateOnly: boolean;
+}
+export interface CreatePartitionsResponse {
+  throttleTimeMs: number;
+  results: { name: string; errorCode: number; errorMessage: string | null }[];
+}
+
+export interface DeleteRecordsRequest {
+  topics: { name: string; partitions: { partitionIndex: number; offset: number }[] }[];
+  timeoutMs: number;
+}
+export interface DeleteRecordsResponse {
+  throttleTimeMs: number;
+  topics: {
+    name: string;
+    partitions: { partitionIndex: number; lowWatermark: number; errorCode: number }[];
+  }[];
+}
+
+export interface DescribeConfigsRequest {
+  resources: { resourceType: number; resourceName: string; configurationKeys: string[] | null }[];
+  includeSynonyms: boolean;
+  includeDocumentation: boolean;
+}
+/** One described config entry. */
+export interface DescribedConfig {
+  name: string;
+  value: string | null;
+  readOnly: boolean;
+  /** DescribeConfigs v0 only. */
+  isDefault: boolean;
+  configSource: number;
+  isSensitive: boolean;
+  synonyms: { name: string; value: string | null; source: number }[];
+  configType: number;
+  documentation: string | null;
+}
+export interface DescribeConfigsResponse {
+  throttleTimeMs: number;
+  results: {
+    errorCode: number;
+    errorMessage: string | null;
+    resourceType: number;
+    resourceName: string;
+    configs: DescribedConfig[];
+  }[];
+}
+
+export interface AlterConfigsRequest {
+  resources: {
+    resourceType: number;
+    resourceName: string;
+    configs: { name: string; value: string | null }[];
+  }[];
+  validateOnly: boolean;
+}
+export interface IncrementalAlterConfigsRequest {
+  resources: {
+    resourceType: number;
+    resourceName: string;
+    configs: { name: string; configOperation: number; value: string | null }[];
+  }[];
+  validateOnly: boolean;
+}
+/** The response of AlterConfigs and of IncrementalAlterConfigs. */
+export interface AlterConfigsResponse {
+  throttleTimeMs: number;
+  responses: {
+    errorCode: number;
+    errorMessage: string | null;
+    resourceType: number;
+    resourceName: string;
   }[];
 }
 

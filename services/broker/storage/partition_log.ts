@@ -15,27 +15,29 @@ import { join } from "node:path";
 import { getLogger } from "@trading/shared/log";
 import { ErrorCode } from "../protocol/error_codes.ts";
 import {
+  BATCH_HEADER_SIZE,
   type BatchHeader,
   isProblem,
   parseBatchAt,
   setBaseOffset,
 } from "../protocol/record_batch.ts";
+import { Reader } from "../protocol/wire.ts";
 import type { Flusher, Syncable } from "./flusher.ts";
 import { ProducerStateTable } from "./producer_state.ts";
-import { Segment, segmentName } from "./segment.ts";
+import { Segment, segmentName, writeAll } from "./segment.ts";
+import type { EffectiveTopicConfig } from "./topic_config.ts";
+
+/** Kafka's log-start-offset checkpoint, per partition: what DeleteRecords moved it to. */
+const LOG_START_FILE = "log_start_offset";
 
 const log = getLogger(["broker", "storage"]);
 
-/** Limits and policies of a partition log. */
-export interface LogOptions {
-  /** Roll to a new segment when the active one reaches this many bytes. */
-  segmentBytes: number;
-  /** Roll to a new segment when the active one is older than this (ms). */
-  segmentMs: number;
-  /** Delete old segments while the log is larger than this; -1 for no limit. */
-  retentionBytes: number;
-  /** Delete segments whose newest record is older than this (ms); -1 for no limit. */
-  retentionMs: number;
+/**
+ * Limits and policies of a partition log: its topic's configs (retention, cleanup policy,
+ * segment rolling, largest batch) and the broker's flush mode. The object is shared by the
+ * partitions of a topic and updated in place when the topic's configs change.
+ */
+export interface LogOptions extends EffectiveTopicConfig {
   /** True: the high watermark waits for fsync (sync mode); false: for the write (interval mode). */
   durableHighWatermark: boolean;
 }
@@ -192,10 +194,36 @@ export class PartitionLog implements Syncable {
     const active = this.segments[this.segments.length - 1]!;
     for (const closed of this.segments.slice(0, -1)) await closed.writeIndexFile();
     if (active.writable === false) await active.openForAppend();
-    this.logStartOffset = this.segments[0]!.baseOffset;
     this.nextOffset = active.nextOffset;
+    this.logStartOffset = Math.min(
+      Math.max(this.segments[0]!.baseOffset, await this.readLogStartCheckpoint()),
+      this.nextOffset,
+    );
     this.writtenOffset = this.nextOffset;
     this.durableOffset = this.nextOffset;
+  }
+
+  private async readLogStartCheckpoint(): Promise<number> {
+    try {
+      const value = Number((await Deno.readTextFile(join(this.dir, LOG_START_FILE))).trim());
+      return Number.isSafeInteger(value) && value >= 0 ? value : 0;
+    } catch {
+      return 0;
+    }
+  }
+
+  private async writeLogStartCheckpoint(offset: number): Promise<void> {
+    // Write, sync, rename: a crash keeps the old checkpoint or the new one.
+    const path = join(this.dir, LOG_START_FILE);
+    const file = await Deno.open(`${path}.tmp`, { write: true, create: true, truncate: true });
+    try {
+      await writeAll(file, new TextEncoder().encode(`${offset}\n`));
+      await file.syncData();
+    } finally {
+      file.close();
+    }
+    await Deno.rename(`${path}.tmp`, path);
+    await this.syncDirectory();
   }
 
   private async deleteFiles(base: number): Promise<void> {
@@ -508,37 +536,88 @@ export class PartitionLog implements Syncable {
   }
 
   /**
-   * The offset for a ListOffsets timestamp: -2 earliest, -1 latest (high watermark), -3 the
-   * batch with the largest timestamp, otherwise the first batch whose max timestamp is at or
-   * after `timestamp` (-1 offset when none).
+   * The offset for a ListOffsets timestamp, as Kafka's `UnifiedLog.fetchOffsetByTimestamp`:
+   * -2 the log start offset, -1 the high watermark, -3 the first record with the largest
+   * timestamp (KIP-734), otherwise the first record at or after `timestamp` (offset -1 when
+   * none). Only records from the log start offset to the high watermark count.
    */
-  offsetForTimestamp(timestamp: number): { offset: number; timestamp: number } {
+  async offsetForTimestamp(timestamp: number): Promise<{ offset: number; timestamp: number }> {
     if (timestamp === -2) return { offset: this.logStartOffset, timestamp: -1 };
     if (timestamp === -1) return { offset: this.highWatermark, timestamp: -1 };
     const hw = this.highWatermark;
+    const visible = (s: Segment, i: number) =>
+      s.batchLast[i]! >= this.logStartOffset && s.batchLast[i]! < hw;
     if (timestamp === -3) {
-      let best = { offset: -1, timestamp: -1 };
+      let best: { segment: Segment; index: number } | undefined;
       for (const s of this.segments) {
         for (let i = 0; i < s.batchCount; i++) {
-          if (s.batchLast[i]! < hw && s.batchMaxTimestamp[i]! > best.timestamp) {
-            best = { offset: s.batchBase[i]!, timestamp: s.batchMaxTimestamp[i]! };
-          }
+          if (!visible(s, i)) continue;
+          if (
+            best === undefined ||
+            s.batchMaxTimestamp[i]! > best.segment.batchMaxTimestamp[best.index]!
+          ) best = { segment: s, index: i };
         }
       }
-      return best;
+      if (best === undefined) return { offset: -1, timestamp: -1 };
+      const maxTimestamp = best.segment.batchMaxTimestamp[best.index]!;
+      return await this.recordAtOrAfter(best.segment, best.index, maxTimestamp);
     }
     for (const s of this.segments) {
       if (s.maxTimestamp < timestamp) continue;
-      const i = s.findTimestamp(timestamp);
-      if (i >= 0 && s.batchLast[i]! < hw) {
-        return { offset: s.batchBase[i]!, timestamp: s.batchMaxTimestamp[i]! };
+      for (let i = 0; i < s.batchCount; i++) {
+        if (visible(s, i) && s.batchMaxTimestamp[i]! >= timestamp) {
+          return await this.recordAtOrAfter(s, i, timestamp);
+        }
       }
     }
     return { offset: -1, timestamp: -1 };
   }
 
-  /** Deletes old segments by size and age (never the active one); returns how many. */
+  /**
+   * The first record of batch `index` of `segment` at or past the log start offset whose
+   * timestamp is at least `timestamp`. A compressed batch is not opened (the broker keeps
+   * batches as produced): its first visible offset and its max timestamp stand for it.
+   */
+  private async recordAtOrAfter(
+    segment: Segment,
+    index: number,
+    timestamp: number,
+  ): Promise<{ offset: number; timestamp: number }> {
+    const base = segment.batchBase[index]!;
+    const fallback = {
+      offset: Math.max(base, this.logStartOffset),
+      timestamp: segment.batchMaxTimestamp[index]!,
+    };
+    const position = segment.batchPosition[index]!;
+    const end = index + 1 < segment.batchCount ? segment.batchPosition[index + 1]! : segment.size;
+    const bytes = await segment.read(position, end - position);
+    const header = parseBatchAt(bytes, 0);
+    if (isProblem(header) || (header.attributes & 0x07) !== 0) return fallback;
+    const r = new Reader(bytes, BATCH_HEADER_SIZE, header.size);
+    try {
+      for (let i = 0; i < header.recordCount; i++) {
+        const length = r.varint();
+        const next = r.pos + length;
+        r.int8(); // attributes
+        const recordTimestamp = header.baseTimestamp + r.varlong();
+        const offset = base + r.varint();
+        if (offset >= this.logStartOffset && recordTimestamp >= timestamp) {
+          return { offset, timestamp: recordTimestamp };
+        }
+        r.pos = next;
+      }
+    } catch {
+      return fallback;
+    }
+    return fallback;
+  }
+
+  /**
+   * Deletes old segments by size and age (never the active one) when the topic's cleanup
+   * policy includes `delete` (a `compact`-only topic keeps them); returns how many.
+   */
   async enforceRetention(now = Date.now()): Promise<number> {
+    if (!this.options.cleanupDelete) return 0;
     let deleted = 0;
     let size = this.sizeBytes;
     while (this.segments.length > 1) {
@@ -551,7 +630,7 @@ export class PartitionLog implements Syncable {
       if (this.rolled.includes(oldest)) break; // Not yet synced and closed.
       this.segments.shift();
       size -= oldest.size;
-      this.logStartOffset = this.segments[0]!.baseOffset;
+      this.logStartOffset = Math.max(this.logStartOffset, this.segments[0]!.baseOffset);
       await oldest.delete();
       deleted++;
       log.info("Deleted segment {segment} of {topic}-{partition} by retention ({reason})", {
@@ -562,6 +641,35 @@ export class PartitionLog implements Syncable {
       });
     }
     return deleted;
+  }
+
+  /**
+   * DeleteRecords: moves the log start offset up to `offset` (-1: the high watermark), durably,
+   * and deletes the segments wholly below it. Records below it are no longer served; a fetch
+   * there gets OFFSET_OUT_OF_RANGE. Returns the new log start offset, or an error code:
+   * OFFSET_OUT_OF_RANGE for an offset past the high watermark, as Kafka's
+   * `Partition.deleteRecordsOnLeader`.
+   */
+  async deleteRecordsBefore(
+    offset: number,
+  ): Promise<{ errorCode: number; lowWatermark: number }> {
+    const target = offset === -1 ? this.highWatermark : offset;
+    if (target < 0 || target > this.highWatermark) {
+      return { errorCode: ErrorCode.OFFSET_OUT_OF_RANGE, lowWatermark: -1 };
+    }
+    if (target <= this.logStartOffset) {
+      return { errorCode: ErrorCode.NONE, lowWatermark: this.logStartOffset };
+    }
+    await this.writeLogStartCheckpoint(target);
+    this.logStartOffset = Math.max(this.logStartOffset, target);
+    while (this.segments.length > 1) {
+      const oldest = this.segments[0]!;
+      if (this.segments[1]!.baseOffset > this.logStartOffset) break;
+      if (this.rolled.includes(oldest)) break; // Not yet synced and closed.
+      this.segments.shift();
+      await oldest.delete();
+    }
+    return { errorCode: ErrorCode.NONE, lowWatermark: this.logStartOffset };
   }
 
   /** Waits for pending writes, syncs, and closes every segment. */

@@ -12,6 +12,9 @@ const OPTIONS: LogOptions = {
   segmentMs: 7 * 24 * 3600 * 1000,
   retentionBytes: -1,
   retentionMs: -1,
+  cleanupDelete: true,
+  cleanupCompact: false,
+  maxMessageBytes: 1024 * 1024,
   durableHighWatermark: true,
 };
 
@@ -177,11 +180,67 @@ Deno.test("PartitionLog finds offsets by timestamp", async () => {
     for (const ts of [1000, 2000, 3000]) {
       await appendDurably(plog, buildRecordBatch([{ value: new Uint8Array(1), timestamp: ts }]));
     }
-    assert.deepEqual(plog.offsetForTimestamp(1500), { offset: 1, timestamp: 2000 });
-    assert.deepEqual(plog.offsetForTimestamp(-2), { offset: 0, timestamp: -1 });
-    assert.deepEqual(plog.offsetForTimestamp(-1), { offset: 3, timestamp: -1 });
-    assert.equal(plog.offsetForTimestamp(9999).offset, -1);
+    assert.deepEqual(await plog.offsetForTimestamp(1500), { offset: 1, timestamp: 2000 });
+    assert.deepEqual(await plog.offsetForTimestamp(-2), { offset: 0, timestamp: -1 });
+    assert.deepEqual(await plog.offsetForTimestamp(-1), { offset: 3, timestamp: -1 });
+    assert.equal((await plog.offsetForTimestamp(9999)).offset, -1);
   });
+});
+
+Deno.test("PartitionLog finds the record, not only the batch, at or after a timestamp", async () => {
+  await withLog({}, async (plog) => {
+    await appendDurably(
+      plog,
+      buildRecordBatch([1000, 2000, 3000, 2500].map((timestamp) => ({
+        value: new Uint8Array(1),
+        timestamp,
+      }))),
+    );
+    assert.deepEqual(await plog.offsetForTimestamp(1500), { offset: 1, timestamp: 2000 });
+    assert.deepEqual(await plog.offsetForTimestamp(2600), { offset: 2, timestamp: 3000 });
+    assert.deepEqual(await plog.offsetForTimestamp(-3), { offset: 2, timestamp: 3000 });
+  });
+});
+
+Deno.test("PartitionLog retention keeps every segment of a compact-only topic", async () => {
+  await withLog(
+    { segmentBytes: 200, retentionMs: 60_000, cleanupDelete: false, cleanupCompact: true },
+    async (plog) => {
+      const old = Date.now() - 3_600_000;
+      for (let i = 0; i < 3; i++) {
+        await appendDurably(
+          plog,
+          buildRecordBatch([{ value: new Uint8Array(150), timestamp: old }]),
+        );
+      }
+      assert.equal(await plog.enforceRetention(), 0);
+      assert.equal(plog.logStartOffset, 0);
+    },
+  );
+});
+
+Deno.test("PartitionLog deleteRecordsBefore() moves the log start offset durably and refuses past the high watermark", async () => {
+  await using dir = await tempDir();
+  const flusher = new Flusher();
+  const options = { ...OPTIONS, segmentBytes: 200 };
+  let plog = await PartitionLog.open(dir.path, "t", 0, options, flusher);
+  for (let i = 0; i < 4; i++) await appendDurably(plog, batchOf(["x".repeat(150)]));
+  assert.deepEqual(await plog.deleteRecordsBefore(5), {
+    errorCode: ErrorCode.OFFSET_OUT_OF_RANGE,
+    lowWatermark: -1,
+  });
+  assert.deepEqual(await plog.deleteRecordsBefore(2), { errorCode: 0, lowWatermark: 2 });
+  assert.equal((await plog.read(1, 1 << 20)).errorCode, ErrorCode.OFFSET_OUT_OF_RANGE);
+  assert.equal(plog.segmentCount, 2, "segments wholly below offset 2 are deleted");
+  await plog.close();
+  plog = await PartitionLog.open(dir.path, "t", 0, options, flusher);
+  try {
+    assert.equal(plog.logStartOffset, 2, "the log start offset survives a restart");
+    assert.deepEqual(await plog.deleteRecordsBefore(-1), { errorCode: 0, lowWatermark: 4 });
+  } finally {
+    await plog.close();
+    await flusher.close();
+  }
 });
 
 Deno.test("PartitionLog in interval mode acknowledges acks=-1 after the write, before the timed sync", async () => {

@@ -1,6 +1,7 @@
 /**
  * The broker's topics: one {@linkcode PartitionLog} per partition, in directories named
- * `<topic>-<partition>` under the data dir (Kafka's layout), found again on start.
+ * `<topic>-<partition>` under the data dir (Kafka's layout), found again on start, and each
+ * topic's config overrides ({@linkcode TopicConfigStore}), which its partitions act on.
  *
  * @module
  */
@@ -8,6 +9,11 @@ import { join } from "node:path";
 import { getLogger } from "@trading/shared/log";
 import type { Flusher } from "./flusher.ts";
 import { type LogOptions, PartitionLog } from "./partition_log.ts";
+import {
+  effectiveTopicConfig,
+  type TopicConfigOverrides,
+  TopicConfigStore,
+} from "./topic_config.ts";
 
 const log = getLogger(["broker", "storage"]);
 
@@ -22,22 +28,51 @@ export function invalidTopicName(name: string): string | undefined {
   return undefined;
 }
 
+/** The broker-wide log settings: the defaults of every topic's configs. */
+export interface BrokerLogDefaults {
+  segmentBytes: number;
+  segmentMs: number;
+  retentionBytes: number;
+  retentionMs: number;
+  /** Largest record batch a produce may carry (Kafka's message.max.bytes). */
+  maxMessageBytes: number;
+  durableHighWatermark: boolean;
+}
+
 /** Every topic and partition log of the broker. */
 export class TopicStore {
   private readonly topics = new Map<string, PartitionLog[]>();
+  /** The options object of each topic, shared by its partitions and updated in place. */
+  private readonly topicOptions = new Map<string, LogOptions>();
   /** Topics being created, so concurrent CreateTopics for one name agree. */
   private readonly creating = new Map<string, Promise<PartitionLog[]>>();
+  /** The broker's values of the topic configs, by topic config name (Kafka's synonyms). */
+  readonly brokerConfigs: Readonly<Record<string, string>>;
 
   private constructor(
     readonly dataDir: string,
-    private readonly options: LogOptions,
+    private readonly defaults: BrokerLogDefaults,
     private readonly flusher: Flusher,
-  ) {}
+    private readonly configs: TopicConfigStore,
+  ) {
+    this.brokerConfigs = {
+      "retention.ms": String(defaults.retentionMs),
+      "retention.bytes": String(defaults.retentionBytes),
+      "segment.bytes": String(defaults.segmentBytes),
+      "segment.ms": String(defaults.segmentMs),
+      "max.message.bytes": String(defaults.maxMessageBytes),
+    };
+  }
 
   /** Opens every partition found under `dataDir`, recovering each log. */
-  static async open(dataDir: string, options: LogOptions, flusher: Flusher): Promise<TopicStore> {
+  static async open(
+    dataDir: string,
+    defaults: BrokerLogDefaults,
+    flusher: Flusher,
+  ): Promise<TopicStore> {
     await Deno.mkdir(dataDir, { recursive: true });
-    const store = new TopicStore(dataDir, options, flusher);
+    const configs = await TopicConfigStore.open(join(dataDir, "_meta"));
+    const store = new TopicStore(dataDir, defaults, flusher, configs);
     const found = new Map<string, number[]>();
     for await (const entry of Deno.readDir(dataDir)) {
       const match = /^(.+)-(\d+)$/.exec(entry.name);
@@ -49,16 +84,52 @@ export class TopicStore {
     for (const [topic, partitions] of found) {
       partitions.sort((a, b) => a - b);
       const count = partitions[partitions.length - 1]! + 1;
+      const options = store.optionsOf(topic);
       const logs: PartitionLog[] = [];
       for (let p = 0; p < count; p++) {
         logs.push(await PartitionLog.open(dataDir, topic, p, options, flusher));
       }
       store.topics.set(topic, logs);
     }
+    // Overrides of a topic whose directories are gone (a crash inside DeleteTopics, or
+    // between saving the configs of a new topic and creating it) must not outlive it.
+    for (const topic of configs.topics()) if (!found.has(topic)) await configs.delete(topic);
     if (found.size > 0) {
       log.info("Opened {topics} topics from {dir}", { topics: found.size, dir: dataDir });
     }
     return store;
+  }
+
+  /** The options object of `topic`, built from its overrides on first use. */
+  private optionsOf(topic: string): LogOptions {
+    let options = this.topicOptions.get(topic);
+    if (options === undefined) {
+      options = {
+        durableHighWatermark: this.defaults.durableHighWatermark,
+        ...effectiveTopicConfig(this.configs.get(topic), this.brokerConfigs),
+      };
+      this.topicOptions.set(topic, options);
+    }
+    return options;
+  }
+
+  /** The config overrides of `topic` (empty when none). */
+  configOverrides(topic: string): TopicConfigOverrides {
+    return this.configs.get(topic);
+  }
+
+  /** What `topic`'s partitions act on now. */
+  effectiveConfig(topic: string): Readonly<LogOptions> {
+    return this.optionsOf(topic);
+  }
+
+  /**
+   * Replaces the config overrides of an existing topic (validated by the caller), durably,
+   * and applies them to its partitions at once.
+   */
+  async setConfigOverrides(topic: string, overrides: TopicConfigOverrides): Promise<void> {
+    await this.configs.set(topic, overrides);
+    Object.assign(this.optionsOf(topic), effectiveTopicConfig(overrides, this.brokerConfigs));
   }
 
   /** Topic names, sorted. */
@@ -87,10 +158,14 @@ export class TopicStore {
   }
 
   /**
-   * Creates `topic` with `partitions` partitions; returns false if it already exists.
-   * Throws on an invalid name or count.
+   * Creates `topic` with `partitions` partitions and config `overrides` (validated by the
+   * caller); returns false if it already exists. Throws on an invalid name or count.
    */
-  async create(topic: string, partitions: number): Promise<boolean> {
+  async create(
+    topic: string,
+    partitions: number,
+    overrides: TopicConfigOverrides = {},
+  ): Promise<boolean> {
     const invalid = invalidTopicName(topic);
     if (invalid !== undefined) throw new RangeError(invalid);
     if (!Number.isInteger(partitions) || partitions < 1 || partitions > 10_000) {
@@ -103,9 +178,12 @@ export class TopicStore {
       return false;
     }
     const creation = (async () => {
+      if (Object.keys(overrides).length > 0) await this.configs.set(topic, overrides);
+      this.topicOptions.delete(topic);
+      const options = this.optionsOf(topic);
       const logs: PartitionLog[] = [];
       for (let p = 0; p < partitions; p++) {
-        logs.push(await PartitionLog.open(this.dataDir, topic, p, this.options, this.flusher));
+        logs.push(await PartitionLog.open(this.dataDir, topic, p, options, this.flusher));
       }
       return logs;
     })();
@@ -119,12 +197,31 @@ export class TopicStore {
     return true;
   }
 
+  /**
+   * Grows `topic` to `count` partitions (CreatePartitions); the caller checked that the topic
+   * exists and has fewer. New partitions start empty at offset 0.
+   */
+  async addPartitions(topic: string, count: number): Promise<void> {
+    const logs = this.topics.get(topic);
+    if (logs === undefined) throw new RangeError(`Unknown topic "${topic}"`);
+    const options = this.optionsOf(topic);
+    const added: PartitionLog[] = [];
+    for (let p = logs.length; p < count; p++) {
+      added.push(await PartitionLog.open(this.dataDir, topic, p, options, this.flusher));
+    }
+    // Published at once, so that no reader sees a partition count between the two.
+    logs.push(...added);
+    log.info("Topic {topic} now has {partitions} partitions", { topic, partitions: count });
+  }
+
   /** Deletes `topic` and its data; returns false if it did not exist. */
   async delete(topic: string): Promise<boolean> {
     const logs = this.topics.get(topic);
     if (logs === undefined) return false;
     this.topics.delete(topic);
+    this.topicOptions.delete(topic);
     for (const plog of logs) await plog.destroy();
+    await this.configs.delete(topic);
     log.info("Deleted topic {topic}", { topic });
     return true;
   }
