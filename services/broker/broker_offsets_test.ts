@@ -7,24 +7,16 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { Kafka, logLevel } from "kafkajs";
-import { waitFor } from "@trading/shared/testing";
+import { DEBIAN_PYTHON, requireTestTool, waitFor } from "@trading/shared/testing";
 import { ApiKey } from "./protocol/messages.ts";
 import { decodeRecords } from "./protocol/record_batch.ts";
 import type { FetchResponse } from "./protocol/types.ts";
 import { RawKafkaClient } from "./raw_client.ts";
 import { withBroker } from "./with_broker.ts";
 
-const PYTHON = "/usr/bin/python3";
 const COMMIT_METADATA = fileURLToPath(
   new URL("./testdata/kafka_python_commit_metadata.py", import.meta.url),
 );
-
-async function succeeds(command: string, args: string[]): Promise<boolean> {
-  return await new Deno.Command(command, { args, stdout: "null", stderr: "null" }).output()
-    .then((o) => o.success, () => false);
-}
-const haveKcat = await succeeds("kcat", ["-V"]);
-const haveKafkaPython = await succeeds(PYTHON, ["-c", "import kafka"]);
 
 async function run(command: string, args: string[]): Promise<string> {
   const out = await new Deno.Command(command, {
@@ -86,30 +78,24 @@ Deno.test("kafkajs finds the first record at or after a timestamp inside a batch
   });
 });
 
-Deno.test({
-  name: "kcat queries the offset of a timestamp",
-  ignore: !haveKcat,
-  fn: async () => {
-    await withBroker({ createTopics: [{ name: "times", partitions: 1 }] }, async (broker) => {
-      await produceOneBatch(broker.address, "times");
-      const out = await run("kcat", ["-Q", "-b", broker.address, "-t", "times:0:3500"]);
-      assert.match(out, /times \[0\] offset 3\b/);
-    });
-  },
+Deno.test("kcat queries the offset of a timestamp", async () => {
+  await requireTestTool("kcat");
+  await withBroker({ createTopics: [{ name: "times", partitions: 1 }] }, async (broker) => {
+    await produceOneBatch(broker.address, "times");
+    const out = await run("kcat", ["-Q", "-b", broker.address, "-t", "times:0:3500"]);
+    assert.match(out, /times \[0\] offset 3\b/);
+  });
 });
 
-Deno.test({
-  name: "kafka-python reads back the metadata it committed with an offset",
-  ignore: !haveKafkaPython,
-  fn: async () => {
-    await withBroker({ createTopics: [{ name: "meta", partitions: 1 }] }, async (broker) => {
-      const out = await run(PYTHON, [COMMIT_METADATA, broker.address, "meta"]);
-      assert.deepEqual(JSON.parse(out.trim().split("\n").pop()!), {
-        offset: 3,
-        metadata: "checkpoint-a",
-      });
+Deno.test("kafka-python reads back the metadata it committed with an offset", async () => {
+  await requireTestTool("kafka-python");
+  await withBroker({ createTopics: [{ name: "meta", partitions: 1 }] }, async (broker) => {
+    const out = await run(DEBIAN_PYTHON, [COMMIT_METADATA, broker.address, "meta"]);
+    assert.deepEqual(JSON.parse(out.trim().split("\n").pop()!), {
+      offset: 3,
+      metadata: "checkpoint-a",
     });
-  },
+  });
 });
 
 Deno.test("a fetch from an offset inside a batch returns the whole batch and clients start at that offset", async () => {
@@ -134,7 +120,8 @@ Deno.test("a fetch from an offset inside a batch returns the whole batch and cli
     } finally {
       client.close();
     }
-    if (haveKcat) {
+    {
+      await requireTestTool("kcat");
       const out = await run("kcat", [
         "-C",
         "-b",
