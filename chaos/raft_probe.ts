@@ -132,12 +132,18 @@ export class RaftProbe {
     this.#pumping = this.#pump();
   }
 
-  /** Starts the probe process. */
-  static start(config: ProbeConfig): RaftProbe {
+  /**
+   * Starts the probe process; `clusterSecret` is the CLUSTER_SECRET of the pipeline probed
+   * (its gRPC calls need it), passed in the environment rather than on the command line.
+   */
+  static start(config: ProbeConfig, { clusterSecret }: { clusterSecret?: string } = {}): RaftProbe {
     const process = new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", "--frozen", PROBE, JSON.stringify(config)],
       cwd: ROOT,
-      env: { LOG_LEVEL: "error" },
+      env: {
+        LOG_LEVEL: "error",
+        ...(clusterSecret === undefined ? {} : { CLUSTER_SECRET: clusterSecret }),
+      },
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",

@@ -189,7 +189,7 @@ export async function runScenario(
       : null,
     brokers: hasServices ? pipeline.brokers : null,
     deadlineMs: 1000,
-  });
+  }, { clusterSecret: pipeline.clusterSecret });
   let verify: VerifyReport | null = null;
   let summary;
   const figures = setInterval(() => {

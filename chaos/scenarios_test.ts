@@ -59,7 +59,7 @@ Deno.test(`chaos scenarios ${scenarios.map((s) => s.id).join(",")} on one pipeli
       nodes: pipeline.raftNodes.map((n) => ({ id: n.id, addr: n.grpcAddr })),
       load: null,
       brokers: null,
-    });
+    }, { clusterSecret: pipeline.clusterSecret });
     try {
       await probe.feed(pipeline.ingestorAddr, "pause");
       const result = await pipeline.control("verify 60");

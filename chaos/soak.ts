@@ -69,7 +69,7 @@ export async function runSoak(
     load: { clients: 2, prefix: `soak-${options.seed}-${startedAt}`, pauseMs: 40 },
     brokers: pipeline.brokers,
     deadlineMs: 1000,
-  });
+  }, { clusterSecret: pipeline.clusterSecret });
   const figures = setInterval(() => {
     options.onFigures?.({
       orders: probe.events.filter((e) => e.status === "accepted").length,

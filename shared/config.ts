@@ -28,11 +28,22 @@ export const CONFIG_EXIT_CODE = 2;
 type Env = Record<string, string | undefined>;
 
 const EXPECTED = Symbol("expected");
+const SECRET = Symbol("secret");
 
 /** Attaches the human description of the expected form, used in error messages. */
 function describe<T extends z.ZodType>(schema: T, expected: string): T {
   (schema as unknown as Record<symbol, string>)[EXPECTED] = expected;
   return schema;
+}
+
+/** Marks a building block whose value must never appear in an error message. */
+function secret<T extends z.ZodType>(schema: T): T {
+  (schema as unknown as Record<symbol, boolean>)[SECRET] = true;
+  return schema;
+}
+
+function isSecret(schema: z.ZodType | undefined): boolean {
+  return (schema as unknown as Record<symbol, boolean> | undefined)?.[SECRET] === true;
 }
 
 function expectedOf(schema: z.ZodType): string | undefined {
@@ -193,12 +204,49 @@ export function chaosProfile() {
   );
 }
 
-/** Variables every service has: ports, log level. */
+/** True for 127.0.0.0/8, ::1 and localhost: addresses no other machine can reach. */
+export function isLoopbackHost(host: string): boolean {
+  const bare = host.replace(/^\[(.*)\]$/, "$1").toLowerCase();
+  return bare === "localhost" || bare === "::1" || /^127(\.\d{1,3}){3}$/.test(bare);
+}
+
+/**
+ * `CLUSTER_SECRET`: the secret shared by every process of one pipeline, which internal gRPC
+ * clients present and servers require (shared/cluster_secret.ts). At least 16 characters, no
+ * white space; optional, but mandatory for a process bound beyond loopback
+ * ({@linkcode requireClusterSecretBeyondLoopback}).
+ */
+export function clusterSecret() {
+  return secret(optional(
+    text("a secret of 16-256 characters without white space", undefined, /^\S{16,256}$/),
+  ));
+}
+
+/**
+ * Throws a {@linkcode ConfigError} naming `CLUSTER_SECRET` when `secret` is unset although
+ * one of `binds` (variable name and the host it binds) is not a loopback address: whoever
+ * reaches such a port from another machine must not get in without the secret.
+ */
+export function requireClusterSecretBeyondLoopback(
+  secret: string | undefined,
+  binds: readonly { variable: string; host: string }[],
+): void {
+  if (secret !== undefined) return;
+  const open = binds.find((bind) => !isLoopbackHost(bind.host));
+  if (open === undefined) return;
+  throw new ConfigError(
+    "CLUSTER_SECRET",
+    `Missing CLUSTER_SECRET: expected a secret when ${open.variable} "${open.host}" is not a loopback address`,
+  );
+}
+
+/** Variables every service has: ports, log level, the cluster secret. */
 export function commonEnv(defaults: { grpcPort?: number; httpPort: number }) {
   return {
     PORT_GRPC: defaults.grpcPort === undefined ? optional(port()) : port(defaults.grpcPort, true),
     PORT_HTTP: port(defaults.httpPort, true),
     LOG_LEVEL: oneOf(["debug", "info", "warn", "error"] as const, "info"),
+    CLUSTER_SECRET: clusterSecret(),
   };
 }
 
@@ -262,6 +310,8 @@ export function loadConfig<S extends z.ZodRawShape>(
   const value = input[variable];
   const message = value === undefined
     ? `Missing ${variable}: expected ${expected}`
+    : isSecret(shape[variable] as z.ZodType)
+    ? `Invalid ${variable} (value not shown, ${value.length} characters): expected ${expected}`
     : `Invalid ${variable} "${value}": expected ${expected}`;
   throw new ConfigError(variable, message);
 }

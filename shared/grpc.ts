@@ -5,6 +5,13 @@
  * @module
  */
 import * as grpc from "@grpc/grpc-js";
+import {
+  CLUSTER_SECRET_METADATA,
+  clusterSecretMatches,
+  processClusterSecret,
+} from "./cluster_secret.ts";
+import { getLogger } from "./log.ts";
+import { counter } from "./metrics.ts";
 import { processIsExiting } from "./shutdown.ts";
 
 export { grpc };
@@ -22,8 +29,26 @@ export interface GrpcServer {
   close(graceMs?: number): Promise<void>;
 }
 
-/** Channel and server options shared by every process: small keepalive, big messages. */
-export const GRPC_OPTIONS: grpc.ChannelOptions = {
+/** A client interceptor that puts `secret()` (when defined) into every call's metadata. */
+function sendClusterSecret(secret: () => string | undefined): grpc.Interceptor {
+  return (options, nextCall) => {
+    const value = secret();
+    if (value === undefined) return nextCall(options) as grpc.InterceptingCall;
+    return new grpc.InterceptingCall(nextCall(options), {
+      start(metadata, listener, next) {
+        metadata.set(CLUSTER_SECRET_METADATA, value);
+        next(metadata, listener);
+      },
+    });
+  };
+}
+
+/**
+ * Channel and client options shared by every process: small keepalive, big messages, and
+ * this process's cluster secret ({@linkcode processClusterSecret}, read at the first call,
+ * so that importing this module never reads the environment) sent with every call.
+ */
+export const GRPC_OPTIONS: grpc.ClientOptions = {
   "grpc.max_receive_message_length": 64 * 1024 * 1024,
   "grpc.max_send_message_length": 64 * 1024 * 1024,
   "grpc.keepalive_time_ms": 10_000,
@@ -31,7 +56,93 @@ export const GRPC_OPTIONS: grpc.ChannelOptions = {
   "grpc.keepalive_permit_without_calls": 1,
   // Channelz bookkeeping costs ~3% of a grpc-js server's CPU and nothing here reads it.
   "grpc.enable_channelz": 0,
+  interceptors: [sendClusterSecret(processClusterSecret)],
 };
+
+/**
+ * `options` (default {@linkcode GRPC_OPTIONS}) with `secret` sent instead of this process's
+ * own: for a client of a cluster whose secret is not in this process's environment (a test
+ * harness that started the cluster).
+ */
+export function withClusterSecret(
+  secret: string,
+  options: grpc.ClientOptions = GRPC_OPTIONS,
+): grpc.ClientOptions {
+  return { ...options, interceptors: [sendClusterSecret(() => secret)] };
+}
+
+/** The methods every caller may use without the cluster secret: health checks only. */
+const OPEN_METHODS: ReadonlySet<string> = new Set([
+  "/grpc.health.v1.Health/Check",
+  "/grpc.health.v1.Health/Watch",
+]);
+
+const log = getLogger(["grpc", "auth"]);
+const REFUSAL_LOG_INTERVAL_MS = 10_000;
+let lastRefusalLog = -Infinity;
+let unloggedRefusals = 0;
+
+/**
+ * Checks the cluster secret a call presented (the `x-cluster-secret` metadata value, or
+ * undefined). Returns undefined when the call may go on, else the details of the
+ * UNAUTHENTICATED status to answer; a refusal is counted (`grpc_calls_refused_total`) and
+ * logged now and then, not per call, so that a flood of calls cannot flood the log.
+ */
+export function checkClusterSecret(
+  secret: string,
+  method: string,
+  presented: unknown,
+  peer: string,
+): string | undefined {
+  if (clusterSecretMatches(secret, presented)) return undefined;
+  const reason = presented === undefined ? "missing" : "wrong";
+  counter(
+    "grpc_calls_refused_total",
+    "gRPC calls refused for a missing or wrong cluster secret",
+    ["method", "reason"],
+  ).inc({ method, reason });
+  unloggedRefusals++;
+  const now = performance.now();
+  if (now - lastRefusalLog >= REFUSAL_LOG_INTERVAL_MS) {
+    log.warn(
+      "Refused {count} gRPC call(s) without the cluster secret, the last {method} from {peer}",
+      { count: unloggedRefusals, method, peer, reason },
+    );
+    lastRefusalLog = now;
+    unloggedRefusals = 0;
+  }
+  return `Call to ${method} refused: expected this cluster's CLUSTER_SECRET in metadata ${CLUSTER_SECRET_METADATA}`;
+}
+
+/**
+ * A server interceptor that refuses, with UNAUTHENTICATED, every call but a health check
+ * whose metadata does not carry `secret` under `x-cluster-secret`.
+ */
+export function requireClusterSecret(secret: string): grpc.ServerInterceptor {
+  return (method, call) => {
+    if (OPEN_METHODS.has(method.path)) return new grpc.ServerInterceptingCall(call);
+    return new grpc.ServerInterceptingCall(call, {
+      start(next) {
+        next({
+          onReceiveMetadata(metadata, nextMetadata) {
+            const presented = metadata.get(CLUSTER_SECRET_METADATA)[0];
+            const refusal = checkClusterSecret(secret, method.path, presented, call.getPeer());
+            if (refusal === undefined) nextMetadata(metadata);
+            else call.sendStatus({ code: grpc.status.UNAUTHENTICATED, details: refusal });
+          },
+        });
+      },
+    });
+  };
+}
+
+/** Options of {@linkcode startGrpcServer}. */
+export interface GrpcServerOptions {
+  /** Address to bind. Default 127.0.0.1. */
+  hostname?: string;
+  /** When set, every call but a health check must present it ({@linkcode requireClusterSecret}). */
+  clusterSecret?: string | undefined;
+}
 
 /**
  * Creates a server, lets `register` add services, and binds it to `hostname:port`
@@ -40,9 +151,13 @@ export const GRPC_OPTIONS: grpc.ChannelOptions = {
 export async function startGrpcServer(
   port: number,
   register: (server: grpc.Server) => void,
-  { hostname = "127.0.0.1" }: { hostname?: string } = {},
+  { hostname = "127.0.0.1", clusterSecret }: GrpcServerOptions = {},
 ): Promise<GrpcServer> {
-  const server = new grpc.Server(GRPC_OPTIONS);
+  const { interceptors: _client, ...channelOptions } = GRPC_OPTIONS;
+  const server = new grpc.Server({
+    ...channelOptions,
+    ...(clusterSecret === undefined ? {} : { interceptors: [requireClusterSecret(clusterSecret)] }),
+  });
   register(server);
   const bound = await new Promise<number>((resolve, reject) => {
     server.bindAsync(

@@ -69,7 +69,8 @@ export type RaftCall =
   );
 
 /**
- * Channel options for clients of raft-nodes: the shared options, with
+ * Channel options for clients of raft-nodes: the shared options (the cluster secret
+ * included), with
  * - grpc-js's reconnect backoff (1 s growing to 120 s by default) cut to 100 ms growing to
  *   1 s, because a restarted node must be usable again within about an election timeout;
  * - no idle timeout (grpc-js closes a channel after 30 idle minutes by default). Deno 2.9's
@@ -78,7 +79,7 @@ export type RaftCall =
  *   `find_stream_on_goaway_func`, denoland/deno#36788), and a channel to a former leader is
  *   exactly such an idle, busy-in-the-past channel.
  */
-export const RAFT_CHANNEL_OPTIONS: grpc.ChannelOptions = {
+export const RAFT_CHANNEL_OPTIONS: grpc.ClientOptions = {
   ...GRPC_OPTIONS,
   "grpc.initial_reconnect_backoff_ms": 100,
   "grpc.max_reconnect_backoff_ms": 1000,

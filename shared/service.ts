@@ -35,6 +35,11 @@ export interface ServiceOptions {
   routes?: Routes;
   /** Shutdown deadline in ms. */
   shutdownDeadlineMs?: number;
+  /**
+   * The cluster secret (`CLUSTER_SECRET`); when set, every gRPC call but a health check must
+   * present it (shared/grpc.ts, `requireClusterSecret`).
+   */
+  clusterSecret?: string | undefined;
 }
 
 /** A started service: its logger, health, servers and shutdown coordinator. */
@@ -81,7 +86,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
         startGrpcServer(grpcPort, (server) => {
           grpcHealth = addGrpcHealth(server, health);
           options.registerGrpc?.(server);
-        }),
+        }, { clusterSecret: options.clusterSecret }),
     );
     const started = grpcServer;
     shutdown.defer("grpc server", async () => {

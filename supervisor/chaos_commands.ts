@@ -27,6 +27,7 @@ import {
 } from "./commands.ts";
 import { faultTracker } from "./fault_tracker.ts";
 import {
+  clusterSecretOf,
   RAFT_CALL_DEADLINE_MS,
   type RaftNodeRef,
   raftNodesOf,
@@ -122,7 +123,10 @@ async function onEveryNode<M extends "setChaos" | "partition" | "heal" | "getCha
   const calls = nodes.map((node) =>
     ({ addr: node.grpcAddr, method, request: request(node) }) as RaftCallRequest
   );
-  const results = await callRaftNodes(calls, { deadlineMs: RAFT_CALL_DEADLINE_MS });
+  const results = await callRaftNodes(calls, {
+    deadlineMs: RAFT_CALL_DEADLINE_MS,
+    clusterSecret: clusterSecretOf(nodes),
+  });
   results.forEach((result, i) => {
     const node = nodes[i]!;
     if (result.ok) {

@@ -4,7 +4,7 @@ import { tempDir, waitFor } from "@trading/shared/testing";
 import { parseRuntimeProfile, pipelineCommands } from "./chaos_commands.ts";
 import { faultTracker } from "./fault_tracker.ts";
 import { callRaftNodes } from "./raft_call.ts";
-import { leaderOf, raftNodesOf, raftStatuses } from "./raft_commands.ts";
+import { clusterSecretOf, leaderOf, raftNodesOf, raftStatuses } from "./raft_commands.ts";
 import { Supervisor } from "./supervisor.ts";
 import { startRaftSupervisor, unexpectedExits } from "./testdata/raft_supervisor.ts";
 
@@ -30,6 +30,7 @@ async function chaosOf(supervisor: Supervisor): Promise<Record<string, ChaosStat
   const nodes = raftNodesOf(supervisor);
   const results = await callRaftNodes(
     nodes.map((n) => ({ addr: n.grpcAddr, method: "getChaos" as const, request: {} })),
+    { clusterSecret: clusterSecretOf(nodes) },
   );
   results.forEach((result, i) => {
     if (!result.ok) throw new Error(result.error);

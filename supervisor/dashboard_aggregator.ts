@@ -17,6 +17,7 @@ import {
   type Scrape,
 } from "./dashboard_pipeline_figures.ts";
 import { RaftPollerProcess } from "./dashboard_raft_poller.ts";
+import { clusterSecretOf, raftNodesOf } from "./raft_commands.ts";
 import type { RaftClusterView, RaftTarget } from "./dashboard_raft_status.ts";
 import type { ChildState, Supervisor } from "./supervisor.ts";
 
@@ -101,6 +102,7 @@ export class DashboardAggregator {
     this.#childHost = options.childHost ?? "127.0.0.1";
     this.#raft = new RaftPollerProcess(raftTargets(supervisor, this.#childHost), {
       intervalMs: this.#intervalMs,
+      clusterSecret: clusterSecretOf(raftNodesOf(supervisor)),
     });
   }
 

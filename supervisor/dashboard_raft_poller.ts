@@ -88,6 +88,8 @@ export interface RaftPollerProcessOptions {
   deadlineMs?: number;
   /** How the role is started; default this executable's `dashboard-raft-poller` role. */
   command?: (args: string[]) => ChildCommand;
+  /** The nodes' CLUSTER_SECRET, for the poller to send (in its environment). */
+  clusterSecret?: string | undefined;
 }
 
 /** Runs the `dashboard-raft-poller` role and keeps its latest view; restarts it if it dies. */
@@ -95,6 +97,7 @@ export class RaftPollerProcess {
   #targets: RaftTarget[];
   #args: RaftPollerArgs;
   #command: (args: string[]) => ChildCommand;
+  #clusterSecret: string | undefined;
   #latest: { view: RaftClusterView; at: number } | undefined;
   #child: Deno.ChildProcess | undefined;
   #running: Promise<void> | undefined;
@@ -111,6 +114,7 @@ export class RaftPollerProcess {
     };
     this.#command = options.command ??
       ((args) => selfCommand("dashboard-raft-poller", args));
+    this.#clusterSecret = options.clusterSecret;
   }
 
   /** The poller's pid while it runs. */
@@ -170,6 +174,9 @@ export class RaftPollerProcess {
     try {
       child = new Deno.Command(command.executable, {
         args: command.args,
+        ...(this.#clusterSecret === undefined
+          ? {}
+          : { env: { CLUSTER_SECRET: this.#clusterSecret } }),
         stdin: "piped",
         stdout: "piped",
         stderr: "piped",

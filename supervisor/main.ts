@@ -10,6 +10,7 @@ import { getLogger, type LogLevel, setupLogging } from "@trading/shared/log";
 import type { Routes } from "@trading/shared/health";
 import { initMetrics } from "@trading/shared/metrics";
 import { errorMessage } from "@trading/shared/retry";
+import { generateClusterSecret } from "@trading/shared/cluster-secret";
 import type { ChildCommand, ChildSpecInput } from "./child_spec.ts";
 import { pipelineCommands } from "./chaos_commands.ts";
 import { type CommandRegistry, defaultCommands } from "./commands.ts";
@@ -31,6 +32,7 @@ Starts the pipeline under the supervisor. Configuration comes from the environme
   SUPERVISOR_TOKEN        bearer token required by the admin endpoints
   SUPERVISOR_PORT_OFFSET  added to every child's port (default 0)
   SUPERVISOR_DATA_DIR     children's data (default .data)
+  CLUSTER_SECRET          secret every gRPC caller must present (default: a new one per run)
   KAFKA_BROKERS           use this Kafka instead of starting the embedded broker
   LOG_LEVEL               debug|info|warn|error (default info)`;
 
@@ -46,6 +48,11 @@ export async function main(args: string[]): Promise<number> {
     return help ? 0 : 2;
   }
   const config = loadSupervisorConfig();
+  // One secret per pipeline: every child gets it in its environment, and so does every
+  // process the supervisor starts for itself (raft-call, the watchdog), which inherit this
+  // process's environment. Never logged.
+  const clusterSecret = config.CLUSTER_SECRET ?? generateClusterSecret();
+  Deno.env.set("CLUSTER_SECRET", clusterSecret);
   // Lazily, because main.ts itself loads this module lazily (no import cycle at start-up).
   const { ROLES } = await import("../main.ts");
   const specs = pipelineSpecs({
@@ -53,7 +60,7 @@ export async function main(args: string[]): Promise<number> {
     dataDir: config.SUPERVISOR_DATA_DIR,
     kafkaBrokers: config.KAFKA_BROKERS,
     roles: Object.keys(ROLES),
-    env: { LOG_LEVEL: config.LOG_LEVEL },
+    env: { LOG_LEVEL: config.LOG_LEVEL, CLUSTER_SECRET: clusterSecret },
   });
   return await runSupervisor({
     specs,

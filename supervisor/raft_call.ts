@@ -93,6 +93,8 @@ export interface CallRaftNodesOptions {
   deadlineMs?: number;
   /** How the `raft-call` role is started; default {@linkcode selfCommand}. */
   command?: ChildCommand;
+  /** The nodes' CLUSTER_SECRET (their specs' environment), for the child to send. */
+  clusterSecret?: string | undefined;
 }
 
 /**
@@ -108,6 +110,10 @@ export async function callRaftNodes<C extends readonly RaftCallRequest[]>(
   const command = options.command ?? selfCommand("raft-call");
   const output = await new Deno.Command(command.executable, {
     args: [...command.args, JSON.stringify({ deadlineMs, calls })],
+    // In the environment, not on the command line, where any local user could read it.
+    ...(options.clusterSecret === undefined
+      ? {}
+      : { env: { CLUSTER_SECRET: options.clusterSecret } }),
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

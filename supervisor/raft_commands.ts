@@ -24,6 +24,8 @@ export interface RaftNodeRef {
   readonly nodeId: string;
   /** Its client and admin gRPC address, `127.0.0.1:<grpc port>`. */
   readonly grpcAddr: string;
+  /** The CLUSTER_SECRET it was started with, which every call to it must present. */
+  readonly clusterSecret?: string | undefined;
 }
 
 /** One node's answer to `Status`, or why there was none. */
@@ -39,8 +41,19 @@ export function raftNodesOf(supervisor: Supervisor): RaftNodeRef[] {
   return supervisor.specs.flatMap((spec) => {
     const nodeId = spec.env["RAFT_NODE_ID"];
     const grpc = spec.ports["grpc"];
-    return nodeId && grpc ? [{ child: spec.name, nodeId, grpcAddr: `127.0.0.1:${grpc}` }] : [];
+    const clusterSecret = spec.env["CLUSTER_SECRET"] || undefined;
+    return nodeId && grpc
+      ? [{ child: spec.name, nodeId, grpcAddr: `127.0.0.1:${grpc}`, clusterSecret }]
+      : [];
   });
+}
+
+/**
+ * The CLUSTER_SECRET that calls to `nodes` must present (pipeline_specs.ts gives every child
+ * of a pipeline the same one); undefined when they have none.
+ */
+export function clusterSecretOf(nodes: readonly RaftNodeRef[]): string | undefined {
+  return nodes.find((node) => node.clusterSecret !== undefined)?.clusterSecret;
 }
 
 /** Asks every node in `nodes` for its Status at once (one `raft-call` process); never throws. */
@@ -50,7 +63,7 @@ export async function raftStatuses(nodes: readonly RaftNodeRef[]): Promise<RaftN
   try {
     results = await callRaftNodes(
       nodes.map((node) => ({ addr: node.grpcAddr, method: "status" as const, request: {} })),
-      { deadlineMs: RAFT_CALL_DEADLINE_MS },
+      { deadlineMs: RAFT_CALL_DEADLINE_MS, clusterSecret: clusterSecretOf(nodes) },
     );
   } catch (error) {
     return nodes.map((node) => ({ node, error: errorMessage(error) }));

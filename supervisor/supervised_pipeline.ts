@@ -11,7 +11,8 @@
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { type IngestorStatus, MarketIngestorClient } from "@trading/proto";
-import { insecure, unary } from "@trading/shared/grpc";
+import { insecure, unary, withClusterSecret } from "@trading/shared/grpc";
+import { generateClusterSecret } from "@trading/shared/cluster-secret";
 import { errorMessage, sleep } from "@trading/shared/retry";
 import { freePort, waitFor } from "@trading/shared/testing";
 import { freePortOffset } from "./free_port_offset.ts";
@@ -111,6 +112,8 @@ const TAIL_LINES = 400;
 export class SupervisedPipeline implements AsyncDisposable {
   readonly offset: number;
   readonly url: string;
+  /** The pipeline's CLUSTER_SECRET, which gRPC clients of its processes must send. */
+  readonly clusterSecret: string;
   /** Epoch ms when the supervisor was started. */
   readonly startedAt = Date.now();
   readonly process: Deno.ChildProcess;
@@ -123,12 +126,14 @@ export class SupervisedPipeline implements AsyncDisposable {
   private constructor(
     offset: number,
     url: string,
+    clusterSecret: string,
     process: Deno.ChildProcess,
     onLine: (line: string) => void,
     onEnd: () => void,
   ) {
     this.offset = offset;
     this.url = url;
+    this.clusterSecret = clusterSecret;
     this.process = process;
     const pump = async (stream: ReadableStream<Uint8Array>) => {
       for await (const line of readLines(stream)) {
@@ -145,6 +150,7 @@ export class SupervisedPipeline implements AsyncDisposable {
   static async start(options: SupervisedPipelineOptions): Promise<SupervisedPipeline> {
     const offset = freePortOffset();
     const httpPort = freePort();
+    const clusterSecret = options.env?.CLUSTER_SECRET ?? generateClusterSecret();
     const process = new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", "--frozen", MAIN, "up"],
       cwd: ROOT,
@@ -156,6 +162,7 @@ export class SupervisedPipeline implements AsyncDisposable {
         SUPERVISOR_DATA_DIR: options.dataDir,
         // Empty: the embedded broker, whatever the caller's environment says.
         KAFKA_BROKERS: "",
+        CLUSTER_SECRET: clusterSecret,
       },
       stdin: "null",
       stdout: "piped",
@@ -168,6 +175,7 @@ export class SupervisedPipeline implements AsyncDisposable {
     const pipeline = new SupervisedPipeline(
       offset,
       `http://127.0.0.1:${httpPort}`,
+      clusterSecret,
       process,
       (line) => {
         log?.writeSync(encoder.encode(`${line}\n`));
@@ -272,7 +280,11 @@ export class SupervisedPipeline implements AsyncDisposable {
   }
 
   #ingestorClient(): MarketIngestorClient {
-    this.#ingestor ??= new MarketIngestorClient(this.ingestorAddr, insecure());
+    this.#ingestor ??= new MarketIngestorClient(
+      this.ingestorAddr,
+      insecure(),
+      withClusterSecret(this.clusterSecret),
+    );
     return this.#ingestor;
   }
 

@@ -6,9 +6,11 @@
  * @module
  */
 import {
+  clusterSecret,
   ConfigError,
   hostPortList,
   int,
+  isLoopbackHost,
   loadConfig,
   oneOf,
   optional,
@@ -27,16 +29,12 @@ export const supervisorEnv = {
   /** Set: use that Kafka, start no embedded broker. */
   KAFKA_BROKERS: optional(hostPortList()),
   LOG_LEVEL: oneOf(["debug", "info", "warn", "error"] as const, "info"),
+  /** The pipeline's cluster secret; generated per `up` when unset (supervisor/main.ts). */
+  CLUSTER_SECRET: clusterSecret(),
 };
 
 /** The validated configuration of the `up` role. */
 export type SupervisorConfig = ReturnType<typeof loadSupervisorConfig>;
-
-/** True for 127.0.0.0/8, ::1 and localhost: addresses no other machine can reach. */
-export function isLoopbackHost(host: string): boolean {
-  const bare = host.replace(/^\[(.*)\]$/, "$1").toLowerCase();
-  return bare === "localhost" || bare === "::1" || /^127(\.\d{1,3}){3}$/.test(bare);
-}
 
 /**
  * Loads the supervisor's configuration from `env`. Throws ConfigError for a bad value, and

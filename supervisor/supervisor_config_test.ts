@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { ConfigError } from "@trading/shared/config";
-import { isLoopbackHost, loadSupervisorConfig } from "./supervisor_config.ts";
+import { isLoopbackHost } from "@trading/shared/config";
+import { loadSupervisorConfig } from "./supervisor_config.ts";
 
 Deno.test("loadSupervisorConfig() defaults to 127.0.0.1:8090, offset 0, data in .data", () => {
   const config = loadSupervisorConfig({});

@@ -43,6 +43,8 @@ export const marketIngestorEnv = {
 /** The ingestor's typed configuration. */
 export interface MarketIngestorConfig {
   logLevel: LogLevel;
+  /** `CLUSTER_SECRET`: required of every gRPC caller when set. */
+  clusterSecret: string | undefined;
   httpPort: number;
   grpcPort: number | undefined;
   kafkaBrokers: string[];
@@ -69,6 +71,7 @@ export function loadMarketIngestorConfig(
   }
   return {
     logLevel: c.LOG_LEVEL,
+    clusterSecret: c.CLUSTER_SECRET,
     httpPort: c.PORT_HTTP,
     grpcPort: c.PORT_GRPC,
     kafkaBrokers: c.KAFKA_BROKERS,

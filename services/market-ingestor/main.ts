@@ -27,6 +27,7 @@ export async function main(_args: string[]): Promise<number> {
   const service = await startService({
     name: "market-ingestor",
     logLevel: config.logLevel,
+    clusterSecret: config.clusterSecret,
     httpPort: config.httpPort,
     grpcPort: config.grpcPort,
     registerGrpc: (server) =>

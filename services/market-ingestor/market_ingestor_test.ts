@@ -8,7 +8,14 @@ import { fileURLToPath } from "node:url";
 import { IngestorStatus, MarketIngestorClient, Tick } from "@trading/proto";
 import type { Broker } from "@trading/broker";
 import { withBroker } from "@trading/broker/with-broker";
-import { grpc, insecure, isGrpcStatus, unary } from "@trading/shared/grpc";
+import {
+  grpc,
+  GRPC_OPTIONS,
+  insecure,
+  isGrpcStatus,
+  unary,
+  withClusterSecret,
+} from "@trading/shared/grpc";
 import { createKafka, TOPICS } from "@trading/shared/kafka";
 import { resetLogging, setupLogging } from "@trading/shared/log";
 import { freePort, waitFor } from "@trading/shared/testing";
@@ -157,6 +164,46 @@ Deno.test({
         );
       } finally {
         client.close();
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "market-ingestor with CLUSTER_SECRET refuses Pause, Resume, SetRate without the secret",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await withTicksBroker(async (broker) => {
+      const secret = "ingestor-test-secret-0123456789";
+      const grpcPort = freePort();
+      const address = `127.0.0.1:${grpcPort}`;
+      // Sends no secret, whatever this test process's environment holds.
+      const bare = new MarketIngestorClient(address, insecure(), {
+        ...GRPC_OPTIONS,
+        interceptors: [],
+      });
+      const trusted = new MarketIngestorClient(address, insecure(), withClusterSecret(secret));
+      try {
+        await using running = ingestor(broker, grpcPort, { CLUSTER_SECRET: secret });
+        await running.ready();
+        const unauthenticated = (error: unknown) =>
+          isGrpcStatus(error, grpc.status.UNAUTHENTICATED);
+        await assert.rejects(() => unary(bare, bare.pause, {}), unauthenticated);
+        await assert.rejects(() => unary(bare, bare.resume, {}), unauthenticated);
+        await assert.rejects(
+          () => unary(bare, bare.setRate, { ticksPerSecond: 1000 }),
+          unauthenticated,
+        );
+        await assert.rejects(() => unary(bare, bare.getStatus, {}), unauthenticated);
+        assert.equal(await running.metric("grpc_calls_refused_total"), 4);
+        const status = await unary(trusted, trusted.getStatus, {});
+        assert.equal(status.paused, false, "the refused Pause did nothing");
+        assert.equal(status.ticksPerSecond, 1);
+        assert.equal((await unary(trusted, trusted.pause, {})).paused, true);
+      } finally {
+        bare.close();
+        trusted.close();
       }
     });
   },

@@ -37,6 +37,8 @@ export const orderExecutorEnv = {
 /** The executor's typed configuration. */
 export interface OrderExecutorConfig {
   logLevel: LogLevel;
+  /** `CLUSTER_SECRET`: required of every gRPC caller when set. */
+  clusterSecret: string | undefined;
   httpPort: number;
   grpcPort: number | undefined;
   kafkaBrokers: string[];
@@ -58,6 +60,7 @@ export function loadOrderExecutorConfig(
   const c = loadConfig(orderExecutorEnv, env);
   return {
     logLevel: c.LOG_LEVEL,
+    clusterSecret: c.CLUSTER_SECRET,
     httpPort: c.PORT_HTTP,
     grpcPort: c.PORT_GRPC,
     kafkaBrokers: c.KAFKA_BROKERS,

@@ -23,6 +23,7 @@ export async function main(_args: string[]): Promise<number> {
   const service = await startService({
     name: "order-executor",
     logLevel: config.logLevel,
+    clusterSecret: config.clusterSecret,
     httpPort: config.httpPort,
     grpcPort: config.grpcPort,
   });

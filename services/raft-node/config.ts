@@ -22,6 +22,7 @@ import {
   parseHostPort,
   port,
   raftEnv,
+  requireClusterSecretBeyondLoopback,
 } from "@trading/shared/config";
 import { ConfigError } from "@trading/shared/config";
 
@@ -59,6 +60,8 @@ export interface RaftNodeConfig {
   readonly grpcPort: number;
   readonly httpPort: number;
   readonly logLevel: "debug" | "info" | "warn" | "error";
+  /** `CLUSTER_SECRET`: required of every gRPC caller when set. */
+  readonly clusterSecret: string | undefined;
   /** Where the transport listens. */
   readonly bindAddr: string;
   /** The transport address other nodes use (RAFT_ADVERTISE_ADDR, else RAFT_BIND_ADDR). */
@@ -113,6 +116,9 @@ export function loadRaftNodeConfig(
       `Invalid CHAOS_DELAY_MS_MAX "${delayMsMax}": expected at least CHAOS_DELAY_MS_MIN (${delayMsMin})`,
     );
   }
+  requireClusterSecretBeyondLoopback(c.CLUSTER_SECRET, [
+    { variable: "RAFT_BIND_ADDR", host: parseHostPort(c.RAFT_BIND_ADDR)?.host ?? "" },
+  ]);
   const raftAddr = c.RAFT_ADVERTISE_ADDR ?? c.RAFT_BIND_ADDR;
   const grpcPort = c.PORT_GRPC;
   const grpcHost = parseHostPort(raftAddr)?.host ?? "127.0.0.1";
@@ -121,6 +127,7 @@ export function loadRaftNodeConfig(
     grpcPort,
     httpPort: c.PORT_HTTP,
     logLevel: c.LOG_LEVEL,
+    clusterSecret: c.CLUSTER_SECRET,
     bindAddr: c.RAFT_BIND_ADDR,
     raftAddr,
     grpcAddr: `${grpcHost}:${grpcPort}`,

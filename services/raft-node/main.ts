@@ -30,12 +30,13 @@ export async function main(_args: string[]): Promise<number> {
   // and per-message machinery.
   installHttp2StreamRoutes();
   const api = new RaftNodeApi();
-  serveUnaryFastPath(api.applyFastPath());
-  serveUnaryFastPath(api.applyBatchFastPath());
+  serveUnaryFastPath(api.applyFastPath(config.clusterSecret));
+  serveUnaryFastPath(api.applyBatchFastPath(config.clusterSecret));
   let node: RaftNode | undefined;
   const service = await startService({
     name: config.nodeId.startsWith("raft") ? config.nodeId : `raft-${config.nodeId}`,
     logLevel: config.logLevel,
+    clusterSecret: config.clusterSecret,
     httpPort: config.httpPort,
     grpcPort: config.grpcPort,
     registerGrpc: (server) => {

@@ -240,19 +240,26 @@ export class RaftNodeApi {
   }
 
   /** ApplyBatch for grpc_unary_fast_path.ts, like {@linkcode applyFastPath}. */
-  applyBatchFastPath(): UnaryFastPathMethod<ApplyBatchRequest, ApplyBatchResponse> {
+  applyBatchFastPath(
+    clusterSecret?: string,
+  ): UnaryFastPathMethod<ApplyBatchRequest, ApplyBatchResponse> {
     return {
       path: RaftNodeService.applyBatch.path,
+      clusterSecret,
       decode: (bytes) => ApplyBatchRequest.decode(bytes),
       encode: (response) => ApplyBatchResponse.encode(response).finish(),
       handle: (request) => this.applyBatch(request),
     };
   }
 
-  /** Apply for grpc_unary_fast_path.ts: the hot method, served without grpc-js. */
-  applyFastPath(): UnaryFastPathMethod<ApplyRequest, ApplyResponse> {
+  /**
+   * Apply for grpc_unary_fast_path.ts: the hot method, served without grpc-js, and so
+   * without its interceptors: the cluster secret is checked by the fast path itself.
+   */
+  applyFastPath(clusterSecret?: string): UnaryFastPathMethod<ApplyRequest, ApplyResponse> {
     return {
       path: RaftNodeService.apply.path,
+      clusterSecret,
       decode: (bytes) => ApplyRequest.decode(bytes),
       encode: (response) => ApplyResponse.encode(response).finish(),
       handle: (request) => this.apply(request),

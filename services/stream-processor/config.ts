@@ -42,6 +42,8 @@ export const streamProcessorEnv = {
 /** The stream-processor's typed configuration. */
 export interface StreamProcessorConfig {
   logLevel: LogLevel;
+  /** `CLUSTER_SECRET`: required of every gRPC caller when set. */
+  clusterSecret: string | undefined;
   httpPort: number;
   grpcPort: number | undefined;
   kafkaBrokers: string[];
@@ -75,6 +77,7 @@ export function loadStreamProcessorConfig(
   );
   return {
     logLevel: c.LOG_LEVEL,
+    clusterSecret: c.CLUSTER_SECRET,
     httpPort: c.PORT_HTTP,
     grpcPort: c.PORT_GRPC,
     kafkaBrokers: c.KAFKA_BROKERS,

@@ -21,6 +21,7 @@ export async function main(_args: string[]): Promise<number> {
   const service = await startService({
     name: "stream-processor",
     logLevel: config.logLevel,
+    clusterSecret: config.clusterSecret,
     httpPort: config.httpPort,
     grpcPort: config.grpcPort,
   });

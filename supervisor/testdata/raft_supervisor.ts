@@ -12,6 +12,12 @@ import { leaderOf, raftNodesOf, raftStatuses } from "../raft_commands.ts";
 import { selfCommand } from "../self_command.ts";
 import { Supervisor } from "../supervisor.ts";
 
+/**
+ * The cluster secret of the test clusters: every call the supervisor makes to them (raft-call,
+ * the dashboard's poller) must present it, as under `up`.
+ */
+export const TEST_CLUSTER_SECRET = "raft-supervisor-test-secret-0123456789";
+
 /** Three raft-node children on free ports, node 1 bootstrapping, as pipeline_specs.ts has them. */
 export function raftNodeSpecs(dataDir: string): ChildSpecInput[] {
   const ports = freePorts(9);
@@ -30,6 +36,7 @@ export function raftNodeSpecs(dataDir: string): ChildSpecInput[] {
       RAFT_BOOTSTRAP: i === 0 ? "true" : "false",
       RAFT_JOIN_ADDR: i === 0 ? "" : `127.0.0.1:${at(0, 0)}`,
       KAFKA_BROKERS: "127.0.0.1:9",
+      CLUSTER_SECRET: TEST_CLUSTER_SECRET,
     },
     ports: { grpc: at(i, 0), http: at(i, 1), raft: at(i, 2) },
     readiness: { kind: "http" as const, port: at(i, 1), path: "/readyz" },

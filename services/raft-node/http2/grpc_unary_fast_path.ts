@@ -23,6 +23,8 @@ import type http2 from "node:http2";
 import { Buffer } from "node:buffer";
 import * as grpc from "@grpc/grpc-js";
 import { errorMessage } from "@trading/shared/retry";
+import { CLUSTER_SECRET_METADATA } from "@trading/shared/cluster-secret";
+import { checkClusterSecret } from "@trading/shared/grpc";
 import { failGrpc, respondGrpc } from "./grpc_wire.ts";
 import { installHttp2StreamRoutes, routeHttp2Stream } from "./http2_stream_routes.ts";
 
@@ -41,6 +43,11 @@ export interface UnaryFastPathMethod<Req, Res> {
    * `Partial<StatusObject>`) is sent as that gRPC status; anything else as INTERNAL.
    */
   handle(request: Req): Promise<Res>;
+  /**
+   * When set, a call whose `x-cluster-secret` header is not this secret is answered
+   * UNAUTHENTICATED before its body is read, as grpc-js' `requireClusterSecret` does.
+   */
+  readonly clusterSecret?: string | undefined;
 }
 
 /** The most request bytes accepted, as GRPC_OPTIONS' `grpc.max_receive_message_length`. */
@@ -55,6 +62,19 @@ const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 export function serveUnaryFastPath<Req, Res>(method: UnaryFastPathMethod<Req, Res>): () => void {
   return routeHttp2Stream(method.path, (stream, headers) => {
     if (!takes(headers)) return false;
+    if (method.clusterSecret !== undefined) {
+      const refusal = checkClusterSecret(
+        method.clusterSecret,
+        method.path,
+        headers[CLUSTER_SECRET_METADATA],
+        `${stream.session?.socket?.remoteAddress}:${stream.session?.socket?.remotePort}`,
+      );
+      if (refusal !== undefined) {
+        stream.on("error", () => {});
+        failGrpc(stream, grpc.status.UNAUTHENTICATED, refusal);
+        return true;
+      }
+    }
     serveCall(method, stream);
     return true;
   });
