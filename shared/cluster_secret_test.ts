@@ -37,6 +37,7 @@ function notImplemented(_call: unknown, callback: grpc.sendUnaryData<never>) {
 
 const raftNode: RaftNodeServer = {
   apply: notImplemented,
+  applyBatch: notImplemented,
   read: notImplemented,
   join: notImplemented,
   leave: notImplemented,
