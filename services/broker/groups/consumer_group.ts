@@ -6,6 +6,11 @@
  * assignment (Stable). Members that stop heartbeating for their session timeout are evicted,
  * which starts a rebalance.
  *
+ * Static members (KIP-345) carry a `group.instance.id`: one that rejoins without its member id
+ * (a restarted consumer) takes over its previous member, assignment included, without a
+ * rebalance when the group is Stable; a request that names the instance with another member id
+ * is fenced (FENCED_INSTANCE_ID), as Kafka's `GroupCoordinator.updateStaticMemberAndRebalance`.
+ *
  * Pure state: the clock is passed in (`now`), and answers go to callbacks, so tests can drive
  * it step by step. The {@linkcode GroupCoordinator} owns the timers.
  *
@@ -83,6 +88,8 @@ export class ConsumerGroup {
   readonly members = new Map<string, Member>();
   /** Member ids handed out with MEMBER_ID_REQUIRED, not yet joined: id -> expiry time. */
   private readonly pendingMemberIds = new Map<string, number>();
+  /** Static members: group.instance.id -> the member id that holds it now. */
+  private readonly staticMembers = new Map<string, string>();
   private rebalanceDeadline = 0;
   private joinNotBefore = 0;
   private nextMemberSeq = 0;
@@ -135,12 +142,22 @@ export class ConsumerGroup {
       return reply(this.joinError(request.memberId, ErrorCode.INCONSISTENT_GROUP_PROTOCOL));
     }
     let memberId = request.memberId;
+    const instanceId = request.groupInstanceId;
     if (memberId === "") {
       memberId = this.newMemberId(input.clientId);
-      if (input.requireKnownMemberId) {
+      if (instanceId !== null) {
+        // A static member needs no MEMBER_ID_REQUIRED round trip (doStaticNewMemberJoinGroup).
+        const previous = this.staticMembers.get(instanceId);
+        if (previous !== undefined && this.members.has(previous)) {
+          return this.replaceStaticMember(previous, memberId, input, now, reply);
+        }
+      } else if (input.requireKnownMemberId) {
         this.pendingMemberIds.set(memberId, now + request.sessionTimeoutMs);
         return reply(this.joinError(memberId, ErrorCode.MEMBER_ID_REQUIRED));
       }
+    } else if (instanceId !== null) {
+      const problem = this.instanceProblem(memberId, instanceId);
+      if (problem !== ErrorCode.NONE) return reply(this.joinError(memberId, problem));
     } else if (!this.members.has(memberId) && !this.pendingMemberIds.has(memberId)) {
       return reply(this.joinError(memberId, ErrorCode.UNKNOWN_MEMBER_ID));
     }
@@ -166,6 +183,7 @@ export class ConsumerGroup {
         awaitingSync: undefined,
       };
       this.members.set(memberId, member);
+      if (instanceId !== null) this.staticMembers.set(instanceId, memberId);
       if (this.protocolType === null) this.protocolType = request.protocolType;
       this.events.push({ kind: "member-joined", detail: memberId });
       this.prepareRebalance(now, `member ${memberId} joined`);
@@ -207,6 +225,80 @@ export class ConsumerGroup {
     }
   }
 
+  /**
+   * Kafka's `validateCurrentMember` for a request that names a group instance: NONE when
+   * `instanceId` is held by `memberId`, FENCED_INSTANCE_ID when another member holds it,
+   * UNKNOWN_MEMBER_ID when nobody does. A null instance id checks membership only.
+   */
+  instanceProblem(memberId: string, instanceId: string | null): number {
+    if (instanceId === null) {
+      return this.members.has(memberId) ? ErrorCode.NONE : ErrorCode.UNKNOWN_MEMBER_ID;
+    }
+    const current = this.staticMembers.get(instanceId);
+    if (current === undefined) return ErrorCode.UNKNOWN_MEMBER_ID;
+    return current === memberId ? ErrorCode.NONE : ErrorCode.FENCED_INSTANCE_ID;
+  }
+
+  /**
+   * A known static member rejoined with a new member id: the old one is fenced, the new one
+   * takes its place and assignment. In a Stable group whose protocol choice stays, the member
+   * gets the current generation back with no rebalance; the answer names the old leader id so
+   * that a replaced leader does not compute a new assignment the group would not hand out
+   * (JoinGroup before v9). Otherwise a rebalance runs, as in Kafka.
+   */
+  private replaceStaticMember(
+    oldMemberId: string,
+    newMemberId: string,
+    input: JoinInput,
+    now: number,
+    reply: JoinCallback,
+  ): void {
+    const { request } = input;
+    const old = this.members.get(oldMemberId)!;
+    old.awaitingJoin?.(this.joinError(oldMemberId, ErrorCode.FENCED_INSTANCE_ID));
+    old.awaitingSync?.(syncError(ErrorCode.FENCED_INSTANCE_ID));
+    const currentLeader = this.leaderId;
+    this.members.delete(oldMemberId);
+    const member: Member = {
+      ...old,
+      memberId: newMemberId,
+      clientId: input.clientId,
+      clientHost: input.clientHost,
+      sessionTimeoutMs: request.sessionTimeoutMs,
+      rebalanceTimeoutMs: request.rebalanceTimeoutMs > 0
+        ? request.rebalanceTimeoutMs
+        : request.sessionTimeoutMs,
+      protocols: request.protocols.map((p) => ({ name: p.name, metadata: p.metadata.slice() })),
+      lastHeartbeat: now,
+      awaitingJoin: undefined,
+      awaitingSync: undefined,
+    };
+    this.members.set(newMemberId, member);
+    this.staticMembers.set(request.groupInstanceId!, newMemberId);
+    if (this.leaderId === oldMemberId) this.leaderId = newMemberId;
+    this.events.push({
+      kind: "member-joined",
+      detail: `${newMemberId} replaced static member ${oldMemberId} (${request.groupInstanceId})`,
+    });
+    switch (this.state) {
+      case "Stable":
+        if (this.selectProtocol() === this.protocolName) {
+          return reply({ ...this.joinResponse(member), leader: currentLeader ?? "", members: [] });
+        }
+        member.awaitingJoin = reply;
+        this.prepareRebalance(now, `static member ${newMemberId} changed the group's protocol`);
+        break;
+      case "CompletingRebalance":
+        // The leader may already be assigning with the old member id: start over.
+        member.awaitingJoin = reply;
+        this.prepareRebalance(now, `static member ${newMemberId} replaced ${oldMemberId}`);
+        break;
+      default:
+        member.awaitingJoin = reply;
+    }
+    this.maybeCompleteJoin(now);
+  }
+
   private supportedByAll(protocol: string, except: string): boolean {
     for (const m of this.members.values()) {
       if (m.memberId === except) continue;
@@ -246,6 +338,7 @@ export class ConsumerGroup {
     for (const m of [...this.members.values()]) {
       if (m.awaitingJoin === undefined) {
         this.members.delete(m.memberId);
+        this.forgetStatic(m);
         this.events.push({
           kind: "member-evicted",
           detail: `${m.memberId} did not rejoin in time`,
@@ -318,6 +411,8 @@ export class ConsumerGroup {
 
   /** Handles a SyncGroup; `reply` is called now or when the leader's assignment arrives. */
   sync(request: SyncGroupRequest, now: number, reply: SyncCallback): void {
+    const problem = this.instanceProblem(request.memberId, request.groupInstanceId);
+    if (problem !== ErrorCode.NONE) return reply(syncError(problem));
     const member = this.members.get(request.memberId);
     if (member === undefined) return reply(syncError(ErrorCode.UNKNOWN_MEMBER_ID));
     if (request.generationId !== this.generationId) {
@@ -371,7 +466,14 @@ export class ConsumerGroup {
   }
 
   /** Handles a Heartbeat; returns the error code. */
-  heartbeat(memberId: string, generationId: number, now: number): number {
+  heartbeat(
+    memberId: string,
+    generationId: number,
+    now: number,
+    instanceId: string | null = null,
+  ): number {
+    const problem = this.instanceProblem(memberId, instanceId);
+    if (problem !== ErrorCode.NONE) return problem;
     const member = this.members.get(memberId);
     if (member === undefined) return ErrorCode.UNKNOWN_MEMBER_ID;
     if (generationId !== this.generationId) return ErrorCode.ILLEGAL_GENERATION;
@@ -381,16 +483,33 @@ export class ConsumerGroup {
     return ErrorCode.NONE;
   }
 
-  /** Removes a member that leaves; returns the error code. */
-  leave(memberId: string, now: number): number {
+  /**
+   * Removes a member that leaves; returns the error code. A static member may be named by its
+   * instance id alone (member id ""), as an admin client removes one (KIP-345).
+   */
+  leave(memberId: string, now: number, instanceId: string | null = null): number {
+    if (instanceId !== null) {
+      const current = this.staticMembers.get(instanceId);
+      if (current === undefined) return ErrorCode.UNKNOWN_MEMBER_ID;
+      if (memberId !== "" && memberId !== current) return ErrorCode.FENCED_INSTANCE_ID;
+      memberId = current;
+    }
     const member = this.members.get(memberId);
     if (member === undefined) return ErrorCode.UNKNOWN_MEMBER_ID;
     this.removeMember(member, now, "left");
     return ErrorCode.NONE;
   }
 
+  private forgetStatic(member: Member): void {
+    const instanceId = member.groupInstanceId;
+    if (instanceId !== null && this.staticMembers.get(instanceId) === member.memberId) {
+      this.staticMembers.delete(instanceId);
+    }
+  }
+
   private removeMember(member: Member, now: number, why: "left" | "evicted"): void {
     this.members.delete(member.memberId);
+    this.forgetStatic(member);
     member.awaitingJoin?.(this.joinError(member.memberId, ErrorCode.UNKNOWN_MEMBER_ID));
     member.awaitingSync?.(syncError(ErrorCode.UNKNOWN_MEMBER_ID));
     member.awaitingJoin = undefined;

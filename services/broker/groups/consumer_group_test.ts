@@ -207,3 +207,64 @@ Deno.test("ConsumerGroup rejects a wrong generation, an unknown member and a pro
   );
   assert.equal(other.errorCode, ErrorCode.INCONSISTENT_GROUP_PROTOCOL);
 });
+
+/** A static member's join (group.instance.id set); resolves with the answer. */
+function staticJoin(group: ConsumerGroup, memberId: string, instanceId: string, now: number) {
+  return new Promise<JoinGroupResponse>((resolve) =>
+    group.join(
+      {
+        request: { ...joinRequest(memberId, 30_000), groupInstanceId: instanceId },
+        clientId: "c",
+        clientHost: "h",
+        requireKnownMemberId: true,
+      },
+      now,
+      resolve,
+    )
+  );
+}
+
+/** Two static members, instances "ia" and "ib", in a Stable generation 1 with assignments 1 and 2. */
+async function stableStaticPair(group: ConsumerGroup) {
+  const aJoin = staticJoin(group, "", "ia", 0);
+  const bJoin = staticJoin(group, "", "ib", 10);
+  group.tick(60);
+  const [a, b] = [await aJoin, await bJoin];
+  assert.equal(a.errorCode, ErrorCode.NONE, "static members need no MEMBER_ID_REQUIRED round trip");
+  const leader = a.leader === a.memberId ? a : b;
+  const follower = leader === a ? b : a;
+  const followerSync = sync(group, follower.memberId, 1, 20);
+  await sync(group, leader.memberId, 1, 21, { [a.memberId]: 1, [b.memberId]: 2 });
+  await followerSync;
+  assert.equal(group.state, "Stable");
+  return { a: a.memberId, b: b.memberId, leader: leader.memberId };
+}
+
+Deno.test("ConsumerGroup gives a restarted static member its partitions back without a rebalance", async () => {
+  const group = new ConsumerGroup("g", SETTINGS);
+  const { a, b, leader } = await stableStaticPair(group);
+  // Instance "ia" restarts: it lost its member id, not its instance id.
+  const rejoined = await staticJoin(group, "", "ia", 1000);
+  assert.equal(rejoined.errorCode, ErrorCode.NONE);
+  assert.notEqual(rejoined.memberId, a);
+  assert.equal(rejoined.generationId, 1, "same generation: no rebalance");
+  assert.equal(rejoined.leader, leader, "the old leader id, so nobody reassigns");
+  assert.equal(group.state, "Stable");
+  assert.equal(group.heartbeat(b, 1, 1001), ErrorCode.NONE, "the other member sees no rebalance");
+  const synced = await sync(group, rejoined.memberId, 1, 1002);
+  assert.deepEqual([...synced.assignment], [1], "the previous member's assignment");
+  assert.equal(group.heartbeat(a, 1, 1003, "ia"), ErrorCode.FENCED_INSTANCE_ID);
+  assert.equal(group.heartbeat(a, 1, 1003), ErrorCode.UNKNOWN_MEMBER_ID);
+});
+
+Deno.test("ConsumerGroup fences a static member's old member id and removes a static member by instance id", async () => {
+  const group = new ConsumerGroup("g", SETTINGS);
+  const { a, b } = await stableStaticPair(group);
+  const rejoined = await staticJoin(group, "", "ib", 1000);
+  const stale = await staticJoin(group, b, "ib", 1001);
+  assert.equal(stale.errorCode, ErrorCode.FENCED_INSTANCE_ID);
+  assert.equal(group.leave("", 1002, "ib"), ErrorCode.NONE);
+  assert.equal(group.members.has(rejoined.memberId), false);
+  assert.equal(group.state, "PreparingRebalance", "a static member that leaves rebalances");
+  assert.equal(group.leave(a, 1003, "ib"), ErrorCode.UNKNOWN_MEMBER_ID, "ib is gone");
+});

@@ -108,17 +108,22 @@ export class GroupCoordinator {
   }
 
   /** Heartbeat: returns the error code. */
-  heartbeat(groupId: string, memberId: string, generationId: number): number {
+  heartbeat(
+    groupId: string,
+    memberId: string,
+    generationId: number,
+    instanceId: string | null = null,
+  ): number {
     const group = this.groups.get(groupId);
     if (group === undefined) return ErrorCode.UNKNOWN_MEMBER_ID;
-    return group.heartbeat(memberId, generationId, this.clock());
+    return group.heartbeat(memberId, generationId, this.clock(), instanceId);
   }
 
   /** LeaveGroup for one member: returns the error code. */
-  leave(groupId: string, memberId: string): number {
+  leave(groupId: string, memberId: string, instanceId: string | null = null): number {
     const group = this.groups.get(groupId);
     if (group === undefined) return ErrorCode.UNKNOWN_MEMBER_ID;
-    const code = group.leave(memberId, this.clock());
+    const code = group.leave(memberId, this.clock(), instanceId);
     this.report(group);
     return code;
   }
@@ -127,7 +132,12 @@ export class GroupCoordinator {
    * Checks that a commit may be applied: a member of the current generation, or a
    * standalone commit (generation -1, no member id) to a group without members.
    */
-  validateCommit(groupId: string, memberId: string, generationId: number): number {
+  validateCommit(
+    groupId: string,
+    memberId: string,
+    generationId: number,
+    instanceId: string | null = null,
+  ): number {
     if (groupId === "") return ErrorCode.INVALID_GROUP_ID;
     const group = this.groups.get(groupId);
     if (generationId < 0 && memberId === "") {
@@ -135,7 +145,9 @@ export class GroupCoordinator {
         ? ErrorCode.NONE
         : ErrorCode.ILLEGAL_GENERATION;
     }
-    if (group === undefined || !group.members.has(memberId)) return ErrorCode.UNKNOWN_MEMBER_ID;
+    if (group === undefined) return ErrorCode.UNKNOWN_MEMBER_ID;
+    const problem = group.instanceProblem(memberId, instanceId);
+    if (problem !== ErrorCode.NONE) return problem;
     if (generationId !== group.generationId) return ErrorCode.ILLEGAL_GENERATION;
     if (group.state === "CompletingRebalance") return ErrorCode.REBALANCE_IN_PROGRESS;
     // A commit is also a sign of life (Kafka treats it as a heartbeat).

@@ -51,7 +51,12 @@ export function handleSyncGroup(
 export function handleHeartbeat(state: BrokerState, request: HeartbeatRequest): ErrorOnlyResponse {
   return {
     throttleTimeMs: 0,
-    errorCode: state.coordinator.heartbeat(request.groupId, request.memberId, request.generationId),
+    errorCode: state.coordinator.heartbeat(
+      request.groupId,
+      request.memberId,
+      request.generationId,
+      request.groupInstanceId,
+    ),
   };
 }
 
@@ -71,7 +76,7 @@ export function handleLeaveGroup(
   const members = request.members.map((m) => ({
     memberId: m.memberId,
     groupInstanceId: m.groupInstanceId,
-    errorCode: state.coordinator.leave(request.groupId, m.memberId),
+    errorCode: state.coordinator.leave(request.groupId, m.memberId, m.groupInstanceId),
   }));
   return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, members };
 }
@@ -85,6 +90,7 @@ export async function handleOffsetCommit(
     request.groupId,
     request.memberId,
     request.generationId,
+    request.groupInstanceId,
   );
   const now = Date.now();
   const entries: Parameters<typeof state.coordinator.commit>[1] = [];
