@@ -57,6 +57,13 @@ export interface BrokerOptions {
   maxFrameBytes?: number;
   /** Largest record batch accepted by Produce. Default 16 MiB. */
   maxBatchBytes?: number;
+  /** Largest decompressed size of a produced batch's records. Default 64 MiB. */
+  maxDecompressedBytes?: number;
+  /**
+   * How far ahead of the broker's clock a record's timestamp may be, ms (Kafka's
+   * `message.timestamp.after.max.ms`). Default 3600000 (1 hour).
+   */
+  maxTimestampAheadMs?: number;
   /**
    * Create unknown topics named in Metadata requests that allow it, with `defaultPartitions`
    * partitions. Default true, as Kafka's `auto.create.topics.enable`.
@@ -168,6 +175,8 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
     autoCreateTopics: options.autoCreateTopics ?? true,
     defaultPartitions: options.defaultPartitions ?? 1,
     maxBatchBytes: options.maxBatchBytes ?? 16 * 1024 * 1024,
+    maxDecompressedBytes: options.maxDecompressedBytes ?? 64 * 1024 * 1024,
+    maxTimestampAheadMs: options.maxTimestampAheadMs ?? 3_600_000,
     closing: closing.signal,
   };
   const maxFrameBytes = options.maxFrameBytes ?? 100 * 1024 * 1024;

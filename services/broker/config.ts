@@ -47,6 +47,10 @@ export const brokerEnv = {
   BROKER_RETENTION_CHECK_MS: int(100, DAY_MS, 60_000),
   BROKER_MAX_FRAME_BYTES: int(1024, MAX_INT32, 100 * 1024 * 1024),
   BROKER_MAX_BATCH_BYTES: int(1024, MAX_INT32, 16 * 1024 * 1024),
+  /** Largest decompressed size of one produced batch's records. */
+  BROKER_MAX_DECOMPRESSED_BYTES: int(1024, MAX_INT32, 64 * 1024 * 1024),
+  /** How far in the future a record timestamp may be, ms (Kafka's message.timestamp.after.max.ms). */
+  BROKER_MESSAGE_TIMESTAMP_AFTER_MAX_MS: int(0, Number.MAX_SAFE_INTEGER, 3_600_000),
   /** Create unknown topics named in Metadata requests, as Kafka's auto.create.topics.enable (true). */
   BROKER_AUTO_CREATE_TOPICS: bool(true),
   BROKER_DEFAULT_PARTITIONS: int(1, 10_000, 1),
@@ -98,6 +102,8 @@ export function loadBrokerConfig(env?: Record<string, string | undefined>): Brok
       retentionCheckIntervalMs: c.BROKER_RETENTION_CHECK_MS,
       maxFrameBytes: c.BROKER_MAX_FRAME_BYTES,
       maxBatchBytes: c.BROKER_MAX_BATCH_BYTES,
+      maxDecompressedBytes: c.BROKER_MAX_DECOMPRESSED_BYTES,
+      maxTimestampAheadMs: c.BROKER_MESSAGE_TIMESTAMP_AFTER_MAX_MS,
       autoCreateTopics: c.BROKER_AUTO_CREATE_TOPICS,
       defaultPartitions: c.BROKER_DEFAULT_PARTITIONS,
       createTopics: parseTopicList(c.BROKER_CREATE_TOPICS),

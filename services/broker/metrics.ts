@@ -20,6 +20,8 @@ export class BrokerMetrics {
   readonly requestSeconds: Histogram<"api">;
   readonly connections: Gauge;
   readonly closedBadFrames: Counter<"reason">;
+  readonly rejectedBatches: Counter<"error_code">;
+  readonly refusedConnections: Counter<"reason">;
 
   /**
    * @param registry where the metrics register: the process registry of shared/metrics.ts in
@@ -73,6 +75,18 @@ export class BrokerMetrics {
     this.closedBadFrames = new Counter({
       name: "broker_connections_closed_bad_input_total",
       help: "Connections closed because of a malformed, truncated or oversized frame",
+      labelNames: ["reason"],
+      registers,
+    });
+    this.rejectedBatches = new Counter({
+      name: "broker_produce_batches_rejected_total",
+      help: "Produced record batches refused by validation, by Kafka error code",
+      labelNames: ["error_code"],
+      registers,
+    });
+    this.refusedConnections = new Counter({
+      name: "broker_connections_refused_total",
+      help: "Connections closed by a limit: too many, idle, or a frame read too slowly",
       labelNames: ["reason"],
       registers,
     });

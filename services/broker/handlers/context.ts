@@ -24,6 +24,10 @@ export interface BrokerState {
   defaultPartitions: number;
   /** Largest record batch accepted by Produce: the default of every topic's max.message.bytes. */
   maxBatchBytes: number;
+  /** Largest decompressed size of a produced batch's records (BROKER_MAX_DECOMPRESSED_BYTES). */
+  maxDecompressedBytes: number;
+  /** How far ahead of the broker's clock a record timestamp may be, ms. */
+  maxTimestampAheadMs: number;
   /** Aborted when the broker closes: long polls end early. */
   closing: AbortSignal;
 }

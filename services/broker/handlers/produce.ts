@@ -1,6 +1,7 @@
 /**
  * Produce: validates each partition's RecordBatch v2 (CRC, magic, one batch per partition as
- * Kafka requires from v3), appends it as received (only the base offset is rewritten), and
+ * Kafka requires from v3, then its records: protocol/validate_batch.ts), appends it as
+ * received (only the base offset, and a lying maxTimestamp, are rewritten), and
  * acknowledges by `acks`: 0 no response, 1 once written to the file, -1 once durable (after
  * the group-commit fsync in sync mode, after the write in interval mode).
  *
@@ -9,6 +10,7 @@
 import { getLogger } from "@trading/shared/log";
 import { ErrorCode } from "../protocol/error_codes.ts";
 import { isProblem, parseBatches } from "../protocol/record_batch.ts";
+import { validateBatch } from "../protocol/validate_batch.ts";
 import type {
   ProducePartitionResponse,
   ProduceRequest,
@@ -92,6 +94,21 @@ export async function handleProduce(
         );
       }
       const batch = batches[0]!;
+      const verdict = validateBatch(records, batch, {
+        maxDecompressedBytes: state.maxDecompressedBytes,
+        maxTimestampAheadMs: state.maxTimestampAheadMs,
+        now: Date.now(),
+      });
+      if (!verdict.ok) {
+        state.metrics.rejectedBatches.inc({ error_code: String(verdict.errorCode) });
+        log.warn("Rejected produce to {topic}-{partition} from {client}: {reason}", {
+          topic: topic.name,
+          partition: p.index,
+          client: ctx.clientId ?? ctx.clientHost,
+          reason: verdict.message,
+        });
+        return fail(verdict.errorCode, verdict.message);
+      }
       const result = plog.append(records, batch);
       if (!result.ok) return fail(result.errorCode, result.message);
       answer.baseOffset = result.baseOffset;

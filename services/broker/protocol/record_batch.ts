@@ -10,6 +10,12 @@
  *
  * @module
  */
+import {
+  codecOf,
+  compress,
+  type CompressionCodec,
+  decompress,
+} from "@trading/shared/record-compression";
 import { crc32c } from "./crc32c.ts";
 import { Reader, Writer } from "./wire.ts";
 
@@ -158,13 +164,41 @@ export interface ProducerInput {
   baseSequence: number;
 }
 
+/** Attribute bit of a batch whose records are compressed with codec id `attributes & 7`. */
+const CODEC_IDS: Record<CompressionCodec, number> = {
+  none: 0,
+  gzip: 1,
+  snappy: 2,
+  lz4: 3,
+  zstd: 4,
+};
+
 /**
- * Builds an uncompressed RecordBatch v2 with base offset 0 (the broker assigns offsets).
- * Used by tests and the raw load generator, never on the broker's produce path.
+ * Recomputes the CRC of the batch at `position` after a field it covers was changed (the
+ * broker rewrites a lying maxTimestamp, as Kafka's `setMaxTimestamp` does).
+ */
+export function updateCrc(bytes: Uint8Array, position: number, size: number): void {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  view.setUint32(
+    position + CRC_OFFSET,
+    crc32c(bytes, position + ATTRIBUTES_OFFSET, position + size),
+  );
+}
+
+/** Options of {@linkcode buildRecordBatch}. */
+export interface BuildBatchOptions {
+  /** Codec of the records. Default none. */
+  compression?: CompressionCodec;
+}
+
+/**
+ * Builds a RecordBatch v2 with base offset 0 (the broker assigns offsets), compressed with
+ * `compression`. Used by tests and the raw load generator, never on the broker's produce path.
  */
 export function buildRecordBatch(
   records: RecordInput[],
   producer: ProducerInput = { producerId: -1, producerEpoch: -1, baseSequence: -1 },
+  { compression = "none" }: BuildBatchOptions = {},
 ): Uint8Array {
   const now = Date.now();
   const baseTimestamp = records[0]?.timestamp ?? now;
@@ -190,11 +224,13 @@ export function buildRecordBatch(
     const bytes = r.finish();
     body.varint(bytes.length).raw(bytes);
   });
-  const recordsBytes = body.finish();
+  const plain = body.finish();
+  const recordsBytes = compression === "none" ? plain : compress(compression, plain);
   const w = new Writer(BATCH_HEADER_SIZE + recordsBytes.length);
   w.int64(0).int32(BATCH_HEADER_SIZE - LOG_OVERHEAD + recordsBytes.length).int32(-1).int8(2);
   w.uint32(0); // CRC placeholder.
-  w.int16(0).int32(Math.max(0, records.length - 1)).int64(baseTimestamp).int64(maxTimestamp);
+  w.int16(CODEC_IDS[compression]).int32(Math.max(0, records.length - 1)).int64(baseTimestamp)
+    .int64(maxTimestamp);
   w.int64(producer.producerId).int16(producer.producerEpoch).int32(producer.baseSequence);
   w.int32(records.length).raw(recordsBytes);
   const batch = w.finish().slice();
@@ -203,7 +239,7 @@ export function buildRecordBatch(
   return batch;
 }
 
-/** A record decoded from a batch (tests and tools; the broker never decodes records). */
+/** A record decoded from a batch (tests and tools). */
 export interface DecodedRecord {
   offset: number;
   timestamp: number;
@@ -212,10 +248,22 @@ export interface DecodedRecord {
   headers: { key: string; value: Uint8Array | null }[];
 }
 
-/**
- * Decodes the records of uncompressed batches (tests and tools). Throws on a compressed
- * batch: the broker itself never looks inside batches.
- */
+/** The records of the batch parsed as `header` from `bytes`, decompressed when compressed. */
+export function batchRecordBytes(
+  bytes: Uint8Array,
+  header: BatchHeader,
+  maxBytes = 256 * 1024 * 1024,
+): Uint8Array {
+  const payload = bytes.subarray(
+    header.position + BATCH_HEADER_SIZE,
+    header.position + header.size,
+  );
+  const codec = codecOf(header.attributes & 0x07);
+  if (codec === undefined) throw new Error(`Unknown compression codec ${header.attributes & 0x07}`);
+  return codec === "none" ? payload : decompress(codec, payload, maxBytes);
+}
+
+/** Decodes the records of whole batches, compressed or not (tests and tools). */
 export function decodeRecords(bytes: Uint8Array): DecodedRecord[] {
   const out: DecodedRecord[] = [];
   let position = 0;
@@ -223,12 +271,7 @@ export function decodeRecords(bytes: Uint8Array): DecodedRecord[] {
   while (position < bytes.length) {
     const header = parseBatchAt(bytes, position);
     if (isProblem(header)) throw new Error(`Invalid batch at ${position}: ${header.kind}`);
-    if ((header.attributes & 0x07) !== 0) {
-      throw new Error(
-        `Compressed batch at ${position}: decodeRecords reads uncompressed batches only`,
-      );
-    }
-    const r = new Reader(bytes, position + BATCH_HEADER_SIZE, position + header.size);
+    const r = new Reader(batchRecordBytes(bytes, header));
     for (let i = 0; i < header.recordCount; i++) {
       r.varint(); // record length
       r.int8(); // attributes
