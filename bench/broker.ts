@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { Kafka, logLevel } from "kafkajs";
 import { RawKafkaClient } from "@trading/broker/raw-client";
 import { buildRecordBatch } from "@trading/broker/record-batch";
-import { freePorts, waitFor } from "@trading/shared/testing";
+import { freePorts, waitFor } from "@trading/testing";
 import { type BenchOptions, type BenchResult, percentile, round } from "./types.ts";
 
 const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));

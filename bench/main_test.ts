@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { tempDir } from "@trading/shared/testing";
+import { tempDir } from "@trading/testing";
 import { main } from "./main.ts";
 import type { BenchOptions, BenchResult, BenchSuite } from "./types.ts";
 

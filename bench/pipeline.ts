@@ -16,7 +16,7 @@
 import { createKafka, TOPICS } from "@trading/shared/kafka";
 import { resetLogging, setupLogging } from "@trading/shared/log";
 import { sleep } from "@trading/shared/retry";
-import { tempDir } from "@trading/shared/testing";
+import { tempDir } from "@trading/testing";
 import { decodeEvent } from "@trading/shared/event-schema";
 import { decodeCommand } from "@trading/shared/command-schema";
 import { nowUs } from "@trading/shared/now-us";

@@ -8,7 +8,7 @@
 // (default 1), CHAOS_SCENARIOS a comma list of ids (default all), CHAOS_LOG_FILE a file that
 // keeps the whole pipeline's output.
 import assert from "node:assert/strict";
-import { longMode, tempDir } from "@trading/shared/testing";
+import { longMode, tempDir } from "@trading/testing";
 import { SupervisedPipeline } from "@trading/supervisor/supervised-pipeline";
 import { chaosPipelineEnv } from "./pipeline_env.ts";
 import { RaftProbe } from "./raft_probe.ts";

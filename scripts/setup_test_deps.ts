@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { TEST_TOOLS, type TestTool, toolWorks } from "@trading/shared/testing";
+import { TEST_TOOLS, type TestTool, toolWorks } from "@trading/testing";
 
 async function missingTools(): Promise<TestTool[]> {
   const works = await Promise.all(TEST_TOOLS.map(toolWorks));

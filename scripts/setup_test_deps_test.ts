@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { TEST_TOOLS, type TestTool, toolWorks } from "@trading/shared/testing";
+import { TEST_TOOLS, type TestTool, toolWorks } from "@trading/testing";
 import { planSetup } from "./setup_test_deps.ts";
 
 const kcat = TEST_TOOLS.find((t) => t.name === "kcat")!;

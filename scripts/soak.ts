@@ -9,7 +9,7 @@
  */
 import { parseArgs } from "node:util";
 import { Progress } from "@trading/shared/progress";
-import { tempDir } from "@trading/shared/testing";
+import { tempDir } from "@trading/testing";
 import { SupervisedPipeline } from "@trading/supervisor/supervised-pipeline";
 import { chaosPipelineEnv } from "../chaos/pipeline_env.ts";
 import { formatSoakReport, runSoak } from "../chaos/soak.ts";

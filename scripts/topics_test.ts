@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { startBroker } from "@trading/broker";
 import { TOPIC_PARTITIONS, TOPICS } from "@trading/shared/kafka";
-import { requireTestTool, tempDir } from "@trading/shared/testing";
+import { requireTestTool, tempDir } from "@trading/testing";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { FAILPOINT_EXIT_CODE } from "./failpoint.ts";
-import { waitFor } from "./testing.ts";
+import { waitFor } from "@trading/testing";
 
 const FIXTURE = new URL("./testdata/failpoint_fixture.ts", import.meta.url).pathname;
 

@@ -5,7 +5,7 @@ import { GroupConsumer } from "./group_consumer.ts";
 import { createKafka } from "./kafka.ts";
 import { getLogger } from "./log.ts";
 import { registry } from "./metrics.ts";
-import { waitFor } from "./testing.ts";
+import { waitFor } from "@trading/testing";
 
 Deno.test("GroupConsumer joins its group, reports the partitions it owns and hands every batch over", async () => {
   await withBroker({ createTopics: [{ name: "in", partitions: 2 }] }, async (broker) => {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import RequestQueue from "kafkajs/src/network/requestQueue/index.js";
 import { withBroker } from "@trading/broker/with-broker";
 import { applyKafkaJsRequestQueueFix } from "./kafkajs_request_queue_fix.ts";
-import { waitFor } from "./testing.ts";
+import { waitFor } from "@trading/testing";
 
 /** kafkajs's internal RequestQueue, the parts these tests drive. */
 interface Queue {

@@ -15,7 +15,7 @@ import {
 import { OrderStatus } from "@trading/proto/orders";
 import { type GrpcServer, startGrpcServer } from "./grpc.ts";
 import { type RaftCall, RaftClient, RaftClientError } from "./raft_client.ts";
-import { freePort } from "./testing.ts";
+import { freePort } from "@trading/testing";
 
 const ACCEPTED = { status: OrderStatus.ORDER_STATUS_ACCEPTED, reason: "" };
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { freePort } from "./testing.ts";
+import { freePort } from "@trading/testing";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 

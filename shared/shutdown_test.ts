@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { waitFor } from "./testing.ts";
+import { waitFor } from "@trading/testing";
 
 const fixture = new URL("./testdata/service_fixture.ts", import.meta.url).pathname;
 

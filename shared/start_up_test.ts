@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { waitFor } from "./testing.ts";
+import { waitFor } from "@trading/testing";
 
 const FIXTURE = new URL("./testdata/start_up_fixture.ts", import.meta.url).pathname;
 

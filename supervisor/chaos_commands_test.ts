@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { ChaosState } from "@trading/proto/raft";
-import { tempDir, waitFor } from "@trading/shared/testing";
+import { tempDir, waitFor } from "@trading/testing";
 import { parseRuntimeProfile, pipelineCommands } from "./chaos_commands.ts";
 import { faultTracker } from "./fault_tracker.ts";
 import { callRaftNodes } from "./raft_call.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { waitFor } from "@trading/shared/testing";
+import { waitFor } from "@trading/testing";
 import type { ChildSpecInput } from "./child_spec.ts";
 import { defaultCommands } from "./commands.ts";
 import { serveControl } from "./control_server.ts";

@@ -13,7 +13,7 @@ import { logLevel } from "kafkajs";
 import { ApplyRequest, OrderStatus } from "@trading/proto";
 import { RaftClient } from "@trading/shared/raft-client";
 import { createKafka, ensureTopics } from "@trading/shared/kafka";
-import { CHROMIUM, requireTestTool, tempDir, waitFor } from "@trading/shared/testing";
+import { CHROMIUM, requireTestTool, tempDir, waitFor } from "@trading/testing";
 import { ROLES } from "../main.ts";
 import { defaultCommands } from "./commands.ts";
 import { serveControl } from "./control_server.ts";

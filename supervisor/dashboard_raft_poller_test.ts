@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { freePort, waitFor } from "@trading/shared/testing";
+import { freePort, waitFor } from "@trading/testing";
 import { RaftPollerProcess } from "./dashboard_raft_poller.ts";
 import { isAlive } from "./process_info.ts";
 

@@ -5,7 +5,7 @@ import {
   RaftStatusPoller,
   unknownNode,
 } from "./dashboard_raft_status.ts";
-import { freePort } from "@trading/shared/testing";
+import { freePort } from "@trading/testing";
 
 function node(name: string, role: string | null, term: number | null, leaderId = ""): RaftNodeView {
   return {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { StatusResponse } from "@trading/proto/raft";
-import { tempDir, waitFor } from "@trading/shared/testing";
+import { tempDir, waitFor } from "@trading/testing";
 import { pipelineCommands } from "./chaos_commands.ts";
 import { defaultCommands } from "./commands.ts";
 import {

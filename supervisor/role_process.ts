@@ -7,7 +7,7 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
-import { freePort, waitFor } from "@trading/shared/testing";
+import { freePort, waitFor } from "@trading/testing";
 import { readLines } from "./read_lines.ts";
 import { MAIN_MODULE_URL } from "./self_command.ts";
 

@@ -14,7 +14,7 @@ import { type IngestorStatus, MarketIngestorClient } from "@trading/proto";
 import { insecure, unary, withClusterSecret } from "@trading/shared/grpc";
 import { generateClusterSecret } from "@trading/shared/cluster-secret";
 import { errorMessage, sleep } from "@trading/shared/retry";
-import { freePort, waitFor } from "@trading/shared/testing";
+import { freePort, waitFor } from "@trading/testing";
 import { freePortOffset } from "./free_port_offset.ts";
 import { DEFAULT_PORTS } from "./pipeline_specs.ts";
 import { readLines } from "./read_lines.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { freePort, tempDir, waitFor } from "@trading/shared/testing";
+import { freePort, tempDir, waitFor } from "@trading/testing";
 import type { ChildSpecInput } from "./child_spec.ts";
 import { LogMultiplexer } from "./log_multiplexer.ts";
 import { readProcessInfo } from "./process_info.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { freePort, tempDir, waitFor } from "@trading/shared/testing";
+import { freePort, tempDir, waitFor } from "@trading/testing";
 import type { ChildSpecInput } from "./child_spec.ts";
 import { freePortOffset } from "./free_port_offset.ts";
 import { readProcessInfo } from "./process_info.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { waitFor } from "@trading/shared/testing";
+import { waitFor } from "@trading/testing";
 import { isAlive, readProcessInfo } from "./process_info.ts";
 import { selfCommand } from "./self_command.ts";
 import { killOrphans, watchListLine } from "./watchdog.ts";

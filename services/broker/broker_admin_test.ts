@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { ConfigResourceTypes, Kafka, logLevel } from "kafkajs";
-import { tempDir, waitFor } from "@trading/shared/testing";
+import { tempDir, waitFor } from "@trading/testing";
 import { type BrokerOptions, startBroker } from "./broker.ts";
 import { ErrorCode } from "./protocol/error_codes.ts";
 import { ApiKey } from "./protocol/messages.ts";

@@ -3,7 +3,7 @@
  * same data dir, and every acknowledged message is there exactly once and in order.
  */
 import assert from "node:assert/strict";
-import { freePorts, tempDir } from "@trading/shared/testing";
+import { freePorts, tempDir } from "@trading/testing";
 import { RoleProcess } from "@trading/supervisor/role-process";
 import { ApiKey } from "./protocol/messages.ts";
 import { buildRecordBatch, decodeRecords } from "./protocol/record_batch.ts";

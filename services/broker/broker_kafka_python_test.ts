@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { DEBIAN_PYTHON, requireTestTool, tempDir } from "@trading/shared/testing";
+import { DEBIAN_PYTHON, requireTestTool, tempDir } from "@trading/testing";
 import { startBroker } from "./broker.ts";
 
 const SCRIPT = fileURLToPath(new URL("./testdata/kafka_python_group.py", import.meta.url));

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { type Consumer, Kafka, logLevel } from "kafkajs";
-import { waitFor } from "@trading/shared/testing";
+import { waitFor } from "@trading/testing";
 import { withBroker } from "./with_broker.ts";
 
 function client(address: string, clientId = "kafkajs-test"): Kafka {

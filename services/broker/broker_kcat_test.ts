@@ -8,7 +8,7 @@ import { ApiKey } from "./protocol/messages.ts";
 import { decodeRecords } from "./protocol/record_batch.ts";
 import type { FetchResponse } from "./protocol/types.ts";
 import { RawKafkaClient } from "./raw_client.ts";
-import { requireTestTool } from "@trading/shared/testing";
+import { requireTestTool } from "@trading/testing";
 import { withBroker } from "./with_broker.ts";
 
 const KCAT = "kcat";

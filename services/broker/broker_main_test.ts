@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { Kafka, logLevel } from "kafkajs";
-import { freePorts, tempDir, waitFor } from "@trading/shared/testing";
+import { freePorts, tempDir, waitFor } from "@trading/testing";
 import { RoleProcess } from "@trading/supervisor/role-process";
 import { loadBrokerConfig, parseTopicList } from "./config.ts";
 

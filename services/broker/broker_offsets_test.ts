@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { Kafka, logLevel } from "kafkajs";
-import { DEBIAN_PYTHON, requireTestTool, waitFor } from "@trading/shared/testing";
+import { DEBIAN_PYTHON, requireTestTool, waitFor } from "@trading/testing";
 import { ApiKey } from "./protocol/messages.ts";
 import { decodeRecords } from "./protocol/record_batch.ts";
 import type { FetchResponse } from "./protocol/types.ts";

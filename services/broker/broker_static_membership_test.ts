@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { DEBIAN_PYTHON, requireTestTool, waitFor } from "@trading/shared/testing";
+import { DEBIAN_PYTHON, requireTestTool, waitFor } from "@trading/testing";
 import { withBroker } from "./with_broker.ts";
 
 const SCRIPT = fileURLToPath(new URL("./testdata/confluent_static_member.py", import.meta.url));

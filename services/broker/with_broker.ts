@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { tempDir } from "@trading/shared/testing";
+import { tempDir } from "@trading/testing";
 import { type Broker, type BrokerOptions, startBroker } from "./broker.ts";
 
 /** Starts a broker (port 0, temp dir), runs `fn`, then closes the broker and removes the dir. */

@@ -18,7 +18,7 @@ import {
 } from "@trading/shared/grpc";
 import { createKafka, TOPICS } from "@trading/shared/kafka";
 import { resetLogging, setupLogging } from "@trading/shared/log";
-import { freePort, waitFor } from "@trading/shared/testing";
+import { freePort, waitFor } from "@trading/testing";
 import { PartitionReader } from "@trading/shared/partition-reader";
 import { RoleProcess } from "@trading/supervisor/role-process";
 

@@ -6,7 +6,7 @@ import { Tick } from "@trading/proto";
 import { startBroker } from "@trading/broker";
 import { createKafka } from "@trading/shared/kafka";
 import { resetLogging, setupLogging } from "@trading/shared/log";
-import { tempDir } from "@trading/shared/testing";
+import { tempDir } from "@trading/testing";
 import { PartitionReader } from "@trading/shared/partition-reader";
 import { recoverLastTicks } from "./recover_last_ticks.ts";
 

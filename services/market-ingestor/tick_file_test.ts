@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { tempDir } from "@trading/shared/testing";
+import { tempDir } from "@trading/testing";
 import { formatTickFile, readTickFile, type RecordedTick } from "./tick_file.ts";
 
 const ticks: RecordedTick[] = [

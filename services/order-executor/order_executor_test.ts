@@ -13,7 +13,7 @@ import { type Broker, startBroker } from "@trading/broker";
 import { RaftCluster } from "@trading/raft-node/cluster";
 import { createKafka, TOPICS } from "@trading/shared/kafka";
 import { resetLogging, setupLogging } from "@trading/shared/log";
-import { freePort, tempDir, waitFor } from "@trading/shared/testing";
+import { freePort, tempDir, waitFor } from "@trading/testing";
 import { FAILPOINT_EXIT_CODE } from "@trading/shared/failpoint";
 import { PartitionReader } from "@trading/shared/partition-reader";
 import { RoleProcess } from "@trading/supervisor/role-process";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { tempDir } from "@trading/shared/testing";
+import { tempDir } from "@trading/testing";
 import { OrderOutbox, type OutboxRow } from "./order_outbox.ts";
 
 function row(orderId: string, sourceOffset: number, event = [1]): OutboxRow {

@@ -9,7 +9,7 @@ import { type Broker, startBroker } from "@trading/broker";
 import { createIdempotentProducer, createKafka, TOPICS } from "@trading/shared/kafka";
 import { getLogger } from "@trading/shared/log";
 import { PartitionReader } from "@trading/shared/partition-reader";
-import { tempDir } from "@trading/shared/testing";
+import { tempDir } from "@trading/testing";
 import { OrderOutbox, type OutboxRow } from "./order_outbox.ts";
 import { OutboxRelay } from "./outbox_relay.ts";
 

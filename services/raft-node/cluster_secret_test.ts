@@ -9,7 +9,7 @@ import { OrderStatus } from "@trading/proto/orders";
 import { RaftAdminClient, RaftNodeClient } from "@trading/proto/raft";
 import { grpc, insecure, isGrpcStatus, unary, withClusterSecret } from "@trading/shared/grpc";
 import { RAFT_CHANNEL_OPTIONS } from "@trading/shared/raft-client";
-import { freePort, tempDir } from "@trading/shared/testing";
+import { freePort, tempDir } from "@trading/testing";
 import { RoleProcess } from "@trading/supervisor/role-process";
 
 const SECRET = "raft-test-cluster-secret-0123456789";

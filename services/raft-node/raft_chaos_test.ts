@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { type ChaosState, type StatusResponse } from "@trading/proto/raft";
 import { OrderStatus } from "@trading/proto/orders";
 import { unary } from "@trading/shared/grpc";
-import { longMode, tempDir, waitFor } from "@trading/shared/testing";
+import { longMode, tempDir, waitFor } from "@trading/testing";
 import { RaftCluster } from "./testing/raft_cluster.ts";
 
 const TIMING_ENV = { RAFT_TICK_MS: "10", RAFT_ELECTION_TICKS: "50", RAFT_HEARTBEAT_TICKS: "10" };

@@ -10,7 +10,7 @@ import {
 import { OrderStatus } from "@trading/proto/orders";
 import { unary } from "@trading/shared/grpc";
 import type { RaftClient } from "@trading/shared/raft-client";
-import { longMode, tempDir } from "@trading/shared/testing";
+import { longMode, tempDir } from "@trading/testing";
 import { checkLinearizable } from "./linearizability/mod.ts";
 import { HistoryRecorder } from "./testing/history_recorder.ts";
 import { RaftCluster } from "./testing/raft_cluster.ts";

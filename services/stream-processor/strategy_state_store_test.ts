@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { tempDir } from "@trading/shared/testing";
+import { tempDir } from "@trading/testing";
 import { snapshotKey, StrategyStateStore } from "./strategy_state_store.ts";
 
 Deno.test("StrategyStateStore saves offsets, sequences and snapshots of a partition together", async () => {

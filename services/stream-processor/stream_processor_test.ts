@@ -12,7 +12,7 @@ import { OrderCommand, Tick } from "@trading/proto";
 import { startBroker } from "@trading/broker";
 import { createKafka, TOPICS } from "@trading/shared/kafka";
 import { resetLogging, setupLogging } from "@trading/shared/log";
-import { freePort, tempDir, waitFor } from "@trading/shared/testing";
+import { freePort, tempDir, waitFor } from "@trading/testing";
 import { FAILPOINT_EXIT_CODE } from "@trading/shared/failpoint";
 import { SeededRandom } from "@trading/shared/seeded-random";
 import { SyntheticMarket } from "@trading/market-ingestor/synthetic-market";

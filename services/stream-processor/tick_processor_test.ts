@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import fc from "fast-check";
 import { type OrderCommand, Tick } from "@trading/proto";
-import { tempDir } from "@trading/shared/testing";
+import { tempDir } from "@trading/testing";
 import { Breakout } from "./breakout.ts";
 import { MovingAverageCrossover } from "./moving_average_crossover.ts";
 import type { Strategy } from "./strategy.ts";

@@ -20,7 +20,7 @@ import { DLQ_HEADERS } from "@trading/shared/dead-letter-queue";
 import { createKafka, TOPICS } from "@trading/shared/kafka";
 import { resetLogging, setupLogging } from "@trading/shared/log";
 import { sleep } from "@trading/shared/retry";
-import { longMode, tempDir } from "@trading/shared/testing";
+import { longMode, tempDir } from "@trading/testing";
 import { PartitionReader, type PartitionRecord } from "@trading/shared/partition-reader";
 import { SupervisedPipeline } from "@trading/supervisor/supervised-pipeline";
 import type { VerifyReport } from "./pipeline_audit.ts";

@@ -7,7 +7,7 @@ import { OrderCommand, OrderEvent, OrderStatus, Side } from "@trading/proto";
 import { startBroker } from "@trading/broker";
 import { createKafka, TOPICS } from "@trading/shared/kafka";
 import { resetLogging, setupLogging } from "@trading/shared/log";
-import { tempDir } from "@trading/shared/testing";
+import { tempDir } from "@trading/testing";
 import { RoleProcess } from "@trading/supervisor/role-process";
 
 function bytes(value: Uint8Array): Buffer {

@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import type { ChildSpecInput } from "../child_spec.ts";
 import type { ChildStatus } from "../supervisor.ts";
 import { isAlive } from "../process_info.ts";
-import { freePort } from "@trading/shared/testing";
+import { freePort } from "@trading/testing";
 
 /** Absolute path of the fixture child program. */
 export const FIXTURE_CHILD = fileURLToPath(new URL("./fixture_child.ts", import.meta.url));

@@ -5,7 +5,7 @@
  * @module
  */
 import { join } from "node:path";
-import { freePorts, waitFor } from "@trading/shared/testing";
+import { freePorts, waitFor } from "@trading/testing";
 import type { ChildSpecInput } from "../child_spec.ts";
 import { LogMultiplexer } from "../log_multiplexer.ts";
 import { leaderOf, raftNodesOf, raftStatuses } from "../raft_commands.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { tempDir } from "@trading/shared/testing";
+import { tempDir } from "@trading/testing";
 import { ErrorCode } from "../protocol/error_codes.ts";
 import { buildRecordBatch, isProblem, parseBatches } from "../protocol/record_batch.ts";
 import { Flusher } from "./flusher.ts";

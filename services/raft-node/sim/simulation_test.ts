@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { longMode } from "@trading/shared/testing";
+import { longMode } from "@trading/testing";
 import type { UnsafeFlags } from "../core/types.ts";
 import { DEFAULT_STEPS, defaultNodes } from "./main.ts";
 import { Simulation, SimulationFailure, type SimulationOptions } from "./simulation.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { tempDir } from "@trading/shared/testing";
+import { tempDir } from "@trading/testing";
 import type { Entry, HardState, Snapshot } from "../core/types.ts";
 import { RaftStorage } from "./raft_storage.ts";
 

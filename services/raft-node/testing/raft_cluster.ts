@@ -12,7 +12,7 @@ import {
   RaftClient,
   type RaftClientOptions,
 } from "@trading/shared/raft-client";
-import { freePorts, waitFor } from "@trading/shared/testing";
+import { freePorts, waitFor } from "@trading/testing";
 
 const MAIN = new URL("../../../main.ts", import.meta.url).pathname;
 

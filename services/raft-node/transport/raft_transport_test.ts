@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { freePort, waitFor } from "@trading/shared/testing";
+import { freePort, waitFor } from "@trading/testing";
 import type { AppendEntriesRequest, Message, RequestVoteRequest } from "../core/types.ts";
 import { Chaos, NO_CHAOS } from "./chaos.ts";
 import { RaftTransport } from "./raft_transport.ts";
