@@ -4,7 +4,7 @@ import { freePort, tempDir, waitFor } from "@trading/testing";
 import type { ChildSpecInput } from "./child_spec.ts";
 import { freePortOffset } from "./free_port_offset.ts";
 import { readProcessInfo } from "./process_info.ts";
-import { RoleProcess } from "./role_process.ts";
+import { RoleProcess } from "@trading/testing";
 import type { ChildStatus } from "./supervisor.ts";
 import { alivePids, childOf, probedFixtureSpec } from "./testdata/fixtures.ts";
 

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { freePorts, tempDir } from "@trading/testing";
-import { RoleProcess } from "@trading/supervisor/role-process";
+import { RoleProcess } from "@trading/testing";
 import { ApiKey } from "./protocol/messages.ts";
 import { buildRecordBatch, decodeRecords } from "./protocol/record_batch.ts";
 import type { FetchResponse, ProduceResponse } from "./protocol/types.ts";

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { Kafka, logLevel } from "kafkajs";
 import { freePorts, tempDir, waitFor } from "@trading/testing";
-import { RoleProcess } from "@trading/supervisor/role-process";
+import { RoleProcess } from "@trading/testing";
 import { loadBrokerConfig, parseTopicList } from "./config.ts";
 
 Deno.test("loadBrokerConfig() applies defaults and parses BROKER_CREATE_TOPICS", () => {

@@ -20,7 +20,7 @@ import { createKafka, TOPICS } from "@trading/shared/kafka";
 import { resetLogging, setupLogging } from "@trading/shared/log";
 import { freePort, waitFor } from "@trading/testing";
 import { PartitionReader } from "@trading/shared/partition-reader";
-import { RoleProcess } from "@trading/supervisor/role-process";
+import { RoleProcess } from "@trading/testing";
 
 const SAMPLE = fileURLToPath(new URL("./testdata/sample_ticks.csv", import.meta.url));
 

@@ -16,7 +16,7 @@ import { resetLogging, setupLogging } from "@trading/shared/log";
 import { freePort, tempDir, waitFor } from "@trading/testing";
 import { FAILPOINT_EXIT_CODE } from "@trading/shared/failpoint";
 import { PartitionReader } from "@trading/shared/partition-reader";
-import { RoleProcess } from "@trading/supervisor/role-process";
+import { RoleProcess } from "@trading/testing";
 import { verifyPipeline } from "@trading/verifier/verify-pipeline";
 import type { VerifyReport } from "@trading/verifier/pipeline-audit";
 import { DLQ_HEADERS } from "@trading/shared/dead-letter-queue";

@@ -10,7 +10,7 @@ import { RaftAdminClient, RaftNodeClient } from "@trading/proto/raft";
 import { grpc, insecure, isGrpcStatus, unary, withClusterSecret } from "@trading/shared/grpc";
 import { RAFT_CHANNEL_OPTIONS } from "@trading/shared/raft-client";
 import { freePort, tempDir } from "@trading/testing";
-import { RoleProcess } from "@trading/supervisor/role-process";
+import { RoleProcess } from "@trading/testing";
 
 const SECRET = "raft-test-cluster-secret-0123456789";
 

@@ -18,7 +18,7 @@ import { SeededRandom } from "@trading/shared/seeded-random";
 import { SyntheticMarket } from "@trading/market-ingestor/synthetic-market";
 import { DLQ_HEADERS } from "@trading/shared/dead-letter-queue";
 import { PartitionReader, type PartitionRecord } from "@trading/shared/partition-reader";
-import { RoleProcess } from "@trading/supervisor/role-process";
+import { RoleProcess } from "@trading/testing";
 import { loadStreamProcessorConfig } from "./config.ts";
 import { StrategyStateStore } from "./strategy_state_store.ts";
 import { TickProcessor } from "./tick_processor.ts";

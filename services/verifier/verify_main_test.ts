@@ -8,7 +8,7 @@ import { startBroker } from "@trading/broker";
 import { createKafka, TOPICS } from "@trading/shared/kafka";
 import { resetLogging, setupLogging } from "@trading/shared/log";
 import { tempDir } from "@trading/testing";
-import { RoleProcess } from "@trading/supervisor/role-process";
+import { RoleProcess } from "@trading/testing";
 
 function bytes(value: Uint8Array): Buffer {
   return Buffer.from(value.buffer, value.byteOffset, value.byteLength);

@@ -7,9 +7,10 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
-import { freePort, waitFor } from "@trading/testing";
-import { readLines } from "./read_lines.ts";
-import { MAIN_MODULE_URL } from "./self_command.ts";
+import { freePort } from "./free_port.ts";
+import { waitFor } from "./wait_for.ts";
+import { readLines } from "@trading/supervisor/read-lines";
+import { MAIN_MODULE_URL } from "@trading/supervisor/self-command";
 
 const MAIN = fileURLToPath(MAIN_MODULE_URL);
 
