@@ -1,7 +1,7 @@
 /**
  * What tests, chaos suites, benchmarks and the demo use to run real parts: free loopback
- * ports, polling with a deadline, temporary directories, the suite's mode, and the Debian
- * tools some tests need. Test, script and benchmark code only: no production module imports
+ * ports, polling with a deadline, temporary directories, the suite's mode, the Debian tools
+ * some tests need, and one role of main.ts as a child process. Test, script and benchmark code only: no production module imports
  * this package.
  *
  * @module
