@@ -25,7 +25,15 @@ import {
   type ReadResponse,
   type StatusResponse,
 } from "@trading/proto/raft";
-import { closeClient, grpc, GRPC_OPTIONS, insecure, isGrpcStatus, unary } from "./grpc.ts";
+import {
+  closeClient,
+  grpc,
+  GRPC_OPTIONS,
+  insecure,
+  isGrpcStatus,
+  unary,
+  withClusterSecret,
+} from "./grpc.ts";
 import { backoffDelay, errorMessage, sleep } from "./retry.ts";
 
 /** Options of {@linkcode RaftClient}. */
@@ -50,6 +58,12 @@ export interface RaftClientOptions {
    * attempt, each redirect), for logging, metrics or recording a history.
    */
   onCall?: (call: RaftCall) => void;
+  /**
+   * The cluster secret to send, for a client of a cluster whose secret is not this
+   * process's own `CLUSTER_SECRET` (a test or tool that started the cluster). Default: this
+   * process's.
+   */
+  clusterSecret?: string;
 }
 
 /** One gRPC call made by a {@linkcode RaftClient}, reported to `onCall`. */
@@ -129,6 +143,7 @@ export class RaftClient {
   readonly #initialBackoffMs: number;
   readonly #maxBackoffMs: number;
   readonly #onCall: ((call: RaftCall) => void) | undefined;
+  readonly #channelOptions: grpc.ClientOptions;
   #clients = new Map<string, RaftNodeClient>();
   #leader: string | undefined;
   #next = 0;
@@ -145,6 +160,9 @@ export class RaftClient {
     this.#initialBackoffMs = options.initialBackoffMs ?? 25;
     this.#maxBackoffMs = options.maxBackoffMs ?? 250;
     this.#onCall = options.onCall;
+    this.#channelOptions = options.clusterSecret === undefined
+      ? RAFT_CHANNEL_OPTIONS
+      : withClusterSecret(options.clusterSecret, RAFT_CHANNEL_OPTIONS);
   }
 
   /** The address of the node this client believes leads, if any. */
@@ -156,7 +174,7 @@ export class RaftClient {
     if (this.#closed) throw new Error("RaftClient is closed: expected calls before close()");
     let client = this.#clients.get(address);
     if (!client) {
-      client = new RaftNodeClient(address, insecure(), RAFT_CHANNEL_OPTIONS);
+      client = new RaftNodeClient(address, insecure(), this.#channelOptions);
       this.#clients.set(address, client);
     }
     return client;

@@ -12,6 +12,7 @@ import { chromium } from "playwright-core";
 import { logLevel } from "kafkajs";
 import { ApplyRequest, OrderStatus } from "@trading/proto";
 import { RaftClient } from "@trading/shared/raft-client";
+import { generateClusterSecret } from "@trading/shared/cluster-secret";
 import { createKafka, ensureTopics } from "@trading/shared/kafka";
 import { CHROMIUM, requireTestTool, tempDir, waitFor } from "@trading/testing";
 import { ROLES } from "../main.ts";
@@ -45,6 +46,9 @@ interface StatusBody {
 }
 
 /** `main.ts up` as a child process, its output kept for failure messages. */
+/** The secret of the pipeline this file starts, which its own RaftClients send. */
+const CLUSTER_SECRET = generateClusterSecret();
+
 function startPipeline(dataDir: string) {
   const offset = freePortOffset([8090]);
   const httpPort = 8090 + offset;
@@ -56,6 +60,7 @@ function startPipeline(dataDir: string) {
       SUPERVISOR_PORT_OFFSET: String(offset),
       SUPERVISOR_DATA_DIR: dataDir,
       KAFKA_BROKERS: "",
+      CLUSTER_SECRET,
       LOG_LEVEL: "info",
       // Inherited by the children: enough ticks for the strategies to decide orders soon.
       INGESTOR_RATE: "50",
@@ -283,7 +288,7 @@ async function driveTraffic(brokers: string, raftAddresses: string[]): Promise<v
     console.log("  (pipeline services not registered: 20 probe messages through the broker)");
   }
   if (!("order-executor" in ROLES)) {
-    const raft = new RaftClient({ addresses: raftAddresses });
+    const raft = new RaftClient({ addresses: raftAddresses, clusterSecret: CLUSTER_SECRET });
     try {
       for (let i = 0; i < 5; i++) {
         await raft.apply(ApplyRequest.fromPartial({
@@ -326,7 +331,7 @@ Deno.test("the running pipeline: every process's metrics, and the dashboard in C
   await t.step("every process serves the issue's metrics, non-zero while it runs", async () => {
     await driveTraffic(`127.0.0.1:${port("broker", "kafka")}`, raftAddresses);
     // A restart, and (once the chaos words exist) a fault, for the supervisor's counters.
-    const raft = new RaftClient({ addresses: raftAddresses });
+    const raft = new RaftClient({ addresses: raftAddresses, clusterSecret: CLUSTER_SECRET });
     const leader = await raft.leader().finally(() => raft.close());
     const follower = raftNames.find((n) => n !== leader.leaderId)!;
     const followerPid = status.children.find((c) => c.name === follower)!.pid;
@@ -425,7 +430,7 @@ Deno.test("the running pipeline: every process's metrics, and the dashboard in C
             states.every(([state, health]) => state === "running" && health === "healthy");
         }, { timeoutMs: 15_000, intervalMs: 200 });
 
-        const raft = new RaftClient({ addresses: raftAddresses });
+        const raft = new RaftClient({ addresses: raftAddresses, clusterSecret: CLUSTER_SECRET });
         try {
           const leader = await waitFor("dashboard and cluster agree on the leader", async () => {
             const { leaderId } = await raft.leader();
