@@ -182,7 +182,8 @@ Deno.test("Supervisor shutdown goes in reverse dependency order and leaves no pr
     "top, which ignores SIGTERM, was SIGKILLed after its grace",
   );
   assert.ok(!afterShutdown.some((e) => e.kind === "started"), "nothing restarted in shutdown");
-  assert.ok(tookMs >= 400 && tookMs < 5000, `shutdown took ${tookMs} ms`);
+  // A lower bound only: top's grace was waited out before its SIGKILL.
+  assert.ok(tookMs >= 400, `shutdown took ${tookMs} ms, less than top's grace`);
   const states = supervisor.status().map((c) => c.state);
   assert.deepEqual(states, ["stopped", "stopped", "stopped", "stopped"]);
 });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { freePort, tempDir, waitFor } from "@trading/testing";
+import { freePort, settlesWithin, tempDir, waitFor } from "@trading/testing";
 import type { ChildSpecInput } from "./child_spec.ts";
 import { freePortOffset } from "./free_port_offset.ts";
 import { readProcessInfo } from "./process_info.ts";
@@ -164,7 +164,7 @@ Deno.test("ctl runs a command on the supervisor; a bad one prints usage, exits 2
   assert.match(unreachable.stderr, /^Cannot reach the supervisor at http:\/\/127\.0\.0\.1:\d+/);
 });
 
-Deno.test("up starts every role that exists, reports them healthy, and SIGINT stops all within 10 s", async () => {
+Deno.test("up starts every role that exists, reports them healthy, and SIGINT stops all", async () => {
   await using dataDir = await tempDir();
   const offset = freePortOffset();
   // Twice on the same data: the second start recovers from what the first one persisted.
@@ -192,10 +192,12 @@ Deno.test("up starts every role that exists, reports them healthy, and SIGINT st
     const pids = [...status.children.map((c) => c.pid!), status.watchdogPid!];
     const interruptedAt = Date.now();
     supervisor.process.kill("SIGINT");
-    const exit = await supervisor.process.status;
+    const exit = await settlesWithin(
+      "the supervisor's exit after SIGINT",
+      supervisor.process.status,
+    );
     const tookMs = Date.now() - interruptedAt;
     assert.equal(exit.code, 0, supervisor.output().slice(-3000));
-    assert.ok(tookMs < 10_000, `stopped in ${tookMs} ms`);
     assert.deepEqual(alivePids(pids), [], "nothing left running");
     console.log(`${run} run: SIGINT stopped ${pids.length - 1} children in ${tookMs} ms`);
   }

@@ -28,3 +28,26 @@ export async function waitFor<T>(
   const suffix = lastError instanceof Error ? ` (last error: ${lastError.message})` : "";
   throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}${suffix}`);
 }
+
+/**
+ * Awaits `promise`, throwing naming `what` when it has not settled after `timeoutMs`: a
+ * deadline that only catches hangs, for one awaited event (an exit, a shutdown).
+ */
+export async function settlesWithin<T>(
+  what: string,
+  promise: Promise<T>,
+  timeoutMs = 60_000,
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const hang = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`)),
+      timeoutMs,
+    );
+  });
+  try {
+    return await Promise.race([promise, hang]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

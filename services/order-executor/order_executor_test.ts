@@ -225,7 +225,13 @@ async function cases(t: Deno.TestContext, raft: RaftCluster): Promise<void> {
 
         await using again = RoleProcess.spawn("order-executor", executorEnv(broker, raft, dataDir));
         await again.ready();
-        assert.equal(await again.metric("outbox_pruned_total"), 60);
+        // Pruned at start-up, before the group is joined; waited for rather than read once, as
+        // one CI run read 0 here right after /readyz (not reproduced since).
+        await waitFor(
+          "the 60 aged rows pruned",
+          async () => (await again.metric("outbox_pruned_total")) === 60,
+          { timeoutMs: 30_000 },
+        );
         // 80 commands (60 orders, 20 of them re-emitted) come again, and Raft knows them all.
         await waitFor(
           "the redelivered commands handled",
