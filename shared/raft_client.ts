@@ -3,7 +3,7 @@
  * remembers the leader, follows NOT_LEADER redirects, retries with backoff and jitter, and
  * never applies blindly twice: after an Apply whose outcome is uncertain (deadline exceeded,
  * connection lost, UNAVAILABLE) it asks a linearizable `Read(order_id)` of the leader first
- * and returns the stored outcome when the order is there (DESIGN.md, "The guarantee", 3).
+ * and returns the stored outcome when the order is there (docs/DESIGN.md, "The guarantee", 3).
  *
  * @example
  * ```ts
@@ -231,7 +231,7 @@ export class RaftClient {
     for (let attempt = 1; attempt <= this.#maxAttempts; attempt++) {
       this.#signal?.throwIfAborted();
       if (uncertain) {
-        // DESIGN.md guarantee 3: decide whether the uncertain Apply happened before retrying.
+        // docs/DESIGN.md guarantee 3: decide whether the uncertain Apply happened before retrying.
         let found: ReadResponse | undefined;
         try {
           found = await this.#readOnce(request.orderId);

@@ -1,6 +1,6 @@
 /**
  * A port offset for a whole pipeline beside others on one machine: the supervisor's
- * `SUPERVISOR_PORT_OFFSET` moves every default port of DESIGN.md by it.
+ * `SUPERVISOR_PORT_OFFSET` moves every default port of docs/DESIGN.md by it.
  *
  * @module
  */

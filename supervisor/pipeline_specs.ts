@@ -1,5 +1,5 @@
 /**
- * The pipeline's child specs (DESIGN.md, "Processes and default ports"): the embedded broker
+ * The pipeline's child specs (docs/DESIGN.md, "Processes and default ports"): the embedded broker
  * (only when `KAFKA_BROKERS` is unset), three Raft nodes and the three services, as a
  * function of a port offset, a data directory and the roles that exist, so that tests can
  * run a whole pipeline on free ports side by side.
@@ -10,7 +10,7 @@ import { join, resolve } from "node:path";
 import type { ChildCommand, ChildSpecInput } from "./child_spec.ts";
 import { selfCommand } from "./self_command.ts";
 
-/** The default ports of DESIGN.md, before the offset. */
+/** The default ports of docs/DESIGN.md, before the offset. */
 export const DEFAULT_PORTS = {
   broker: { kafka: 9092, http: 9644 },
   "raft-1": { grpc: 50070, http: 8080, raft: 7000 },

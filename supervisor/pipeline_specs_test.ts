@@ -5,7 +5,7 @@ import { pipelineSpecs } from "./pipeline_specs.ts";
 const ALL_ROLES = ["broker", "raft-node", "market-ingestor", "stream-processor", "order-executor"];
 const fake = (role: string) => ({ executable: "/bin/echo", args: [role] });
 
-Deno.test("pipelineSpecs() gives the DESIGN.md ports and dependencies with the embedded broker", () => {
+Deno.test("pipelineSpecs() gives the docs/DESIGN.md ports and dependencies with the embedded broker", () => {
   const specs = parseChildSpecs(
     pipelineSpecs({ dataDir: "/data", roles: ALL_ROLES, command: fake }),
   );

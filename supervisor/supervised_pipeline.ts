@@ -1,7 +1,7 @@
 /**
  * The whole pipeline under `main.ts up`, as a child process of a test, a chaos suite, the
  * demo, the soak or a benchmark: on free ports (a port offset at which every port of
- * DESIGN.md is free), with its own data directory, driven through the supervisor's HTTP API
+ * docs/DESIGN.md is free), with its own data directory, driven through the supervisor's HTTP API
  * (`POST /control` with the same words as the REPL, `GET /status`, `GET /events`) and the
  * ingestor's control API, and verified with the `verify` role. Test, script and benchmark
  * code only.

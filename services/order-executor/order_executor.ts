@@ -3,7 +3,7 @@
  * partition's batch: decode and validate (bad messages to the dead-letter topic), risk checks
  * and Raft Apply per order (orders of one symbol in sequence, symbols in parallel), the
  * events into the SQLite outbox (`INSERT OR IGNORE`), the outbox relay publishes them, and
- * only then the input offset is committed (DESIGN.md, "The guarantee", 4 and 6).
+ * only then the input offset is committed (docs/DESIGN.md, "The guarantee", 4 and 6).
  *
  * Publishing before committing means: an offset that is committed always has its events in
  * `orders.events`. So rows left pending in an outbox (a crash, or a partition lost in a

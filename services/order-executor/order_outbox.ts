@@ -1,5 +1,5 @@
 /**
- * The executor's outbox (DESIGN.md, "The guarantee", 4 and 5): a local SQLite table with one
+ * The executor's outbox (docs/DESIGN.md, "The guarantee", 4 and 5): a local SQLite table with one
  * row per order id holding the order's event. The event is written here (`INSERT OR IGNORE`
  * on the order id, so a redelivered command cannot make a second event) before the input
  * offset is committed, and the relay publishes pending rows and marks them sent.

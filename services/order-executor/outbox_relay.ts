@@ -1,6 +1,6 @@
 /**
  * The outbox relay: publishes pending outbox rows to `orders.events` and never publishes an
- * order id twice (DESIGN.md, "The guarantee", 5).
+ * order id twice (docs/DESIGN.md, "The guarantee", 5).
  *
  * Before it publishes an order's event it makes sure the outbox knows every event already in
  * that `orders.events` partition since the order's tick was created (minus a clock margin):

@@ -1,6 +1,6 @@
 /**
  * The verifier's bookkeeping, without Kafka: commands and events go in, the report of
- * DESIGN.md's guarantee comes out (no order id with two events, no command without an
+ * docs/DESIGN.md's guarantee comes out (no order id with two events, no command without an
  * event), with the end-to-end latency of every event (tick created to event created).
  *
  * @module

@@ -1,5 +1,5 @@
 /**
- * The chaos layer of the Raft transport (DESIGN.md, `CHAOS_*`): seeded drops and delays of
+ * The chaos layer of the Raft transport (docs/DESIGN.md, `CHAOS_*`): seeded drops and delays of
  * outgoing messages, partitions in both directions, and the exit-on-leader switch. A fault is
  * data (Toxiproxy/Jepsen style) and reproducible: the same seed gives the same decisions for
  * the same sequence of messages.
