@@ -289,8 +289,16 @@ async function cases(t: Deno.TestContext, raft: RaftCluster): Promise<void> {
             "a to freeze",
             () => a.output.some((l) => l.includes("failpoint before-fence")),
           );
-          // Past its session timeout (2 s) b owns a's partitions and publishes their events.
-          await new Promise((resolve) => setTimeout(resolve, 4000));
+          // Past a's session timeout (2 s) b joins again, owning every partition, a's included.
+          const seen = b.output.length;
+          await waitFor(
+            "b to own all three partitions",
+            () =>
+              b.output.slice(seen).some((l) =>
+                l.includes("owning orders.commands partitions 0,1,2")
+              ),
+            { timeoutMs: 30_000 },
+          );
           a.kill("SIGCONT");
           await waitFor(
             "a fenced off",
