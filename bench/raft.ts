@@ -17,7 +17,7 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { ApplyResult, RaftNodeClient } from "@trading/proto/raft";
 import { OrderStatus } from "@trading/proto/orders";
-import { insecure, unary } from "@trading/shared/grpc";
+import { insecure, releaseClient, unary } from "@trading/shared/grpc";
 import { RAFT_CHANNEL_OPTIONS } from "@trading/shared/raft-client";
 import { RaftCluster } from "@trading/raft-node/cluster";
 import { type BenchOptions, type BenchResult, percentile, round } from "./types.ts";
@@ -90,9 +90,9 @@ async function runLoad(
   await Promise.all(Array.from({ length: concurrency }, worker));
   const elapsedMs = performance.now() - started;
   const cpu = process.cpuUsage(cpuBefore);
-  // No client.close(): a graceful close (GOAWAY) after this many calls can abort the Deno
-  // server (denoland/deno#36788); the process exits right after and the kernel closes the
-  // socket instead.
+  // Released, not closed: a graceful close after this many calls can abort the server while
+  // the GOAWAY workaround is on (shared/grpc.ts); the process exits right after.
+  releaseClient(client);
   const cpuMs = (cpu.user + cpu.system) / 1000;
   return { ops: latenciesMs.length, errors, elapsedMs, latenciesMs, cpuMs };
 }

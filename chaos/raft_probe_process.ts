@@ -6,8 +6,8 @@
  * leader), and follows `orders.events` on Kafka. It reports on stdout, one JSON object per
  * line, and takes commands on stdin, one JSON object per line.
  *
- * A process of its own because Deno 2.9's node:http2 can crash a process whose session
- * receives a GOAWAY (denoland/deno#36788): the probe's channels see raft nodes stopped
+ * A process of its own because of the GOAWAY workaround (shared/grpc.ts
+ * `DENO_GOAWAY_WORKAROUND`: a process whose session receives a GOAWAY can crash): the probe's channels see raft nodes stopped
  * gracefully at the end of a run, and the probe exits without closing them (`Deno.exit`).
  *
  * Lines out: `hello` {timeOrigin}, `cluster` {t, leader, term, commit, roles}, `op` {t, op},

@@ -31,6 +31,7 @@ import {
   GRPC_OPTIONS,
   insecure,
   isGrpcStatus,
+  LONG_LIVED_CHANNEL_OPTIONS,
   unary,
   withClusterSecret,
 } from "./grpc.ts";
@@ -87,17 +88,14 @@ export type RaftCall =
  * included), with
  * - grpc-js's reconnect backoff (1 s growing to 120 s by default) cut to 100 ms growing to
  *   1 s, because a restarted node must be usable again within about an election timeout;
- * - no idle timeout (grpc-js closes a channel after 30 idle minutes by default). Deno 2.9's
- *   node:http2 server aborts the whole process when a client that made more than about a
- *   hundred calls closes its session gracefully (GOAWAY; nghttp2 assertion in
- *   `find_stream_on_goaway_func`, denoland/deno#36788), and a channel to a former leader is
- *   exactly such an idle, busy-in-the-past channel.
+ * - {@linkcode LONG_LIVED_CHANNEL_OPTIONS} (no idle timeout while the GOAWAY workaround is
+ *   on, shared/grpc.ts `DENO_GOAWAY_WORKAROUND`).
  */
 export const RAFT_CHANNEL_OPTIONS: grpc.ClientOptions = {
   ...GRPC_OPTIONS,
   "grpc.initial_reconnect_backoff_ms": 100,
   "grpc.max_reconnect_backoff_ms": 1000,
-  "grpc.client_idle_timeout_ms": 2_147_483_647,
+  ...LONG_LIVED_CHANNEL_OPTIONS,
 };
 
 /** Thrown when an operation failed on every attempt; `uncertain` when an Apply may have happened. */
@@ -443,11 +441,11 @@ export class RaftClient {
   }
 
   /**
-   * Closes every channel. The client cannot be used afterwards. Note: with Deno 2.9 a
-   * graceful close can abort a raft-node that served this client many calls
-   * (denoland/deno#36788, see {@linkcode RAFT_CHANNEL_OPTIONS}); a long-lived process should
-   * keep its client until it exits. In a process that is shutting down this leaves the
-   * channels for the exit to close ({@linkcode closeClient}).
+   * Closes every channel. The client cannot be used afterwards. Note: while the GOAWAY
+   * workaround is on (shared/grpc.ts `DENO_GOAWAY_WORKAROUND`) a graceful close can abort a
+   * raft-node that served this client many calls; a long-lived process should keep its
+   * client until it exits. In a process that is shutting down this leaves the channels for
+   * the exit to close ({@linkcode closeClient}).
    */
   close(): void {
     this.#closed = true;

@@ -22,10 +22,9 @@ let exiting = false;
 
 /**
  * True once this process has begun its graceful shutdown. gRPC servers and channels check
- * it to avoid sending HTTP/2 GOAWAY frames on the way out: Deno 2.9's node:http2 can abort
- * the process that *receives* a GOAWAY (nghttp2 `find_stream_on_goaway_func` assertion,
- * denoland/deno#36788), so an exiting process leaves its connections to the kernel, and
- * its peers see a plain TCP close, which they handle by reconnecting.
+ * it to avoid sending HTTP/2 GOAWAY frames on the way out while the GOAWAY workaround is on
+ * (shared/grpc.ts `DENO_GOAWAY_WORKAROUND`): an exiting process leaves its connections to
+ * the kernel, and its peers see a plain TCP close, which they handle by reconnecting.
  */
 export function processIsExiting(): boolean {
   return exiting;

@@ -4,9 +4,9 @@
  * prints one JSON line per round; {@linkcode RaftPollerProcess} runs it from the supervisor
  * and keeps the latest view.
  *
- * Why a child process: with Deno 2.9 a process whose node:http2 session receives a GOAWAY
- * can abort (nghttp2 assertion in `find_stream_on_goaway_func`, denoland/deno#36788; see
- * supervisor/raft_call.ts). Every raft node stopped gracefully sends one to its clients: a
+ * Why a child process: the GOAWAY workaround (shared/grpc.ts `DENO_GOAWAY_WORKAROUND`): a
+ * process whose node:http2 session receives a GOAWAY can abort (see supervisor/raft_call.ts).
+ * Every raft node stopped gracefully sends one to its clients: a
  * supervisor holding the dashboard's channels died that way during its own shutdown. The
  * poller holds the channels instead and never closes them (a graceful close can crash the
  * node); if it dies, the supervisor starts another one a second later. Unlike a `raft-call`

@@ -5,7 +5,7 @@
  * @module
  */
 import { RaftNodeClient, type StatusResponse } from "@trading/proto/raft";
-import { insecure, unary } from "@trading/shared/grpc";
+import { DENO_GOAWAY_WORKAROUND, insecure, unary } from "@trading/shared/grpc";
 import { RAFT_CHANNEL_OPTIONS } from "@trading/shared/raft-client";
 import { errorMessage } from "@trading/shared/retry";
 
@@ -60,12 +60,12 @@ export function unknownNode(target: RaftTarget, error: string | null): RaftNodeV
 }
 
 /**
- * Deno 2.9's node:http2 server can crash when a client closes its session gracefully
- * (GOAWAY) after many calls: denoland/deno#36788, see RAFT_CHANNEL_OPTIONS in
- * shared/raft_client.ts. A raft-node restarted under this poller died with SIGSEGV right when
- * the poller closed a channel after its 25th call. So a channel is never closed while its
- * node may run: one per node for the poller's life, no idle timeout, and {@linkcode close}
- * only stops asking; the connections end with the supervisor process, after its children.
+ * While the GOAWAY workaround is on (shared/grpc.ts `DENO_GOAWAY_WORKAROUND`), a raft-node
+ * can crash when a client closes its session gracefully after many calls: one restarted
+ * under this poller died with SIGSEGV right when the poller closed a channel after its 25th
+ * call. So a channel is never closed while its node may run: one per node for the poller's
+ * life, no idle timeout, and {@linkcode close} only stops asking; the connections end with
+ * the process.
  */
 /** Asks every raft node for its Status, with a short deadline so that one dead node costs little. */
 export class RaftStatusPoller {
@@ -86,10 +86,10 @@ export class RaftStatusPoller {
   }
 
   /**
-   * Stops asking. The channels stay open (see above) unless `closeChannels` is set, which is
-   * safe only once the nodes are gone (tests).
+   * Stops asking. While the GOAWAY workaround is on, the channels stay open (see above)
+   * unless `closeChannels` is set, which is safe only once the nodes are gone (tests).
    */
-  close({ closeChannels = false } = {}): void {
+  close({ closeChannels = !DENO_GOAWAY_WORKAROUND } = {}): void {
     this.#closed = true;
     if (!closeChannels) return;
     for (const client of this.#clients.values()) client.close();

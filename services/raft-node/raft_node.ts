@@ -14,6 +14,7 @@
  * @module
  */
 import { setImmediate } from "node:timers";
+import { DENO_GOAWAY_WORKAROUND } from "@trading/shared/grpc";
 import { getLogger } from "@trading/shared/log";
 import { errorMessage } from "@trading/shared/retry";
 import { Raft } from "./core/raft.ts";
@@ -832,7 +833,7 @@ export class RaftNode {
     this.#readsAwaitingApply = [];
     // The channels to the peers are left for the process exit to close (no GOAWAY, see
     // RaftTransport.close).
-    await this.transport.close({ closeChannels: false });
+    await this.transport.close({ closeChannels: !DENO_GOAWAY_WORKAROUND });
     this.#storage.close();
   }
 }

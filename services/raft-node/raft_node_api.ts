@@ -118,9 +118,9 @@ export class RaftNodeApi {
   /** The node served; undefined while starting. */
   node: RaftNode | undefined;
   /**
-   * Clients used to forward Join, Leave and TransferLeadership to the leader. Never closed:
-   * a graceful close sends GOAWAY, which Deno 2.9's node:http2 can answer by aborting the
-   * receiving node (denoland/deno#36788); they go away with this process.
+   * Clients used to forward Join, Leave and TransferLeadership to the leader, kept for the
+   * process's life (no idle timeout, shared/grpc.ts `LONG_LIVED_CHANNEL_OPTIONS`); they go
+   * away with this process.
    */
   #leaderClients = new Map<string, RaftNodeClient>();
 

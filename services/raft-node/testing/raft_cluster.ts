@@ -297,7 +297,8 @@ export class RaftCluster {
 
   /**
    * A {@linkcode RaftClient} over every node, closed by {@linkcode stopAll} once the nodes
-   * are down: closing it while they run could abort one (denoland/deno#36788).
+   * are down: closing it while they run could abort one (shared/grpc.ts
+   * `DENO_GOAWAY_WORKAROUND`).
    */
   client(options: Partial<RaftClientOptions> = {}): RaftClient {
     const client = new RaftClient({ addresses: this.addresses, ...options });
@@ -314,8 +315,8 @@ export class RaftCluster {
 
   /** Signals every running node (SIGKILL by default) and waits for them; closes the clients. */
   async stopAll(signal: Deno.Signal = "SIGKILL"): Promise<void> {
-    // Deno's node:http2 can abort a process that receives a GOAWAY on a session that carried
-    // many calls (denoland/deno#36788). A node killed outright sends none, so this process's
+    // A process that receives a GOAWAY on a session that carried many calls can abort
+    // (shared/grpc.ts `DENO_GOAWAY_WORKAROUND`). A node killed outright sends none, so this process's
     // clients close after the nodes are gone; a node stopped gracefully sends one on
     // shutdown, so then this process's clients go first.
     const closeClients = () => {

@@ -17,7 +17,7 @@
  * The `Stream` call, which carries all the traffic, is gRPC on node:http2 directly at both
  * ends (same wire format; ../http2/): grpc-js' client and server stacks cost more CPU and
  * latency per message under Deno than the Raft work itself. Its connections are closed by
- * destroying the socket, never with GOAWAY (denoland/deno#36788 aborts the receiving node).
+ * destroying the socket, never with GOAWAY (shared/grpc.ts `DENO_GOAWAY_WORKAROUND`).
  * The unary calls, a compatibility mode, stay on grpc-js.
  *
  * @module
@@ -41,7 +41,12 @@ import {
   type TimeoutNowRequest as ProtoTimeoutNowRequest,
   type TimeoutNowResponse,
 } from "@trading/proto/raft";
-import { type GrpcServer, insecure, startGrpcServer } from "@trading/shared/grpc";
+import {
+  DENO_GOAWAY_WORKAROUND,
+  type GrpcServer,
+  insecure,
+  startGrpcServer,
+} from "@trading/shared/grpc";
 import { RAFT_CHANNEL_OPTIONS } from "@trading/shared/raft-client";
 import { parseHostPort } from "@trading/shared/config";
 import { backoffDelay, errorMessage } from "@trading/shared/retry";
@@ -310,9 +315,9 @@ export class RaftTransport {
   #refreshSender(peer: string): void {
     const sender = this.#senders.get(peer);
     if (sender && sender.address !== this.addressOf(peer)) {
-      // Abandoned, not closed: a GOAWAY could abort a node still at the old address
-      // (denoland/deno#36788); without calls the channel stays idle.
-      sender.close(false);
+      // Abandoned, not closed, while the GOAWAY workaround is on: a GOAWAY could abort a node
+      // still at the old address; without calls the channel stays idle.
+      sender.close(!DENO_GOAWAY_WORKAROUND);
       this.#senders.delete(peer);
     }
   }
@@ -447,9 +452,9 @@ export class RaftTransport {
    * Stops every sender, cancels delayed messages and unary waiters, and stops the server.
    *
    * `closeChannels: false` leaves the unary mode's gRPC channels and the server's
-   * connections for the process exit to close (what a node shutting down does): a graceful
-   * close sends GOAWAY, on which Deno 2.9's node:http2 can abort the receiving node
-   * (denoland/deno#36788, seen when one node of a cluster stopped). Tests that close
+   * connections for the process exit to close (what a node shutting down does while
+   * shared/grpc.ts `DENO_GOAWAY_WORKAROUND` is on): a graceful close sends GOAWAY, which can
+   * abort the receiving node (seen when one node of a cluster stopped). Tests that close
    * transports inside one process close them. The streams' own connections are always
    * closed by destroying their sockets, which sends no GOAWAY.
    */
