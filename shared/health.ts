@@ -101,14 +101,18 @@ export interface HealthHttpServer {
  */
 export function serveHealth(
   health: Health,
-  { port, hostname = "127.0.0.1", routes = {} }: {
+  { port, hostname = "127.0.0.1", routes = {}, refuse }: {
     port: number;
     hostname?: string;
     routes?: Routes;
+    /** Runs before every route, the health ones too: a response refuses the request. */
+    refuse?: (request: Request) => Response | undefined;
   },
 ): HealthHttpServer {
   const log = getLogger("health");
   const server = Deno.serve({ port, hostname, onListen: () => {} }, async (request) => {
+    const refusal = refuse?.(request);
+    if (refusal !== undefined) return refusal;
     const path = new URL(request.url).pathname;
     if (path === "/healthz") {
       return Response.json({ status: "ok", service: health.service });

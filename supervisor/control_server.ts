@@ -3,7 +3,9 @@
  * `/metrics`, `GET /status`, `GET /events` and `POST /control` (`{"command": "kill raft-2"}`
  * answered with `{ok, output}`). The control API can kill processes: when a token is
  * configured, `/status`, `/events` and `/control` require `Authorization: Bearer <token>`, and
- * a call without it is refused (401) and logged.
+ * a call without it is refused (401) and logged. Every request, the health routes too, must
+ * name this supervisor in its Host header (host_check.ts, against DNS rebinding): others are
+ * refused with 421 before any route runs.
  *
  * @module
  */
@@ -12,6 +14,7 @@ import { Health, type HealthHttpServer, type Routes, serveHealth } from "@tradin
 import { getLogger } from "@trading/shared/log";
 import type { CommandRegistry } from "./commands.ts";
 import { faultTracker } from "./fault_tracker.ts";
+import { hostChecker, misdirected } from "./host_check.ts";
 import type { Supervisor } from "./supervisor.ts";
 
 /** Options of {@linkcode serveControl}. */
@@ -29,6 +32,8 @@ export interface ControlServerOptions {
    * dashboard's static page, which then asks its user for the token).
    */
   publicRoutes?: Routes;
+  /** More names than the loopback ones and `hostname` that the Host header may carry. */
+  allowedHosts?: readonly string[];
 }
 
 const ControlRequestSchema = z.object({ command: z.string().min(1).max(1000) });
@@ -94,9 +99,22 @@ export function serveControl(
       return handler(request);
     };
 
+  // Set once the port is bound (0 picks one): the Host check needs it.
+  const host = { check: (_request: Request): string | undefined => "not listening yet" };
   const server = serveHealth(health, {
     hostname: options.hostname,
     port: options.port,
+    refuse: (request) => {
+      const reason = host.check(request);
+      if (reason === undefined) return undefined;
+      // No URL parsing here: Deno builds request.url from the very Host header refused.
+      log.warn("refused {method} {url}: {reason}", {
+        method: request.method,
+        url: request.url,
+        reason,
+      });
+      return misdirected(reason);
+    },
     routes: {
       ...options.publicRoutes,
       ...Object.fromEntries(
@@ -147,6 +165,11 @@ export function serveControl(
         return Response.json({ ok: result.ok, output: result.output }, { status });
       }),
     },
+  });
+  host.check = hostChecker({
+    hostname: options.hostname,
+    port: server.port,
+    allowedHosts: options.allowedHosts ?? [],
   });
   return {
     port: server.port,

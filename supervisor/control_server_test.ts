@@ -252,3 +252,65 @@ Deno.test("POST /control refuses cross-site and non-JSON requests and changes no
     assert.equal(sameOrigin.status, 200);
   });
 });
+
+/** Sends one HTTP/1.1 request with exactly these headers (fetch sets Host itself). */
+async function rawRequest(
+  port: number,
+  lines: { method: string; path: string; headers: Record<string, string>; body?: string },
+): Promise<{ status: number; text: string }> {
+  const connection = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    const body = lines.body ?? "";
+    const head = [
+      `${lines.method} ${lines.path} HTTP/1.1`,
+      ...Object.entries(lines.headers).map(([name, value]) => `${name}: ${value}`),
+      `content-length: ${new TextEncoder().encode(body).byteLength}`,
+      "connection: close",
+    ].join("\r\n");
+    await connection.write(new TextEncoder().encode(`${head}\r\n\r\n${body}`));
+    let text = "";
+    for await (const chunk of connection.readable.pipeThrough(new TextDecoderStream())) {
+      text += chunk;
+    }
+    return { status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0), text };
+  } finally {
+    try {
+      connection.close();
+    } catch { /* closed by the reader */ }
+  }
+}
+
+Deno.test("a DNS-rebinding request (Host not this supervisor) is refused 421 and kills nothing", async () => {
+  await withApi([fixtureSpec("a")], async ({ url, supervisor }) => {
+    await waitFor("a running", () => supervisor.status()[0]?.state === "running");
+    const pid = supervisor.status()[0]?.pid;
+    const port = Number(new URL(url).port);
+    // The page on evil.example, now resolving to 127.0.0.1, is "same-origin" to its browser.
+    const evil = `evil.example:${port}`;
+    const kill = await rawRequest(port, {
+      method: "POST",
+      path: "/control",
+      headers: {
+        host: evil,
+        origin: `http://${evil}`,
+        "sec-fetch-site": "same-origin",
+        "content-type": "application/json",
+      },
+      body: JSON.stringify({ command: "kill a" }),
+    });
+    assert.equal(kill.status, 421, kill.text);
+    const answer = JSON.parse(kill.text.slice(kill.text.indexOf("\r\n\r\n") + 4));
+    assert.match(answer.output, /^Misdirected request: Host "evil\.example:\d+" does not name/);
+    for (const host of [evil, `127.0.0.1:${port + 1}`, `127.0.0.1`, "", "a b"]) {
+      const status = await rawRequest(port, { method: "GET", path: "/status", headers: { host } });
+      assert.equal(status.status, 421, `Host ${host}: ${status.text}`);
+    }
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    assert.match(metrics, /^supervisor_http_host_refused_total(\{[^}]*\})? 6$/m);
+    assert.equal(supervisor.status()[0]?.pid, pid, "nothing was killed");
+    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`]) {
+      const status = await rawRequest(port, { method: "GET", path: "/status", headers: { host } });
+      assert.equal(status.status, 200, `Host ${host}: ${status.text}`);
+    }
+  });
+});

@@ -15,10 +15,17 @@
  * token and keeps it in sessionStorage) trades it for a single-use ticket valid for a minute,
  * and opens the stream with that ticket. Without a token (loopback bind) no ticket is needed.
  *
+ * A stream's buffer is bounded: a client that stops reading (a stalled tab, or a socket
+ * opened and never read) would otherwise make the supervisor queue every snapshot and event
+ * for it forever. When its queued bytes would pass `maxStreamBufferBytes` (4 MiB), the
+ * stream is ended and counted in `supervisor_sse_clients_dropped_total`; a browser's
+ * EventSource reconnects and gets a fresh `hello`.
+ *
  * @module
  */
 import type { Routes } from "@trading/shared/health";
 import { getLogger } from "@trading/shared/log";
+import { counter } from "@trading/shared/metrics";
 import { DashboardAggregator, type DashboardAggregatorOptions } from "./dashboard_aggregator.ts";
 import type { SupervisorEvent } from "./event_timeline.ts";
 import type { Supervisor } from "./supervisor.ts";
@@ -36,11 +43,23 @@ export const DASHBOARD_ASSET_DIR: URL = new URL("./dashboard/", import.meta.url)
 /** Timeline events sent on connect. */
 const RECENT_EVENTS = 200;
 const TICKET_TTL_MS = 60_000;
+/** Default of {@linkcode DashboardServerOptions.maxStreamBufferBytes}. */
+export const DEFAULT_STREAM_BUFFER_BYTES = 4 * 1024 * 1024;
+
+const streamsDropped = counter(
+  "supervisor_sse_clients_dropped_total",
+  "Dashboard event streams ended because their client did not read and the buffer was full",
+);
 
 /** Options of {@linkcode DashboardServer}. */
 export interface DashboardServerOptions extends DashboardAggregatorOptions {
   /** True when the supervisor's API requires a bearer token (SUPERVISOR_TOKEN is set). */
   tokenRequired: boolean;
+  /**
+   * The most bytes queued for one event stream; a stream that would pass it is ended.
+   * Default {@linkcode DEFAULT_STREAM_BUFFER_BYTES}.
+   */
+  maxStreamBufferBytes?: number;
 }
 
 const SECURITY_HEADERS = {
@@ -72,6 +91,7 @@ export class DashboardServer {
   readonly aggregator: DashboardAggregator;
   #supervisor: Supervisor;
   #tokenRequired: boolean;
+  #maxStreamBufferBytes: number;
   #tickets = new Map<string, number>();
   /** Open streams and the function that ends each one's subscriptions. */
   #streams = new Map<ReadableStreamDefaultController<Uint8Array>, () => void>();
@@ -83,6 +103,7 @@ export class DashboardServer {
   constructor(supervisor: Supervisor, options: DashboardServerOptions) {
     this.#supervisor = supervisor;
     this.#tokenRequired = options.tokenRequired;
+    this.#maxStreamBufferBytes = options.maxStreamBufferBytes ?? DEFAULT_STREAM_BUFFER_BYTES;
     this.aggregator = new DashboardAggregator(supervisor, options);
     this.#unsubscribe = supervisor.events.subscribe((event) => {
       if (event.kind === "shutdown") {
@@ -115,6 +136,11 @@ export class DashboardServer {
       routes[path] = (request) => this.#asset(request, asset.file, asset.type);
     }
     return routes;
+  }
+
+  /** The number of open event streams. */
+  get openStreams(): number {
+    return this.#streams.size;
   }
 
   /** Stops the aggregation and ends every open stream. Idempotent. */
@@ -175,22 +201,18 @@ export class DashboardServer {
       }, { status: 401 });
     }
     let stop = () => {};
+    const max = this.#maxStreamBufferBytes;
     const body = new ReadableStream<Uint8Array>({
       start: (controller) => {
-        const send = (event: string, data: unknown) => {
-          try {
-            controller.enqueue(frame(event, data));
-          } catch {
-            stop();
-          }
-        };
+        const send = (event: string, data: unknown) => this.#push(controller, frame(event, data));
         // `retry`: how soon the browser's EventSource reconnects after a dropped stream.
         controller.enqueue(encoder.encode("retry: 1000\n\n"));
-        send("hello", {
+        // The first frame always goes, however large: the bound is on what piles up after.
+        controller.enqueue(frame("hello", {
           history: this.aggregator.history,
           events: this.#supervisor.events.list().slice(-RECENT_EVENTS),
           snapshot: this.aggregator.latest ?? null,
-        });
+        }));
         const unsubscribeSnapshots = this.aggregator.subscribe((s) => send("snapshot", s));
         const unsubscribeEvents = this.#supervisor.events.subscribe((event) => {
           if (event.kind !== "shutdown") send("timeline", event);
@@ -203,7 +225,7 @@ export class DashboardServer {
         this.#streams.set(controller, stop);
       },
       cancel: () => stop(),
-    });
+    }, { highWaterMark: max, size: (chunk) => chunk.byteLength });
     return new Response(body, {
       headers: {
         ...SECURITY_HEADERS,
@@ -215,10 +237,36 @@ export class DashboardServer {
 
   #broadcast(event: string, data: SupervisorEvent): void {
     const bytes = frame(event, data);
-    for (const controller of this.#streams.keys()) {
+    for (const controller of [...this.#streams.keys()]) this.#push(controller, bytes);
+  }
+
+  /**
+   * Queues `bytes` on a stream, or ends the stream when they would take its queue past the
+   * bound (its client does not read) or it is closed already.
+   */
+  #push(controller: ReadableStreamDefaultController<Uint8Array>, bytes: Uint8Array): void {
+    const stop = this.#streams.get(controller);
+    if (stop === undefined) return;
+    // desiredSize is the high-water mark (the bound) minus what is queued.
+    const room = controller.desiredSize ?? 0;
+    if (bytes.byteLength > room) {
+      stop();
+      streamsDropped.inc();
+      this.#log.warn(
+        "ended a dashboard stream whose client stopped reading ({queued} bytes queued)",
+        {
+          queued: this.#maxStreamBufferBytes - room,
+        },
+      );
       try {
-        controller.enqueue(bytes);
-      } catch { /* closed */ }
+        controller.error(new Error("Stream buffer full: the client stopped reading"));
+      } catch { /* already closed */ }
+      return;
+    }
+    try {
+      controller.enqueue(bytes);
+    } catch {
+      stop();
     }
   }
 }

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { waitFor } from "@trading/testing";
 import type { ChildSpecInput } from "./child_spec.ts";
 import { defaultCommands } from "./commands.ts";
 import { serveControl } from "./control_server.ts";
@@ -15,6 +16,7 @@ async function withDashboard(
   specs: ChildSpecInput[],
   test: (api: { url: string; supervisor: Supervisor; dashboard: DashboardServer }) => Promise<void>,
   token?: string,
+  maxStreamBufferBytes?: number,
 ): Promise<void> {
   const output = new LogMultiplexer({ pretty: false, write: () => {} });
   const supervisor = new Supervisor({ specs, output, probeIntervalMs: 200 });
@@ -22,6 +24,7 @@ async function withDashboard(
     tokenRequired: token !== undefined,
     intervalMs: 200,
     scrapeEveryRounds: 1,
+    ...(maxStreamBufferBytes === undefined ? {} : { maxStreamBufferBytes }),
   });
   const server = serveControl(supervisor, {
     hostname: "127.0.0.1",
@@ -198,4 +201,53 @@ Deno.test("DashboardServer serves every file of supervisor/dashboard and the pag
       );
     }
   });
+});
+
+Deno.test("DashboardServer ends the stream of a client that never reads once its buffer is full, and counts it", async () => {
+  const bound = 256 * 1024;
+  await withDashboard(
+    [],
+    async ({ url, supervisor, dashboard }) => {
+      const port = Number(new URL(url).port);
+      // A client that asks for the stream and then never reads a byte.
+      const stalled = await Deno.connect({ hostname: "127.0.0.1", port });
+      await stalled.write(
+        new TextEncoder().encode(
+          `GET /dashboard/stream HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\n\r\n`,
+        ),
+      );
+      const reading = await fetch(`${url}/dashboard/stream`);
+      const events = new EventReader(reading);
+      assert.equal((await events.next())?.event, "hello");
+      await waitFor("both streams open", () => dashboard.openStreams === 2);
+      let received = 0;
+      const reader = (async () => {
+        while (await events.next()) received++;
+      })();
+      try {
+        // 16 KiB per event: the stalled client's socket buffers fill, then its queue does.
+        const message = "x".repeat(16 * 1024);
+        let sent = 0;
+        while (dashboard.openStreams === 2 && sent < 8000) {
+          supervisor.events.emit({ kind: "command", message });
+          sent++;
+          await new Promise((resolve) => setTimeout(resolve, 0));
+        }
+        assert.equal(
+          dashboard.openStreams,
+          1,
+          `the stalled stream is still open after ${sent} events`,
+        );
+        await waitFor("the reading client got every event", () => received >= sent);
+        const metrics = await (await fetch(`${url}/metrics`)).text();
+        assert.match(metrics, /^supervisor_sse_clients_dropped_total(\{[^}]*\})? 1$/m);
+      } finally {
+        stalled.close();
+        await events.cancel();
+        await reader.catch(() => {});
+      }
+    },
+    undefined,
+    bound,
+  );
 });

@@ -111,6 +111,7 @@ export async function runSupervisor(options: RunSupervisorOptions): Promise<numb
       hostname: config.SUPERVISOR_HTTP_HOST,
       port: config.SUPERVISOR_HTTP_PORT,
       token: config.SUPERVISOR_TOKEN,
+      allowedHosts: config.SUPERVISOR_ALLOWED_HOSTS?.split(",") ?? [],
       commands,
       routes: { ...options.routes?.(supervisor), ...dashboard?.routes },
       publicRoutes: dashboard?.publicRoutes ?? {},

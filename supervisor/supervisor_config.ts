@@ -22,6 +22,10 @@ import {
 export const supervisorEnv = {
   SUPERVISOR_HTTP_PORT: port(8090, true),
   SUPERVISOR_HTTP_HOST: text("a host name or IP address", "127.0.0.1", /^[A-Za-z0-9.:\[\]-]+$/),
+  /** More host names the HTTP API answers to (Host header), beside loopback and its own host. */
+  SUPERVISOR_ALLOWED_HOSTS: optional(
+    text("a comma list of host names", undefined, /^[A-Za-z0-9.:\[\]-]+(,[A-Za-z0-9.:\[\]-]+)*$/),
+  ),
   SUPERVISOR_TOKEN: optional(text("a token of at least 8 characters", undefined, /^\S{8,}$/)),
   // 15463 keeps the highest default port (50072) within 65535.
   SUPERVISOR_PORT_OFFSET: int(0, 15463, 0),
