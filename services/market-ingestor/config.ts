@@ -17,12 +17,13 @@ import {
 } from "@trading/shared/config";
 import type { LogLevel } from "@trading/shared/log";
 import { MAX_RATE } from "./ingestor_api.ts";
+import { MARKET_INGESTOR_DEFAULTS as DEFAULTS } from "./defaults.ts";
 
 const SYMBOL_LIST = /^[A-Za-z0-9._-]{1,32}(,[A-Za-z0-9._-]{1,32})*$/;
 
 /** Every variable of the market-ingestor role. */
 export const marketIngestorEnv = {
-  ...commonEnv({ grpcPort: 50051, httpPort: 8083 }),
+  ...commonEnv({ grpcPort: DEFAULTS.ports.grpc, httpPort: DEFAULTS.ports.http }),
   ...kafkaEnv,
   /** `synthetic` (seeded random walk) or `replay` (INGESTOR_REPLAY_FILE). */
   INGESTOR_SOURCE: oneOf(["synthetic", "replay"] as const, "synthetic"),
@@ -35,9 +36,9 @@ export const marketIngestorEnv = {
   /** Replay speed factor: 1 is the recorded pace, 10 ten times faster. */
   INGESTOR_REPLAY_SPEED: num(0.001, 1_000_000, 1),
   /** Largest batch per publish. */
-  INGESTOR_MAX_BATCH: int(1, 100_000, 5000),
+  INGESTOR_MAX_BATCH: int(1, 100_000, DEFAULTS.maxBatch),
   /** Least time between two publishes (ticks gather into batches at high rates), ms. */
-  INGESTOR_LINGER_MS: int(0, 1000, 5),
+  INGESTOR_LINGER_MS: int(0, 1000, DEFAULTS.lingerMs),
 };
 
 /** The ingestor's typed configuration. */

@@ -12,6 +12,7 @@ import type { Logger } from "@trading/shared/log";
 import { backoffDelay, errorMessage, sleep } from "@trading/shared/retry";
 import { nowUs } from "@trading/shared/now-us";
 import type { TickFeed } from "./tick_feed.ts";
+import { MARKET_INGESTOR_DEFAULTS } from "./defaults.ts";
 
 /** Publishes a batch of ticks; resolves once the broker acknowledged all of them. */
 export type PublishTicks = (ticks: Tick[]) => Promise<void>;
@@ -60,7 +61,12 @@ export class MarketIngestor {
   #recent: Array<{ atMs: number; count: number }> = [];
 
   constructor(options: MarketIngestorOptions) {
-    this.#o = { maxBatch: 5000, lingerMs: 5, rate: () => this.#measuredRate(), ...options };
+    this.#o = {
+      maxBatch: MARKET_INGESTOR_DEFAULTS.maxBatch,
+      lingerMs: MARKET_INGESTOR_DEFAULTS.lingerMs,
+      rate: () => this.#measuredRate(),
+      ...options,
+    };
     this.#sequences = new Map(options.lastSequences);
   }
 

@@ -7,10 +7,11 @@
 import { commonEnv, int, kafkaEnv, loadConfig, raftClientEnv, text } from "@trading/shared/config";
 import type { LogLevel } from "@trading/shared/log";
 import type { RiskLimits } from "./risk_checks.ts";
+import { ORDER_EXECUTOR_DEFAULTS as DEFAULTS } from "./defaults.ts";
 
 /** Every variable of the order-executor role. */
 export const orderExecutorEnv = {
-  ...commonEnv({ grpcPort: 50053, httpPort: 8085 }),
+  ...commonEnv({ grpcPort: DEFAULTS.ports.grpc, httpPort: DEFAULTS.ports.http }),
   ...kafkaEnv,
   ...raftClientEnv,
   /** Unique among running executors; names the outbox file and appears in every event. */
@@ -18,13 +19,13 @@ export const orderExecutorEnv = {
   /** Where the outbox lives (`<dir>/<EXECUTOR_ID>.outbox.db`). */
   EXECUTOR_DATA_DIR: text("a directory path", "./.data/order-executor"),
   EXECUTOR_GROUP_ID: text("a consumer group id", "order-executor", /^[A-Za-z0-9._-]{1,128}$/),
-  EXECUTOR_SESSION_TIMEOUT_MS: int(1000, 300_000, 10_000),
+  EXECUTOR_SESSION_TIMEOUT_MS: int(1000, 300_000, DEFAULTS.sessionTimeoutMs),
   /** Largest number of commands recorded, published and committed together. */
-  EXECUTOR_CHUNK_SIZE: int(1, 100_000, 500),
+  EXECUTOR_CHUNK_SIZE: int(1, 100_000, DEFAULTS.chunkSize),
   /** How long a command may wait for the price feed to reach its tick. */
-  EXECUTOR_PRICE_WAIT_MS: int(0, 60_000, 250),
+  EXECUTOR_PRICE_WAIT_MS: int(0, 60_000, DEFAULTS.priceWaitMs),
   /** How long a published event stays in the outbox before it is pruned (default 24 h). */
-  EXECUTOR_OUTBOX_RETENTION_MS: int(60_000, 365 * 86_400_000, 86_400_000),
+  EXECUTOR_OUTBOX_RETENTION_MS: int(60_000, 365 * 86_400_000, DEFAULTS.outboxRetentionMs),
   RISK_MAX_QUANTITY: int(1, Number.MAX_SAFE_INTEGER, 150),
   /** Quantity x limit price, in minor units (default 50,000.00). */
   RISK_MAX_NOTIONAL: int(1, Number.MAX_SAFE_INTEGER, 5_000_000),

@@ -34,6 +34,7 @@ import { InvalidMessageError } from "@trading/shared/invalid-message-error";
 import { failpoint } from "@trading/shared/failpoint";
 import { nowUs } from "@trading/shared/now-us";
 import { type DeadLetter, DeadLetterQueue } from "@trading/shared/dead-letter-queue";
+import { ORDER_EXECUTOR_DEFAULTS } from "./defaults.ts";
 import { LastPrices } from "./last_prices.ts";
 import type { OrderOutbox, OutboxRow } from "./order_outbox.ts";
 import { OrderRecorder, type RaftApplier } from "./order_recorder.ts";
@@ -202,11 +203,11 @@ export class OrderExecutor {
   /** Connects the clients, catches up with prices, and starts consuming commands. */
   static async start(options: OrderExecutorOptions): Promise<OrderExecutor> {
     const o: Required<OrderExecutorOptions> = {
-      priceWaitMs: 250,
-      sessionTimeoutMs: 10_000,
-      chunkSize: 500,
+      priceWaitMs: ORDER_EXECUTOR_DEFAULTS.priceWaitMs,
+      sessionTimeoutMs: ORDER_EXECUTOR_DEFAULTS.sessionTimeoutMs,
+      chunkSize: ORDER_EXECUTOR_DEFAULTS.chunkSize,
       onFatal: () => {},
-      outboxRetentionMs: 24 * 3600_000,
+      outboxRetentionMs: ORDER_EXECUTOR_DEFAULTS.outboxRetentionMs,
       ...options,
     };
     const opened: Array<() => Promise<void>> = [];

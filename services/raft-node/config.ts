@@ -25,12 +25,13 @@ import {
   requireClusterSecretBeyondLoopback,
 } from "@trading/shared/config";
 import { ConfigError } from "@trading/shared/config";
+import { RAFT_NODE_DEFAULTS as DEFAULTS } from "./defaults.ts";
 
 /** The environment schema of a raft-node. */
 export const raftNodeEnv = {
-  ...commonEnv({ grpcPort: 50070, httpPort: 8080 }),
+  ...commonEnv({ grpcPort: DEFAULTS.ports.grpc, httpPort: DEFAULTS.ports.http }),
   // Peers redirect clients to this port, so it must be a real one (0 is refused).
-  PORT_GRPC: port(50070),
+  PORT_GRPC: port(DEFAULTS.ports.grpc),
   ...raftEnv,
   ...chaosEnv,
   /** Milliseconds per Raft tick. */

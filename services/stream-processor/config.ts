@@ -9,10 +9,11 @@ import type { LogLevel } from "@trading/shared/log";
 import { Breakout } from "./breakout.ts";
 import { MovingAverageCrossover } from "./moving_average_crossover.ts";
 import type { Strategy } from "./strategy.ts";
+import { STREAM_PROCESSOR_DEFAULTS as DEFAULTS } from "./defaults.ts";
 
 /** Every variable of the stream-processor role. */
 export const streamProcessorEnv = {
-  ...commonEnv({ grpcPort: 50052, httpPort: 8084 }),
+  ...commonEnv({ grpcPort: DEFAULTS.ports.grpc, httpPort: DEFAULTS.ports.http }),
   ...kafkaEnv,
   /** Where the strategy state lives (`<dir>/state.db`); instances on one host may share it. */
   STREAM_PROCESSOR_DATA_DIR: text("a directory path", "./.data/stream-processor"),
@@ -21,11 +22,11 @@ export const streamProcessorEnv = {
     "stream-processor",
     /^[A-Za-z0-9._-]{1,128}$/,
   ),
-  STREAM_PROCESSOR_SESSION_TIMEOUT_MS: int(1000, 300_000, 10_000),
+  STREAM_PROCESSOR_SESSION_TIMEOUT_MS: int(1000, 300_000, DEFAULTS.sessionTimeoutMs),
   /** Largest number of ticks processed, produced and saved together. */
-  STREAM_PROCESSOR_CHUNK_SIZE: int(1, 100_000, 2000),
+  STREAM_PROCESSOR_CHUNK_SIZE: int(1, 100_000, DEFAULTS.chunkSize),
   /** Save the state at most this often (0: after every chunk); a crash re-emits up to this much. */
-  STREAM_PROCESSOR_SAVE_INTERVAL_MS: int(0, 60_000, 100),
+  STREAM_PROCESSOR_SAVE_INTERVAL_MS: int(0, 60_000, DEFAULTS.saveIntervalMs),
   /** The strategies to run, a comma list of `mac` (moving-average crossover) and `brk` (breakout). */
   STRATEGIES: text("a comma list of mac, brk", "mac,brk", /^(mac|brk)(,(mac|brk))*$/),
   MAC_SHORT_WINDOW: int(1, 10_000, 5),

@@ -21,6 +21,7 @@ import { errorMessage } from "@trading/shared/retry";
 import { DeadLetterQueue } from "@trading/shared/dead-letter-queue";
 import { nowUs } from "@trading/shared/now-us";
 import { failpoint } from "@trading/shared/failpoint";
+import { STREAM_PROCESSOR_DEFAULTS } from "./defaults.ts";
 import type { TickProcessor } from "./tick_processor.ts";
 
 /** Options of {@linkcode StreamProcessor.start}. */
@@ -86,9 +87,9 @@ export class StreamProcessor {
   /** Connects the clients and starts consuming ticks. */
   static async start(options: StreamProcessorOptions): Promise<StreamProcessor> {
     const o: Required<StreamProcessorOptions> = {
-      chunkSize: 2000,
-      saveIntervalMs: 100,
-      sessionTimeoutMs: 10_000,
+      chunkSize: STREAM_PROCESSOR_DEFAULTS.chunkSize,
+      saveIntervalMs: STREAM_PROCESSOR_DEFAULTS.saveIntervalMs,
+      sessionTimeoutMs: STREAM_PROCESSOR_DEFAULTS.sessionTimeoutMs,
       onFatal: () => {},
       ...options,
     };

@@ -1,0 +1,21 @@
+/**
+ * The order-executor's defaults, written once: its config (config.ts) and its Kafka flow
+ * (order_executor.ts) both take them from here, and the supervisor's child specs take the
+ * ports.
+ *
+ * @module
+ */
+
+/** Every default of the order-executor role. */
+export const ORDER_EXECUTOR_DEFAULTS = {
+  /** `PORT_GRPC` and `PORT_HTTP`. */
+  ports: { grpc: 50053, http: 8085 },
+  /** How long a command waits for the price feed to reach its tick, ms. */
+  priceWaitMs: 250,
+  /** Consumer-group session timeout, ms. */
+  sessionTimeoutMs: 10_000,
+  /** Largest number of commands recorded, published and committed together. */
+  chunkSize: 500,
+  /** How long a published event stays in the outbox before it is pruned, ms (24 h). */
+  outboxRetentionMs: 86_400_000,
+} as const;
