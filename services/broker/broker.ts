@@ -17,6 +17,7 @@ import { Flusher } from "./storage/flusher.ts";
 import { OffsetStore } from "./storage/offset_store.ts";
 import { ProducerIdAllocator } from "./storage/producer_ids.ts";
 import { TopicStore } from "./storage/topic_store.ts";
+import { BROKER_DEFAULTS as D } from "./defaults.ts";
 
 const log = getLogger(["broker"]);
 
@@ -97,8 +98,6 @@ export interface Broker {
   close(): Promise<void>;
 }
 
-const DAY_MS = 24 * 60 * 60 * 1000;
-
 /**
  * Starts a broker: recovers the data dir, creates `createTopics`, and listens.
  *
@@ -111,17 +110,17 @@ const DAY_MS = 24 * 60 * 60 * 1000;
  * ```
  */
 export async function startBroker(options: BrokerOptions): Promise<Broker> {
-  const host = options.host ?? "127.0.0.1";
-  const flushMode = options.flush ?? "sync";
+  const host = options.host ?? D.host;
+  const flushMode = options.flush ?? D.flush;
   const flusher = new Flusher(
-    flushMode === "interval" ? options.flushIntervalMs ?? 1000 : undefined,
+    flushMode === "interval" ? options.flushIntervalMs ?? D.flushIntervalMs : undefined,
   );
   const topics = await TopicStore.open(options.dataDir, {
-    segmentBytes: options.segmentBytes ?? 64 * 1024 * 1024,
-    segmentMs: options.segmentMs ?? 7 * DAY_MS,
-    retentionBytes: options.retentionBytes ?? -1,
-    retentionMs: options.retentionMs ?? 7 * DAY_MS,
-    maxMessageBytes: options.maxBatchBytes ?? 16 * 1024 * 1024,
+    segmentBytes: options.segmentBytes ?? D.segmentBytes,
+    segmentMs: options.segmentMs ?? D.segmentMs,
+    retentionBytes: options.retentionBytes ?? D.retentionBytes,
+    retentionMs: options.retentionMs ?? D.retentionMs,
+    maxMessageBytes: options.maxBatchBytes ?? D.maxBatchBytes,
     durableHighWatermark: flushMode === "sync",
   }, flusher);
   const metaDir = topics.metaDir();
@@ -140,31 +139,34 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
     }
   }
   const coordinator = new GroupCoordinator({
-    minSessionTimeoutMs: options.minSessionTimeoutMs ?? 1000,
-    maxSessionTimeoutMs: options.maxSessionTimeoutMs ?? 1_800_000,
-    initialRebalanceDelayMs: options.initialRebalanceDelayMs ?? 0,
+    minSessionTimeoutMs: options.minSessionTimeoutMs ?? D.minSessionTimeoutMs,
+    maxSessionTimeoutMs: options.maxSessionTimeoutMs ?? D.maxSessionTimeoutMs,
+    initialRebalanceDelayMs: options.initialRebalanceDelayMs ?? D.initialRebalanceDelayMs,
   }, offsets);
   const metrics = new BrokerMetrics(options.metricsRegistry);
   metrics.watch(() => topics, () => coordinator);
 
   let listener: Deno.TcpListener;
   try {
-    listener = Deno.listen({ hostname: host, port: options.port ?? 9092 });
+    listener = Deno.listen({ hostname: host, port: options.port ?? D.ports.kafka });
   } catch (error) {
     coordinator.close();
     await topics.close();
     await offsets.close();
     await flusher.close();
-    throw new Error(`Cannot listen on ${host}:${options.port ?? 9092}: ${errorMessage(error)}`, {
-      cause: error,
-    });
+    throw new Error(
+      `Cannot listen on ${host}:${options.port ?? D.ports.kafka}: ${errorMessage(error)}`,
+      {
+        cause: error,
+      },
+    );
   }
   const port = (listener.addr as Deno.NetAddr).port;
   const advertisedHost = options.advertisedHost ??
     (host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host);
   const closing = new AbortController();
   const state: BrokerState = {
-    nodeId: options.nodeId ?? 1,
+    nodeId: options.nodeId ?? D.nodeId,
     advertisedHost,
     advertisedPort: port,
     clusterId,
@@ -172,14 +174,14 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
     coordinator,
     producerIds,
     metrics,
-    autoCreateTopics: options.autoCreateTopics ?? true,
-    defaultPartitions: options.defaultPartitions ?? 1,
-    maxBatchBytes: options.maxBatchBytes ?? 16 * 1024 * 1024,
-    maxDecompressedBytes: options.maxDecompressedBytes ?? 64 * 1024 * 1024,
-    maxTimestampAheadMs: options.maxTimestampAheadMs ?? 3_600_000,
+    autoCreateTopics: options.autoCreateTopics ?? D.autoCreateTopics,
+    defaultPartitions: options.defaultPartitions ?? D.defaultPartitions,
+    maxBatchBytes: options.maxBatchBytes ?? D.maxBatchBytes,
+    maxDecompressedBytes: options.maxDecompressedBytes ?? D.maxDecompressedBytes,
+    maxTimestampAheadMs: options.maxTimestampAheadMs ?? D.maxTimestampAheadMs,
     closing: closing.signal,
   };
-  const maxFrameBytes = options.maxFrameBytes ?? 100 * 1024 * 1024;
+  const maxFrameBytes = options.maxFrameBytes ?? D.maxFrameBytes;
   const connections = new Set<ClientConnection>();
   const serving = new Set<Promise<void>>();
 
@@ -214,7 +216,7 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
     topics.enforceRetention().catch((error) => {
       log.error("Retention failed: {reason}", { reason: errorMessage(error) });
     });
-  }, options.retentionCheckIntervalMs ?? 60_000);
+  }, options.retentionCheckIntervalMs ?? D.retentionCheckIntervalMs);
 
   log.info(
     "Broker listening on {host}:{port} (advertised {advertised}), data in {dataDir}, flush {flush}",

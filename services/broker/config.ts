@@ -15,6 +15,7 @@ import {
   text,
 } from "@trading/shared/config";
 import type { BrokerOptions } from "./broker.ts";
+import { BROKER_DEFAULTS as D } from "./defaults.ts";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 const MAX_INT32 = 2 ** 31 - 1;
@@ -24,43 +25,43 @@ const TOPIC_LIST = /^[A-Za-z0-9._-]{1,249}:\d{1,5}(,[A-Za-z0-9._-]{1,249}:\d{1,5
 
 /** Every variable of the broker role. */
 export const brokerEnv = {
-  ...commonEnv({ httpPort: 9644 }),
+  ...commonEnv({ httpPort: D.ports.http }),
   /** Address to listen on (loopback by default). */
-  BROKER_HOST: text("a host name or IP address", "127.0.0.1", /^[A-Za-z0-9.:-]+$/),
+  BROKER_HOST: text("a host name or IP address", D.host, /^[A-Za-z0-9.:-]+$/),
   /** Kafka port; 0 picks a free one. */
-  BROKER_PORT: port(9092, true),
+  BROKER_PORT: port(D.ports.kafka, true),
   /** Host advertised to clients in Metadata; default BROKER_HOST (127.0.0.1 for 0.0.0.0). */
   BROKER_ADVERTISED_HOST: optional(
     text("a host name or IP address", undefined, /^[A-Za-z0-9.:-]+$/),
   ),
   BROKER_DATA_DIR: text("a directory path", "./.data/broker"),
-  BROKER_NODE_ID: int(0, MAX_INT32, 1),
+  BROKER_NODE_ID: int(0, MAX_INT32, D.nodeId),
   /** sync: fdatasync before acknowledging acks=-1 (group commit); interval: timed fsync. */
-  BROKER_FLUSH: oneOf(["sync", "interval"] as const, "sync"),
-  BROKER_FLUSH_INTERVAL_MS: int(1, 600_000, 1000),
-  BROKER_SEGMENT_BYTES: int(4096, 1024 * 1024 * 1024, 64 * 1024 * 1024),
-  BROKER_SEGMENT_MS: int(1000, 365 * DAY_MS, 7 * DAY_MS),
+  BROKER_FLUSH: oneOf(["sync", "interval"] as const, D.flush),
+  BROKER_FLUSH_INTERVAL_MS: int(1, 600_000, D.flushIntervalMs),
+  BROKER_SEGMENT_BYTES: int(4096, 1024 * 1024 * 1024, D.segmentBytes),
+  BROKER_SEGMENT_MS: int(1000, 365 * DAY_MS, D.segmentMs),
   /** Per-partition size limit in bytes; -1 for none. */
-  BROKER_RETENTION_BYTES: int(-1, Number.MAX_SAFE_INTEGER, -1),
+  BROKER_RETENTION_BYTES: int(-1, Number.MAX_SAFE_INTEGER, D.retentionBytes),
   /** Age limit in ms; -1 for none. */
-  BROKER_RETENTION_MS: int(-1, Number.MAX_SAFE_INTEGER, 7 * DAY_MS),
-  BROKER_RETENTION_CHECK_MS: int(100, DAY_MS, 60_000),
-  BROKER_MAX_FRAME_BYTES: int(1024, MAX_INT32, 100 * 1024 * 1024),
-  BROKER_MAX_BATCH_BYTES: int(1024, MAX_INT32, 16 * 1024 * 1024),
+  BROKER_RETENTION_MS: int(-1, Number.MAX_SAFE_INTEGER, D.retentionMs),
+  BROKER_RETENTION_CHECK_MS: int(100, DAY_MS, D.retentionCheckIntervalMs),
+  BROKER_MAX_FRAME_BYTES: int(1024, MAX_INT32, D.maxFrameBytes),
+  BROKER_MAX_BATCH_BYTES: int(1024, MAX_INT32, D.maxBatchBytes),
   /** Largest decompressed size of one produced batch's records. */
-  BROKER_MAX_DECOMPRESSED_BYTES: int(1024, MAX_INT32, 64 * 1024 * 1024),
+  BROKER_MAX_DECOMPRESSED_BYTES: int(1024, MAX_INT32, D.maxDecompressedBytes),
   /** How far in the future a record timestamp may be, ms (Kafka's message.timestamp.after.max.ms). */
-  BROKER_MESSAGE_TIMESTAMP_AFTER_MAX_MS: int(0, Number.MAX_SAFE_INTEGER, 3_600_000),
+  BROKER_MESSAGE_TIMESTAMP_AFTER_MAX_MS: int(0, Number.MAX_SAFE_INTEGER, D.maxTimestampAheadMs),
   /** Create unknown topics named in Metadata requests, as Kafka's auto.create.topics.enable (true). */
-  BROKER_AUTO_CREATE_TOPICS: bool(true),
-  BROKER_DEFAULT_PARTITIONS: int(1, 10_000, 1),
+  BROKER_AUTO_CREATE_TOPICS: bool(D.autoCreateTopics),
+  BROKER_DEFAULT_PARTITIONS: int(1, 10_000, D.defaultPartitions),
   /** Topics created on start when missing, e.g. `market.ticks:3,orders.commands:3`. */
   BROKER_CREATE_TOPICS: optional(
     text("a list like name:partitions,name:partitions", undefined, TOPIC_LIST),
   ),
-  BROKER_GROUP_MIN_SESSION_TIMEOUT_MS: int(1, 3_600_000, 1000),
-  BROKER_GROUP_MAX_SESSION_TIMEOUT_MS: int(1, 3_600_000, 1_800_000),
-  BROKER_GROUP_INITIAL_REBALANCE_DELAY_MS: int(0, 600_000, 0),
+  BROKER_GROUP_MIN_SESSION_TIMEOUT_MS: int(1, 3_600_000, D.minSessionTimeoutMs),
+  BROKER_GROUP_MAX_SESSION_TIMEOUT_MS: int(1, 3_600_000, D.maxSessionTimeoutMs),
+  BROKER_GROUP_INITIAL_REBALANCE_DELAY_MS: int(0, 600_000, D.initialRebalanceDelayMs),
 };
 
 /** The validated configuration of the broker role. */

@@ -1,0 +1,32 @@
+/**
+ * The broker's defaults, written once: its config (config.ts) and {@linkcode startBroker}
+ * (broker.ts) both take them from here, and the supervisor's child specs take the ports.
+ *
+ * @module
+ */
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** Every default of the broker role (see `BrokerOptions` for what each one means). */
+export const BROKER_DEFAULTS = {
+  /** The Kafka port (`BROKER_PORT`) and the health and metrics port (`PORT_HTTP`). */
+  ports: { kafka: 9092, http: 9644 },
+  host: "127.0.0.1",
+  nodeId: 1,
+  flush: "sync",
+  flushIntervalMs: 1000,
+  segmentBytes: 64 * 1024 * 1024,
+  segmentMs: 7 * DAY_MS,
+  retentionBytes: -1,
+  retentionMs: 7 * DAY_MS,
+  retentionCheckIntervalMs: 60_000,
+  maxFrameBytes: 100 * 1024 * 1024,
+  maxBatchBytes: 16 * 1024 * 1024,
+  maxDecompressedBytes: 64 * 1024 * 1024,
+  maxTimestampAheadMs: 3_600_000,
+  autoCreateTopics: true,
+  defaultPartitions: 1,
+  minSessionTimeoutMs: 1000,
+  maxSessionTimeoutMs: 1_800_000,
+  initialRebalanceDelayMs: 0,
+} as const;
