@@ -14,24 +14,11 @@ import {
 } from "kafkajs";
 import { applyKafkaJsRequestQueueFix } from "./kafkajs_request_queue_fix.ts";
 import { getLogger } from "./log.ts";
+import { TOPIC_PARTITIONS, TOPICS } from "./topics.ts";
 
 export { Kafka };
 
-/** The topics of the pipeline. */
-export const TOPICS = {
-  ticks: "market.ticks",
-  commands: "orders.commands",
-  events: "orders.events",
-  dlq: "orders.dlq",
-} as const;
-
-/** Partition counts the pipeline creates its topics with. */
-export const TOPIC_PARTITIONS: Record<string, number> = {
-  [TOPICS.ticks]: 3,
-  [TOPICS.commands]: 3,
-  [TOPICS.events]: 3,
-  [TOPICS.dlq]: 3,
-};
+export { TOPIC_PARTITIONS, TOPICS } from "./topics.ts";
 
 const LEVELS: Record<number, "error" | "warn" | "info" | "debug"> = {
   [logLevel.ERROR]: "error",

@@ -8,21 +8,38 @@
  */
 import { join, resolve } from "node:path";
 import type { ChildCommand, ChildSpecInput } from "./child_spec.ts";
+import { BROKER_DEFAULTS } from "@trading/broker/defaults";
+import { MARKET_INGESTOR_DEFAULTS } from "@trading/market-ingestor/defaults";
+import { ORDER_EXECUTOR_DEFAULTS } from "@trading/order-executor/defaults";
+import { RAFT_NODE_DEFAULTS } from "@trading/raft-node/defaults";
+import { STREAM_PROCESSOR_DEFAULTS } from "@trading/stream-processor/defaults";
+import { TOPIC_PARTITIONS } from "@trading/shared/topics";
 import { selfCommand } from "./self_command.ts";
 
-/** The default ports of docs/DESIGN.md, before the offset. */
+/** Raft node `n` (1-based) of the pipeline: a raft-node's default ports plus n - 1. */
+function raftNodePorts(n: number): { grpc: number; http: number; raft: number } {
+  const { grpc, http, raft } = RAFT_NODE_DEFAULTS.ports;
+  return { grpc: grpc + n - 1, http: http + n - 1, raft: raft + n - 1 };
+}
+
+/**
+ * The default ports of docs/DESIGN.md, before the offset: each service's own defaults (its
+ * defaults.ts), the Raft nodes' moved by one per node.
+ */
 export const DEFAULT_PORTS = {
-  broker: { kafka: 9092, http: 9644 },
-  "raft-1": { grpc: 50070, http: 8080, raft: 7000 },
-  "raft-2": { grpc: 50071, http: 8081, raft: 7001 },
-  "raft-3": { grpc: 50072, http: 8082, raft: 7002 },
-  "market-ingestor": { grpc: 50051, http: 8083 },
-  "stream-processor": { grpc: 50052, http: 8084 },
-  "order-executor": { grpc: 50053, http: 8085 },
+  broker: BROKER_DEFAULTS.ports,
+  "raft-1": raftNodePorts(1),
+  "raft-2": raftNodePorts(2),
+  "raft-3": raftNodePorts(3),
+  "market-ingestor": MARKET_INGESTOR_DEFAULTS.ports,
+  "stream-processor": STREAM_PROCESSOR_DEFAULTS.ports,
+  "order-executor": ORDER_EXECUTOR_DEFAULTS.ports,
 } as const;
 
-/** The topics the embedded broker creates, `name:partitions`. */
-export const PIPELINE_TOPICS = "market.ticks:3,orders.commands:3,orders.events:3,orders.dlq:3";
+/** The topics the embedded broker creates, `name:partitions` (shared/topics.ts). */
+export const PIPELINE_TOPICS = Object.entries(TOPIC_PARTITIONS)
+  .map(([topic, partitions]) => `${topic}:${partitions}`)
+  .join(",");
 
 /** Options of {@linkcode pipelineSpecs}. */
 export interface PipelineOptions {
