@@ -35,7 +35,14 @@ import {
   unary,
   withClusterSecret,
 } from "./grpc.ts";
-import { backoffDelay, errorMessage, sleep } from "./retry.ts";
+import {
+  backoffDelay,
+  errorMessage,
+  retry,
+  RetryError,
+  type RetryOptions,
+  sleep,
+} from "./retry.ts";
 
 /** Options of {@linkcode RaftClient}. */
 export interface RaftClientOptions {
@@ -195,14 +202,23 @@ export class RaftClient {
     this.#leader = leaderAddr !== "" && leaderAddr !== from ? leaderAddr : undefined;
   }
 
+  /** The backoff of every retry here, as {@linkcode retry} takes it. */
+  #retryOptions(): RetryOptions {
+    return {
+      maxAttempts: this.#maxAttempts,
+      initialDelayMs: this.#initialBackoffMs,
+      maxDelayMs: this.#maxBackoffMs,
+      ...(this.#signal ? { signal: this.#signal } : {}),
+    };
+  }
+
+  /**
+   * The wait after a failed attempt of {@linkcode apply} and {@linkcode applyBatch}, which
+   * cannot use {@linkcode retry}: a redirect to a known leader is followed at once but counts
+   * as an attempt, and an uncertain attempt changes what the next one is (a Read first).
+   */
   async #backoff(attempt: number): Promise<void> {
-    await sleep(
-      backoffDelay(attempt, {
-        initialDelayMs: this.#initialBackoffMs,
-        maxDelayMs: this.#maxBackoffMs,
-      }),
-      this.#signal,
-    );
+    await sleep(backoffDelay(attempt, this.#retryOptions()), this.#signal);
   }
 
   #options(): { deadlineMs: number; signal?: AbortSignal } {
@@ -380,57 +396,62 @@ export class RaftClient {
    * whichever node answers. Retries like {@linkcode apply} (a read is always safe to retry).
    */
   async read(orderId: string, { stale = false }: { stale?: boolean } = {}): Promise<ReadResponse> {
-    let lastError: unknown;
-    for (let attempt = 1; attempt <= this.#maxAttempts; attempt++) {
-      this.#signal?.throwIfAborted();
-      try {
-        if (stale) {
-          const address = this.#target();
-          const client = this.#client(address);
-          try {
-            return await unary(client, client.read, { orderId, stale: true }, this.#options());
-          } catch (error) {
-            this.#forget(address);
-            throw error;
-          }
+    const readOnce = async (): Promise<ReadResponse> => {
+      if (stale) {
+        const address = this.#target();
+        const client = this.#client(address);
+        try {
+          return await unary(client, client.read, { orderId, stale: true }, this.#options());
+        } catch (error) {
+          this.#forget(address);
+          throw error;
         }
-        const response = await this.#readOnce(orderId);
-        if (response) return response;
-        lastError = new Error("no leader known");
-      } catch (error) {
-        this.#signal?.throwIfAborted();
-        if (isGrpcStatus(error, grpc.status.INVALID_ARGUMENT)) throw error;
-        lastError = error;
       }
-      await this.#backoff(attempt);
+      const response = await this.#readOnce(orderId);
+      if (response) return response;
+      throw new Error("no leader known");
+    };
+    try {
+      return await retry(readOnce, {
+        ...this.#retryOptions(),
+        shouldRetry: (error) => !isGrpcStatus(error, grpc.status.INVALID_ARGUMENT),
+      });
+    } catch (error) {
+      if (!(error instanceof RetryError)) throw error;
+      throw new RaftClientError(
+        `Read of ${orderId} failed after ${error.attempts} attempts: ${errorMessage(error.cause)}`,
+        false,
+        error.cause,
+      );
     }
-    throw new RaftClientError(
-      `Read of ${orderId} failed after ${this.#maxAttempts} attempts: ${errorMessage(lastError)}`,
-      false,
-      lastError,
-    );
   }
 
   /** The current leader as the first node that knows one reports it. */
   async leader(): Promise<LeaderResponse> {
-    let lastError: unknown = new Error("no node knows a leader");
-    for (let attempt = 1; attempt <= this.#maxAttempts; attempt++) {
-      this.#signal?.throwIfAborted();
+    const askOnce = async (): Promise<LeaderResponse> => {
       const address = this.#target();
+      let response: LeaderResponse;
       try {
         const client = this.#client(address);
-        const response = await unary(client, client.leader, {}, this.#options());
-        if (response.leaderId !== "") {
-          if (response.leaderAddr !== "") this.#leader = response.leaderAddr;
-          return response;
-        }
+        response = await unary(client, client.leader, {}, this.#options());
       } catch (error) {
-        lastError = error;
         this.#forget(address);
+        throw error;
       }
-      await this.#backoff(attempt);
+      if (response.leaderId === "") throw new Error("no node knows a leader");
+      if (response.leaderAddr !== "") this.#leader = response.leaderAddr;
+      return response;
+    };
+    try {
+      return await retry(askOnce, this.#retryOptions());
+    } catch (error) {
+      if (!(error instanceof RetryError)) throw error;
+      throw new RaftClientError(
+        `No leader found: ${errorMessage(error.cause)}`,
+        false,
+        error.cause,
+      );
     }
-    throw new RaftClientError(`No leader found: ${errorMessage(lastError)}`, false, lastError);
   }
 
   /** The Status of the node at `address` (one call, no retry), or of the leader or first node. */

@@ -21,8 +21,11 @@ export interface RetryOptions {
   signal?: AbortSignal;
   /** Decides whether an error is worth another attempt. Default: every error. */
   shouldRetry?: (error: unknown, attempt: number) => boolean;
-  /** Called before each wait, for logging. */
-  onRetry?: (error: unknown, attempt: number, delayMs: number) => void;
+  /**
+   * Called before each wait (for logging, or work that must happen between attempts, such as
+   * a consumer heartbeat); awaited. An error it throws ends the retrying with that error.
+   */
+  onRetry?: (error: unknown, attempt: number, delayMs: number) => void | Promise<void>;
   /** Source of randomness in [0, 1), injectable for deterministic tests. */
   random?: () => number;
 }
@@ -99,7 +102,7 @@ export async function retry<T>(
       if (options.shouldRetry && !options.shouldRetry(error, attempt)) throw error;
       if (attempt >= maxAttempts) throw new RetryError(attempt, error);
       const delay = backoffDelay(attempt, options);
-      options.onRetry?.(error, attempt, delay);
+      await options.onRetry?.(error, attempt, delay);
       await sleep(delay, options.signal);
     }
   }

@@ -66,3 +66,34 @@ Deno.test("sleep() rejects with the abort reason", async () => {
   controller.abort(new Error("stop"));
   await assert.rejects(sleep(1000, controller.signal), /stop/);
 });
+
+Deno.test("retry() awaits onRetry before the next attempt", async () => {
+  const events: string[] = [];
+  const result = await retry((attempt) => {
+    events.push(`attempt ${attempt}`);
+    return attempt < 3 ? Promise.reject(new Error("not yet")) : Promise.resolve("done");
+  }, {
+    initialDelayMs: 0,
+    onRetry: async (_error, attempt) => {
+      await Promise.resolve();
+      events.push(`between ${attempt}`);
+    },
+  });
+  assert.equal(result, "done");
+  assert.deepEqual(events, ["attempt 1", "between 1", "attempt 2", "between 2", "attempt 3"]);
+});
+
+Deno.test("retry() ends with the error onRetry throws", async () => {
+  let attempts = 0;
+  await assert.rejects(
+    retry(() => {
+      attempts++;
+      return Promise.reject(new Error("failed"));
+    }, {
+      initialDelayMs: 0,
+      onRetry: () => Promise.reject(new Error("heartbeat refused")),
+    }),
+    { message: "heartbeat refused" },
+  );
+  assert.equal(attempts, 1);
+});

@@ -9,7 +9,7 @@
 import { IngestorStatus, Tick } from "@trading/proto";
 import { counter, gauge, histogram } from "@trading/shared/metrics";
 import type { Logger } from "@trading/shared/log";
-import { backoffDelay, errorMessage, sleep } from "@trading/shared/retry";
+import { errorMessage, retry } from "@trading/shared/retry";
 import { nowUs } from "@trading/shared/now-us";
 import type { TickFeed } from "./tick_feed.ts";
 import { MARKET_INGESTOR_DEFAULTS } from "./defaults.ts";
@@ -176,21 +176,31 @@ export class MarketIngestor {
     }
   }
 
+  /** Publishes `ticks` until it succeeds or the loop is stopped (then it returns). */
   async #publish(ticks: Tick[]): Promise<void> {
     const signal = this.#stop.signal;
-    for (let attempt = 1;; attempt++) {
+    const publishOnce = async () => {
       const started = performance.now();
       try {
         await this.#o.publish(ticks);
-        publishSeconds.observe((performance.now() - started) / 1000);
-        this.#published += ticks.length;
-        this.#recent.push({ atMs: performance.now(), count: ticks.length });
-        ticksPublished.inc({ source: this.#o.feed.source }, ticks.length);
-        rateGauge.set(this.#o.rate());
-        return;
       } catch (error) {
         publishFailures.inc();
-        if (signal.aborted) return;
+        throw error;
+      }
+      publishSeconds.observe((performance.now() - started) / 1000);
+      this.#published += ticks.length;
+      this.#recent.push({ atMs: performance.now(), count: ticks.length });
+      ticksPublished.inc({ source: this.#o.feed.source }, ticks.length);
+      rateGauge.set(this.#o.rate());
+    };
+    // The same ticks, with the same sequences, go again: no gap. The idempotent producer and
+    // the stream-processor's per-symbol sequence check make a repeat harmless.
+    await retry(publishOnce, {
+      maxAttempts: Infinity,
+      initialDelayMs: 100,
+      maxDelayMs: 2000,
+      signal,
+      onRetry: (error, attempt) => {
         if (attempt === 1 || attempt % 10 === 0) {
           this.#o.log.warn("publishing {count} ticks failed (attempt {attempt}): {error}", {
             count: ticks.length,
@@ -198,13 +208,10 @@ export class MarketIngestor {
             error: errorMessage(error),
           });
         }
-        // The same ticks, with the same sequences, go again: no gap. The idempotent producer
-        // and the stream-processor's per-symbol sequence check make a repeat harmless.
-        await sleep(backoffDelay(attempt, { initialDelayMs: 100, maxDelayMs: 2000 }), signal)
-          .catch(() => {});
-        if (signal.aborted) return;
-      }
-    }
+      },
+    }).catch((error) => {
+      if (!signal.aborted) throw error;
+    });
   }
 
   /** Stops the loop; the batch in flight completes or is abandoned with the signal. */

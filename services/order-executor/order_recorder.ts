@@ -16,7 +16,7 @@ import {
   Side,
 } from "@trading/proto";
 import { canonicalCommandBytes } from "@trading/shared/command-schema";
-import { errorMessage, sleep } from "@trading/shared/retry";
+import { errorMessage, retry } from "@trading/shared/retry";
 import { nowUs } from "@trading/shared/now-us";
 import type { Logger } from "@trading/shared/log";
 import { histogram } from "@trading/shared/metrics";
@@ -147,15 +147,16 @@ export class OrderRecorder {
   }
 
   /** Runs `call` until it answers, as {@linkcode record} describes. */
-  async #retry<T>(what: string, call: () => Promise<T>, onWait?: () => Promise<void>): Promise<T> {
-    for (let attempt = 1;; attempt++) {
-      this.#o.signal.throwIfAborted();
-      try {
-        return await call();
-      } catch (error) {
-        this.#o.signal.throwIfAborted();
-        // The client already retried with backoff (and read after uncertain attempts); the
-        // cluster is down or electing. Keep trying: the command must get its outcome.
+  #retry<T>(what: string, call: () => Promise<T>, onWait?: () => Promise<void>): Promise<T> {
+    // The client already retried with backoff (and read after uncertain attempts); the
+    // cluster is down or electing. Keep trying: the command must get its outcome.
+    return retry(call, {
+      maxAttempts: Infinity,
+      initialDelayMs: 100,
+      maxDelayMs: 1000,
+      jitter: 0,
+      signal: this.#o.signal,
+      onRetry: async (error, attempt) => {
         if (attempt === 1 || attempt % 10 === 0) {
           this.#o.log.warn("Raft Apply of {orderId} failed (attempt {attempt}): {error}", {
             orderId: what,
@@ -165,9 +166,8 @@ export class OrderRecorder {
         }
         // Between retries, e.g. a consumer heartbeat so that the group keeps the member.
         await onWait?.();
-        await sleep(Math.min(1000, 100 * attempt), this.#o.signal);
-      }
-    }
+      },
+    });
   }
 }
 
