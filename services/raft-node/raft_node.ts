@@ -34,6 +34,7 @@ import {
   encodeCommand,
   type OrderRecord,
   OrderStateMachine,
+  UndecodableCommandError,
 } from "./state_machine.ts";
 import type { RaftNodeConfig } from "./config.ts";
 import { addressBook, encodeMemberAddresses, type MemberAddresses } from "./member_addresses.ts";
@@ -42,6 +43,13 @@ import { Chaos } from "./transport/chaos.ts";
 import { RaftTransport } from "./transport/raft_transport.ts";
 import { flushHttp2Writes } from "./http2/coalesce_http2_writes.ts";
 import { RaftNodeMetrics } from "./raft_node_metrics.ts";
+import { peerMessageRefusal, PeerRefusals } from "./peer_message_guard.ts";
+import { counter } from "@trading/shared/metrics";
+
+const undecodableEntries = counter(
+  "raft_entries_undecodable_total",
+  "Committed entries whose command bytes did not decode: skipped by every member",
+);
 
 /** The exit code of a node that became leader with exit-on-leader set. */
 export const EXIT_ON_LEADER_CODE = 3;
@@ -135,6 +143,7 @@ export class RaftNode {
   #raft: Raft;
   #storage: RaftStorage;
   #log = getLogger("raft");
+  #refusals = new PeerRefusals(getLogger(["raft", "guard"]));
   #bootstrapped: boolean;
   #scheduled = false;
   #scheduledSoon = false;
@@ -209,6 +218,7 @@ export class RaftNode {
       bindAddr: config.bindAddr,
       advertiseAddr: config.raftAddr,
       stream: config.transportStream,
+      clusterSecret: config.clusterSecret,
       chaos,
       // Messages arrive only once the server is started below, after `node` is set.
       onMessage: (message) => node.#receive(message),
@@ -515,6 +525,14 @@ export class RaftNode {
 
   #receive(message: Parameters<Raft["step"]>[0]): void {
     if (this.#stopped) return;
+    const refusal = peerMessageRefusal(message, {
+      id: this.id,
+      term: this.#raft.term,
+      commitIndex: this.#raft.commitIndex,
+      conf: this.#raft.conf,
+      stateMachine: this.stateMachine,
+    });
+    if (refusal !== undefined) return this.#refusals.record(message, refusal);
     try {
       this.#raft.step(message);
     } catch (error) {
@@ -650,13 +668,29 @@ export class RaftNode {
 
   #applyEntry(entry: Entry): void {
     let outcome: ApplyOutcome | undefined;
-    if (entry.type === 0) outcome = this.stateMachine.applyEntry(entry.index, entry.data);
-    else this.stateMachine.skip(entry.index);
+    let undecodable: UndecodableCommandError | undefined;
+    if (entry.type === 0) {
+      try {
+        outcome = this.stateMachine.applyEntry(entry.index, entry.data);
+      } catch (error) {
+        if (!(error instanceof UndecodableCommandError)) throw error;
+        // A forged or corrupt entry: counted and skipped, never a reason to stop the node.
+        undecodable = error;
+        undecodableEntries.inc();
+        this.#log.error("skipped entry {index} (term {term}): {error}", {
+          index: entry.index,
+          term: entry.term,
+          error: error.message,
+        });
+      }
+    } else this.stateMachine.skip(entry.index);
     this.#appliedSinceSnapshot++;
     const pending = this.#pendingEntries.get(entry.index);
     if (pending === undefined) return;
     this.#pendingEntries.delete(entry.index);
-    if (pending.term === entry.term) {
+    if (undecodable !== undefined) {
+      pending.reject(new RaftNodeError("unknown-outcome", undecodable.message));
+    } else if (pending.term === entry.term) {
       pending.resolve(outcome);
     } else {
       // Another leader's entry took this index: ours was lost before it committed.

@@ -71,6 +71,8 @@ export class OrderStateMachine {
   #appliedIndex = 0;
   /** One object per distinct outcome, shared by every order that has it. */
   #outcomes = new Map<string, OrderOutcome>();
+  /** A received snapshot parsed before it was persisted ({@linkcode stageSnapshot}). */
+  #staged: { bytes: Uint8Array; parsed: ParsedSnapshot } | undefined;
 
   /** The index of the last entry applied or restored. */
   get appliedIndex(): number {
@@ -91,7 +93,16 @@ export class OrderStateMachine {
       this.#advanceTo(index);
       return undefined;
     }
-    return this.apply(index, decodeCommand(data));
+    let command: ApplyCommand;
+    try {
+      command = decodeCommand(data);
+    } catch (error) {
+      // Every member decodes the same bytes the same way: each skips the entry, and their
+      // tables stay the same. Throwing on would stop the node at this entry on every start.
+      this.#advanceTo(index);
+      throw new UndecodableCommandError(index, error);
+    }
+    return this.apply(index, command);
   }
 
   /** Marks a non-command entry (a config entry) at `index` as applied. */
@@ -173,33 +184,32 @@ export class OrderStateMachine {
     return w.finish();
   }
 
-  /** Replaces the whole table with a {@linkcode snapshot}'s bytes. */
-  restore(bytes: Uint8Array): void {
-    const r = new ByteReader(bytes, "state machine snapshot");
-    for (const b of SNAPSHOT_MAGIC) {
-      if (r.byte() !== b) throw new Error("Invalid state machine snapshot: expected magic OSM");
-    }
-    const version = r.byte();
-    if (version !== SNAPSHOT_VERSION) {
+  /**
+   * Parses a received snapshot's bytes before they are persisted, and keeps the result for
+   * the {@linkcode restore} of the same bytes. Throws when they are not a snapshot, or not
+   * one at `index`.
+   */
+  stageSnapshot(bytes: Uint8Array, index: number): void {
+    this.#staged = undefined;
+    const parsed = parseSnapshot(bytes);
+    if (parsed.applied !== index) {
       throw new Error(
-        `Unsupported state machine snapshot version ${version}: expected ${SNAPSHOT_VERSION}`,
+        `Invalid state machine snapshot: its applied index ${parsed.applied} is not ${index}`,
       );
     }
-    const applied = r.uvarint();
-    const orders = new Map<string, StoredOrder>();
-    this.#outcomes.clear();
-    for (let n = r.uvarint(); n > 0; n--) {
-      const id = r.string();
-      const hash = r.latin1();
-      const status = r.uvarint() as OrderStatus;
-      const outcome = this.#intern(status, r.string());
-      orders.set(id, { hash, outcome, index: r.uvarint() });
-    }
-    const positions = new Map<string, number>();
-    for (let n = r.uvarint(); n > 0; n--) positions.set(r.string(), r.svarint());
-    r.end();
+    this.#staged = { bytes, parsed };
+  }
+
+  /** Replaces the whole table with a {@linkcode snapshot}'s bytes. */
+  restore(bytes: Uint8Array): void {
+    const staged = this.#staged;
+    this.#staged = undefined;
+    const { applied, orders, positions, outcomes } = staged?.bytes === bytes
+      ? staged.parsed
+      : parseSnapshot(bytes);
     this.#orders = orders;
     this.#positions = positions;
+    this.#outcomes = outcomes;
     this.#appliedIndex = applied;
   }
 
@@ -211,6 +221,60 @@ export class OrderStateMachine {
     }
     this.#appliedIndex = index;
   }
+}
+
+/** Thrown by {@linkcode OrderStateMachine.applyEntry} for bytes that are not a command; the entry counts as applied. */
+export class UndecodableCommandError extends Error {
+  readonly index: number;
+  constructor(index: number, cause: unknown) {
+    super(
+      `Undecodable command in entry ${index}: ${cause instanceof Error ? cause.message : cause}`,
+      { cause },
+    );
+    this.name = "UndecodableCommandError";
+    this.index = index;
+  }
+}
+
+interface ParsedSnapshot {
+  applied: number;
+  orders: Map<string, StoredOrder>;
+  positions: Map<string, number>;
+  outcomes: Map<string, OrderOutcome>;
+}
+
+/** Decodes {@linkcode OrderStateMachine.snapshot}'s bytes; throws on anything else. */
+function parseSnapshot(bytes: Uint8Array): ParsedSnapshot {
+  const r = new ByteReader(bytes, "state machine snapshot");
+  for (const b of SNAPSHOT_MAGIC) {
+    if (r.byte() !== b) throw new Error("Invalid state machine snapshot: expected magic OSM");
+  }
+  const version = r.byte();
+  if (version !== SNAPSHOT_VERSION) {
+    throw new Error(
+      `Unsupported state machine snapshot version ${version}: expected ${SNAPSHOT_VERSION}`,
+    );
+  }
+  const applied = r.uvarint();
+  const orders = new Map<string, StoredOrder>();
+  const outcomes = new Map<string, OrderOutcome>();
+  for (let n = r.uvarint(); n > 0; n--) {
+    const id = r.string();
+    const hash = r.latin1();
+    const status = r.uvarint() as OrderStatus;
+    const reason = r.string();
+    const key = `${status}:${reason}`;
+    let outcome = outcomes.get(key);
+    if (outcome === undefined) {
+      outcome = { status, reason };
+      outcomes.set(key, outcome);
+    }
+    orders.set(id, { hash, outcome, index: r.uvarint() });
+  }
+  const positions = new Map<string, number>();
+  for (let n = r.uvarint(); n > 0; n--) positions.set(r.string(), r.svarint());
+  r.end();
+  return { applied, orders, positions, outcomes };
 }
 
 /**

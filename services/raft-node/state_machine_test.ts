@@ -7,6 +7,7 @@ import {
   hashPayload,
   MAX_POSITION_REASON,
   OrderStateMachine,
+  UndecodableCommandError,
 } from "./state_machine.ts";
 
 const ACCEPTED = { status: OrderStatus.ORDER_STATUS_ACCEPTED, reason: "" };
@@ -156,4 +157,14 @@ Deno.test("hashPayload() is 16 bytes, deterministic and sensitive to every byte"
   assert.deepEqual(a.length, 16);
   assert.deepEqual(a, hashPayload(new Uint8Array([1, 2, 3])));
   assert.ok(a.some((x, i) => x !== hashPayload(new Uint8Array([1, 2, 4]))[i]));
+});
+
+Deno.test("OrderStateMachine.applyEntry() skips a command that does not decode, and counts it as applied", () => {
+  const machine = new OrderStateMachine();
+  assert.throws(
+    () => machine.applyEntry(1, new Uint8Array([0xff, 1, 2])),
+    (error: unknown) => error instanceof UndecodableCommandError && error.index === 1,
+  );
+  assert.equal(machine.appliedIndex, 1);
+  assert.equal(machine.size, 0);
 });

@@ -20,6 +20,10 @@
  * destroying the socket, never with GOAWAY (shared/grpc.ts `DENO_GOAWAY_WORKAROUND`).
  * The unary calls, a compatibility mode, stay on grpc-js.
  *
+ * With `CLUSTER_SECRET` (option `clusterSecret`), both paths refuse a peer that does not
+ * present it: the `Stream` route before it reads or learns anything of the call, the unary
+ * calls through grpc-js' interceptor; both count the refusal in `grpc_calls_refused_total`.
+ *
  * @module
  */
 import * as grpc from "@grpc/grpc-js";
@@ -42,11 +46,14 @@ import {
   type TimeoutNowResponse,
 } from "@trading/proto/raft";
 import {
+  checkClusterSecret,
   DENO_GOAWAY_WORKAROUND,
   type GrpcServer,
   insecure,
   startGrpcServer,
+  withClusterSecret,
 } from "@trading/shared/grpc";
+import { CLUSTER_SECRET_METADATA } from "@trading/shared/cluster-secret";
 import { RAFT_CHANNEL_OPTIONS } from "@trading/shared/raft-client";
 import { parseHostPort } from "@trading/shared/config";
 import { backoffDelay, errorMessage } from "@trading/shared/retry";
@@ -54,7 +61,7 @@ import { getLogger } from "@trading/shared/log";
 import type { Message, MessageType } from "../core/types.ts";
 import { Chaos } from "./chaos.ts";
 import { fromEnvelope, fromProto, toEnvelope, toProto } from "./envelope.ts";
-import { encodeGrpcFrame, GrpcFrameDecoder, respondGrpc } from "../http2/grpc_wire.ts";
+import { encodeGrpcFrame, failGrpc, GrpcFrameDecoder, respondGrpc } from "../http2/grpc_wire.ts";
 import { routeHttp2Stream } from "../http2/http2_stream_routes.ts";
 
 /** Metadata key of the sender's node id. */
@@ -98,6 +105,12 @@ export interface RaftTransportOptions {
   readonly chaos: Chaos;
   /** Called for every message addressed to this node that survived the chaos layer. */
   readonly onMessage: (message: Message) => void;
+  /**
+   * `CLUSTER_SECRET`: when set, a peer's `Stream` and unary calls must carry it in
+   * `x-cluster-secret` (refused UNAUTHENTICATED and counted in `grpc_calls_refused_total`
+   * otherwise), and this node's own calls carry it.
+   */
+  readonly clusterSecret?: string | undefined;
 }
 
 /** Counters of the transport, read by the metrics at scrape time. */
@@ -178,7 +191,7 @@ export class RaftTransport {
     }
     this.#server = await startGrpcServer(bind.port, (server) => {
       server.addService(RaftTransportService, this.#implementation());
-    }, { hostname: bind.host });
+    }, { hostname: bind.host, clusterSecret: this.#options.clusterSecret });
     // Streams reach #acceptStream from the first connection on (nothing is accepted before
     // this turn of the event loop ends); grpc-js' own handler below is only a fallback.
     this.#unroute = routeHttp2Stream(
@@ -191,6 +204,21 @@ export class RaftTransport {
   /** Takes a `Stream` call: every gRPC message of it is one envelope for the core. */
   #acceptStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): boolean {
     if (this.#closed) return false;
+    const secret = this.#options.clusterSecret;
+    if (secret !== undefined) {
+      const refusal = checkClusterSecret(
+        secret,
+        STREAM_PATH,
+        headers[CLUSTER_SECRET_METADATA],
+        `${stream.session?.socket?.remoteAddress}:${stream.session?.socket?.remotePort}`,
+      );
+      if (refusal !== undefined) {
+        // Before anything of the stream is read or learned (its sender id and address).
+        stream.on("error", () => {});
+        failGrpc(stream, grpc.status.UNAUTHENTICATED, refusal);
+        return true;
+      }
+    }
     this.counters.streamsAccepted++;
     this.#learnAddress(headers[FROM_METADATA], headers[ADDR_METADATA]);
     this.#inboundStreams.add(stream);
@@ -307,7 +335,13 @@ export class RaftTransport {
     if (existing) return existing;
     const address = this.addressOf(peer);
     if (address === undefined) return undefined;
-    const sender = new PeerSender(this, peer, address, this.#options.advertiseAddr);
+    const sender = new PeerSender(
+      this,
+      peer,
+      address,
+      this.#options.advertiseAddr,
+      this.#options.clusterSecret,
+    );
     this.#senders.set(peer, sender);
     return sender;
   }
@@ -505,12 +539,20 @@ class PeerSender {
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   #unaryInFlight = 0;
   #closed = false;
+  #clusterSecret: string | undefined;
 
-  constructor(transport: RaftTransport, peer: string, address: string, selfAddr: string) {
+  constructor(
+    transport: RaftTransport,
+    peer: string,
+    address: string,
+    selfAddr: string,
+    clusterSecret: string | undefined,
+  ) {
     this.#transport = transport;
     this.peer = peer;
     this.address = address;
     this.#selfAddr = selfAddr;
+    this.#clusterSecret = clusterSecret;
     this.#open();
   }
 
@@ -534,6 +576,9 @@ class PeerSender {
       te: "trailers",
       [FROM_METADATA]: this.#transport.nodeId,
       [ADDR_METADATA]: this.#selfAddr,
+      ...(this.#clusterSecret === undefined
+        ? {}
+        : { [CLUSTER_SECRET_METADATA]: this.#clusterSecret }),
     });
     const ended = () => this.#onStreamEnd(stream, socket);
     socket.on("error", () => {});
@@ -579,7 +624,13 @@ class PeerSender {
       this.#transport.deliverResponse(responseType, response);
     };
     if (this.#client === undefined || this.#metadata === undefined) {
-      this.#client = new RaftTransportClient(this.address, insecure(), RAFT_CHANNEL_OPTIONS);
+      this.#client = new RaftTransportClient(
+        this.address,
+        insecure(),
+        this.#clusterSecret === undefined
+          ? RAFT_CHANNEL_OPTIONS
+          : withClusterSecret(this.#clusterSecret, RAFT_CHANNEL_OPTIONS),
+      );
       this.#metadata = new grpc.Metadata();
       this.#metadata.set(FROM_METADATA, this.#transport.nodeId);
       this.#metadata.set(ADDR_METADATA, this.#selfAddr);

@@ -12,7 +12,12 @@ interface Node {
 
 async function startNode(
   id: string,
-  options: { stream?: boolean; port?: number; onMessage?: (m: Message, self: Node) => void } = {},
+  options: {
+    stream?: boolean;
+    port?: number;
+    onMessage?: (m: Message, self: Node) => void;
+    clusterSecret?: string;
+  } = {},
 ): Promise<Node> {
   const address = `127.0.0.1:${options.port ?? freePort()}`;
   const inbox: Message[] = [];
@@ -23,6 +28,7 @@ async function startNode(
     advertiseAddr: address,
     stream: options.stream ?? true,
     chaos: new Chaos(id),
+    clusterSecret: options.clusterSecret,
     onMessage: (m) => {
       inbox.push(m);
       options.onMessage?.(m, node);
@@ -254,5 +260,39 @@ Deno.test("RaftTransport refuses a message addressed to another node", async () 
   } finally {
     await a.transport.close();
     await b.transport.close();
+  }
+});
+
+Deno.test("RaftTransport with a cluster secret takes messages only from peers that send it", async () => {
+  const secret = "raft-transport-test-secret-0123";
+  const b = await startNode("b", { clusterSecret: secret });
+  const trusted = await startNode("a", { clusterSecret: secret });
+  const streamStranger = await startNode("x");
+  const unaryStranger = await startNode("y", { stream: false });
+  const wrongSecret = await startNode("z", { clusterSecret: "another-secret-0123456789" });
+  try {
+    for (const stranger of [streamStranger, unaryStranger, wrongSecret]) {
+      stranger.transport.setPeers(new Map([["b", b.address]]));
+    }
+    // Sent first, and again below: nothing of it may arrive.
+    const strangers = () => {
+      streamStranger.transport.send([append("x", "b", 1)]);
+      unaryStranger.transport.send([vote("y", "b")]);
+      wrongSecret.transport.send([append("z", "b", 1)]);
+    };
+    strangers();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    strangers();
+    trusted.transport.setPeers(new Map([["b", b.address]]));
+    trusted.transport.send(Array.from({ length: 5 }, (_, i) => append("a", "b", i + 1)));
+    await waitFor("the trusted peer's 5 messages", () => b.inbox.length >= 5);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.deepEqual(new Set(b.inbox.map((m) => m.from)), new Set(["a"]));
+    assert.equal(b.inbox.length, 5);
+    assert.equal(b.transport.addressOf("x"), undefined, "nothing learned from a refused stream");
+  } finally {
+    for (const node of [b, trusted, streamStranger, unaryStranger, wrongSecret]) {
+      await node.transport.close();
+    }
   }
 });
