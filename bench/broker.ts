@@ -9,7 +9,8 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
-import { Kafka, logLevel } from "kafkajs";
+import { type Kafka, logLevel } from "kafkajs";
+import { createKafka } from "@trading/shared/kafka";
 import { RawKafkaClient } from "@trading/broker/raw-client";
 import { buildRecordBatch } from "@trading/broker/record-batch";
 import { freePorts, waitFor } from "@trading/testing";
@@ -69,8 +70,13 @@ async function brokerRssMb(httpPort: number): Promise<number | undefined> {
   return match ? round(Number(match[1]) / MB, 1) : undefined;
 }
 
+/** The services' own client (shared/kafka.ts), silent so that its logs do not cost time. */
 function kafka(address: string): Kafka {
-  return new Kafka({ clientId: "bench", brokers: [address], logLevel: logLevel.NOTHING });
+  return createKafka({
+    clientId: "bench",
+    brokers: [address],
+    overrides: { logLevel: logLevel.NOTHING },
+  });
 }
 
 /** kafkajs produce then consume of `count` messages of `size` bytes in batches of `batch`. */
