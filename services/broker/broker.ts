@@ -18,6 +18,7 @@ import { OffsetStore } from "./storage/offset_store.ts";
 import { ProducerIdAllocator } from "./storage/producer_ids.ts";
 import { TopicStore } from "./storage/topic_store.ts";
 import { BROKER_DEFAULTS as D } from "./defaults.ts";
+import { TransactionCoordinator } from "./transactions/transaction_coordinator.ts";
 
 const log = getLogger(["broker"]);
 
@@ -80,6 +81,13 @@ export interface BrokerOptions {
   maxSessionTimeoutMs?: number;
   /** Delay before the first rebalance of an empty group completes. Default 0 (Kafka: 3000). */
   initialRebalanceDelayMs?: number;
+  /**
+   * Largest `transaction.timeout.ms` a transactional producer may ask for, ms (Kafka's
+   * `transaction.max.timeout.ms`). Default 900000 (15 minutes).
+   */
+  transactionMaxTimeoutMs?: number;
+  /** How often transactions past their timeout are aborted, ms. Default 10000, as Kafka. */
+  transactionAbortCheckMs?: number;
   /** Registry for the metrics. Default: a private one. */
   metricsRegistry?: Registry;
 }
@@ -94,6 +102,8 @@ export interface Broker {
   readonly metrics: BrokerMetrics;
   /** The topic store (for health checks and tests). */
   readonly topics: TopicStore;
+  /** The transaction coordinator (for tests). */
+  readonly transactions: TransactionCoordinator;
   /** Stops accepting, closes connections, flushes and closes every segment. */
   close(): Promise<void>;
 }
@@ -127,6 +137,11 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
   const offsets = await OffsetStore.open(metaDir, flusher, flushMode === "sync");
   const producerIds = await ProducerIdAllocator.open(metaDir);
   const clusterId = await loadClusterId(metaDir);
+  // Opened after the logs: it completes transactions the last run left half-ended.
+  const transactions = await TransactionCoordinator.open(metaDir, {
+    maxTimeoutMs: options.transactionMaxTimeoutMs ?? D.transactionMaxTimeoutMs,
+    abortCheckIntervalMs: options.transactionAbortCheckMs ?? D.transactionAbortCheckMs,
+  }, { topics, offsets, producerIds });
   for (const topic of options.createTopics ?? []) {
     if (await topics.create(topic.name, topic.partitions)) continue;
     const existing = topics.partitions(topic.name)?.length ?? 0;
@@ -151,6 +166,7 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
     listener = Deno.listen({ hostname: host, port: options.port ?? D.ports.kafka });
   } catch (error) {
     coordinator.close();
+    await transactions.close();
     await topics.close();
     await offsets.close();
     await flusher.close();
@@ -173,6 +189,7 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
     topics,
     coordinator,
     producerIds,
+    transactions,
     metrics,
     autoCreateTopics: options.autoCreateTopics ?? D.autoCreateTopics,
     defaultPartitions: options.defaultPartitions ?? D.defaultPartitions,
@@ -236,6 +253,7 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
     dataDir: options.dataDir,
     metrics,
     topics,
+    transactions,
     close() {
       closed ??= (async () => {
         closing.abort();
@@ -245,6 +263,7 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
         coordinator.close();
         for (const client of connections) client.close();
         await Promise.all(serving);
+        await transactions.close();
         await topics.close();
         await offsets.close();
         await flusher.close();

@@ -62,6 +62,10 @@ export const brokerEnv = {
   BROKER_GROUP_MIN_SESSION_TIMEOUT_MS: int(1, 3_600_000, D.minSessionTimeoutMs),
   BROKER_GROUP_MAX_SESSION_TIMEOUT_MS: int(1, 3_600_000, D.maxSessionTimeoutMs),
   BROKER_GROUP_INITIAL_REBALANCE_DELAY_MS: int(0, 600_000, D.initialRebalanceDelayMs),
+  /** Largest transaction.timeout.ms a producer may ask for (Kafka's transaction.max.timeout.ms). */
+  BROKER_TRANSACTION_MAX_TIMEOUT_MS: int(1, MAX_INT32, D.transactionMaxTimeoutMs),
+  /** How often transactions past their timeout are aborted. */
+  BROKER_TRANSACTION_ABORT_CHECK_MS: int(10, 3_600_000, D.transactionAbortCheckMs),
 };
 
 /** The validated configuration of the broker role. */
@@ -111,6 +115,8 @@ export function loadBrokerConfig(env?: Record<string, string | undefined>): Brok
       minSessionTimeoutMs: c.BROKER_GROUP_MIN_SESSION_TIMEOUT_MS,
       maxSessionTimeoutMs: c.BROKER_GROUP_MAX_SESSION_TIMEOUT_MS,
       initialRebalanceDelayMs: c.BROKER_GROUP_INITIAL_REBALANCE_DELAY_MS,
+      transactionMaxTimeoutMs: c.BROKER_TRANSACTION_MAX_TIMEOUT_MS,
+      transactionAbortCheckMs: c.BROKER_TRANSACTION_ABORT_CHECK_MS,
     },
   };
 }

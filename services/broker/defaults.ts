@@ -29,4 +29,6 @@ export const BROKER_DEFAULTS = {
   minSessionTimeoutMs: 1000,
   maxSessionTimeoutMs: 1_800_000,
   initialRebalanceDelayMs: 0,
+  transactionMaxTimeoutMs: 900_000,
+  transactionAbortCheckMs: 10_000,
 } as const;

@@ -33,6 +33,12 @@ import {
 } from "./handlers/metadata.ts";
 import { handleCreatePartitions, handleDeleteRecords } from "./handlers/partitions.ts";
 import { handleProduce } from "./handlers/produce.ts";
+import {
+  handleAddOffsetsToTxn,
+  handleAddPartitionsToTxn,
+  handleEndTxn,
+  handleTxnOffsetCommit,
+} from "./handlers/transactions.ts";
 import { ErrorCode } from "./protocol/error_codes.ts";
 import { ApiKey, APIS, type ApiSpec } from "./protocol/messages.ts";
 import { decodeMessage, encodeMessage } from "./protocol/schema.ts";
@@ -157,7 +163,15 @@ export function runHandler(
     case ApiKey.DeleteTopics:
       return handleDeleteTopics(state, body as T.DeleteTopicsRequest);
     case ApiKey.InitProducerId:
-      return handleInitProducerId(state, body as T.InitProducerIdRequest);
+      return handleInitProducerId(state, ctx, body as T.InitProducerIdRequest);
+    case ApiKey.AddPartitionsToTxn:
+      return handleAddPartitionsToTxn(state, ctx, body as T.AddPartitionsToTxnRequest);
+    case ApiKey.AddOffsetsToTxn:
+      return handleAddOffsetsToTxn(state, ctx, body as T.AddOffsetsToTxnRequest);
+    case ApiKey.EndTxn:
+      return handleEndTxn(state, ctx, body as T.EndTxnRequest);
+    case ApiKey.TxnOffsetCommit:
+      return handleTxnOffsetCommit(state, ctx, body as T.TxnOffsetCommitRequest);
     case ApiKey.CreatePartitions:
       return handleCreatePartitions(state, body as T.CreatePartitionsRequest);
     case ApiKey.DeleteRecords:

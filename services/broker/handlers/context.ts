@@ -1,6 +1,6 @@
 /**
- * What request handlers see of the broker: its identity and address, storage, group
- * coordinator, producer ids, metrics and settings; plus the facts of one request.
+ * What request handlers see of the broker: its identity and address, storage, group and
+ * transaction coordinators, producer ids, metrics and settings; plus the facts of one request.
  *
  * @module
  */
@@ -8,6 +8,7 @@ import type { GroupCoordinator } from "../groups/group_coordinator.ts";
 import type { BrokerMetrics } from "../metrics.ts";
 import type { ProducerIdAllocator } from "../storage/producer_ids.ts";
 import type { TopicStore } from "../storage/topic_store.ts";
+import type { TransactionCoordinator } from "../transactions/transaction_coordinator.ts";
 
 /** The broker's parts and settings, shared by every handler. */
 export interface BrokerState {
@@ -19,6 +20,7 @@ export interface BrokerState {
   topics: TopicStore;
   coordinator: GroupCoordinator;
   producerIds: ProducerIdAllocator;
+  transactions: TransactionCoordinator;
   metrics: BrokerMetrics;
   autoCreateTopics: boolean;
   defaultPartitions: number;

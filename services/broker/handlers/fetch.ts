@@ -3,7 +3,8 @@
  * request order within the request's byte budget, and long-polls: when fewer than
  * `minBytes` are available it waits until a requested partition's high watermark moves or
  * `maxWaitMs` passes, so idle consumers do not spin. Fetch sessions (KIP-227) are not kept:
- * session id 0 tells the client every fetch is a full one.
+ * session id 0 tells the client every fetch is a full one. `read_committed` (isolation level 1)
+ * reads up to the last stable offset and gets the aborted transactions of what it read.
  *
  * @module
  */
@@ -73,15 +74,18 @@ async function readOnce(state: BrokerState, request: FetchRequest) {
         : Math.min(p.partitionMaxBytes, budget);
       if (limit <= 0) {
         answer.highWatermark = plog.highWatermark;
-        answer.lastStableOffset = answer.highWatermark;
+        answer.lastStableOffset = plog.lastStableOffset;
         answer.logStartOffset = plog.logStartOffset;
         continue;
       }
-      const read = await plog.read(p.fetchOffset, limit);
+      const read = await plog.read(p.fetchOffset, limit, request.isolationLevel);
       answer.errorCode = read.errorCode;
       answer.highWatermark = read.highWatermark;
-      answer.lastStableOffset = read.highWatermark;
+      answer.lastStableOffset = read.lastStableOffset;
       answer.logStartOffset = read.logStartOffset;
+      // read_committed gets the aborted transactions among the returned batches, so the
+      // client drops their records.
+      answer.abortedTransactions = read.abortedTransactions;
       answer.records = read.records ?? new Uint8Array(0);
       if (read.errorCode !== ErrorCode.NONE) hadError = true;
       bytes += answer.records.length;

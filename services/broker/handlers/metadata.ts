@@ -27,6 +27,7 @@ import type {
 import { invalidTopicConfig } from "../storage/topic_config.ts";
 import { invalidTopicName } from "../storage/topic_store.ts";
 import { createdTopicConfigs } from "./configs.ts";
+import { fencedForVersion } from "./transactions.ts";
 import type { BrokerState, RequestContext } from "./context.ts";
 
 const log = getLogger(["broker", "admin"]);
@@ -137,7 +138,10 @@ export async function handleListOffsets(
             leaderEpoch: -1,
           };
         }
-        const found = await plog.offsetForTimestamp(p.timestamp);
+        // read_committed asks for the end of what it may read: the last stable offset.
+        const found = p.timestamp === -1 && request.isolationLevel === 1
+          ? { offset: plog.lastStableOffset, timestamp: -1 }
+          : await plog.offsetForTimestamp(p.timestamp);
         return {
           partitionIndex: p.partitionIndex,
           errorCode: ErrorCode.NONE,
@@ -237,16 +241,19 @@ export async function handleDeleteTopics(
   return { throttleTimeMs: 0, responses };
 }
 
-/** FindCoordinator: this broker coordinates every group (key type 0). */
+/**
+ * FindCoordinator: this broker coordinates every group (key type 0) and every transactional
+ * id (key type 1).
+ */
 export function handleFindCoordinator(
   state: BrokerState,
   request: FindCoordinatorRequest,
 ): FindCoordinatorResponse {
-  if (request.keyType !== 0) {
+  if (request.keyType !== 0 && request.keyType !== 1) {
     return {
       throttleTimeMs: 0,
-      errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE,
-      errorMessage: "Transactions are not supported",
+      errorCode: ErrorCode.INVALID_REQUEST,
+      errorMessage: `Unknown coordinator key type ${request.keyType}: expected 0 or 1`,
       nodeId: -1,
       host: "",
       port: -1,
@@ -263,19 +270,30 @@ export function handleFindCoordinator(
 }
 
 /**
- * InitProducerId for idempotent producers: a new producer id at epoch 0, or (v3+, KIP-360)
- * the same id with the next epoch when the producer asks to bump its epoch.
+ * InitProducerId: with a transactional id, the transaction coordinator's answer (the id's
+ * producer at its next epoch, fencing the previous holder). For idempotent producers: a new
+ * producer id at epoch 0, or (v3+, KIP-360) the same id with the next epoch when the
+ * producer asks to bump its epoch.
  */
 export async function handleInitProducerId(
   state: BrokerState,
+  ctx: RequestContext,
   request: InitProducerIdRequest,
 ): Promise<InitProducerIdResponse> {
   if (request.transactionalId !== null) {
+    const expected = request.producerId >= 0
+      ? { producerId: request.producerId, producerEpoch: request.producerEpoch }
+      : undefined;
+    const result = await state.transactions.initProducerId(
+      request.transactionalId,
+      request.transactionTimeoutMs,
+      expected,
+    );
     return {
       throttleTimeMs: 0,
-      errorCode: ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
-      producerId: -1,
-      producerEpoch: -1,
+      errorCode: fencedForVersion(result.errorCode, ctx.apiVersion, 4),
+      producerId: result.producerId,
+      producerEpoch: result.producerEpoch,
     };
   }
   if (request.producerId >= 0 && request.producerEpoch >= 0 && request.producerEpoch < 32766) {

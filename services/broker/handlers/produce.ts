@@ -9,7 +9,7 @@
  */
 import { getLogger } from "@trading/shared/log";
 import { ErrorCode } from "../protocol/error_codes.ts";
-import { isProblem, parseBatches } from "../protocol/record_batch.ts";
+import { isProblem, parseBatches, TRANSACTIONAL_FLAG } from "../protocol/record_batch.ts";
 import { validateBatch } from "../protocol/validate_batch.ts";
 import type {
   ProducePartitionResponse,
@@ -46,13 +46,6 @@ export async function handleProduce(
       };
       if (acks !== 0 && acks !== 1 && acks !== -1) {
         return fail(ErrorCode.INVALID_REQUIRED_ACKS, `Invalid acks ${acks}: expected 0, 1 or -1`);
-      }
-      if (request.transactionalId !== null) {
-        // Transactions are not implemented; Kafka answers this way when they are disabled.
-        return fail(
-          ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
-          "Transactions are not supported",
-        );
       }
       const plog = state.topics.get(topic.name, p.index);
       if (plog === undefined) {
@@ -108,6 +101,28 @@ export async function handleProduce(
           reason: verdict.message,
         });
         return fail(verdict.errorCode, verdict.message);
+      }
+      if ((batch.attributes & TRANSACTIONAL_FLAG) !== 0) {
+        // The batch must belong to the ongoing transaction of the producer's current epoch
+        // and the partition must have been added to it: a fenced zombie is refused here even
+        // on a partition its successor has not written yet (KIP-890's verification).
+        if (request.transactionalId === null) {
+          return fail(ErrorCode.INVALID_REQUEST, "Transactional batch without a transactional id");
+        }
+        const error = state.transactions.checkProduce(
+          request.transactionalId,
+          batch.producerId,
+          batch.producerEpoch,
+          topic.name,
+          p.index,
+        );
+        if (error !== ErrorCode.NONE) {
+          return fail(
+            error,
+            `Transactional batch of producer ${batch.producerId} epoch ${batch.producerEpoch} ` +
+              `refused for ${topic.name}-${p.index} (error ${error})`,
+          );
+        }
       }
       const result = plog.append(records, batch);
       if (!result.ok) return fail(result.errorCode, result.message);

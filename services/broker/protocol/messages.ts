@@ -27,6 +27,10 @@ export const ApiKey = {
   DeleteTopics: 20,
   DeleteRecords: 21,
   InitProducerId: 22,
+  AddPartitionsToTxn: 24,
+  AddOffsetsToTxn: 25,
+  EndTxn: 26,
+  TxnOffsetCommit: 28,
   DescribeConfigs: 32,
   AlterConfigs: 33,
   CreatePartitions: 37,
@@ -655,6 +659,88 @@ const initProducerId: ApiSpec = {
   ]),
 };
 
+// Transactions (KIP-98). AddPartitionsToTxn v4+ is the broker-to-broker verification of
+// KIP-890 and EndTxn v4+ belongs to transactions v2: neither is served.
+const addPartitionsToTxn: ApiSpec = {
+  key: ApiKey.AddPartitionsToTxn,
+  name: "AddPartitionsToTxn",
+  minVersion: 0,
+  maxVersion: 3,
+  request: message("AddPartitionsToTxnRequest", "3+", [
+    f("transactionalId", "string"),
+    f("producerId", "int64"),
+    f("producerEpoch", "int16"),
+    structs("topics", "0+", [f("name", "string"), f("partitions", "[]int32")]),
+  ]),
+  response: message("AddPartitionsToTxnResponse", "3+", [
+    throttle("0+"),
+    structs("results", "0+", [
+      f("name", "string"),
+      structs("results", "0+", [f("partitionIndex", "int32"), f("errorCode", "int16")]),
+    ]),
+  ]),
+};
+
+const addOffsetsToTxn: ApiSpec = {
+  key: ApiKey.AddOffsetsToTxn,
+  name: "AddOffsetsToTxn",
+  minVersion: 0,
+  maxVersion: 3,
+  request: message("AddOffsetsToTxnRequest", "3+", [
+    f("transactionalId", "string"),
+    f("producerId", "int64"),
+    f("producerEpoch", "int16"),
+    f("groupId", "string"),
+  ]),
+  response: message("AddOffsetsToTxnResponse", "3+", [throttle("0+"), f("errorCode", "int16")]),
+};
+
+const endTxn: ApiSpec = {
+  key: ApiKey.EndTxn,
+  name: "EndTxn",
+  minVersion: 0,
+  maxVersion: 3,
+  request: message("EndTxnRequest", "3+", [
+    f("transactionalId", "string"),
+    f("producerId", "int64"),
+    f("producerEpoch", "int16"),
+    f("committed", "bool"),
+  ]),
+  response: message("EndTxnResponse", "3+", [throttle("0+"), f("errorCode", "int16")]),
+};
+
+const txnOffsetCommit: ApiSpec = {
+  key: ApiKey.TxnOffsetCommit,
+  name: "TxnOffsetCommit",
+  minVersion: 0,
+  maxVersion: 3,
+  request: message("TxnOffsetCommitRequest", "3+", [
+    f("transactionalId", "string"),
+    f("groupId", "string"),
+    f("producerId", "int64"),
+    f("producerEpoch", "int16"),
+    f("generationId", "int32", "3+", { default: -1 }),
+    f("memberId", "string", "3+", { default: "" }),
+    f("groupInstanceId", "string", "3+", { nullable: "3+", default: null }),
+    structs("topics", "0+", [
+      f("name", "string"),
+      structs("partitions", "0+", [
+        f("partitionIndex", "int32"),
+        f("committedOffset", "int64"),
+        f("committedLeaderEpoch", "int32", "2+", { default: -1 }),
+        f("committedMetadata", "string", "0+", { nullable: "0+" }),
+      ]),
+    ]),
+  ]),
+  response: message("TxnOffsetCommitResponse", "3+", [
+    throttle("0+"),
+    structs("topics", "0+", [
+      f("name", "string"),
+      structs("partitions", "0+", [f("partitionIndex", "int32"), f("errorCode", "int16")]),
+    ]),
+  ]),
+};
+
 /** Every API the broker serves, by key. */
 export const APIS: ReadonlyMap<number, ApiSpec> = new Map(
   [
@@ -676,6 +762,10 @@ export const APIS: ReadonlyMap<number, ApiSpec> = new Map(
     deleteTopics,
     deleteRecords,
     initProducerId,
+    addPartitionsToTxn,
+    addOffsetsToTxn,
+    endTxn,
+    txnOffsetCommit,
     describeConfigs,
     alterConfigs,
     createPartitions,

@@ -300,3 +300,61 @@ export function decodeRecords(bytes: Uint8Array): DecodedRecord[] {
   }
   return out;
 }
+
+/** Attribute bit of a batch written inside a transaction. */
+export const TRANSACTIONAL_FLAG = 0x10;
+/** Attribute bit of a control batch (transaction markers). */
+export const CONTROL_FLAG = 0x20;
+
+/** Control record types of Kafka's `ControlRecordType`. */
+export const ControlType = { ABORT: 0, COMMIT: 1 } as const;
+
+/**
+ * Builds a transaction marker: a control batch of one record whose key is
+ * (version 0, type) and whose value is (version 0, coordinator epoch), as Kafka's
+ * `EndTransactionMarker` writes it. Base offset 0: the partition log assigns it.
+ */
+export function buildMarkerBatch(
+  producerId: number,
+  producerEpoch: number,
+  type: number,
+  coordinatorEpoch: number,
+  timestamp = Date.now(),
+): Uint8Array {
+  const key = new Writer(4).int16(0).int16(type).finish();
+  const value = new Writer(6).int16(0).int32(coordinatorEpoch).finish();
+  const r = new Writer(32);
+  r.int8(0).varlong(0).varint(0).varint(key.length).raw(key).varint(value.length).raw(value)
+    .varint(0);
+  const record = r.finish();
+  const body = new Writer(record.length + 5).varint(record.length).raw(record).finish();
+  const w = new Writer(BATCH_HEADER_SIZE + body.length);
+  w.int64(0).int32(BATCH_HEADER_SIZE - LOG_OVERHEAD + body.length).int32(-1).int8(2);
+  w.uint32(0);
+  w.int16(TRANSACTIONAL_FLAG | CONTROL_FLAG).int32(0).int64(timestamp).int64(timestamp);
+  w.int64(producerId).int16(producerEpoch).int32(-1);
+  w.int32(1).raw(body);
+  const batch = w.finish().slice();
+  new DataView(batch.buffer).setUint32(CRC_OFFSET, crc32c(batch, ATTRIBUTES_OFFSET, batch.length));
+  return batch;
+}
+
+/**
+ * The control type (ABORT 0, COMMIT 1) of the control batch parsed as `header` from
+ * `bytes`, read from its first record's key; undefined when it cannot be read. Control
+ * batches are never compressed.
+ */
+export function controlTypeOf(bytes: Uint8Array, header: BatchHeader): number | undefined {
+  try {
+    const r = new Reader(bytes, header.position + BATCH_HEADER_SIZE, header.position + header.size);
+    r.varint(); // record length
+    r.int8(); // attributes
+    r.varlong(); // timestamp delta
+    r.varint(); // offset delta
+    if (r.varint() < 4) return undefined;
+    r.int16(); // key version
+    return r.int16();
+  } catch {
+    return undefined;
+  }
+}

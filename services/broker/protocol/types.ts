@@ -400,3 +400,59 @@ export interface InitProducerIdResponse {
   producerId: number;
   producerEpoch: number;
 }
+
+export interface AddPartitionsToTxnRequest {
+  transactionalId: string;
+  producerId: number;
+  producerEpoch: number;
+  topics: { name: string; partitions: number[] }[];
+}
+export interface AddPartitionsToTxnResponse {
+  throttleTimeMs: number;
+  results: { name: string; results: { partitionIndex: number; errorCode: number }[] }[];
+}
+
+export interface AddOffsetsToTxnRequest {
+  transactionalId: string;
+  producerId: number;
+  producerEpoch: number;
+  groupId: string;
+}
+export interface AddOffsetsToTxnResponse {
+  throttleTimeMs: number;
+  errorCode: number;
+}
+
+export interface EndTxnRequest {
+  transactionalId: string;
+  producerId: number;
+  producerEpoch: number;
+  committed: boolean;
+}
+export interface EndTxnResponse {
+  throttleTimeMs: number;
+  errorCode: number;
+}
+
+export interface TxnOffsetCommitRequest {
+  transactionalId: string;
+  groupId: string;
+  producerId: number;
+  producerEpoch: number;
+  generationId: number;
+  memberId: string;
+  groupInstanceId: string | null;
+  topics: {
+    name: string;
+    partitions: {
+      partitionIndex: number;
+      committedOffset: number;
+      committedLeaderEpoch: number;
+      committedMetadata: string | null;
+    }[];
+  }[];
+}
+export interface TxnOffsetCommitResponse {
+  throttleTimeMs: number;
+  topics: { name: string; partitions: { partitionIndex: number; errorCode: number }[] }[];
+}

@@ -9,6 +9,14 @@
  * sync mode, so a consumer never reads a message a crash could take back, and
  * `writtenOffset` in interval mode.
  *
+ * Transactions (Kafka's ProducerStateManager): the first offset of each producer's open
+ * transaction is kept, and the last stable offset (LSO) is the smallest of them, or the high
+ * watermark. A transaction stays open until its marker is under the high watermark, so a
+ * `read_committed` reader (which reads up to the LSO) sees a transaction only once its
+ * commit or abort is as durable as the data. Aborted transactions are indexed
+ * (producer id, first offset, marker offset) for the Fetch response. Both are rebuilt by
+ * the recovery scan.
+ *
  * @module
  */
 import { join } from "node:path";
@@ -17,9 +25,14 @@ import { ErrorCode } from "../protocol/error_codes.ts";
 import {
   BATCH_HEADER_SIZE,
   type BatchHeader,
+  buildMarkerBatch,
+  CONTROL_FLAG,
+  ControlType,
+  controlTypeOf,
   isProblem,
   parseBatchAt,
   setBaseOffset,
+  TRANSACTIONAL_FLAG,
 } from "../protocol/record_batch.ts";
 import { Reader } from "../protocol/wire.ts";
 import type { Flusher, Syncable } from "./flusher.ts";
@@ -52,7 +65,25 @@ export interface ReadResult {
   errorCode: number;
   records: Uint8Array | null;
   highWatermark: number;
+  lastStableOffset: number;
   logStartOffset: number;
+  /** read_committed: the aborted transactions overlapping the returned batches. */
+  abortedTransactions: AbortedTransaction[];
+}
+
+/** An aborted transaction of one partition: its producer, first offset and marker offset. */
+export interface AbortedTransaction {
+  producerId: number;
+  firstOffset: number;
+  lastOffset: number;
+}
+
+/** Kafka's isolation levels of Fetch and ListOffsets. */
+export const IsolationLevel = { READ_UNCOMMITTED: 0, READ_COMMITTED: 1 } as const;
+
+interface CompletingTransaction {
+  firstOffset: number;
+  markerOffset: number;
 }
 
 interface PendingWrite {
@@ -82,6 +113,11 @@ export class PartitionLog implements Syncable {
   readonly dir: string;
   private segments: Segment[] = [];
   private readonly producers = new ProducerStateTable();
+  /** Producer id -> first offset of its open transaction. */
+  private readonly openTransactions = new Map<number, number>();
+  /** Transactions whose marker is written but not yet under the high watermark. */
+  private completing: CompletingTransaction[] = [];
+  private aborted: AbortedTransaction[] = [];
   private pending: PendingWrite[] = [];
   private writing: Promise<void> | undefined;
   private writtenWaiters: Waiter[] = [];
@@ -137,6 +173,26 @@ export class PartitionLog implements Syncable {
   /** The offset consumers may read up to (exclusive). */
   get highWatermark(): number {
     return this.options.durableHighWatermark ? this.durableOffset : this.writtenOffset;
+  }
+
+  /**
+   * The last stable offset: the first offset of the oldest transaction whose marker is not
+   * yet under the high watermark, or the high watermark.
+   */
+  get lastStableOffset(): number {
+    const hw = this.highWatermark;
+    let lso = hw;
+    for (const first of this.openTransactions.values()) if (first < lso) lso = first;
+    if (this.completing.length > 0) {
+      this.completing = this.completing.filter((c) => c.markerOffset >= hw);
+      for (const c of this.completing) if (c.firstOffset < lso) lso = c.firstOffset;
+    }
+    return lso;
+  }
+
+  /** Producer ids with an open transaction in this partition (tests, recovery checks). */
+  openTransactionProducers(): number[] {
+    return [...this.openTransactions.keys()];
   }
 
   /** Total bytes in the log's segments. */
@@ -258,7 +314,17 @@ export class PartitionLog implements Syncable {
       }
       const last = parsed.baseOffset + parsed.lastOffsetDelta;
       segment.indexBatch(parsed.baseOffset, last, position, parsed.maxTimestamp);
-      this.producers.record(parsed, parsed.baseOffset);
+      if ((parsed.attributes & CONTROL_FLAG) !== 0) {
+        this.completeTransaction(
+          parsed.producerId,
+          parsed.baseOffset,
+          controlTypeOf(bytes, parsed),
+        );
+        this.producers.recordMarker(parsed.producerId, parsed.producerEpoch);
+      } else {
+        this.producers.record(parsed, parsed.baseOffset);
+        this.trackTransaction(parsed);
+      }
       nextOffset = last + 1;
       position += parsed.size;
     }
@@ -319,10 +385,76 @@ export class PartitionLog implements Syncable {
     setBaseOffset(bytes, batch.position, baseOffset);
     batch.baseOffset = baseOffset;
     this.producers.record(batch, baseOffset);
+    this.trackTransaction(batch);
     this.nextOffset += batch.lastOffsetDelta + 1;
     this.pending.push({ bytes, batches: [batch], endOffset: this.nextOffset });
     this.writing ??= this.drainWrites();
     return { ok: true, baseOffset, endOffset: this.nextOffset, duplicate: false };
+  }
+
+  /**
+   * Appends a transaction marker (COMMIT or ABORT) for `producerId` at `producerEpoch`, the
+   * transaction coordinator's write. Returns the end offset to wait on, or an error.
+   */
+  appendMarker(
+    producerId: number,
+    producerEpoch: number,
+    commit: boolean,
+    coordinatorEpoch = 0,
+  ): AppendResult {
+    if (this.closed) {
+      return {
+        ok: false,
+        errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER,
+        message: "Partition is closed",
+      };
+    }
+    if (this.failure !== undefined) {
+      return { ok: false, errorCode: ErrorCode.KAFKA_STORAGE_ERROR, message: this.failure.message };
+    }
+    const type = commit ? ControlType.COMMIT : ControlType.ABORT;
+    const bytes = buildMarkerBatch(producerId, producerEpoch, type, coordinatorEpoch);
+    const batch = parseBatchAt(bytes, 0, bytes.length, false);
+    if (isProblem(batch)) throw new Error(`Built an invalid marker batch: ${batch.kind}`);
+    const baseOffset = this.nextOffset;
+    setBaseOffset(bytes, 0, baseOffset);
+    batch.baseOffset = baseOffset;
+    this.completeTransaction(producerId, baseOffset, type);
+    this.producers.recordMarker(producerId, producerEpoch);
+    this.nextOffset += 1;
+    this.pending.push({ bytes, batches: [batch], endOffset: this.nextOffset });
+    this.writing ??= this.drainWrites();
+    return { ok: true, baseOffset, endOffset: this.nextOffset, duplicate: false };
+  }
+
+  /** Opens a transaction for the producer of a transactional data batch, if none is open. */
+  private trackTransaction(batch: BatchHeader): void {
+    if ((batch.attributes & TRANSACTIONAL_FLAG) === 0 || batch.producerId < 0) return;
+    if (!this.openTransactions.has(batch.producerId)) {
+      this.openTransactions.set(batch.producerId, batch.baseOffset);
+    }
+  }
+
+  /** Closes the producer's open transaction at the marker at `markerOffset`. */
+  private completeTransaction(
+    producerId: number,
+    markerOffset: number,
+    type: number | undefined,
+  ): void {
+    const firstOffset = this.openTransactions.get(producerId);
+    // A marker without an open transaction here (a retried completion after a crash, or a
+    // partition the producer added but never wrote to) changes nothing.
+    if (firstOffset === undefined) return;
+    this.openTransactions.delete(producerId);
+    this.completing.push({ firstOffset, markerOffset });
+    if (type === ControlType.ABORT) {
+      this.aborted.push({ producerId, firstOffset, lastOffset: markerOffset });
+    }
+  }
+
+  /** Aborted transactions overlapping [from, to), as Kafka's `collectAbortedTransactions`. */
+  private abortedBetween(from: number, to: number): AbortedTransaction[] {
+    return this.aborted.filter((a) => a.lastOffset >= from && a.firstOffset < to);
   }
 
   private async drainWrites(): Promise<void> {
@@ -478,19 +610,28 @@ export class PartitionLog implements Syncable {
    * Reads whole batches starting with the one that holds `offset`, up to `maxBytes` (but at
    * least one batch, as KIP-74 requires) and never past the high watermark.
    */
-  async read(offset: number, maxBytes: number): Promise<ReadResult> {
-    const hw = this.highWatermark;
+  async read(
+    offset: number,
+    maxBytes: number,
+    isolationLevel: number = IsolationLevel.READ_UNCOMMITTED,
+  ): Promise<ReadResult> {
+    const highWatermark = this.highWatermark;
+    const lastStableOffset = this.lastStableOffset;
+    // read_committed reads up to the last stable offset (Kafka's FetchIsolation.TXN_COMMITTED).
+    const hw = isolationLevel === IsolationLevel.READ_COMMITTED ? lastStableOffset : highWatermark;
     const result: ReadResult = {
       errorCode: ErrorCode.NONE,
       records: null,
-      highWatermark: hw,
+      highWatermark,
+      lastStableOffset,
       logStartOffset: this.logStartOffset,
+      abortedTransactions: [],
     };
-    if (offset < this.logStartOffset || offset > hw) {
+    if (offset < this.logStartOffset || offset > highWatermark) {
       result.errorCode = ErrorCode.OFFSET_OUT_OF_RANGE;
       return result;
     }
-    if (offset === hw) {
+    if (offset >= hw) {
       result.records = new Uint8Array(0);
       return result;
     }
@@ -520,6 +661,9 @@ export class PartitionLog implements Syncable {
     }
     const end = last + 1 < count ? segment.batchPosition[last + 1]! : segment.size;
     result.records = await segment.read(start, end - start);
+    if (isolationLevel === IsolationLevel.READ_COMMITTED && this.aborted.length > 0) {
+      result.abortedTransactions = this.abortedBetween(offset, segment.batchLast[last]! + 1);
+    }
     return result;
   }
 
@@ -640,6 +784,7 @@ export class PartitionLog implements Syncable {
         reason: bySize ? "size" : "age",
       });
     }
+    if (deleted > 0) this.pruneAborted();
     return deleted;
   }
 
@@ -669,7 +814,15 @@ export class PartitionLog implements Syncable {
       this.segments.shift();
       await oldest.delete();
     }
+    this.pruneAborted();
     return { errorCode: ErrorCode.NONE, lowWatermark: this.logStartOffset };
+  }
+
+  /** Drops aborted-transaction entries wholly below the log start offset. */
+  private pruneAborted(): void {
+    if (this.aborted.length > 0) {
+      this.aborted = this.aborted.filter((a) => a.lastOffset >= this.logStartOffset);
+    }
   }
 
   /** Waits for pending writes, syncs, and closes every segment. */

@@ -99,6 +99,18 @@ export class ProducerStateTable {
     if (entry.batches.length > CACHED_BATCHES) entry.batches.shift();
   }
 
+  /**
+   * Records a transaction marker of `producerEpoch`: a newer epoch (the coordinator fenced
+   * the producer) replaces the entry, so the older epoch is refused from now on and the new
+   * one starts at sequence 0, as Kafka's `ProducerAppendInfo.appendEndTxnMarker`.
+   */
+  recordMarker(producerId: number, producerEpoch: number): void {
+    const entry = this.producers.get(producerId);
+    if (entry === undefined || producerEpoch > entry.epoch) {
+      this.producers.set(producerId, { epoch: producerEpoch, batches: [] });
+    }
+  }
+
   /** Forgets every producer (the partition was truncated to empty). */
   clear(): void {
     this.producers.clear();
