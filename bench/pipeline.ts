@@ -21,7 +21,7 @@ import { decodeEvent } from "@trading/shared/event-schema";
 import { decodeCommand } from "@trading/shared/command-schema";
 import { nowUs } from "@trading/shared/now-us";
 import { PartitionReader } from "@trading/shared/partition-reader";
-import { SupervisedPipeline } from "@trading/supervisor/supervised-pipeline";
+import { SupervisedPipeline } from "@trading/testing/supervised-pipeline";
 import { type BenchOptions, type BenchResult, percentile, round } from "./types.ts";
 
 /** Follows orders.commands and orders.events from the start and indexes them by tick time. */

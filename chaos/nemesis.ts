@@ -6,7 +6,7 @@
  * @module
  */
 import { sleep } from "@trading/shared/retry";
-import type { SupervisedPipeline } from "@trading/supervisor/supervised-pipeline";
+import type { SupervisedPipeline } from "@trading/testing/supervised-pipeline";
 import type { SoakFault } from "./soak_schedule.ts";
 
 /** What one injected fault did. */

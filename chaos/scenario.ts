@@ -13,7 +13,7 @@ import type {
   PipelineEvent,
   SupervisedPipeline,
   VerifyReport,
-} from "@trading/supervisor/supervised-pipeline";
+} from "@trading/testing/supervised-pipeline";
 import { RaftProbe } from "./raft_probe.ts";
 import { chaosRandom } from "./chaos_random.ts";
 import type { SeededRandom } from "@trading/shared/seeded-random";

@@ -9,7 +9,7 @@
 // keeps the whole pipeline's output.
 import assert from "node:assert/strict";
 import { longMode, tempDir } from "@trading/testing";
-import { SupervisedPipeline } from "@trading/supervisor/supervised-pipeline";
+import { SupervisedPipeline } from "@trading/testing/supervised-pipeline";
 import { chaosPipelineEnv } from "./pipeline_env.ts";
 import { RaftProbe } from "./raft_probe.ts";
 import { formatReport, quantile, runScenario, type ScenarioReport } from "./scenario.ts";

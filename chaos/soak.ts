@@ -7,7 +7,7 @@
  * @module
  */
 import { errorMessage, sleep } from "@trading/shared/retry";
-import type { SupervisedPipeline, VerifyReport } from "@trading/supervisor/supervised-pipeline";
+import type { SupervisedPipeline, VerifyReport } from "@trading/testing/supervised-pipeline";
 import { type InjectedFault, runFault } from "./nemesis.ts";
 import { RaftProbe } from "./raft_probe.ts";
 import { healEverything, quantile } from "./scenario.ts";

@@ -12,7 +12,7 @@
 import { parseArgs } from "node:util";
 import { Progress } from "@trading/shared/progress";
 import { tempDir } from "@trading/testing";
-import { SupervisedPipeline } from "@trading/supervisor/supervised-pipeline";
+import { SupervisedPipeline } from "@trading/testing/supervised-pipeline";
 import { chaosPipelineEnv } from "../chaos/pipeline_env.ts";
 import { RaftProbe } from "../chaos/raft_probe.ts";
 import { formatReport, quantile, runScenario, type ScenarioReport } from "../chaos/scenario.ts";

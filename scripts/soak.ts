@@ -10,7 +10,7 @@
 import { parseArgs } from "node:util";
 import { Progress } from "@trading/shared/progress";
 import { tempDir } from "@trading/testing";
-import { SupervisedPipeline } from "@trading/supervisor/supervised-pipeline";
+import { SupervisedPipeline } from "@trading/testing/supervised-pipeline";
 import { chaosPipelineEnv } from "../chaos/pipeline_env.ts";
 import { formatSoakReport, runSoak } from "../chaos/soak.ts";
 import { formatSchedule, soakSchedule } from "../chaos/soak_schedule.ts";

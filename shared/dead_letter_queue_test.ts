@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { withBroker } from "@trading/broker/with-broker";
+import { withBroker } from "@trading/testing/with-broker";
 import { DeadLetterQueue, DLQ_HEADERS } from "./dead_letter_queue.ts";
 import { createKafka, TOPICS } from "./kafka.ts";
 import { registry } from "./metrics.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { EachBatchPayload } from "kafkajs";
-import { withBroker } from "@trading/broker/with-broker";
+import { withBroker } from "@trading/testing/with-broker";
 import { GroupConsumer } from "./group_consumer.ts";
 import { createKafka } from "./kafka.ts";
 import { getLogger } from "./log.ts";

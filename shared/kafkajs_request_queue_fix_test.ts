@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import RequestQueue from "kafkajs/src/network/requestQueue/index.js";
-import { withBroker } from "@trading/broker/with-broker";
+import { withBroker } from "@trading/testing/with-broker";
 import { applyKafkaJsRequestQueueFix } from "./kafkajs_request_queue_fix.ts";
 import { waitFor } from "@trading/testing";
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { withBroker } from "@trading/broker/with-broker";
+import { withBroker } from "@trading/testing/with-broker";
 import { createKafka } from "./kafka.ts";
 import { PartitionReader } from "./partition_reader.ts";
 import { partitionForKey } from "./partition_for_key.ts";

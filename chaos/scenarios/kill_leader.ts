@@ -7,7 +7,7 @@
  * @module
  */
 import { sleep } from "@trading/shared/retry";
-import type { SupervisedPipeline } from "@trading/supervisor/supervised-pipeline";
+import type { SupervisedPipeline } from "@trading/testing/supervised-pipeline";
 import { exitOnLeaderStorm } from "../nemesis.ts";
 import type { Scenario, ScenarioContext } from "../scenario.ts";
 

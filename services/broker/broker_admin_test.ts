@@ -12,7 +12,7 @@ import { ErrorCode } from "./protocol/error_codes.ts";
 import { ApiKey } from "./protocol/messages.ts";
 import type { AlterConfigsResponse, DescribeConfigsResponse } from "./protocol/types.ts";
 import { RawKafkaClient } from "./raw_client.ts";
-import { withBroker } from "./with_broker.ts";
+import { withBroker } from "@trading/testing/with-broker";
 
 function kafka(address: string): Kafka {
   return new Kafka({

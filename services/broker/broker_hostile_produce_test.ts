@@ -19,7 +19,7 @@ import {
 import type { FetchResponse, ProduceResponse } from "./protocol/types.ts";
 import { RawKafkaClient } from "./raw_client.ts";
 import { type Broker } from "./broker.ts";
-import { withBroker } from "./with_broker.ts";
+import { withBroker } from "@trading/testing/with-broker";
 
 const encoder = new TextEncoder();
 const TOPIC = "hostile";

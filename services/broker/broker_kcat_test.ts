@@ -9,7 +9,7 @@ import { decodeRecords } from "./protocol/record_batch.ts";
 import type { FetchResponse } from "./protocol/types.ts";
 import { RawKafkaClient } from "./raw_client.ts";
 import { requireTestTool } from "@trading/testing";
-import { withBroker } from "./with_broker.ts";
+import { withBroker } from "@trading/testing/with-broker";
 
 const KCAT = "kcat";
 

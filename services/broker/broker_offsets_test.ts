@@ -12,7 +12,7 @@ import { ApiKey } from "./protocol/messages.ts";
 import { decodeRecords } from "./protocol/record_batch.ts";
 import type { FetchResponse } from "./protocol/types.ts";
 import { RawKafkaClient } from "./raw_client.ts";
-import { withBroker } from "./with_broker.ts";
+import { withBroker } from "@trading/testing/with-broker";
 
 const COMMIT_METADATA = fileURLToPath(
   new URL("./testdata/kafka_python_commit_metadata.py", import.meta.url),

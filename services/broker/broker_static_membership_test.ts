@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { DEBIAN_PYTHON, requireTestTool, waitFor } from "@trading/testing";
-import { withBroker } from "./with_broker.ts";
+import { withBroker } from "@trading/testing/with-broker";
 
 const SCRIPT = fileURLToPath(new URL("./testdata/confluent_static_member.py", import.meta.url));
 

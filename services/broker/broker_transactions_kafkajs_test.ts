@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { type Consumer, Kafka, type KafkaMessage, logLevel } from "kafkajs";
 import { waitFor } from "@trading/testing";
-import { withBroker } from "./with_broker.ts";
+import { withBroker } from "@trading/testing/with-broker";
 
 function client(address: string, clientId = "kafkajs-txn-test"): Kafka {
   return new Kafka({

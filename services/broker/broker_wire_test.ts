@@ -19,7 +19,7 @@ import { RawKafkaClient } from "./raw_client.ts";
 import { parseRequestHeader } from "./handle_request.ts";
 import { decodeMessage } from "./protocol/schema.ts";
 import { DecodeError, Reader } from "./protocol/wire.ts";
-import { withBroker } from "./with_broker.ts";
+import { withBroker } from "@trading/testing/with-broker";
 
 const encoder = new TextEncoder();
 

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { IngestorStatus, MarketIngestorClient, Tick } from "@trading/proto";
 import type { Broker } from "@trading/broker";
-import { withBroker } from "@trading/broker/with-broker";
+import { withBroker } from "@trading/testing/with-broker";
 import {
   grpc,
   GRPC_OPTIONS,

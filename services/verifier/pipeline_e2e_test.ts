@@ -22,7 +22,7 @@ import { resetLogging, setupLogging } from "@trading/shared/log";
 import { sleep } from "@trading/shared/retry";
 import { longMode, tempDir } from "@trading/testing";
 import { PartitionReader, type PartitionRecord } from "@trading/shared/partition-reader";
-import { SupervisedPipeline } from "@trading/supervisor/supervised-pipeline";
+import { SupervisedPipeline } from "@trading/testing/supervised-pipeline";
 import type { VerifyReport } from "./pipeline_audit.ts";
 import { verifyPipeline } from "./verify_pipeline.ts";
 

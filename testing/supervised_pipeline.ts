@@ -14,10 +14,11 @@ import { type IngestorStatus, MarketIngestorClient } from "@trading/proto";
 import { insecure, unary, withClusterSecret } from "@trading/shared/grpc";
 import { generateClusterSecret } from "@trading/shared/cluster-secret";
 import { errorMessage, sleep } from "@trading/shared/retry";
-import { freePort, waitFor } from "@trading/testing";
-import { freePortOffset } from "./free_port_offset.ts";
-import { DEFAULT_PORTS } from "./pipeline_specs.ts";
-import { readLines } from "./read_lines.ts";
+import { freePortOffset } from "@trading/supervisor/free-port-offset";
+import { DEFAULT_PORTS } from "@trading/supervisor/pipeline-specs";
+import { readLines } from "@trading/supervisor/read-lines";
+import { freePort } from "./free_port.ts";
+import { waitFor } from "./wait_for.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));

@@ -1,11 +1,11 @@
 /**
- * Test helper: runs `fn` against a fresh in-process broker on a free port with a temporary
+ * A test harness: runs `fn` against a fresh in-process broker on a free port with a temporary
  * data dir, and always closes both.
  *
  * @module
  */
-import { tempDir } from "@trading/testing";
-import { type Broker, type BrokerOptions, startBroker } from "./broker.ts";
+import { type Broker, type BrokerOptions, startBroker } from "@trading/broker";
+import { tempDir } from "./temp_dir.ts";
 
 /** Starts a broker (port 0, temp dir), runs `fn`, then closes the broker and removes the dir. */
 export async function withBroker<T>(
