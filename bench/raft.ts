@@ -19,7 +19,7 @@ import { ApplyResult, RaftNodeClient } from "@trading/proto/raft";
 import { OrderStatus } from "@trading/proto/orders";
 import { insecure, releaseClient, unary } from "@trading/shared/grpc";
 import { RAFT_CHANNEL_OPTIONS } from "@trading/shared/raft-client";
-import { RaftCluster } from "@trading/raft-node/cluster";
+import { RaftCluster } from "@trading/testing/raft-cluster";
 import { type BenchOptions, type BenchResult, percentile, round } from "./types.ts";
 
 const SUITE = "raft";

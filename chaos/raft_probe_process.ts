@@ -22,7 +22,7 @@
 import { z } from "zod";
 import { ApplyRequest, RaftNodeClient, type StatusResponse } from "@trading/proto/raft";
 import { OrderEvent, OrderStatus } from "@trading/proto/orders";
-import { HistoryRecorder } from "@trading/raft-node/history-recorder";
+import { HistoryRecorder } from "@trading/testing/history-recorder";
 import { MarketIngestorClient } from "@trading/proto/market";
 import { GRPC_OPTIONS, insecure, unary } from "@trading/shared/grpc";
 import { createKafka, TOPICS } from "@trading/shared/kafka";

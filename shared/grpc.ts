@@ -30,7 +30,7 @@ export { grpc };
  * - a raft node leaves its transport's unary channels and server to its exit
  *   (services/raft-node/transport/raft_transport.ts; its streams are closed by destroying
  *   the socket either way), and the Raft test cluster closes its clients before a graceful
- *   stop of the nodes and after a kill (services/raft-node/testing/raft_cluster.ts).
+ *   stop of the nodes and after a kill (testing/raft_cluster.ts).
  *
  * Because of it, some callers are processes of their own, so that a GOAWAY can only end a
  * short-lived helper: supervisor/raft_call.ts, supervisor/dashboard_raft_poller.ts and

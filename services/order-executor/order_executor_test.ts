@@ -10,7 +10,7 @@ import { DatabaseSync } from "node:sqlite";
 import { Partitioners, type Producer } from "kafkajs";
 import { OrderCommand, Side, Tick } from "@trading/proto";
 import { type Broker, startBroker } from "@trading/broker";
-import { RaftCluster } from "@trading/raft-node/cluster";
+import { RaftCluster } from "@trading/testing/raft-cluster";
 import { createKafka, TOPICS } from "@trading/shared/kafka";
 import { resetLogging, setupLogging } from "@trading/shared/log";
 import { freePort, tempDir, waitFor } from "@trading/testing";

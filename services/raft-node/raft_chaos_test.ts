@@ -5,7 +5,7 @@ import { type ChaosState, type StatusResponse } from "@trading/proto/raft";
 import { OrderStatus } from "@trading/proto/orders";
 import { unary } from "@trading/shared/grpc";
 import { longMode, tempDir, waitFor } from "@trading/testing";
-import { RaftCluster } from "./testing/raft_cluster.ts";
+import { RaftCluster } from "@trading/testing/raft-cluster";
 
 const TIMING_ENV = { RAFT_TICK_MS: "10", RAFT_ELECTION_TICKS: "50", RAFT_HEARTBEAT_TICKS: "10" };
 

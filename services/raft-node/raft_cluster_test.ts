@@ -12,8 +12,8 @@ import { unary } from "@trading/shared/grpc";
 import type { RaftClient } from "@trading/shared/raft-client";
 import { longMode, tempDir } from "@trading/testing";
 import { checkLinearizable } from "./linearizability/mod.ts";
-import { HistoryRecorder } from "./testing/history_recorder.ts";
-import { RaftCluster } from "./testing/raft_cluster.ts";
+import { HistoryRecorder } from "@trading/testing/history-recorder";
+import { RaftCluster } from "@trading/testing/raft-cluster";
 
 const TICK_MS = 10;
 const ELECTION_TICKS = 50;

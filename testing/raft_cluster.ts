@@ -12,9 +12,10 @@ import {
   RaftClient,
   type RaftClientOptions,
 } from "@trading/shared/raft-client";
-import { freePorts, waitFor } from "@trading/testing";
+import { freePorts } from "./free_port.ts";
+import { waitFor } from "./wait_for.ts";
 
-const MAIN = new URL("../../../main.ts", import.meta.url).pathname;
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
 /** Options of {@linkcode RaftCluster.start}. */
 export interface RaftClusterOptions {
