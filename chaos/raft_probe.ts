@@ -13,7 +13,7 @@ import {
   checkLinearizable,
   type LinearizabilityResult,
   type Operation,
-} from "@trading/raft-node/linearizability";
+} from "@trading/testing/linearizability";
 import { sleep } from "@trading/shared/retry";
 import type { ProbeConfig } from "./raft_probe_process.ts";
 

@@ -14,7 +14,7 @@
 import { createHash } from "node:crypto";
 import { type ApplyRequest, ApplyResult } from "@trading/proto/raft";
 import type { RaftCall } from "@trading/shared/raft-client";
-import type { ApplyOutput, Operation } from "@trading/raft-node/linearizability";
+import type { ApplyOutput, Operation } from "./linearizability/mod.ts";
 
 const RESULT: Partial<Record<ApplyResult, ApplyOutput["result"]>> = {
   [ApplyResult.APPLY_RESULT_APPLIED]: "applied",

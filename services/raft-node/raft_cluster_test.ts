@@ -11,7 +11,7 @@ import { OrderStatus } from "@trading/proto/orders";
 import { unary } from "@trading/shared/grpc";
 import type { RaftClient } from "@trading/shared/raft-client";
 import { longMode, tempDir } from "@trading/testing";
-import { checkLinearizable } from "./linearizability/mod.ts";
+import { checkLinearizable } from "@trading/testing/linearizability";
 import { HistoryRecorder } from "@trading/testing/history-recorder";
 import { RaftCluster } from "@trading/testing/raft-cluster";
 

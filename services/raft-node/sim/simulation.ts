@@ -8,8 +8,7 @@
  */
 import { hashPayload } from "../state_machine.ts";
 import type { Message, NodeId, Ready, UnsafeFlags } from "../core/types.ts";
-import { checkLinearizable } from "../linearizability/check_linearizable.ts";
-import type { Operation } from "../linearizability/history.ts";
+import { checkLinearizable, type Operation } from "@trading/testing/linearizability";
 import { EventQueue } from "./event_queue.ts";
 import { InvariantChecker, InvariantViolation } from "./invariant_checker.ts";
 import { Prng } from "./prng.ts";
