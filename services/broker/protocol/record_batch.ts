@@ -189,6 +189,8 @@ export function updateCrc(bytes: Uint8Array, position: number, size: number): vo
 export interface BuildBatchOptions {
   /** Codec of the records. Default none. */
   compression?: CompressionCodec;
+  /** Mark the batch as written inside a transaction (attribute bit 4). Default false. */
+  transactional?: boolean;
 }
 
 /**
@@ -198,7 +200,7 @@ export interface BuildBatchOptions {
 export function buildRecordBatch(
   records: RecordInput[],
   producer: ProducerInput = { producerId: -1, producerEpoch: -1, baseSequence: -1 },
-  { compression = "none" }: BuildBatchOptions = {},
+  { compression = "none", transactional = false }: BuildBatchOptions = {},
 ): Uint8Array {
   const now = Date.now();
   const baseTimestamp = records[0]?.timestamp ?? now;
@@ -229,7 +231,9 @@ export function buildRecordBatch(
   const w = new Writer(BATCH_HEADER_SIZE + recordsBytes.length);
   w.int64(0).int32(BATCH_HEADER_SIZE - LOG_OVERHEAD + recordsBytes.length).int32(-1).int8(2);
   w.uint32(0); // CRC placeholder.
-  w.int16(CODEC_IDS[compression]).int32(Math.max(0, records.length - 1)).int64(baseTimestamp)
+  w.int16(CODEC_IDS[compression] | (transactional ? TRANSACTIONAL_FLAG : 0)).int32(
+    Math.max(0, records.length - 1),
+  ).int64(baseTimestamp)
     .int64(maxTimestamp);
   w.int64(producer.producerId).int16(producer.producerEpoch).int32(producer.baseSequence);
   w.int32(records.length).raw(recordsBytes);

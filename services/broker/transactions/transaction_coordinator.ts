@@ -21,6 +21,7 @@
  * @module
  */
 import { getLogger } from "@trading/shared/log";
+import { failpoint } from "@trading/shared/failpoint";
 import { errorMessage } from "@trading/shared/retry";
 import { ErrorCode } from "../protocol/error_codes.ts";
 import type { OffsetStore } from "../storage/offset_store.ts";
@@ -426,6 +427,8 @@ export class TransactionCoordinator {
   /** Writes the markers (and, on commit, the offsets) of a prepared transaction, then Complete. */
   private async complete(meta: TransactionMetadata): Promise<boolean> {
     const commit = meta.state === "PrepareCommit";
+    // Crash tests stop the broker at each step of ending a transaction (shared/failpoint.ts).
+    failpoint("broker-txn-after-prepare");
     try {
       const waits: Promise<void>[] = [];
       for (const { topic, partition } of meta.partitions) {
@@ -436,6 +439,7 @@ export class TransactionCoordinator {
         waits.push(plog.waitAcknowledgeable(result.endOffset, -1));
       }
       await Promise.all(waits);
+      failpoint("broker-txn-after-markers");
       if (commit) {
         const byGroup = new Map<string, PendingTxnOffset[]>();
         for (const o of meta.offsets) {
@@ -458,6 +462,7 @@ export class TransactionCoordinator {
           );
         }
       }
+      failpoint("broker-txn-before-complete");
       const done = structuredClone(meta);
       done.state = commit ? "CompleteCommit" : "CompleteAbort";
       done.partitions = [];
