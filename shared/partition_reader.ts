@@ -48,6 +48,7 @@ interface KafkaJsRecord {
   value: Uint8Array | null;
   headers?: Record<string, Uint8Array | string | Array<Uint8Array | string> | undefined>;
   isControlRecord?: boolean;
+  batchContext?: { producerId: string; inTransaction: boolean };
 }
 interface KafkaJsBroker {
   fetch(request: {
@@ -65,7 +66,13 @@ interface KafkaJsBroker {
   }): Promise<{
     responses: Array<{
       topicName: string;
-      partitions: Array<{ partition: number; highWatermark: string; messages: KafkaJsRecord[] }>;
+      partitions: Array<{
+        partition: number;
+        highWatermark: string;
+        lastStableOffset?: string;
+        abortedTransactions?: Array<{ producerId: string; firstOffset: string }> | null;
+        messages: KafkaJsRecord[];
+      }>;
     }>;
   }>;
 }
@@ -108,6 +115,11 @@ function clusterFactory(kafka: Kafka): CreateCluster {
 }
 
 const decoder = new TextDecoder();
+
+/** A control record's key is (version int16, type int16); type 0 is ABORT. */
+function isAbortMarker(key: Uint8Array | null): boolean {
+  return key !== null && key.length >= 4 && key[2] === 0 && key[3] === 0;
+}
 
 function toHeaders(raw: KafkaJsRecord["headers"]): Record<string, string> {
   const headers: Record<string, string> = {};
@@ -211,7 +223,9 @@ export class PartitionReader {
 
   /**
    * Fetches records of one partition starting at `fromOffset` (one Fetch round trip, up to
-   * about `maxBytes`). Returns them in offset order, possibly none, and the high watermark;
+   * about `maxBytes`). Returns them in offset order, possibly none, the end of what this
+   * read_committed reader can read (`highWatermark`: the last stable offset) and the offset
+   * to fetch next;
    * `maxWaitMs` is how long the broker may hold the request waiting for data.
    */
   async fetch(
@@ -219,24 +233,33 @@ export class PartitionReader {
     partition: number,
     fromOffset: number,
     options: FetchOptions = {},
-  ): Promise<{ records: PartitionRecord[]; highWatermark: number }> {
+  ): Promise<{ records: PartitionRecord[]; highWatermark: number; nextOffset: number }> {
     const result = await this.fetchMany(topic, new Map([[partition, fromOffset]]), options);
     return {
       records: result.records,
-      highWatermark: result.highWatermarks.get(partition) ?? fromOffset,
+      highWatermark: result.lastStableOffsets.get(partition) ?? fromOffset,
+      nextOffset: result.nextOffsets.get(partition) ?? fromOffset,
     };
   }
 
   /**
    * Fetches records of several partitions of `topic`, each from its own offset, in one Fetch
    * per leader (one long poll for all of them). Returns the records (in offset order within a
-   * partition) and each partition's high watermark.
+   * partition), each partition's high watermark, its last stable offset (the end of what a
+   * read_committed reader can read: the first offset of an open transaction, else the high
+   * watermark) and the offset to fetch next (past transaction markers and records of aborted
+   * transactions, which are dropped as Kafka's consumer drops them).
    */
   async fetchMany(
     topic: string,
     positions: ReadonlyMap<number, number>,
     { maxBytes = 4 * 1024 * 1024, maxWaitMs = 100 }: FetchOptions = {},
-  ): Promise<{ records: PartitionRecord[]; highWatermarks: Map<number, number> }> {
+  ): Promise<{
+    records: PartitionRecord[];
+    highWatermarks: Map<number, number>;
+    lastStableOffsets: Map<number, number>;
+    nextOffsets: Map<number, number>;
+  }> {
     await this.#target(topic);
     const leaders = this.#cluster.findLeaderForPartitions(topic, [...positions.keys()]);
     const found = Object.values(leaders).flat();
@@ -247,6 +270,8 @@ export class PartitionReader {
     }
     const records: PartitionRecord[] = [];
     const highWatermarks = new Map<number, number>();
+    const lastStableOffsets = new Map<number, number>();
+    const nextOffsets = new Map<number, number>();
     await Promise.all(
       Object.entries(leaders).map(async ([nodeId, partitions]) => {
         const broker = await this.#cluster.findBroker({ nodeId });
@@ -271,10 +296,38 @@ export class PartitionReader {
           const fromOffset = positions.get(data.partition);
           if (fromOffset === undefined) continue;
           highWatermarks.set(data.partition, Number(data.highWatermark));
+          const lastStable = Number(data.lastStableOffset ?? -1);
+          lastStableOffsets.set(
+            data.partition,
+            lastStable >= 0 ? lastStable : Number(data.highWatermark),
+          );
+          let next = fromOffset;
+          // Kafka's consumer: a producer is aborting from the first offset of its aborted
+          // transaction until its ABORT marker; its transactional records in between are
+          // dropped.
+          const aborted = [...(data.abortedTransactions ?? [])]
+            .map((a) => ({ producerId: a.producerId, firstOffset: Number(a.firstOffset) }))
+            .sort((a, b) => a.firstOffset - b.firstOffset);
+          const aborting = new Set<string>();
           for (const message of data.messages) {
             const offset = Number(message.offset);
+            while (aborted.length > 0 && aborted[0]!.firstOffset <= offset) {
+              aborting.add(aborted.shift()!.producerId);
+            }
+            const producerId = message.batchContext?.producerId;
+            if (message.isControlRecord) {
+              if (producerId !== undefined && isAbortMarker(message.key)) {
+                aborting.delete(producerId);
+              }
+            }
             // A fetch returns whole record batches, which may start before the asked offset.
-            if (offset < fromOffset || message.isControlRecord) continue;
+            if (offset < fromOffset) continue;
+            next = Math.max(next, offset + 1);
+            if (message.isControlRecord) continue;
+            if (
+              message.batchContext?.inTransaction && producerId !== undefined &&
+              aborting.has(producerId)
+            ) continue;
             records.push({
               topic,
               partition: data.partition,
@@ -285,10 +338,11 @@ export class PartitionReader {
               headers: toHeaders(message.headers),
             });
           }
+          nextOffsets.set(data.partition, next);
         }
       }),
     );
-    return { records, highWatermarks };
+    return { records, highWatermarks, lastStableOffsets, nextOffsets };
   }
 
   /**
@@ -306,11 +360,13 @@ export class PartitionReader {
     let next = fromOffset;
     while (next < toOffset) {
       signal?.throwIfAborted();
-      const { records, highWatermark } = await this.fetch(topic, partition, next);
+      const { records, highWatermark, nextOffset } = await this.fetch(topic, partition, next);
       if (records.length === 0) {
-        // Nothing at `next`: either compacted/deleted (jump) or not written yet (stop).
-        if (highWatermark <= next) return;
-        next++;
+        // Only markers or aborted records: go past them. Nothing at `next`: either
+        // compacted/deleted (jump) or not readable yet (stop at the last stable offset).
+        if (nextOffset > next) next = nextOffset;
+        else if (highWatermark <= next) return;
+        else next++;
         continue;
       }
       for (const record of records) {

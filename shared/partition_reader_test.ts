@@ -58,3 +58,47 @@ Deno.test("PartitionReader reads ranges, offsets and offsets by time without a g
     }
   });
 });
+
+Deno.test("PartitionReader reads committed transactions only: aborted records and markers are skipped, an open transaction ends the read", async () => {
+  await withBroker({ createTopics: [{ name: "tx", partitions: 1 }] }, async (broker) => {
+    const kafka = createKafka({ clientId: "reader-txn-test", brokers: [broker.address] });
+    const producer = kafka.producer({
+      transactionalId: "reader-txn",
+      idempotent: true,
+      maxInFlightRequests: 1,
+    });
+    await producer.connect();
+    const send = async (values: string[], commit: boolean) => {
+      const txn = await producer.transaction();
+      await txn.send({ topic: "tx", messages: values.map((value) => ({ value })) });
+      if (commit) await txn.commit();
+      else await txn.abort();
+    };
+    await send(["c1", "c2"], true); // offsets 0, 1, marker 2
+    await send(["a1", "a2"], false); // 3, 4, marker 5
+    await send(["c3"], true); // 6, marker 7
+    const open = await producer.transaction();
+    await open.send({ topic: "tx", messages: [{ value: "o1" }] }); // 8, open
+    const reader = await PartitionReader.connect(kafka);
+    try {
+      const values: string[] = [];
+      await reader.readRange(
+        "tx",
+        0,
+        0,
+        100,
+        (r) => values.push(new TextDecoder().decode(r.value!)),
+      );
+      assert.deepEqual(values, ["c1", "c2", "c3"]);
+      const many = await reader.fetchMany("tx", new Map([[0, 0]]));
+      assert.deepEqual(many.records.map((r) => r.offset), [0, 1, 6]);
+      assert.equal(many.lastStableOffsets.get(0), 8, "the open transaction's first offset");
+      assert.equal(many.nextOffsets.get(0), 8, "past the last marker");
+      assert.equal(many.highWatermarks.get(0), 9);
+    } finally {
+      await open.abort();
+      await producer.disconnect();
+      await reader.close();
+    }
+  });
+});

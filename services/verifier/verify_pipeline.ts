@@ -66,14 +66,18 @@ export async function verifyPipeline(options: VerifyOptions): Promise<VerifyRepo
     while (performance.now() - started < options.timeoutMs) {
       options.signal?.throwIfAborted();
       const counts = await Promise.all(state.map(async (s) => {
-        const { records: read, highWatermarks } = await s.reader.fetchMany(s.topic, s.positions, {
-          maxWaitMs: 200,
-        });
-        for (const record of read) {
-          s.positions.set(record.partition, record.offset + 1);
-          s.add(record.value);
+        const { records: read, lastStableOffsets, nextOffsets } = await s.reader.fetchMany(
+          s.topic,
+          s.positions,
+          { maxWaitMs: 200 },
+        );
+        for (const record of read) s.add(record.value);
+        // Past transaction markers and aborted records too; the end is what a read_committed
+        // reader can read (the last stable offset).
+        for (const [partition, next] of nextOffsets) {
+          s.positions.set(partition, Math.max(s.positions.get(partition) ?? 0, next));
         }
-        for (const [partition, high] of highWatermarks) s.highs.set(partition, high);
+        for (const [partition, high] of lastStableOffsets) s.highs.set(partition, high);
         return read.length;
       }));
       const read = counts.reduce((a, b) => a + b, 0);
