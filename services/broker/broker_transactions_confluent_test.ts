@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { DEBIAN_PYTHON, requireTestTool } from "@trading/testing";
-import { withBroker } from "./with_broker.ts";
+import { withBroker } from "@trading/testing/with-broker";
 
 const SCRIPT = fileURLToPath(new URL("./testdata/confluent_transactions.py", import.meta.url));
 
