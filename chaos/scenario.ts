@@ -15,7 +15,7 @@ import type {
   VerifyReport,
 } from "@trading/testing/supervised-pipeline";
 import { RaftProbe } from "./raft_probe.ts";
-import { chaosRandom } from "./chaos_random.ts";
+import { chaosRandom } from "@trading/shared/chaos";
 import type { SeededRandom } from "@trading/shared/seeded-random";
 import { Timeline } from "./timeline.ts";
 

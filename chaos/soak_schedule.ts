@@ -7,7 +7,7 @@
  * @module
  */
 import type { SeededRandom } from "@trading/shared/seeded-random";
-import { chaosRandom } from "./chaos_random.ts";
+import { chaosRandom } from "@trading/shared/chaos";
 
 /** What a soak fault does. */
 export type SoakFaultKind =

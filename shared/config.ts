@@ -10,6 +10,7 @@
  * @module
  */
 import { z } from "zod";
+import { parseChaosProfile } from "./chaos.ts";
 
 /** Thrown when the environment does not match a service's schema. */
 export class ConfigError extends Error {
@@ -152,41 +153,6 @@ export function oneOf<const T extends readonly [string, ...string[]]>(
 /** Makes a building block optional (absent stays `undefined`). */
 export function optional<T extends z.ZodType>(schema: T) {
   return describe(schema.optional(), expectedOf(schema) ?? "a value");
-}
-
-/** A parsed chaos profile, as written in `CHAOS_PROFILE` ("drop-pct=30,delay=50-250"). */
-export interface ChaosProfile {
-  dropPct: number;
-  delayMsMin: number;
-  delayMsMax: number;
-}
-
-/**
- * Parses a chaos profile such as `"drop-pct=30,delay=50-250"`; `"off"` or `""` is no fault.
- * Throws an Error naming the bad part.
- */
-export function parseChaosProfile(profile: string): ChaosProfile {
-  const result: ChaosProfile = { dropPct: 0, delayMsMin: 0, delayMsMax: 0 };
-  const trimmed = profile.trim();
-  if (trimmed === "" || trimmed === "off") return result;
-  for (const part of trimmed.split(",")) {
-    const [key, value] = part.split("=").map((s) => s.trim());
-    if (key === "drop-pct" && value !== undefined && /^\d+$/.test(value) && Number(value) <= 100) {
-      result.dropPct = Number(value);
-    } else if (key === "delay" && value !== undefined && /^\d+(-\d+)?$/.test(value)) {
-      const [min, max] = value.split("-").map(Number);
-      result.delayMsMin = min!;
-      result.delayMsMax = max ?? min!;
-      if (result.delayMsMax < result.delayMsMin) {
-        throw new Error(`Invalid chaos delay "${value}": expected min-max with min <= max`);
-      }
-    } else {
-      throw new Error(
-        `Invalid chaos profile part "${part}": expected drop-pct=<0-100> or delay=<ms>[-<ms>]`,
-      );
-    }
-  }
-  return result;
 }
 
 /** A chaos profile string. */

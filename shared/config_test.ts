@@ -1,13 +1,5 @@
 import assert from "node:assert/strict";
-import {
-  chaosEnv,
-  commonEnv,
-  ConfigError,
-  kafkaEnv,
-  loadConfig,
-  parseChaosProfile,
-  raftEnv,
-} from "./config.ts";
+import { chaosEnv, commonEnv, ConfigError, kafkaEnv, loadConfig, raftEnv } from "./config.ts";
 
 const raftShape = {
   ...commonEnv({ grpcPort: 50070, httpPort: 8080 }),
@@ -95,22 +87,6 @@ Deno.test("loadConfig() treats an empty variable as unset", () => {
   const config = loadConfig(raftShape, { RAFT_NODE_ID: "n", PORT_HTTP: "", CHAOS_SEED: "" });
   assert.equal(config.PORT_HTTP, 8080);
   assert.equal(config.CHAOS_SEED, undefined);
-});
-
-Deno.test("parseChaosProfile() reads drop percentage and delay range", () => {
-  assert.deepEqual(parseChaosProfile("drop-pct=30,delay=50-250"), {
-    dropPct: 30,
-    delayMsMin: 50,
-    delayMsMax: 250,
-  });
-  assert.deepEqual(parseChaosProfile("delay=100"), {
-    dropPct: 0,
-    delayMsMin: 100,
-    delayMsMax: 100,
-  });
-  assert.deepEqual(parseChaosProfile("off"), { dropPct: 0, delayMsMin: 0, delayMsMax: 0 });
-  assert.throws(() => parseChaosProfile("delay=300-100"), /min <= max/);
-  assert.throws(() => parseChaosProfile("drop-pct=200"), /Invalid chaos profile part/);
 });
 
 Deno.test("a service with a bad env value exits 2 with one line naming the variable", async () => {

@@ -16,7 +16,7 @@
  */
 import { z } from "zod";
 import type { ChaosState } from "@trading/proto/raft";
-import { parseChaosProfile } from "@trading/shared/config";
+import { EXIT_ON_LEADER_WORD, parseRuntimeChaosProfile } from "@trading/shared/chaos";
 import { errorMessage } from "@trading/shared/retry";
 import {
   arg,
@@ -37,9 +37,6 @@ import { callRaftNodes, type RaftCallRequest, type RaftMethods } from "./raft_ca
 import { selfCommand } from "./self_command.ts";
 import type { Supervisor } from "./supervisor.ts";
 
-/** The profile word that makes a node exit (code 3) once it becomes leader. */
-export const EXIT_ON_LEADER = "exit-on-leader";
-
 /** A runtime chaos profile, validated: CHAOS_PROFILE's parts and the exit-on-leader switch. */
 export interface ChaosProfileArg {
   /** The profile as sent to SetChaos. */
@@ -51,14 +48,11 @@ export interface ChaosProfileArg {
 
 /** Parses `drop-pct=30,delay=50-250[,exit-on-leader]` or `off`; throws naming the bad part. */
 export function parseRuntimeProfile(text: string): ChaosProfileArg {
-  const parts = text.split(",").map((p) => p.trim()).filter((p) => p !== "");
-  const exitOnLeader = parts.includes(EXIT_ON_LEADER);
-  const rest = parts.filter((p) => p !== EXIT_ON_LEADER).join(",");
-  const profile = parseChaosProfile(rest);
+  const profile = parseRuntimeChaosProfile(text);
   return {
     text: text.trim(),
     network: profile.dropPct > 0 || profile.delayMsMax > 0,
-    exitOnLeader,
+    exitOnLeader: profile.exitOnLeader,
   };
 }
 
@@ -77,7 +71,7 @@ const raftArg = {
       } catch (error) {
         context.addIssue({
           code: "custom",
-          message: `${errorMessage(error)} (or ${EXIT_ON_LEADER}, or off)`,
+          message: `${errorMessage(error)} (or ${EXIT_ON_LEADER_WORD}, or off)`,
         });
         return z.NEVER;
       }
@@ -151,7 +145,7 @@ function describeState(state: ChaosState): string {
 
 /** Whether `state` still carries the exit-on-leader switch. */
 function exitsOnLeader(state: ChaosState): boolean {
-  return state.profile.split(",").includes(EXIT_ON_LEADER);
+  return state.profile.split(",").includes(EXIT_ON_LEADER_WORD);
 }
 
 function finish(lines: string[], failed: readonly RaftNodeRef[]): string {
@@ -273,7 +267,7 @@ export function registerChaosCommands(
                 f.target === node.child && (f.kind === "network" || f.kind === "exit-on-leader"),
               profile.text === "off" ? "chaos off" : "replaced",
             );
-            const networkDetail = state.profile.split(",").filter((p) => p !== EXIT_ON_LEADER)
+            const networkDetail = state.profile.split(",").filter((p) => p !== EXIT_ON_LEADER_WORD)
               .join(",");
             if (profile.network) {
               faults.start("network", node.child, `${networkDetail}, seed ${state.seed}`, [

@@ -18,13 +18,13 @@ import {
   commonEnv,
   int,
   loadConfig,
-  parseChaosProfile,
   parseHostPort,
   port,
   raftEnv,
   requireClusterSecretBeyondLoopback,
 } from "@trading/shared/config";
 import { ConfigError } from "@trading/shared/config";
+import { parseChaosProfile } from "@trading/shared/chaos";
 import { RAFT_NODE_DEFAULTS as DEFAULTS } from "./defaults.ts";
 
 /** The environment schema of a raft-node. */

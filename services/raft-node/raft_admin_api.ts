@@ -17,7 +17,8 @@ import * as grpc from "@grpc/grpc-js";
 import type { ChaosState, RaftAdminServer } from "@trading/proto/raft";
 import { getLogger } from "@trading/shared/log";
 import { errorMessage } from "@trading/shared/retry";
-import { type Chaos, formatProfile, parseAdminProfile } from "./transport/chaos.ts";
+import { parseRuntimeChaosProfile } from "@trading/shared/chaos";
+import { type Chaos, formatProfile } from "./transport/chaos.ts";
 
 /** The chaos state as the admin API reports it. */
 export function chaosState(chaos: Chaos): ChaosState {
@@ -59,7 +60,7 @@ export function raftAdminImplementation(chaos: () => Chaos | undefined): RaftAdm
       const { enabled, profile, targetNodeId, seed } = call.request;
       let parsed;
       try {
-        parsed = parseAdminProfile(profile);
+        parsed = parseRuntimeChaosProfile(profile);
       } catch (error) {
         callback({ code: grpc.status.INVALID_ARGUMENT, details: errorMessage(error) });
         return;

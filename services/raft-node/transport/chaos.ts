@@ -10,7 +10,8 @@
  *
  * @module
  */
-import { parseChaosProfile } from "@trading/shared/config";
+import { EXIT_ON_LEADER_WORD } from "@trading/shared/chaos";
+import { SeededRandom } from "@trading/shared/seeded-random";
 
 /** The chaos settings of one node. */
 export interface ChaosSettings {
@@ -48,22 +49,6 @@ export type ChaosDecision =
 const PASS: ChaosDecision = Object.freeze({ action: "pass" });
 const DROP: ChaosDecision = Object.freeze({ action: "drop" });
 
-/** The word of a profile that turns exit-on-leader on (it has no CHAOS_PROFILE meaning). */
-export const EXIT_ON_LEADER_WORD = "exit-on-leader";
-
-/**
- * Parses a profile as `SetChaos` accepts it: a CHAOS_PROFILE (`drop-pct=30,delay=50-250`,
- * `off` or empty) with the optional extra word `exit-on-leader`. Throws naming the bad part.
- */
-export function parseAdminProfile(
-  profile: string,
-): { dropPct: number; delayMsMin: number; delayMsMax: number; exitOnLeader: boolean } {
-  const parts = profile.split(",").map((p) => p.trim()).filter((p) => p !== "");
-  const exitOnLeader = parts.includes(EXIT_ON_LEADER_WORD);
-  const rest = parts.filter((p) => p !== EXIT_ON_LEADER_WORD).join(",");
-  return { ...parseChaosProfile(rest), exitOnLeader };
-}
-
 /** Writes settings back as a profile string (`drop-pct=30,delay=50-250,exit-on-leader`). */
 export function formatProfile(settings: ChaosSettings): string {
   const parts: string[] = [];
@@ -79,19 +64,10 @@ export function formatProfile(settings: ChaosSettings): string {
   return parts.length === 0 ? "off" : parts.join(",");
 }
 
-/**
- * mulberry32: a small, fast, well-mixed 32-bit PRNG; good enough for fault injection and,
- * unlike Math.random, seedable.
- */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+/** The one seeded generator, from a seed folded as the transport always did (seed32). */
+function randomOf(seed: number): () => number {
+  const random = new SeededRandom(seed32(seed));
+  return () => random.next();
 }
 
 /** Folds a seed of up to 53 bits into 32 so that seeds differing only in high bits differ. */
@@ -121,7 +97,7 @@ export class Chaos {
   constructor(self: string, settings: ChaosSettings = NO_CHAOS) {
     this.self = self;
     this.#settings = settings;
-    this.#random = mulberry32(seed32(settings.seed));
+    this.#random = randomOf(settings.seed);
   }
 
   /** The current settings. */
@@ -142,7 +118,7 @@ export class Chaos {
   /** Replaces the settings and restarts the random sequence from `settings.seed`. */
   configure(settings: ChaosSettings): void {
     this.#settings = settings;
-    this.#random = mulberry32(seed32(settings.seed));
+    this.#random = randomOf(settings.seed);
   }
 
   /** Cuts this node off from `peers` in both directions (every peer when `peers` is empty). */

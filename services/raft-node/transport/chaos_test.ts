@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Chaos, type ChaosSettings, formatProfile, NO_CHAOS, parseAdminProfile } from "./chaos.ts";
+import { Chaos, type ChaosSettings, formatProfile, NO_CHAOS } from "./chaos.ts";
 
 const LOSSY: ChaosSettings = {
   ...NO_CHAOS,
@@ -89,22 +89,6 @@ Deno.test("Chaos.heal turns drops off but keeps exit-on-leader", () => {
   assert.equal(chaos.settings.enabled, false);
   assert.equal(chaos.settings.exitOnLeader, true);
   assert.equal(chaos.judgeOutgoing("b").action, "pass");
-});
-
-Deno.test("parseAdminProfile accepts the exit-on-leader word beside a CHAOS_PROFILE", () => {
-  assert.deepEqual(parseAdminProfile("drop-pct=30,delay=50-250,exit-on-leader"), {
-    dropPct: 30,
-    delayMsMin: 50,
-    delayMsMax: 250,
-    exitOnLeader: true,
-  });
-  assert.deepEqual(parseAdminProfile("off"), {
-    dropPct: 0,
-    delayMsMin: 0,
-    delayMsMax: 0,
-    exitOnLeader: false,
-  });
-  assert.throws(() => parseAdminProfile("drop=5"), /Invalid chaos profile part "drop=5"/);
 });
 
 Deno.test("formatProfile writes settings back in the CHAOS_PROFILE form", () => {
