@@ -60,7 +60,7 @@ export const ROLES: Record<string, { describe: string; load: () => Promise<RoleM
   },
   "dashboard-raft-poller": {
     describe: "internal: the dashboard's Raft Status poller, one JSON line per round",
-    load: () => import("./supervisor/dashboard_raft_poller.ts").then((m) => m.main),
+    load: () => import("./supervisor/dashboard/dashboard_raft_poller.ts").then((m) => m.main),
   },
   "raft-call": {
     describe: "internal: the supervisor's RaftNode/RaftAdmin calls, from a short-lived process",

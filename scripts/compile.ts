@@ -25,7 +25,7 @@ export const ROOT: string = fileURLToPath(new URL("../", import.meta.url));
 export const OUTPUT = "dist/trading";
 
 /** Files and folders the binary reads at run time, relative to the root (`--include`). */
-export const COMPILE_INCLUDES: readonly string[] = ["proto", "supervisor/dashboard"];
+export const COMPILE_INCLUDES: readonly string[] = ["proto", "supervisor/dashboard/assets"];
 
 /**
  * The role modules main.ts imports lazily (`import("./services/broker/main.ts")`), read from

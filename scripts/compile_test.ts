@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { ROLES } from "../main.ts";
-import { DASHBOARD_ASSET_DIR, DASHBOARD_ASSETS } from "../supervisor/dashboard_server.ts";
+import { DASHBOARD_ASSET_DIR, DASHBOARD_ASSETS } from "../supervisor/dashboard/dashboard_server.ts";
 import { COMPILE_INCLUDES, compileArgs, roleModules, ROOT } from "./compile.ts";
 
 /** Roles implemented in main.ts itself: nothing to load. */
@@ -56,9 +56,12 @@ Deno.test("the compile configuration embeds every .proto file and every dashboar
 Deno.test("the dashboard reads its assets through import.meta-relative URLs, as a compiled binary needs", async () => {
   // Inside a binary, import.meta.url points into the embedded file system; a path from the
   // working directory would point at whatever directory the binary was started in.
-  assert.equal(DASHBOARD_ASSET_DIR.href, new URL("../supervisor/dashboard/", import.meta.url).href);
+  assert.equal(
+    DASHBOARD_ASSET_DIR.href,
+    new URL("../supervisor/dashboard/assets/", import.meta.url).href,
+  );
   const source = await Deno.readTextFile(
-    new URL("../supervisor/dashboard_server.ts", import.meta.url),
+    new URL("../supervisor/dashboard/dashboard_server.ts", import.meta.url),
   );
   const reads = [...source.matchAll(/Deno\.read(?:Text)?File(?:Sync)?\(([^)]*)\)/g)].map((m) =>
     m[1]!

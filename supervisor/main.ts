@@ -15,7 +15,7 @@ import type { ChildCommand, ChildSpecInput } from "./child_spec.ts";
 import { pipelineCommands } from "./chaos_commands.ts";
 import { type CommandRegistry, defaultCommands } from "./commands.ts";
 import { serveControl } from "./control_server.ts";
-import { DashboardServer } from "./dashboard_server.ts";
+import { DashboardServer } from "./dashboard/dashboard_server.ts";
 import { LogMultiplexer } from "./log_multiplexer.ts";
 import { pipelineSpecs } from "./pipeline_specs.ts";
 import { runRepl } from "./repl.ts";
@@ -81,7 +81,7 @@ export interface RunSupervisorOptions {
   watchdog?: ChildCommand;
   /** More HTTP routes (a dashboard), given the supervisor they show. */
   routes?: (supervisor: Supervisor) => Routes;
-  /** The dashboard at `/` (supervisor/dashboard_server.ts), given the supervisor it shows. */
+  /** The dashboard at `/` (supervisor/dashboard/dashboard_server.ts), given the supervisor it shows. */
   dashboard?: (
     supervisor: Supervisor,
   ) => { routes: Routes; publicRoutes: Routes; close(): Promise<void> };

@@ -17,9 +17,9 @@ import {
   type Scrape,
 } from "./dashboard_pipeline_figures.ts";
 import { RaftPollerProcess } from "./dashboard_raft_poller.ts";
-import { clusterSecretOf, raftNodesOf } from "./raft_commands.ts";
+import { clusterSecretOf, raftNodesOf } from "../raft_commands.ts";
 import type { RaftClusterView, RaftTarget } from "./dashboard_raft_status.ts";
-import type { ChildState, Supervisor } from "./supervisor.ts";
+import type { ChildState, Supervisor } from "../supervisor.ts";
 
 /** A child as the dashboard shows it. */
 export interface ChildView {

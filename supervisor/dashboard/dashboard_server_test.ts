@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import { waitFor } from "@trading/testing";
-import type { ChildSpecInput } from "./child_spec.ts";
-import { defaultCommands } from "./commands.ts";
-import { serveControl } from "./control_server.ts";
+import type { ChildSpecInput } from "../child_spec.ts";
+import { defaultCommands } from "../commands.ts";
+import { serveControl } from "../control_server.ts";
 import type { DashboardSnapshot } from "./dashboard_aggregator.ts";
 import { DASHBOARD_ASSET_DIR, DASHBOARD_ASSETS, DashboardServer } from "./dashboard_server.ts";
-import { LogMultiplexer } from "./log_multiplexer.ts";
-import { Supervisor } from "./supervisor.ts";
-import { probedFixtureSpec } from "./testdata/fixtures.ts";
+import { LogMultiplexer } from "../log_multiplexer.ts";
+import { Supervisor } from "../supervisor.ts";
+import { probedFixtureSpec } from "../testdata/fixtures.ts";
 
 const TOKEN = "s3cret-token-for-tests";
 
@@ -183,7 +183,7 @@ Deno.test("DashboardServer with a token serves the page publicly but the stream 
   }, TOKEN);
 });
 
-Deno.test("DashboardServer serves every file of supervisor/dashboard and the page loads nothing from elsewhere", async () => {
+Deno.test("DashboardServer serves every file of supervisor/dashboard/assets and the page loads nothing from elsewhere", async () => {
   const files = [];
   for await (const entry of Deno.readDir(DASHBOARD_ASSET_DIR)) files.push(entry.name);
   assert.deepEqual(files.sort(), Object.values(DASHBOARD_ASSETS).map((a) => a.file).sort());

@@ -1,5 +1,5 @@
 // The supervisor's dashboard page. Plain JavaScript, no build step, no external assets.
-// One EventSource carries everything (supervisor/dashboard_server.ts): `hello` on connect,
+// One EventSource carries everything (supervisor/dashboard/dashboard_server.ts): `hello` on connect,
 // `snapshot` once per aggregation round, `timeline` per supervisor event. Buttons POST to the
 // control API. When the supervisor has a token, the user pastes it once; it stays in this
 // tab's sessionStorage and is never put in a URL (the stream uses a one-time ticket).

@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { freePort, waitFor } from "@trading/testing";
 import { RaftPollerProcess } from "./dashboard_raft_poller.ts";
-import { isAlive } from "./process_info.ts";
+import { isAlive } from "../process_info.ts";
 
-const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
+const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
 
 Deno.test("RaftPollerProcess shows each node's status from its poller process and restarts a dead poller", async () => {
   const address = `127.0.0.1:${freePort()}`; // nothing listens: the node is unreachable

@@ -15,19 +15,19 @@ import { RaftClient } from "@trading/shared/raft-client";
 import { generateClusterSecret } from "@trading/shared/cluster-secret";
 import { createKafka, ensureTopics } from "@trading/shared/kafka";
 import { CHROMIUM, requireTestTool, tempDir, waitFor } from "@trading/testing";
-import { ROLES } from "../main.ts";
-import { defaultCommands } from "./commands.ts";
-import { serveControl } from "./control_server.ts";
+import { ROLES } from "../../main.ts";
+import { defaultCommands } from "../commands.ts";
+import { serveControl } from "../control_server.ts";
 import { DashboardServer } from "./dashboard_server.ts";
-import { LogMultiplexer } from "./log_multiplexer.ts";
-import { freePortOffset } from "./free_port_offset.ts";
+import { LogMultiplexer } from "../log_multiplexer.ts";
+import { freePortOffset } from "../free_port_offset.ts";
 import { type MetricSample, parsePrometheusText } from "./dashboard_prometheus.ts";
-import { type ChildStatus, Supervisor } from "./supervisor.ts";
-import { probedFixtureSpec } from "./testdata/fixtures.ts";
+import { type ChildStatus, Supervisor } from "../supervisor.ts";
+import { probedFixtureSpec } from "../testdata/fixtures.ts";
 
-const ROOT = fileURLToPath(new URL("../", import.meta.url));
-const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
-const ARTIFACTS = fileURLToPath(new URL("../test-artifacts/", import.meta.url));
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
+const ARTIFACTS = fileURLToPath(new URL("../../test-artifacts/", import.meta.url));
 /** As the brief for CI says: no sandbox (root), nothing that reaches out to the network. */
 const CHROMIUM_ARGS = [
   "--headless",

@@ -2,7 +2,7 @@
  * The dashboard's HTTP side, served by the supervisor on its own port (8090):
  *
  * - `GET /`, `/dashboard/dashboard.js`, `/dashboard/dashboard.css`: the static page, read from
- *   `supervisor/dashboard/` relative to this module (so it is found inside a `deno compile`
+ *   `supervisor/dashboard/assets/` relative to this module (so it is found inside a `deno compile`
  *   binary too, which embeds that folder with `--include`). No build step, no CDN.
  * - `GET /dashboard/config`: `{tokenRequired}`, so the page knows whether to ask for the token.
  * - `GET /dashboard/stream`: server-sent events. `hello` (history, recent timeline, latest
@@ -27,8 +27,8 @@ import type { Routes } from "@trading/shared/health";
 import { getLogger } from "@trading/shared/log";
 import { counter } from "@trading/shared/metrics";
 import { DashboardAggregator, type DashboardAggregatorOptions } from "./dashboard_aggregator.ts";
-import type { SupervisorEvent } from "./event_timeline.ts";
-import type { Supervisor } from "./supervisor.ts";
+import type { SupervisorEvent } from "../event_timeline.ts";
+import type { Supervisor } from "../supervisor.ts";
 
 /** The dashboard's static files, relative to this module. */
 export const DASHBOARD_ASSETS: Readonly<Record<string, { file: string; type: string }>> = {
@@ -38,7 +38,7 @@ export const DASHBOARD_ASSETS: Readonly<Record<string, { file: string; type: str
 };
 
 /** The folder of the static files, import.meta-relative (works in a compiled binary). */
-export const DASHBOARD_ASSET_DIR: URL = new URL("./dashboard/", import.meta.url);
+export const DASHBOARD_ASSET_DIR: URL = new URL("./assets/", import.meta.url);
 
 /** Timeline events sent on connect. */
 const RECENT_EVENTS = 200;
