@@ -59,7 +59,7 @@ class BrokerChild {
   }
 }
 
-async function brokerChild(dir: string): Promise<BrokerChild> {
+function brokerChild(dir: string): BrokerChild {
   const [kafkaPort, httpPort] = freePorts(2) as [number, number];
   return new BrokerChild({
     BROKER_PORT: String(kafkaPort),
