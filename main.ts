@@ -23,7 +23,7 @@ export const ROLES: Record<string, { describe: string; load: () => Promise<RoleM
   },
   ctl: {
     describe: "send a control command to the running supervisor (deno task ctl status)",
-    load: () => import("./supervisor/ctl.ts").then((m) => m.main),
+    load: () => import("./supervisor/control/ctl.ts").then((m) => m.main),
   },
   broker: {
     describe: "the embedded Kafka-protocol broker (BROKER_PORT, BROKER_DATA_DIR, BROKER_*)",
@@ -64,7 +64,7 @@ export const ROLES: Record<string, { describe: string; load: () => Promise<RoleM
   },
   "raft-call": {
     describe: "internal: the supervisor's RaftNode/RaftAdmin calls, from a short-lived process",
-    load: () => import("./supervisor/raft_call.ts").then((m) => m.main),
+    load: () => import("./supervisor/control/raft_call.ts").then((m) => m.main),
   },
 };
 

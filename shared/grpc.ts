@@ -33,7 +33,7 @@ export { grpc };
  *   stop of the nodes and after a kill (testing/raft_cluster.ts).
  *
  * Because of it, some callers are processes of their own, so that a GOAWAY can only end a
- * short-lived helper: supervisor/raft_call.ts, supervisor/dashboard/dashboard_raft_poller.ts and
+ * short-lived helper: supervisor/control/raft_call.ts, supervisor/dashboard/dashboard_raft_poller.ts and
  * chaos/raft_probe_process.ts. When Deno fixes the bug, set this to false, run the tests,
  * then delete it, what it guards and those notes in one commit.
  */

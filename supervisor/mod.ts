@@ -5,8 +5,8 @@
  * @module
  */
 export * from "./child_spec.ts";
-export * from "./commands.ts";
-export * from "./control_server.ts";
+export * from "./control/commands.ts";
+export * from "./control/control_server.ts";
 export * from "./dependency_order.ts";
 export * from "./event_timeline.ts";
 export * from "./log_multiplexer.ts";

@@ -17,7 +17,7 @@ import {
   type Scrape,
 } from "./dashboard_pipeline_figures.ts";
 import { RaftPollerProcess } from "./dashboard_raft_poller.ts";
-import { clusterSecretOf, raftNodesOf } from "../raft_commands.ts";
+import { clusterSecretOf, raftNodesOf } from "../control/raft_commands.ts";
 import type { RaftClusterView, RaftTarget } from "./dashboard_raft_status.ts";
 import type { ChildState, Supervisor } from "../supervisor.ts";
 

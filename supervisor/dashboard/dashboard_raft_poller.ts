@@ -5,7 +5,7 @@
  * and keeps the latest view.
  *
  * Why a child process: the GOAWAY workaround (shared/grpc.ts `DENO_GOAWAY_WORKAROUND`): a
- * process whose node:http2 session receives a GOAWAY can abort (see supervisor/raft_call.ts).
+ * process whose node:http2 session receives a GOAWAY can abort (see supervisor/control/raft_call.ts).
  * Every raft node stopped gracefully sends one to its clients: a
  * supervisor holding the dashboard's channels died that way during its own shutdown. The
  * poller holds the channels instead and never closes them (a graceful close can crash the

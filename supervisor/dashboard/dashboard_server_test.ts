@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { waitFor } from "@trading/testing";
 import type { ChildSpecInput } from "../child_spec.ts";
-import { defaultCommands } from "../commands.ts";
-import { serveControl } from "../control_server.ts";
+import { defaultCommands } from "../control/commands.ts";
+import { serveControl } from "../control/control_server.ts";
 import type { DashboardSnapshot } from "./dashboard_aggregator.ts";
 import { DASHBOARD_ASSET_DIR, DASHBOARD_ASSETS, DashboardServer } from "./dashboard_server.ts";
 import { LogMultiplexer } from "../log_multiplexer.ts";

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { freePorts, waitFor } from "@trading/testing";
 import type { ChildSpecInput } from "../child_spec.ts";
 import { LogMultiplexer } from "../log_multiplexer.ts";
-import { leaderOf, raftNodesOf, raftStatuses } from "../raft_commands.ts";
+import { leaderOf, raftNodesOf, raftStatuses } from "../control/raft_commands.ts";
 import { selfCommand } from "../self_command.ts";
 import { Supervisor } from "../supervisor.ts";
 

@@ -11,8 +11,8 @@ import {
   raftStatuses,
   registerRaftCommands,
 } from "./raft_commands.ts";
-import { startRaftSupervisor, unexpectedExits } from "./testdata/raft_supervisor.ts";
-import { Supervisor } from "./supervisor.ts";
+import { startRaftSupervisor, unexpectedExits } from "../testdata/raft_supervisor.ts";
+import { Supervisor } from "../supervisor.ts";
 
 function status(nodeId: string, role: string, term: number): StatusResponse {
   return {
