@@ -13,10 +13,12 @@ import {
   type Producer,
 } from "kafkajs";
 import { applyKafkaJsRequestQueueFix } from "./kafkajs_request_queue_fix.ts";
+import { applyKafkaJsBatchGuard } from "./kafkajs_batch_guard.ts";
 import { getLogger } from "./log.ts";
 import { TOPIC_PARTITIONS, TOPICS } from "./topics.ts";
 
 export { Kafka };
+export { undecodableBatchError } from "./kafkajs_batch_guard.ts";
 
 export { TOPIC_PARTITIONS, TOPICS } from "./topics.ts";
 
@@ -53,10 +55,13 @@ export interface KafkaOptions {
  * Creates a kafkajs client with the project's defaults: logs through LogTape, retries with
  * backoff, short connection timeout for loopback. It also applies the fix of kafkajs's idle
  * 1 ms request-queue timer and its `TimeoutNegativeWarning`
- * ({@linkcode applyKafkaJsRequestQueueFix}).
+ * ({@linkcode applyKafkaJsRequestQueueFix}), and makes it read the four codecs under a cap
+ * and hand a batch it cannot read to its consumer as one dead-letter record instead of
+ * failing the Fetch ({@linkcode applyKafkaJsBatchGuard}).
  */
 export function createKafka({ clientId, brokers, overrides = {} }: KafkaOptions): Kafka {
   applyKafkaJsRequestQueueFix();
+  applyKafkaJsBatchGuard();
   return new Kafka({
     clientId,
     brokers,

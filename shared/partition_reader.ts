@@ -46,7 +46,10 @@ interface KafkaJsRecord {
   timestamp: string;
   key: Uint8Array | null;
   value: Uint8Array | null;
-  headers?: Record<string, Uint8Array | string | Array<Uint8Array | string> | undefined>;
+  headers?: Record<
+    string,
+    Uint8Array | string | null | Array<Uint8Array | string | null> | undefined
+  >;
   isControlRecord?: boolean;
   batchContext?: { producerId: string; inTransaction: boolean };
 }
@@ -121,12 +124,16 @@ function isAbortMarker(key: Uint8Array | null): boolean {
   return key !== null && key.length >= 4 && key[2] === 0 && key[3] === 0;
 }
 
+/**
+ * The first value of every header, as text. Whatever another client wrote must not fail the
+ * read (a header with a null value, kafkajs' `null`, used to): a null value reads as "".
+ */
 function toHeaders(raw: KafkaJsRecord["headers"]): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(raw ?? {})) {
     const first = Array.isArray(value) ? value[0] : value;
     if (first === undefined) continue;
-    headers[name] = typeof first === "string" ? first : decoder.decode(first);
+    headers[name] = first === null ? "" : typeof first === "string" ? first : decoder.decode(first);
   }
   return headers;
 }

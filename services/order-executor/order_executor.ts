@@ -23,7 +23,7 @@
 import type { EachBatchPayload, Kafka, KafkaMessage, Producer } from "kafkajs";
 import { ApplyResult, type OrderCommand, OrderEvent, OrderStatus } from "@trading/proto";
 import { GroupConsumer } from "@trading/shared/group-consumer";
-import { createIdempotentProducer, TOPICS } from "@trading/shared/kafka";
+import { createIdempotentProducer, TOPICS, undecodableBatchError } from "@trading/shared/kafka";
 import { counter, histogram } from "@trading/shared/metrics";
 import type { Logger } from "@trading/shared/log";
 import { errorMessage } from "@trading/shared/retry";
@@ -369,6 +369,8 @@ export class OrderExecutor {
     const arrived = nowUs();
     for (const message of messages) {
       try {
+        const unreadable = undecodableBatchError(message);
+        if (unreadable !== undefined) throw unreadable;
         const command = decodeCommand(message.value);
         commandDelay.observe(Math.max(0, arrived - command.createdAtUs) / 1e6);
         valid.push({ command, message });

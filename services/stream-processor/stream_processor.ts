@@ -14,7 +14,7 @@ import { Buffer } from "node:buffer";
 import type { EachBatchPayload, Kafka, Producer } from "kafkajs";
 import { OrderCommand } from "@trading/proto";
 import { GroupConsumer } from "@trading/shared/group-consumer";
-import { createIdempotentProducer, TOPICS } from "@trading/shared/kafka";
+import { createIdempotentProducer, TOPICS, undecodableBatchError } from "@trading/shared/kafka";
 import { counter, histogram } from "@trading/shared/metrics";
 import type { Logger } from "@trading/shared/log";
 import { errorMessage } from "@trading/shared/retry";
@@ -22,7 +22,7 @@ import { DeadLetterQueue } from "@trading/shared/dead-letter-queue";
 import { nowUs } from "@trading/shared/now-us";
 import { failpoint } from "@trading/shared/failpoint";
 import { STREAM_PROCESSOR_DEFAULTS } from "./defaults.ts";
-import type { TickProcessor } from "./tick_processor.ts";
+import type { TickProcessor, TickRecord } from "./tick_processor.ts";
 
 /** Options of {@linkcode StreamProcessor.start}. */
 export interface StreamProcessorOptions {
@@ -157,7 +157,11 @@ export class StreamProcessor {
   async #eachBatch(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
     const partition = batch.partition;
-    const records = batch.messages.map((m) => ({ offset: Number(m.offset), value: m.value }));
+    const records = batch.messages.map((m) => ({
+      offset: Number(m.offset),
+      value: m.value,
+      undecodable: undecodableBatchError(m),
+    }));
     for (let i = 0; i < records.length; i += this.#o.chunkSize) {
       if (!payload.isRunning() || payload.isStale()) return;
       const chunk = records.slice(i, i + this.#o.chunkSize);
@@ -212,7 +216,7 @@ export class StreamProcessor {
 
   async #handleChunk(
     payload: EachBatchPayload,
-    records: Array<{ offset: number; value: Buffer | null }>,
+    records: Array<TickRecord>,
   ): Promise<void> {
     const { batch } = payload;
     const partition = batch.partition;

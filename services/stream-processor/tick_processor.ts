@@ -24,6 +24,8 @@ import { snapshotKey, type StrategyStateStore } from "./strategy_state_store.ts"
 export interface TickRecord {
   offset: number;
   value: Uint8Array | null;
+  /** Set when the record stands for a record batch the client could not read. */
+  undecodable?: InvalidMessageError | undefined;
 }
 
 /** A record that could not be used, with the reason (it goes to the dead-letter topic). */
@@ -109,6 +111,10 @@ export class TickProcessor {
         continue;
       }
       live.nextOffset = record.offset + 1;
+      if (record.undecodable !== undefined) {
+        batch.rejected.push({ offset: record.offset, error: record.undecodable });
+        continue;
+      }
       let tick: Tick;
       try {
         tick = decodeTick(record.value);

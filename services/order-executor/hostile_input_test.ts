@@ -1,0 +1,146 @@
+/**
+ * The order-executor as a process against the real broker and a real 3-node Raft cluster,
+ * fed hostile record batches by a raw client on both its inputs (testing/hostile_records.ts):
+ * on `orders.commands` every command it cannot use goes to `orders.dlq` with its reason and
+ * is counted, every valid one (compressed with any of the four codecs too) gets exactly one
+ * event; the same batches on `market.ticks` (its price feed) stop nothing; the process never
+ * stops, and the verifier reads both topics and finds nothing lost.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { OrderCommand, Side, Tick } from "@trading/proto";
+import { startBroker } from "@trading/broker";
+import { RaftCluster } from "@trading/testing/raft-cluster";
+import { createKafka, TOPICS } from "@trading/shared/kafka";
+import { DLQ_HEADERS } from "@trading/shared/dead-letter-queue";
+import { PartitionReader, type PartitionRecord } from "@trading/shared/partition-reader";
+import { freePort, RoleProcess, tempDir, waitFor } from "@trading/testing";
+import { hostileBatches, writeHostileBatches } from "@trading/testing/hostile-records";
+import { verifyPipeline } from "@trading/verifier/verify-pipeline";
+
+const TOPIC_LIST = Object.values(TOPICS).map((name) => ({ name, partitions: 3 }));
+
+function tick(i: number): Uint8Array {
+  return Tick.encode(Tick.fromPartial({
+    symbol: "AAA",
+    sequence: i + 1,
+    price: 10_000,
+    size: 10,
+    bid: 9_999,
+    ask: 10_001,
+    createdAtUs: Date.now() * 1000,
+    source: "synthetic",
+  })).finish();
+}
+
+function command(i: number): Uint8Array {
+  return OrderCommand.encode(OrderCommand.fromPartial({
+    orderId: `hostile-${i}`,
+    symbol: "AAA",
+    side: i % 2 === 0 ? Side.SIDE_BUY : Side.SIDE_SELL,
+    quantity: 1,
+    limitPrice: 10_000,
+    strategyId: "test",
+    tickSequence: 1,
+    tickCreatedAtUs: Date.now() * 1000,
+    createdAtUs: Date.now() * 1000 + i,
+  })).finish();
+}
+
+Deno.test({
+  name:
+    "order-executor dead-letters every unusable command of a hostile feed, executes the rest, never stops",
+  sanitizeOps: false, // grpc-js timers outlive its clients' close
+  sanitizeResources: false,
+  async fn() {
+    await using dir = await tempDir();
+    const raft = await RaftCluster.start({ dir: join(dir.path, "raft") });
+    const broker = await startBroker({
+      port: 0,
+      dataDir: join(dir.path, "broker"),
+      createTopics: TOPIC_LIST,
+      // Takes a batch that inflates past the consumers' own cap.
+      maxDecompressedBytes: 128 * 1024 * 1024,
+    });
+    const kafka = createKafka({ clientId: "hostile-test", brokers: [broker.address] });
+    const reader = await PartitionReader.connect(kafka);
+    let executor: RoleProcess | undefined;
+    try {
+      const invalidTick = Tick.encode(Tick.fromPartial({ symbol: "", sequence: 0 })).finish();
+      await writeHostileBatches(
+        broker.address,
+        TOPICS.ticks,
+        0,
+        hostileBatches(tick, invalidTick, "tick"),
+      );
+      const invalidCommand = OrderCommand.encode(OrderCommand.fromPartial({ orderId: "" }))
+        .finish();
+      const written = await writeHostileBatches(
+        broker.address,
+        TOPICS.commands,
+        0,
+        hostileBatches(command, invalidCommand, "command"),
+      );
+      const used = written.flatMap((b) => b.expect).filter((e) => e === "use").length;
+      const dead = written.flatMap((b) =>
+        b.expect.flatMap((e, i) =>
+          e === "use" ? [] : [{ ...e, batch: b, offset: b.baseOffset + i }]
+        )
+      );
+      executor = RoleProcess.spawn("order-executor", {
+        KAFKA_BROKERS: broker.address,
+        RAFT_NODE_GRPC_ADDR: raft.addresses.join(","),
+        EXECUTOR_DATA_DIR: join(dir.path, "executor"),
+        EXECUTOR_SESSION_TIMEOUT_MS: "2000",
+        PORT_GRPC: String(freePort()),
+      });
+      let exited = false;
+      void executor.exited().then(() => (exited = true));
+      const running = executor;
+      await waitFor("every command executed or dead-lettered", async () => {
+        if (exited) throw new Error(`order-executor exited:\n${running.tail()}`);
+        return await running.metric("events_published_total") === used &&
+          await running.metric('dead_letters_total{topic="orders.commands"') === dead.length;
+      }, { timeoutMs: 60_000, intervalMs: 250 }).catch((error) => {
+        throw new Error(`${error.message}\n${running.tail()}`);
+      });
+      await running.ready();
+
+      const letters: PartitionRecord[] = [];
+      for (const { partition, low, high } of await reader.offsets(TOPICS.dlq)) {
+        await reader.readRange(TOPICS.dlq, partition, low, high, (r) => letters.push(r));
+      }
+      assert.equal(letters.length, dead.length);
+      for (const expected of dead) {
+        const letter = letters.find((l) =>
+          l.headers[DLQ_HEADERS.topic] === TOPICS.commands &&
+          l.headers[DLQ_HEADERS.partition] === "0" &&
+          Number(l.headers[DLQ_HEADERS.offset]) === expected.offset
+        );
+        assert.ok(letter, `a dead letter for ${expected.batch.name} at ${expected.offset}`);
+        assert.equal(letter.headers[DLQ_HEADERS.reason], expected.reason, expected.batch.name);
+        assert.match(letter.headers[DLQ_HEADERS.detail]!, expected.detail, expected.batch.name);
+        assert.equal(letter.headers[DLQ_HEADERS.service], "order-executor");
+        if (expected.valueCopied === false) assert.equal(letter.value, null);
+      }
+      assert.equal(exited, false, "the order-executor never stopped");
+
+      // The verifier reads the same hostile topics: every valid command has its event.
+      const report = await verifyPipeline({
+        kafka,
+        timeoutMs: 5000,
+        quietMs: 300,
+        lostQuietMs: 300,
+      });
+      assert.equal(report.uniqueCommands, used);
+      assert.equal(report.lost, 0);
+      assert.equal(report.duplicates, 0);
+      assert.equal(report.invalidCommands, dead.length);
+    } finally {
+      await executor?.[Symbol.asyncDispose]();
+      await reader.close();
+      await broker.close();
+      await raft.stopAll();
+    }
+  },
+});

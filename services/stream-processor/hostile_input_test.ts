@@ -1,0 +1,112 @@
+/**
+ * The stream-processor as a process against the real broker, fed hostile record batches on
+ * `market.ticks` by a raw client (testing/hostile_records.ts): every record it cannot use
+ * goes to `orders.dlq` with its reason and is counted, every valid one (compressed with any
+ * of the four codecs too) is processed, and the process never stops: no crash, no loop.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { Tick } from "@trading/proto";
+import { startBroker } from "@trading/broker";
+import { createKafka, TOPICS } from "@trading/shared/kafka";
+import { DLQ_HEADERS } from "@trading/shared/dead-letter-queue";
+import { PartitionReader, type PartitionRecord } from "@trading/shared/partition-reader";
+import { freePort, RoleProcess, tempDir, waitFor } from "@trading/testing";
+import { hostileBatches, writeHostileBatches } from "@trading/testing/hostile-records";
+
+const TOPIC_LIST = Object.values(TOPICS).map((name) => ({ name, partitions: 3 }));
+
+function tick(i: number): Uint8Array {
+  return Tick.encode(Tick.fromPartial({
+    symbol: "AAA",
+    sequence: i + 1,
+    price: 10_000 + i,
+    size: 10,
+    bid: 9_999 + i,
+    ask: 10_001 + i,
+    createdAtUs: Date.now() * 1000,
+    source: "synthetic",
+  })).finish();
+}
+
+Deno.test({
+  name:
+    "stream-processor dead-letters every unusable record of a hostile feed, processes the rest, never stops",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await using dir = await tempDir();
+    const broker = await startBroker({
+      port: 0,
+      dataDir: join(dir.path, "broker"),
+      createTopics: TOPIC_LIST,
+      // Takes a batch that inflates past the consumers' own cap.
+      maxDecompressedBytes: 128 * 1024 * 1024,
+    });
+    const kafka = createKafka({ clientId: "hostile-test", brokers: [broker.address] });
+    const reader = await PartitionReader.connect(kafka);
+    let processor: RoleProcess | undefined;
+    try {
+      const invalid = Tick.encode(Tick.fromPartial({ symbol: "", sequence: 0 })).finish();
+      const written = await writeHostileBatches(
+        broker.address,
+        TOPICS.ticks,
+        0,
+        hostileBatches(tick, invalid, "tick"),
+      );
+      const used = written.flatMap((b) => b.expect).filter((e) => e === "use").length;
+      const dead = written.flatMap((b) =>
+        b.expect.flatMap((e, i) =>
+          e === "use" ? [] : [{ ...e, batch: b, offset: b.baseOffset + i }]
+        )
+      );
+      processor = RoleProcess.spawn("stream-processor", {
+        KAFKA_BROKERS: broker.address,
+        STREAM_PROCESSOR_DATA_DIR: join(dir.path, "processor"),
+        STREAM_PROCESSOR_SESSION_TIMEOUT_MS: "2000",
+        PORT_GRPC: String(freePort()),
+      });
+      let exited = false;
+      void processor.exited().then(() => (exited = true));
+      const running = processor;
+      await waitFor("every record processed or dead-lettered", async () => {
+        if (exited) throw new Error(`stream-processor exited:\n${running.tail()}`);
+        return await running.metric("ticks_in_total") === used &&
+          await running.metric('dead_letters_total{topic="market.ticks"') === dead.length;
+      }, { timeoutMs: 60_000, intervalMs: 250 });
+
+      const letters: PartitionRecord[] = [];
+      for (const { partition, low, high } of await reader.offsets(TOPICS.dlq)) {
+        await reader.readRange(TOPICS.dlq, partition, low, high, (r) => letters.push(r));
+      }
+      assert.equal(letters.length, dead.length);
+      for (const expected of dead) {
+        const letter = letters.find((l) =>
+          l.headers[DLQ_HEADERS.topic] === TOPICS.ticks &&
+          l.headers[DLQ_HEADERS.partition] === "0" &&
+          Number(l.headers[DLQ_HEADERS.offset]) === expected.offset
+        );
+        assert.ok(letter, `a dead letter for ${expected.batch.name} at ${expected.offset}`);
+        assert.equal(letter.headers[DLQ_HEADERS.reason], expected.reason, expected.batch.name);
+        assert.match(letter.headers[DLQ_HEADERS.detail]!, expected.detail, expected.batch.name);
+        assert.equal(letter.headers[DLQ_HEADERS.service], "stream-processor");
+        if (expected.valueCopied === false) {
+          assert.equal(letter.value, null);
+          assert.ok(Number(letter.headers[DLQ_HEADERS.valueBytes]) > 1024 * 1024);
+        }
+      }
+      for (const [reason, count] of [["undecodable", 6], ["invalid", 1]] as const) {
+        assert.equal(
+          await running.metric(`dead_letters_total{topic="market.ticks",reason="${reason}"`),
+          count,
+          reason,
+        );
+      }
+      assert.equal(exited, false, "the stream-processor never stopped");
+    } finally {
+      await processor?.[Symbol.asyncDispose]();
+      await reader.close();
+      await broker.close();
+    }
+  },
+});

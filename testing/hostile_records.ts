@@ -1,0 +1,151 @@
+/**
+ * Hostile input for the pipeline's consumers (issue 13): record batches written with the raw
+ * Kafka client straight into a topic of the real broker, as another client could write them.
+ * Each case says whether the consumer must use it or dead-letter it, and why.
+ *
+ * @module
+ */
+import { RawKafkaClient } from "@trading/broker/raw-client";
+import { buildRecordBatch, type RecordInput } from "@trading/broker/record-batch";
+
+const PRODUCE_API_KEY = 0;
+
+/** Bytes over the consumers' decompression cap (shared/kafkajs_batch_guard.ts, 64 MiB). */
+export const OVER_CLIENT_CAP_BYTES = 65 * 1024 * 1024;
+
+/** One batch to write and what the consumer must make of each of its records. */
+export interface HostileBatch {
+  /** What it is, for assertion messages. */
+  name: string;
+  batch: Uint8Array;
+  /** Per record: "use", or the DLQ reason and a pattern its detail must match. */
+  expect: Array<"use" | { reason: "undecodable" | "invalid"; detail: RegExp; valueCopied?: false }>;
+}
+
+/**
+ * The hostile batches for a topic whose valid values `valid(i)` makes (distinct for every
+ * `i`) and whose schema-invalid value is `invalid`. The last batch's record is valid: later
+ * input must still be processed. One batch is readable by no client of ours: a zstd batch
+ * that inflates past the consumers' 64 MiB cap (a broker started with a higher
+ * `maxDecompressedBytes` takes it).
+ */
+export function hostileBatches(
+  valid: (i: number) => Uint8Array,
+  invalid: Uint8Array,
+  name: string,
+): HostileBatch[] {
+  let n = 0;
+  const use = (overrides: Partial<RecordInput> = {}): RecordInput => ({
+    key: new TextEncoder().encode(`k${n}`),
+    value: valid(n++),
+    ...overrides,
+  });
+  const one = (record: RecordInput, compression?: "gzip" | "snappy" | "lz4" | "zstd") =>
+    buildRecordBatch([record], undefined, compression === undefined ? {} : { compression });
+  const garbageHeaders = Array.from({ length: 40 }, (_, i) => ({
+    key: String.fromCharCode(0xfffd, 0, i),
+    value: i % 3 === 0 ? null : crypto.getRandomValues(new Uint8Array(i * 7)),
+  }));
+  const compressed = (compression: "gzip" | "snappy" | "lz4" | "zstd"): HostileBatch => ({
+    name: `${compression} batch`,
+    batch: buildRecordBatch([use(), use(), use()], undefined, { compression }),
+    expect: ["use", "use", "use"],
+  });
+  return [
+    { name: `a valid ${name}`, batch: one(use()), expect: ["use"] },
+    {
+      name: "garbage bytes",
+      batch: one({ value: new Uint8Array([0xde, 0xad, 0xbe, 0xef, 0x01]) }),
+      expect: [{ reason: "undecodable", detail: new RegExp(`^Undecodable ${name}`, "i") }],
+    },
+    {
+      name: "a schema-invalid value",
+      batch: one({ value: invalid }),
+      expect: [{ reason: "invalid", detail: new RegExp(`^Invalid ${name}`, "i") }],
+    },
+    {
+      name: "a null value",
+      batch: one({ value: null }),
+      expect: [{ reason: "undecodable", detail: new RegExp(`^Empty ${name}`, "i") }],
+    },
+    {
+      name: "garbage headers on garbage and on a valid value",
+      batch: buildRecordBatch([
+        { value: new Uint8Array([0xff, 0xff, 0xff]), headers: garbageHeaders },
+        use({ headers: garbageHeaders }),
+      ]),
+      expect: [{ reason: "undecodable", detail: /./ }, "use"],
+    },
+    {
+      name: "random bytes with every high bit set (a varint that never ends)",
+      batch: one({ value: crypto.getRandomValues(new Uint8Array(65536)).map((b) => b | 0x80) }),
+      expect: [{ reason: "undecodable", detail: /./ }],
+    },
+    {
+      name: "a huge value",
+      batch: one({ value: new Uint8Array(2 * 1024 * 1024).fill(0xff) }),
+      expect: [{ reason: "undecodable", detail: /not copied/, valueCopied: false }],
+    },
+    compressed("gzip"),
+    compressed("snappy"),
+    compressed("lz4"),
+    compressed("zstd"),
+    {
+      name: "a zstd batch over the consumers' decompression cap",
+      batch: one({ value: new Uint8Array(OVER_CLIENT_CAP_BYTES) }, "zstd"),
+      expect: [{
+        reason: "undecodable",
+        detail: /^Undecodable record batch at offsets \d+-\d+: Decompressed zstd data exceeds/,
+      }],
+    },
+    { name: `a valid ${name} after all that`, batch: one(use()), expect: ["use"] },
+  ];
+}
+
+/** Where a hostile batch's records landed. */
+export interface WrittenBatch extends HostileBatch {
+  baseOffset: number;
+}
+
+/** Writes `batches` to `topic`/`partition` of the broker at `address`, in order; throws on a refusal. */
+export async function writeHostileBatches(
+  address: string,
+  topic: string,
+  partition: number,
+  batches: HostileBatch[],
+): Promise<WrittenBatch[]> {
+  const client = await RawKafkaClient.connect(address, "hostile-writer");
+  const written: WrittenBatch[] = [];
+  try {
+    for (const batch of batches) {
+      const response = await client.request<
+        {
+          responses: Array<
+            {
+              partitions: Array<
+                { errorCode: number; errorMessage?: string | null; baseOffset: number }
+              >;
+            }
+          >;
+        }
+      >(PRODUCE_API_KEY, 8, {
+        transactionalId: null,
+        acks: -1,
+        timeoutMs: 10_000,
+        topics: [{ name: topic, partitions: [{ index: partition, records: batch.batch }] }],
+      });
+      const result = response.responses[0]!.partitions[0]!;
+      if (result.errorCode !== 0) {
+        throw new Error(
+          `The broker refused ${batch.name}: error ${result.errorCode} ${
+            result.errorMessage ?? ""
+          }`,
+        );
+      }
+      written.push({ ...batch, baseOffset: Number(result.baseOffset) });
+    }
+  } finally {
+    client.close();
+  }
+  return written;
+}
