@@ -56,7 +56,7 @@ export const ROLES: Record<string, { describe: string; load: () => Promise<RoleM
   },
   "supervisor-watchdog": {
     describe: "internal: kills the supervisor's children if the supervisor dies",
-    load: () => import("./supervisor/watchdog.ts").then((m) => m.main),
+    load: () => import("./supervisor/supervision/watchdog.ts").then((m) => m.main),
   },
   "dashboard-raft-poller": {
     describe: "internal: the dashboard's Raft Status poller, one JSON line per round",

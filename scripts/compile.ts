@@ -2,7 +2,7 @@
  * `deno task compile`: builds `dist/trading`, one standalone binary that runs every role of
  * main.ts (`trading up`, `trading run order-executor`, `trading verify 30`, `trading ctl
  * status`). The supervisor starts its children by re-running its own executable with another
- * role (supervisor/self_command.ts), so the binary needs nothing beside itself.
+ * role (supervisor/supervision/self_command.ts), so the binary needs nothing beside itself.
  *
  * What it embeds beyond the module graph ({@linkcode COMPILE_INCLUDES}): the `.proto` files
  * and the dashboard's static files (read at run time through import.meta-relative URLs,

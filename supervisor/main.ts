@@ -11,18 +11,18 @@ import type { Routes } from "@trading/shared/health";
 import { initMetrics } from "@trading/shared/metrics";
 import { errorMessage } from "@trading/shared/retry";
 import { generateClusterSecret } from "@trading/shared/cluster-secret";
-import type { ChildCommand, ChildSpecInput } from "./child_spec.ts";
+import type { ChildCommand, ChildSpecInput } from "./supervision/child_spec.ts";
 import { pipelineCommands } from "./control/chaos_commands.ts";
 import { type CommandRegistry, defaultCommands } from "./control/commands.ts";
 import { serveControl } from "./control/control_server.ts";
 import { DashboardServer } from "./dashboard/dashboard_server.ts";
-import { LogMultiplexer } from "./log_multiplexer.ts";
+import { LogMultiplexer } from "./supervision/log_multiplexer.ts";
 import { pipelineSpecs } from "./pipeline_specs.ts";
 import { runRepl } from "./control/repl.ts";
-import { selfCommand } from "./self_command.ts";
-import { Supervisor } from "./supervisor.ts";
+import { selfCommand } from "./supervision/self_command.ts";
+import { Supervisor } from "./supervision/supervisor.ts";
 import { loadSupervisorConfig, type SupervisorConfig } from "./supervisor_config.ts";
-import { describeTakenPorts, takenPorts } from "./taken_ports.ts";
+import { describeTakenPorts, takenPorts } from "./supervision/taken_ports.ts";
 
 const USAGE = `Usage: main.ts up
 

@@ -7,14 +7,14 @@
  * @module
  */
 import { join, resolve } from "node:path";
-import type { ChildCommand, ChildSpecInput } from "./child_spec.ts";
+import type { ChildCommand, ChildSpecInput } from "./supervision/child_spec.ts";
 import { BROKER_DEFAULTS } from "@trading/broker/defaults";
 import { MARKET_INGESTOR_DEFAULTS } from "@trading/market-ingestor/defaults";
 import { ORDER_EXECUTOR_DEFAULTS } from "@trading/order-executor/defaults";
 import { RAFT_NODE_DEFAULTS } from "@trading/raft-node/defaults";
 import { STREAM_PROCESSOR_DEFAULTS } from "@trading/stream-processor/defaults";
 import { TOPIC_PARTITIONS } from "@trading/shared/topics";
-import { selfCommand } from "./self_command.ts";
+import { selfCommand } from "./supervision/self_command.ts";
 
 /** Raft node `n` (1-based) of the pipeline: a raft-node's default ports plus n - 1. */
 function raftNodePorts(n: number): { grpc: number; http: number; raft: number } {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseChildSpecs } from "./child_spec.ts";
+import { parseChildSpecs } from "./supervision/child_spec.ts";
 import { pipelineSpecs } from "./pipeline_specs.ts";
 
 const ALL_ROLES = ["broker", "raft-node", "market-ingestor", "stream-processor", "order-executor"];

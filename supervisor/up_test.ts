@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { freePort, settlesWithin, tempDir, waitFor } from "@trading/testing";
-import type { ChildSpecInput } from "./child_spec.ts";
+import type { ChildSpecInput } from "./supervision/child_spec.ts";
 import { freePortOffset } from "./free_port_offset.ts";
-import { readProcessInfo } from "./process_info.ts";
+import { readProcessInfo } from "./supervision/process_info.ts";
 import { RoleProcess } from "@trading/testing";
-import type { ChildStatus } from "./supervisor.ts";
+import type { ChildStatus } from "./supervision/supervisor.ts";
 import { alivePids, childOf, probedFixtureSpec } from "./testdata/fixtures.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));

@@ -34,8 +34,8 @@ import {
   registerRaftCommands,
 } from "./raft_commands.ts";
 import { callRaftNodes, type RaftCallRequest, type RaftMethods } from "./raft_call.ts";
-import { selfCommand } from "../self_command.ts";
-import type { Supervisor } from "../supervisor.ts";
+import { selfCommand } from "../supervision/self_command.ts";
+import type { Supervisor } from "../supervision/supervisor.ts";
 
 /** A runtime chaos profile, validated: CHAOS_PROFILE's parts and the exit-on-leader switch. */
 export interface ChaosProfileArg {

@@ -5,7 +5,7 @@ import { parseRuntimeProfile, pipelineCommands } from "./chaos_commands.ts";
 import { faultTracker } from "./fault_tracker.ts";
 import { callRaftNodes } from "./raft_call.ts";
 import { clusterSecretOf, leaderOf, raftNodesOf, raftStatuses } from "./raft_commands.ts";
-import { Supervisor } from "../supervisor.ts";
+import { Supervisor } from "../supervision/supervisor.ts";
 import { startRaftSupervisor, unexpectedExits } from "../testdata/raft_supervisor.ts";
 
 const context = {

@@ -9,7 +9,7 @@
  */
 import { z } from "zod";
 import { errorMessage } from "@trading/shared/retry";
-import type { ChildStatus, Supervisor } from "../supervisor.ts";
+import type { ChildStatus, Supervisor } from "../supervision/supervisor.ts";
 
 /** What argument schemas may look at: the names and target words known right now. */
 export interface ParseContext {

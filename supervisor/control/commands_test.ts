@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { z } from "zod";
 import { arg, defaultCommands, formatStatusTable, type ParsedCommand } from "./commands.ts";
-import { Supervisor } from "../supervisor.ts";
+import { Supervisor } from "../supervision/supervisor.ts";
 
 const context = { names: ["broker", "raft-1", "raft-2"], targets: [] as string[] };
 

@@ -15,7 +15,7 @@ import { getLogger } from "@trading/shared/log";
 import type { CommandRegistry } from "./commands.ts";
 import { faultTracker } from "./fault_tracker.ts";
 import { hostChecker, misdirected } from "./host_check.ts";
-import type { Supervisor } from "../supervisor.ts";
+import type { Supervisor } from "../supervision/supervisor.ts";
 
 /** Options of {@linkcode serveControl}. */
 export interface ControlServerOptions {

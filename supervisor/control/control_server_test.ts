@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { waitFor } from "@trading/testing";
-import type { ChildSpecInput } from "../child_spec.ts";
+import type { ChildSpecInput } from "../supervision/child_spec.ts";
 import { defaultCommands } from "./commands.ts";
 import { serveControl } from "./control_server.ts";
-import { LogMultiplexer } from "../log_multiplexer.ts";
-import { Supervisor } from "../supervisor.ts";
+import { LogMultiplexer } from "../supervision/log_multiplexer.ts";
+import { Supervisor } from "../supervision/supervisor.ts";
 import { childOf, fixtureSpec, probedFixtureSpec } from "../testdata/fixtures.ts";
 
 /** A started supervisor with its HTTP API on a free loopback port. */

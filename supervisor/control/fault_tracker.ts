@@ -8,8 +8,8 @@
  *
  * @module
  */
-import type { EventKind, SupervisorEvent } from "../event_timeline.ts";
-import type { Supervisor } from "../supervisor.ts";
+import type { EventKind, SupervisorEvent } from "../supervision/event_timeline.ts";
+import type { Supervisor } from "../supervision/supervisor.ts";
 
 /** What a fault does. */
 export type FaultKind = "pause" | "kill" | "network" | "partition" | "exit-on-leader";

@@ -3,7 +3,7 @@ import { pipelineCommands } from "./chaos_commands.ts";
 import { defaultCommands } from "./commands.ts";
 import { serveControl } from "./control_server.ts";
 import { faultTracker } from "./fault_tracker.ts";
-import { Supervisor } from "../supervisor.ts";
+import { Supervisor } from "../supervision/supervisor.ts";
 
 function idleSupervisor(): Supervisor {
   return new Supervisor({

@@ -17,8 +17,8 @@ import { ChaosState, RaftAdminClient, RaftNodeClient, StatusResponse } from "@tr
 import { insecure, unary } from "@trading/shared/grpc";
 import { RAFT_CHANNEL_OPTIONS } from "@trading/shared/raft-client";
 import { errorMessage } from "@trading/shared/retry";
-import type { ChildCommand } from "../child_spec.ts";
-import { selfCommand } from "../self_command.ts";
+import type { ChildCommand } from "../supervision/child_spec.ts";
+import { selfCommand } from "../supervision/self_command.ts";
 
 /** What each method takes and returns. */
 export interface RaftMethods {

@@ -14,7 +14,7 @@ import type { StatusResponse } from "@trading/proto/raft";
 import { errorMessage, sleep } from "@trading/shared/retry";
 import { arg, type CommandContext, type CommandRegistry } from "./commands.ts";
 import { callRaftNodes } from "./raft_call.ts";
-import type { Supervisor } from "../supervisor.ts";
+import type { Supervisor } from "../supervision/supervisor.ts";
 
 /** A raft node among the supervisor's children. */
 export interface RaftNodeRef {

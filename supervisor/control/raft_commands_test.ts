@@ -12,7 +12,7 @@ import {
   registerRaftCommands,
 } from "./raft_commands.ts";
 import { startRaftSupervisor, unexpectedExits } from "../testdata/raft_supervisor.ts";
-import { Supervisor } from "../supervisor.ts";
+import { Supervisor } from "../supervision/supervisor.ts";
 
 function status(nodeId: string, role: string, term: number): StatusResponse {
   return {

@@ -5,8 +5,8 @@
  * @module
  */
 import type { CommandRegistry } from "./commands.ts";
-import { readLines } from "../read_lines.ts";
-import type { Supervisor } from "../supervisor.ts";
+import { readLines } from "../supervision/read_lines.ts";
+import type { Supervisor } from "../supervision/supervisor.ts";
 
 /** Options of {@linkcode runRepl}. */
 export interface ReplOptions {

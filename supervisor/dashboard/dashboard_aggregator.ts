@@ -19,7 +19,7 @@ import {
 import { RaftPollerProcess } from "./dashboard_raft_poller.ts";
 import { clusterSecretOf, raftNodesOf } from "../control/raft_commands.ts";
 import type { RaftClusterView, RaftTarget } from "./dashboard_raft_status.ts";
-import type { ChildState, Supervisor } from "../supervisor.ts";
+import type { ChildState, Supervisor } from "../supervision/supervisor.ts";
 
 /** A child as the dashboard shows it. */
 export interface ChildView {

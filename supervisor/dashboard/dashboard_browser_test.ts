@@ -19,10 +19,10 @@ import { ROLES } from "../../main.ts";
 import { defaultCommands } from "../control/commands.ts";
 import { serveControl } from "../control/control_server.ts";
 import { DashboardServer } from "./dashboard_server.ts";
-import { LogMultiplexer } from "../log_multiplexer.ts";
+import { LogMultiplexer } from "../supervision/log_multiplexer.ts";
 import { freePortOffset } from "../free_port_offset.ts";
 import { type MetricSample, parsePrometheusText } from "./dashboard_prometheus.ts";
-import { type ChildStatus, Supervisor } from "../supervisor.ts";
+import { type ChildStatus, Supervisor } from "../supervision/supervisor.ts";
 import { probedFixtureSpec } from "../testdata/fixtures.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));

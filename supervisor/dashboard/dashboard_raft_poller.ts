@@ -17,15 +17,15 @@
 import { z } from "zod";
 import { getLogger } from "@trading/shared/log";
 import { errorMessage } from "@trading/shared/retry";
-import type { ChildCommand } from "../child_spec.ts";
+import type { ChildCommand } from "../supervision/child_spec.ts";
 import {
   type RaftClusterView,
   RaftStatusPoller,
   type RaftTarget,
   unknownNode,
 } from "./dashboard_raft_status.ts";
-import { readLines } from "../read_lines.ts";
-import { selfCommand } from "../self_command.ts";
+import { readLines } from "../supervision/read_lines.ts";
+import { selfCommand } from "../supervision/self_command.ts";
 
 const ArgsSchema = z.object({
   targets: z.array(z.object({ name: z.string().min(1), address: z.string().min(1) })).max(64),

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { freePort, waitFor } from "@trading/testing";
 import { RaftPollerProcess } from "./dashboard_raft_poller.ts";
-import { isAlive } from "../process_info.ts";
+import { isAlive } from "../supervision/process_info.ts";
 
 const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
 

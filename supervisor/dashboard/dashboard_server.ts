@@ -27,8 +27,8 @@ import type { Routes } from "@trading/shared/health";
 import { getLogger } from "@trading/shared/log";
 import { counter } from "@trading/shared/metrics";
 import { DashboardAggregator, type DashboardAggregatorOptions } from "./dashboard_aggregator.ts";
-import type { SupervisorEvent } from "../event_timeline.ts";
-import type { Supervisor } from "../supervisor.ts";
+import type { SupervisorEvent } from "../supervision/event_timeline.ts";
+import type { Supervisor } from "../supervision/supervisor.ts";
 
 /** The dashboard's static files, relative to this module. */
 export const DASHBOARD_ASSETS: Readonly<Record<string, { file: string; type: string }>> = {

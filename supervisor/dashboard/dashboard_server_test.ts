@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import { waitFor } from "@trading/testing";
-import type { ChildSpecInput } from "../child_spec.ts";
+import type { ChildSpecInput } from "../supervision/child_spec.ts";
 import { defaultCommands } from "../control/commands.ts";
 import { serveControl } from "../control/control_server.ts";
 import type { DashboardSnapshot } from "./dashboard_aggregator.ts";
 import { DASHBOARD_ASSET_DIR, DASHBOARD_ASSETS, DashboardServer } from "./dashboard_server.ts";
-import { LogMultiplexer } from "../log_multiplexer.ts";
-import { Supervisor } from "../supervisor.ts";
+import { LogMultiplexer } from "../supervision/log_multiplexer.ts";
+import { Supervisor } from "../supervision/supervisor.ts";
 import { probedFixtureSpec } from "../testdata/fixtures.ts";
 
 const TOKEN = "s3cret-token-for-tests";

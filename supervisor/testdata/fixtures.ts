@@ -4,9 +4,9 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
-import type { ChildSpecInput } from "../child_spec.ts";
-import type { ChildStatus } from "../supervisor.ts";
-import { isAlive } from "../process_info.ts";
+import type { ChildSpecInput } from "../supervision/child_spec.ts";
+import type { ChildStatus } from "../supervision/supervisor.ts";
+import { isAlive } from "../supervision/process_info.ts";
 import { freePort } from "@trading/testing";
 
 /** Absolute path of the fixture child program. */

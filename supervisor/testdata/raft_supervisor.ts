@@ -6,11 +6,11 @@
  */
 import { join } from "node:path";
 import { freePorts, waitFor } from "@trading/testing";
-import type { ChildSpecInput } from "../child_spec.ts";
-import { LogMultiplexer } from "../log_multiplexer.ts";
+import type { ChildSpecInput } from "../supervision/child_spec.ts";
+import { LogMultiplexer } from "../supervision/log_multiplexer.ts";
 import { leaderOf, raftNodesOf, raftStatuses } from "../control/raft_commands.ts";
-import { selfCommand } from "../self_command.ts";
-import { Supervisor } from "../supervisor.ts";
+import { selfCommand } from "../supervision/self_command.ts";
+import { Supervisor } from "../supervision/supervisor.ts";
 
 /**
  * The cluster secret of the test clusters: every call the supervisor makes to them (raft-call,

@@ -5,7 +5,7 @@ import type { ChildSpecInput } from "./child_spec.ts";
 import { LogMultiplexer } from "./log_multiplexer.ts";
 import { readProcessInfo } from "./process_info.ts";
 import { Supervisor } from "./supervisor.ts";
-import { alivePids, childOf, fixtureSpec, probedFixtureSpec } from "./testdata/fixtures.ts";
+import { alivePids, childOf, fixtureSpec, probedFixtureSpec } from "../testdata/fixtures.ts";
 
 /** A supervisor over `specs` whose children's lines are captured in `lines`. */
 function supervise(specs: ChildSpecInput[]): { supervisor: Supervisor; lines: string[] } {

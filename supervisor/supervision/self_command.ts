@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import type { ChildCommand } from "./child_spec.ts";
 
 /** The one entry point of every role, next to this member's folder. */
-export const MAIN_MODULE_URL: URL = new URL("../main.ts", import.meta.url);
+export const MAIN_MODULE_URL: URL = new URL("../../main.ts", import.meta.url);
 
 /** What {@linkcode isCompiledBinary} looks at; the running process's by default. */
 export interface RuntimeFacts {
@@ -45,7 +45,7 @@ export function selfCommand(
 ): ChildCommand {
   if (compiled) return { executable: Deno.execPath(), args: [role, ...args] };
   const mainPath = fileURLToPath(MAIN_MODULE_URL);
-  const configPath = fileURLToPath(new URL("../deno.json", import.meta.url));
+  const configPath = fileURLToPath(new URL("../../deno.json", import.meta.url));
   return {
     executable: Deno.execPath(),
     // --config pins the workspace (import map, lock file) whatever the child's cwd is.
