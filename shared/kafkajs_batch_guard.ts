@@ -32,7 +32,7 @@
 import { Buffer } from "node:buffer";
 import Module, { createRequire } from "node:module";
 import { CompressionCodecs, CompressionTypes } from "kafkajs";
-import { InvalidMessageError } from "./invalid_message_error.ts";
+import { InvalidMessageError } from "./contracts/invalid_message_error.ts";
 import { compress, decompress } from "./record_compression.ts";
 
 /** The most bytes a compressed batch may decompress to (the broker's default cap). */
