@@ -10,7 +10,7 @@
  * @module
  */
 import { timingSafeEqual } from "node:crypto";
-import { clusterSecret, loadConfig } from "./config.ts";
+import { clusterSecret, loadConfig } from "./runtime/config.ts";
 
 /** The gRPC metadata key (and HTTP/2 header) that carries the secret. */
 export const CLUSTER_SECRET_METADATA = "x-cluster-secret";

@@ -27,6 +27,6 @@
  *
  * @module
  */
-export * from "./config.ts";
-export * from "./log.ts";
-export * from "./retry.ts";
+export * from "./runtime/config.ts";
+export * from "./runtime/log.ts";
+export * from "./runtime/retry.ts";

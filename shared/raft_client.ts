@@ -42,7 +42,7 @@ import {
   RetryError,
   type RetryOptions,
   sleep,
-} from "./retry.ts";
+} from "./runtime/retry.ts";
 
 /** Options of {@linkcode RaftClient}. */
 export interface RaftClientOptions {

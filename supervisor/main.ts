@@ -174,7 +174,7 @@ export async function runSupervisor(options: RunSupervisorOptions): Promise<numb
 }
 
 /**
- * JSON lines through shared/log.ts; on a terminal they go through the multiplexer, so the
+ * JSON lines through shared/runtime/log.ts; on a terminal they go through the multiplexer, so the
  * supervisor's own lines read like its children's.
  */
 function setupSupervisorLogging(level: LogLevel, output: LogMultiplexer): Promise<void> {

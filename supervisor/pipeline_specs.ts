@@ -55,7 +55,7 @@ export interface PipelineOptions {
   env?: Record<string, string>;
   /** How a role is started; default {@linkcode selfCommand}. */
   command?: (role: string) => ChildCommand;
-  /** SIGTERM-to-SIGKILL grace per child, ms. Default 10000 (shared/shutdown.ts needs 8000). */
+  /** SIGTERM-to-SIGKILL grace per child, ms. Default 10000 (shared/runtime/shutdown.ts needs 8000). */
   shutdownGraceMs?: number;
 }
 

@@ -87,7 +87,7 @@ Deno.test("up refuses a non-loopback SUPERVISOR_HTTP_HOST without SUPERVISOR_TOK
 
 Deno.test("no child outlives a SIGKILLed supervisor, a paused one included", async () => {
   const specs: ChildSpecInput[] = [
-    // One child that, like every service (shared/shutdown.ts), exits on stdin EOF ...
+    // One child that, like every service (shared/runtime/shutdown.ts), exits on stdin EOF ...
     probedFixtureSpec("polite", ["--watch-stdin", "--tick-ms", "200"]),
     // ... one that does not, and one that is stopped: only the watchdog can end those.
     probedFixtureSpec("deaf"),

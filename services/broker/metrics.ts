@@ -24,7 +24,7 @@ export class BrokerMetrics {
   readonly refusedConnections: Counter<"reason">;
 
   /**
-   * @param registry where the metrics register: the process registry of shared/metrics.ts in
+   * @param registry where the metrics register: the process registry of shared/runtime/metrics.ts in
    * the broker role, a private one (the default) for a broker embedded in tests.
    */
   constructor(registry: Registry = new Registry()) {

@@ -1,7 +1,7 @@
 /**
  * A raft-node's default ports, written once: its config (config.ts) takes them from here, and
  * the supervisor's child specs give node N of a pipeline these plus N - 1. (The addresses in
- * shared/config.ts `raftEnv` and `raftClientEnv`, 127.0.0.1:7000 and 127.0.0.1:50070, are the
+ * shared/runtime/config.ts `raftEnv` and `raftClientEnv`, 127.0.0.1:7000 and 127.0.0.1:50070, are the
  * same ports: shared code cannot import a service.)
  *
  * @module

@@ -1,5 +1,5 @@
 /**
- * The Prometheus metrics of a raft-node (through shared/metrics.ts). Gauges read the node's
+ * The Prometheus metrics of a raft-node (through shared/runtime/metrics.ts). Gauges read the node's
  * state at scrape time, so the hot path only observes histograms and bumps counters.
  *
  * @module

@@ -14,7 +14,7 @@
 import { Buffer } from "node:buffer";
 import type { Producer } from "kafkajs";
 import { TOPICS } from "../kafka.ts";
-import { counter } from "../metrics.ts";
+import { counter } from "../runtime/metrics.ts";
 import type { InvalidMessageError } from "./invalid_message_error.ts";
 
 /** The headers of a dead letter. */

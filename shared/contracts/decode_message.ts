@@ -7,7 +7,7 @@
  * @module
  */
 import type { z } from "zod";
-import { errorMessage } from "../retry.ts";
+import { errorMessage } from "../runtime/retry.ts";
 import { InvalidMessageError } from "./invalid_message_error.ts";
 
 /** A generated protobuf message type (ts-proto), as far as decoding goes. */

@@ -1,7 +1,7 @@
 /**
  * One running child process: spawned in its own session (so a Ctrl-C on the supervisor's
  * terminal reaches only the supervisor, which then stops children in order), with stdin
- * piped and never written (the child exits when it reaches EOF: shared/shutdown.ts), and
+ * piped and never written (the child exits when it reaches EOF: shared/runtime/shutdown.ts), and
  * stdout/stderr read line by line.
  *
  * @module

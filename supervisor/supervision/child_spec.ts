@@ -58,7 +58,7 @@ export const ChildSpecSchema = z.object({
     maxRestarts: z.number().int().min(0).default(5),
     withinMs: z.number().int().min(1).default(60_000),
   }).prefault({}),
-  /** Delay before a restart: exponential in consecutive crashes, with jitter (shared/retry.ts). */
+  /** Delay before a restart: exponential in consecutive crashes, with jitter (shared/runtime/retry.ts). */
   backoff: z.object({
     initialMs: z.number().int().min(0).default(200),
     maxMs: z.number().int().min(0).default(10_000),

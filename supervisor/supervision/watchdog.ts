@@ -1,7 +1,7 @@
 /**
  * The `supervisor-watchdog` role: a tiny process beside the supervisor that kills every
  * child still alive once the supervisor is gone, even by SIGKILL. Children normally exit by
- * themselves when their stdin reaches EOF (shared/shutdown.ts), but a child stopped with
+ * themselves when their stdin reaches EOF (shared/runtime/shutdown.ts), but a child stopped with
  * SIGSTOP cannot run any code; the watchdog sends it SIGCONT and SIGKILL.
  *
  * Protocol: the supervisor writes one JSON line per change to the watchdog's stdin,

@@ -10,7 +10,7 @@
  *   --exit-code <code>       ... with this code (default 1)
  *   --ignore-sigterm         keep running on SIGTERM (the supervisor must SIGKILL it)
  *   --term-log <path>        append "<name>\n" to path when SIGTERM arrives
- *   --watch-stdin            exit when stdin reaches EOF, as shared/shutdown.ts does
+ *   --watch-stdin            exit when stdin reaches EOF, as shared/runtime/shutdown.ts does
  *
  * Run with `deno run -A supervisor/testdata/fixture_child.ts --name a --tick-ms 100`.
  *

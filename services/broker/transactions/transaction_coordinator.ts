@@ -427,7 +427,7 @@ export class TransactionCoordinator {
   /** Writes the markers (and, on commit, the offsets) of a prepared transaction, then Complete. */
   private async complete(meta: TransactionMetadata): Promise<boolean> {
     const commit = meta.state === "PrepareCommit";
-    // Crash tests stop the broker at each step of ending a transaction (shared/failpoint.ts).
+    // Crash tests stop the broker at each step of ending a transaction (shared/runtime/failpoint.ts).
     failpoint("broker-txn-after-prepare");
     try {
       const waits: Promise<void>[] = [];

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { freePort } from "@trading/testing";
 
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
+const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
 /** Runs a role with `env`; kills it after 20 s so a regression cannot hang the suite. */
 async function runRole(role: string, env: Record<string, string>) {

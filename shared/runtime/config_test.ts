@@ -90,7 +90,7 @@ Deno.test("loadConfig() treats an empty variable as unset", () => {
 });
 
 Deno.test("a service with a bad env value exits 2 with one line naming the variable", async () => {
-  const main = new URL("../main.ts", import.meta.url).pathname;
+  const main = new URL("../../main.ts", import.meta.url).pathname;
   const fixture = new URL("./testdata/config_role.ts", import.meta.url).pathname;
   const output = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", fixture, main],

@@ -1,5 +1,5 @@
 // A role that only loads the Raft node's config, run through main.ts's error handling.
-import { ROLES, runRole } from "../../main.ts";
+import { ROLES, runRole } from "../../../main.ts";
 import { commonEnv, loadConfig, raftEnv } from "../config.ts";
 
 ROLES["config-check"] = {

@@ -14,7 +14,7 @@ import {
   type Routes,
   serveHealth,
 } from "./health.ts";
-import { type GrpcServer, startGrpcServer } from "./grpc.ts";
+import { type GrpcServer, startGrpcServer } from "../grpc.ts";
 import { getLogger, type Logger, type LogLevel, setupLogging } from "./log.ts";
 import { initMetrics } from "./metrics.ts";
 import { GracefulShutdown } from "./shutdown.ts";
