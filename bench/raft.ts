@@ -91,7 +91,7 @@ async function runLoad(
   const elapsedMs = performance.now() - started;
   const cpu = process.cpuUsage(cpuBefore);
   // Released, not closed: a graceful close after this many calls can abort the server while
-  // the GOAWAY workaround is on (shared/grpc.ts); the process exits right after.
+  // the GOAWAY workaround is on (shared/grpc/grpc.ts); the process exits right after.
   releaseClient(client);
   const cpuMs = (cpu.user + cpu.system) / 1000;
   return { ops: latenciesMs.length, errors, elapsedMs, latenciesMs, cpuMs };

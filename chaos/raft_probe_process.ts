@@ -6,7 +6,7 @@
  * leader), and follows `orders.events` on Kafka. It reports on stdout, one JSON object per
  * line, and takes commands on stdin, one JSON object per line.
  *
- * A process of its own because of the GOAWAY workaround (shared/grpc.ts
+ * A process of its own because of the GOAWAY workaround (shared/grpc/grpc.ts
  * `DENO_GOAWAY_WORKAROUND`: a process whose session receives a GOAWAY can crash): the probe's channels see raft nodes stopped
  * gracefully at the end of a run, and the probe exits without closing them (`Deno.exit`).
  *

@@ -298,7 +298,7 @@ export class RaftCluster {
 
   /**
    * A {@linkcode RaftClient} over every node, closed by {@linkcode stopAll} once the nodes
-   * are down: closing it while they run could abort one (shared/grpc.ts
+   * are down: closing it while they run could abort one (shared/grpc/grpc.ts
    * `DENO_GOAWAY_WORKAROUND`).
    */
   client(options: Partial<RaftClientOptions> = {}): RaftClient {
@@ -317,7 +317,7 @@ export class RaftCluster {
   /** Signals every running node (SIGKILL by default) and waits for them; closes the clients. */
   async stopAll(signal: Deno.Signal = "SIGKILL"): Promise<void> {
     // A process that receives a GOAWAY on a session that carried many calls can abort
-    // (shared/grpc.ts `DENO_GOAWAY_WORKAROUND`). A node killed outright sends none, so this process's
+    // (shared/grpc/grpc.ts `DENO_GOAWAY_WORKAROUND`). A node killed outright sends none, so this process's
     // clients close after the nodes are gone; a node stopped gracefully sends one on
     // shutdown, so then this process's clients go first.
     const closeClients = () => {

@@ -27,7 +27,7 @@ const applySeconds = histogram(
   "Time to record one order through Raft (retries included)",
 );
 
-/** The part of `RaftClient` (shared/raft_client.ts) the recorder uses. */
+/** The part of `RaftClient` (shared/grpc/raft_client.ts) the recorder uses. */
 export interface RaftApplier {
   apply(request: ApplyRequest): Promise<ApplyResponse>;
   /** One response per request, in order (`RaftClient.applyBatch`). */

@@ -20,7 +20,7 @@ export async function joinCluster(
   { signal, deadlineMs = 10_000 }: { signal?: AbortSignal; deadlineMs?: number } = {},
 ): Promise<JoinResponse> {
   const log = getLogger("raft.join");
-  // The clients are released, not closed, while the GOAWAY workaround is on (shared/grpc.ts
+  // The clients are released, not closed, while the GOAWAY workaround is on (shared/grpc/grpc.ts
   // `DENO_GOAWAY_WORKAROUND`; a crash of the leader during cluster formation was seen once).
   // Idle after the join, they go away with this process.
   const clients = new Map<string, RaftNodeClient>();

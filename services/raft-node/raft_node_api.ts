@@ -119,7 +119,7 @@ export class RaftNodeApi {
   node: RaftNode | undefined;
   /**
    * Clients used to forward Join, Leave and TransferLeadership to the leader, kept for the
-   * process's life (no idle timeout, shared/grpc.ts `LONG_LIVED_CHANNEL_OPTIONS`); they go
+   * process's life (no idle timeout, shared/grpc/grpc.ts `LONG_LIVED_CHANNEL_OPTIONS`); they go
    * away with this process.
    */
   #leaderClients = new Map<string, RaftNodeClient>();

@@ -178,7 +178,7 @@ export function isLoopbackHost(host: string): boolean {
 
 /**
  * `CLUSTER_SECRET`: the secret shared by every process of one pipeline, which internal gRPC
- * clients present and servers require (shared/cluster_secret.ts). At least 16 characters, no
+ * clients present and servers require (shared/grpc/cluster_secret.ts). At least 16 characters, no
  * white space; optional, but mandatory for a process bound beyond loopback
  * ({@linkcode requireClusterSecretBeyondLoopback}).
  */

@@ -14,7 +14,7 @@ import {
   type Routes,
   serveHealth,
 } from "./health.ts";
-import { type GrpcServer, startGrpcServer } from "../grpc.ts";
+import { type GrpcServer, startGrpcServer } from "../grpc/grpc.ts";
 import { getLogger, type Logger, type LogLevel, setupLogging } from "./log.ts";
 import { initMetrics } from "./metrics.ts";
 import { GracefulShutdown } from "./shutdown.ts";
@@ -37,7 +37,7 @@ export interface ServiceOptions {
   shutdownDeadlineMs?: number;
   /**
    * The cluster secret (`CLUSTER_SECRET`); when set, every gRPC call but a health check must
-   * present it (shared/grpc.ts, `requireClusterSecret`).
+   * present it (shared/grpc/grpc.ts, `requireClusterSecret`).
    */
   clusterSecret?: string | undefined;
 }

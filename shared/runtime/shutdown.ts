@@ -23,7 +23,7 @@ let exiting = false;
 /**
  * True once this process has begun its graceful shutdown. gRPC servers and channels check
  * it to avoid sending HTTP/2 GOAWAY frames on the way out while the GOAWAY workaround is on
- * (shared/grpc.ts `DENO_GOAWAY_WORKAROUND`): an exiting process leaves its connections to
+ * (shared/grpc/grpc.ts `DENO_GOAWAY_WORKAROUND`): an exiting process leaves its connections to
  * the kernel, and its peers see a plain TCP close, which they handle by reconnecting.
  */
 export function processIsExiting(): boolean {

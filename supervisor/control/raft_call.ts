@@ -2,7 +2,7 @@
  * The supervisor's calls to its raft nodes (RaftNode.Status and the RaftAdmin chaos calls),
  * made from a short-lived child process: the internal `raft-call` role.
  *
- * Why a child process: the GOAWAY workaround (shared/grpc.ts `DENO_GOAWAY_WORKAROUND`): a
+ * Why a child process: the GOAWAY workaround (shared/grpc/grpc.ts `DENO_GOAWAY_WORKAROUND`): a
  * process whose node:http2 session receives a GOAWAY can abort or crash. A raft node stopped gracefully sends one to every client it has,
  * and a client closed gracefully sends one to the node. The supervisor must survive the
  * restart and the shutdown of every node, and must not crash a node by asking it something,

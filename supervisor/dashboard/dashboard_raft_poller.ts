@@ -4,7 +4,7 @@
  * prints one JSON line per round; {@linkcode RaftPollerProcess} runs it from the supervisor
  * and keeps the latest view.
  *
- * Why a child process: the GOAWAY workaround (shared/grpc.ts `DENO_GOAWAY_WORKAROUND`): a
+ * Why a child process: the GOAWAY workaround (shared/grpc/grpc.ts `DENO_GOAWAY_WORKAROUND`): a
  * process whose node:http2 session receives a GOAWAY can abort (see supervisor/control/raft_call.ts).
  * Every raft node stopped gracefully sends one to its clients: a
  * supervisor holding the dashboard's channels died that way during its own shutdown. The

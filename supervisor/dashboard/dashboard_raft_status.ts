@@ -60,7 +60,7 @@ export function unknownNode(target: RaftTarget, error: string | null): RaftNodeV
 }
 
 /**
- * While the GOAWAY workaround is on (shared/grpc.ts `DENO_GOAWAY_WORKAROUND`), a raft-node
+ * While the GOAWAY workaround is on (shared/grpc/grpc.ts `DENO_GOAWAY_WORKAROUND`), a raft-node
  * can crash when a client closes its session gracefully after many calls: one restarted
  * under this poller died with SIGSEGV right when the poller closed a channel after its 25th
  * call. So a channel is never closed while its node may run: one per node for the poller's

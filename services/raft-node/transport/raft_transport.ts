@@ -17,7 +17,7 @@
  * The `Stream` call, which carries all the traffic, is gRPC on node:http2 directly at both
  * ends (same wire format; ../http2/): grpc-js' client and server stacks cost more CPU and
  * latency per message under Deno than the Raft work itself. Its connections are closed by
- * destroying the socket, never with GOAWAY (shared/grpc.ts `DENO_GOAWAY_WORKAROUND`).
+ * destroying the socket, never with GOAWAY (shared/grpc/grpc.ts `DENO_GOAWAY_WORKAROUND`).
  * The unary calls, a compatibility mode, stay on grpc-js.
  *
  * With `CLUSTER_SECRET` (option `clusterSecret`), both paths refuse a peer that does not
@@ -487,7 +487,7 @@ export class RaftTransport {
    *
    * `closeChannels: false` leaves the unary mode's gRPC channels and the server's
    * connections for the process exit to close (what a node shutting down does while
-   * shared/grpc.ts `DENO_GOAWAY_WORKAROUND` is on): a graceful close sends GOAWAY, which can
+   * shared/grpc/grpc.ts `DENO_GOAWAY_WORKAROUND` is on): a graceful close sends GOAWAY, which can
    * abort the receiving node (seen when one node of a cluster stopped). Tests that close
    * transports inside one process close them. The streams' own connections are always
    * closed by destroying their sockets, which sends no GOAWAY.

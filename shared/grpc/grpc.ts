@@ -10,9 +10,9 @@ import {
   clusterSecretMatches,
   processClusterSecret,
 } from "./cluster_secret.ts";
-import { getLogger } from "./runtime/log.ts";
-import { counter } from "./runtime/metrics.ts";
-import { processIsExiting } from "./runtime/shutdown.ts";
+import { getLogger } from "../runtime/log.ts";
+import { counter } from "../runtime/metrics.ts";
+import { processIsExiting } from "../runtime/shutdown.ts";
 
 export { grpc };
 

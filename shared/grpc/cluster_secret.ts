@@ -1,7 +1,7 @@
 /**
  * The cluster secret (`CLUSTER_SECRET`): one random string shared by every process of a
  * pipeline. Internal gRPC clients present it in the `x-cluster-secret` metadata of every
- * call; servers refuse a call without it (shared/grpc.ts). The supervisor generates one per
+ * call; servers refuse a call without it (shared/grpc/grpc.ts). The supervisor generates one per
  * `up` when it is unset ({@linkcode generateClusterSecret}) and passes it to every child.
  *
  * A process reads it once, from its validated environment ({@linkcode processClusterSecret}),
@@ -10,7 +10,7 @@
  * @module
  */
 import { timingSafeEqual } from "node:crypto";
-import { clusterSecret, loadConfig } from "./runtime/config.ts";
+import { clusterSecret, loadConfig } from "../runtime/config.ts";
 
 /** The gRPC metadata key (and HTTP/2 header) that carries the secret. */
 export const CLUSTER_SECRET_METADATA = "x-cluster-secret";

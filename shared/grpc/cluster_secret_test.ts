@@ -16,8 +16,8 @@ import {
   isLoopbackHost,
   loadConfig,
   requireClusterSecretBeyondLoopback,
-} from "./runtime/config.ts";
-import { commonEnv } from "./runtime/config.ts";
+} from "../runtime/config.ts";
+import { commonEnv } from "../runtime/config.ts";
 import {
   GRPC_OPTIONS,
   insecure,
@@ -26,8 +26,8 @@ import {
   unary,
   withClusterSecret,
 } from "./grpc.ts";
-import { addGrpcHealth, Health } from "./runtime/health.ts";
-import { registry } from "./runtime/metrics.ts";
+import { addGrpcHealth, Health } from "../runtime/health.ts";
+import { registry } from "../runtime/metrics.ts";
 
 const SECRET = "s3cret-of-this-cluster-0123456789";
 

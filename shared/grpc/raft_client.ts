@@ -42,7 +42,7 @@ import {
   RetryError,
   type RetryOptions,
   sleep,
-} from "./runtime/retry.ts";
+} from "../runtime/retry.ts";
 
 /** Options of {@linkcode RaftClient}. */
 export interface RaftClientOptions {
@@ -96,7 +96,7 @@ export type RaftCall =
  * - grpc-js's reconnect backoff (1 s growing to 120 s by default) cut to 100 ms growing to
  *   1 s, because a restarted node must be usable again within about an election timeout;
  * - {@linkcode LONG_LIVED_CHANNEL_OPTIONS} (no idle timeout while the GOAWAY workaround is
- *   on, shared/grpc.ts `DENO_GOAWAY_WORKAROUND`).
+ *   on, shared/grpc/grpc.ts `DENO_GOAWAY_WORKAROUND`).
  */
 export const RAFT_CHANNEL_OPTIONS: grpc.ClientOptions = {
   ...GRPC_OPTIONS,
@@ -463,7 +463,7 @@ export class RaftClient {
 
   /**
    * Closes every channel. The client cannot be used afterwards. Note: while the GOAWAY
-   * workaround is on (shared/grpc.ts `DENO_GOAWAY_WORKAROUND`) a graceful close can abort a
+   * workaround is on (shared/grpc/grpc.ts `DENO_GOAWAY_WORKAROUND`) a graceful close can abort a
    * raft-node that served this client many calls; a long-lived process should keep its
    * client until it exits. In a process that is shutting down this leaves the channels for
    * the exit to close ({@linkcode closeClient}).

@@ -14,7 +14,7 @@ import {
   StatusResponse,
 } from "@trading/proto";
 import { insecure, isGrpcStatus, startGrpcServer, unary } from "./grpc.ts";
-import { addGrpcHealth, Health } from "./runtime/health.ts";
+import { addGrpcHealth, Health } from "../runtime/health.ts";
 
 function notImplemented(_call: unknown, callback: grpc.sendUnaryData<never>) {
   callback({ code: grpc.status.UNIMPLEMENTED, details: "not in this test" });
