@@ -70,7 +70,7 @@ async function brokerRssMb(httpPort: number): Promise<number | undefined> {
   return match ? round(Number(match[1]) / MB, 1) : undefined;
 }
 
-/** The services' own client (shared/kafka.ts), silent so that its logs do not cost time. */
+/** The services' own client (shared/kafka/kafka.ts), silent so that its logs do not cost time. */
 function kafka(address: string): Kafka {
   return createKafka({
     clientId: "bench",

@@ -36,7 +36,7 @@ export const DEFAULT_PORTS = {
   "order-executor": ORDER_EXECUTOR_DEFAULTS.ports,
 } as const;
 
-/** The topics the embedded broker creates, `name:partitions` (shared/topics.ts). */
+/** The topics the embedded broker creates, `name:partitions` (shared/kafka/topics.ts). */
 export const PIPELINE_TOPICS = Object.entries(TOPIC_PARTITIONS)
   .map(([topic, partitions]) => `${topic}:${partitions}`)
   .join(",");

@@ -10,7 +10,7 @@ import { buildRecordBatch, type RecordInput } from "@trading/broker/record-batch
 
 const PRODUCE_API_KEY = 0;
 
-/** Bytes over the consumers' decompression cap (shared/kafkajs_batch_guard.ts, 64 MiB). */
+/** Bytes over the consumers' decompression cap (shared/kafka/kafkajs_batch_guard.ts, 64 MiB). */
 export const OVER_CLIENT_CAP_BYTES = 65 * 1024 * 1024;
 
 /** One batch to write and what the consumer must make of each of its records. */

@@ -13,7 +13,7 @@
  */
 import { Buffer } from "node:buffer";
 import type { Producer } from "kafkajs";
-import { TOPICS } from "../kafka.ts";
+import { TOPICS } from "../kafka/kafka.ts";
 import { counter } from "../runtime/metrics.ts";
 import type { InvalidMessageError } from "./invalid_message_error.ts";
 

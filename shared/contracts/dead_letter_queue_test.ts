@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { withBroker } from "@trading/testing/with-broker";
 import { DeadLetterQueue, DLQ_HEADERS } from "./dead_letter_queue.ts";
-import { createKafka, TOPICS } from "../kafka.ts";
+import { createKafka, TOPICS } from "../kafka/kafka.ts";
 import { registry } from "../runtime/metrics.ts";
-import { PartitionReader } from "../partition_reader.ts";
+import { PartitionReader } from "../kafka/partition_reader.ts";
 
 async function deadLettersCounted(topic: string, reason: string): Promise<number> {
   const metric = await registry.getSingleMetric("dead_letters_total")?.get();

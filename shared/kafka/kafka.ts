@@ -14,7 +14,7 @@ import {
 } from "kafkajs";
 import { applyKafkaJsRequestQueueFix } from "./kafkajs_request_queue_fix.ts";
 import { applyKafkaJsBatchGuard } from "./kafkajs_batch_guard.ts";
-import { getLogger } from "./runtime/log.ts";
+import { getLogger } from "../runtime/log.ts";
 import { TOPIC_PARTITIONS, TOPICS } from "./topics.ts";
 
 export { Kafka };

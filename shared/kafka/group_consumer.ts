@@ -7,9 +7,9 @@
  * @module
  */
 import type { Consumer, EachBatchPayload, Kafka } from "kafkajs";
-import type { Logger } from "./runtime/log.ts";
-import { gauge } from "./runtime/metrics.ts";
-import { errorMessage } from "./runtime/retry.ts";
+import type { Logger } from "../runtime/log.ts";
+import { gauge } from "../runtime/metrics.ts";
+import { errorMessage } from "../runtime/retry.ts";
 
 /** Options of {@linkcode GroupConsumer}. */
 export interface GroupConsumerOptions {

@@ -1,6 +1,6 @@
 /**
  * The pipeline's topics and the partition counts they are created with: the one list, which
- * shared/kafka.ts re-exports and the supervisor hands to the embedded broker. No Kafka client
+ * shared/kafka/kafka.ts re-exports and the supervisor hands to the embedded broker. No Kafka client
  * is loaded by importing it.
  *
  * @module

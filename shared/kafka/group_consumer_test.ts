@@ -3,8 +3,8 @@ import type { EachBatchPayload } from "kafkajs";
 import { withBroker } from "@trading/testing/with-broker";
 import { GroupConsumer } from "./group_consumer.ts";
 import { createKafka } from "./kafka.ts";
-import { getLogger } from "./runtime/log.ts";
-import { registry } from "./runtime/metrics.ts";
+import { getLogger } from "../runtime/log.ts";
+import { registry } from "../runtime/metrics.ts";
 import { waitFor } from "@trading/testing";
 
 Deno.test("GroupConsumer joins its group, reports the partitions it owns and hands every batch over", async () => {

@@ -10,9 +10,9 @@
  * now refuses such batches on Produce, but another client can still write valid batches with
  * codecs kafkajs lacks, and a log written earlier, or another Kafka, may hold the others.
  *
- * {@linkcode applyKafkaJsBatchGuard} (applied by shared/kafka.ts `createKafka`):
+ * {@linkcode applyKafkaJsBatchGuard} (applied by shared/kafka/kafka.ts `createKafka`):
  *
- * - registers gzip, Snappy, LZ4 and ZSTD decompression from shared/record_compression.ts,
+ * - registers gzip, Snappy, LZ4 and ZSTD decompression from shared/kafka/record_compression.ts,
  *   which stops at {@linkcode MAX_DECOMPRESSED_BYTES} (gzip included: kafkajs' own gzip has
  *   no cap, so a 254 KiB bomb would inflate to 256 MiB);
  * - wraps kafkajs' record-batch decoder: a batch that fails to decode, has a codec id above
@@ -32,7 +32,7 @@
 import { Buffer } from "node:buffer";
 import Module, { createRequire } from "node:module";
 import { CompressionCodecs, CompressionTypes } from "kafkajs";
-import { InvalidMessageError } from "./contracts/invalid_message_error.ts";
+import { InvalidMessageError } from "../contracts/invalid_message_error.ts";
 import { compress, decompress } from "./record_compression.ts";
 
 /** The most bytes a compressed batch may decompress to (the broker's default cap). */

@@ -20,7 +20,7 @@ function check<T>(name: string, property: fc.IProperty<T>): void {
     fc.assert(property, { seed, numRuns });
   } catch (error) {
     console.error(
-      `${name} failed; replay: FUZZ_SEED=${seed} deno test -A shared/record_compression_test.ts`,
+      `${name} failed; replay: FUZZ_SEED=${seed} deno test -A shared/kafka/record_compression_test.ts`,
     );
     throw error;
   }
