@@ -22,6 +22,8 @@
  *   {@linkcode undecodableBatchError} tells. The consumer dead-letters it and moves past the
  *   whole batch; nothing of it is lost silently. A batch cut short at the end of a response
  *   (the Fetch size limit) stays what it is: the next Fetch reads it whole.
+ * - wraps kafkajs' legacy message-set decoder (taken when a record set's first magic byte is
+ *   not 2) the same way: what it cannot decode becomes one record at the set's first offset.
  *
  * The wrapper replaces the decoder module's export in the CommonJS module cache before
  * kafkajs first requires it (its Fetch decoders are loaded lazily, on the first Fetch); the
@@ -53,6 +55,8 @@ const undecodable = new WeakMap<object, string>();
 const GUARDED = Symbol.for("trading.kafkajsBatchGuard");
 const require = createRequire(import.meta.url);
 const DECODER_MODULE = "kafkajs/src/protocol/recordBatch/v0/decoder.js";
+/** The decoder of the pre-0.11 message sets (magic 0 and 1), which kafkajs picks by magic byte. */
+const MESSAGE_SET_MODULE = "kafkajs/src/protocol/messageSet/decoder.js";
 const TRANSACTIONAL = 0x10;
 const CONTROL = 0x20;
 /** firstOffset(8) length(4) epoch(4) magic(1) crc(4) attributes(2) lastOffsetDelta(4). */
@@ -82,12 +86,29 @@ export function undecodableBatchError(record: object): InvalidMessageError | und
 /** The record that stands for the batch at `start` of `decoder`, which could not be read. */
 function standIn(decoder: KafkaJsDecoder, start: number, why: string) {
   const buffer = decoder.buffer;
-  const firstOffset = buffer.readBigInt64BE(start);
   const length = buffer.readInt32BE(start + 8);
-  const lastOffsetDelta = buffer.readInt32BE(start + 23);
   const end = Math.min(buffer.length, start + 12 + Math.max(0, length));
   decoder.offset = end;
-  const last = firstOffset + BigInt(Math.max(0, lastOffsetDelta));
+  const lastOffsetDelta = buffer.readInt32BE(start + 23);
+  return standInRecord(buffer, start, end, Math.max(0, lastOffsetDelta), why);
+}
+
+/** The stand-in record of the bytes `start`-`end` of `buffer`, a batch (or message) at its offset. */
+function standInRecord(
+  buffer: Buffer,
+  start: number,
+  end: number,
+  lastOffsetDelta: number,
+  why: string,
+) {
+  const firstOffset = buffer.readBigInt64BE(start);
+  let last = firstOffset + BigInt(lastOffsetDelta);
+  // A lying lastOffsetDelta must not make the consumer skip the batches after this one: the
+  // stand-in ends before the next batch of the response, when there is one.
+  if (end + 8 <= buffer.length) {
+    const next = buffer.readBigInt64BE(end);
+    if (next > firstOffset && next <= last) last = next - 1n;
+  }
   const raw = end - start <= MAX_RAW_BATCH_BYTES ? Buffer.from(buffer.subarray(start, end)) : null;
   const record = {
     magicByte: 2,
@@ -119,17 +140,10 @@ export function applyKafkaJsBatchGuard(): void {
   codecs[CompressionTypes.LZ4] = codec("lz4");
   codecs[CompressionTypes.ZSTD] = codec("zstd");
 
-  const path = require.resolve(DECODER_MODULE);
-  const original = require(path) as BatchDecoder & { [GUARDED]?: true };
-  if (typeof original !== "function") {
-    throw new Error(`Unsupported kafkajs version: expected ${DECODER_MODULE} to export a function`);
-  }
-  if (original[GUARDED]) return;
-  const cache = (Module as unknown as { _cache: Record<string, { exports: unknown }> })._cache;
-  const entry = cache[path];
-  if (entry === undefined) {
-    throw new Error(`Unsupported kafkajs version: ${DECODER_MODULE} is not in the module cache`);
-  }
+  const batches = cachedModule<BatchDecoder>(DECODER_MODULE);
+  const messageSets = cachedModule<MessageSetDecoder>(MESSAGE_SET_MODULE);
+  if (batches.original[GUARDED]) return;
+  const original = batches.original;
   const guarded: BatchDecoder & { [GUARDED]?: true } = async (decoder) => {
     const start = decoder.offset;
     const buffer = decoder.buffer;
@@ -152,5 +166,62 @@ export function applyKafkaJsBatchGuard(): void {
     }
   };
   guarded[GUARDED] = true;
-  entry.exports = guarded;
+  batches.entry.exports = guarded;
+
+  // A record set whose first magic byte is not 2 goes to the legacy decoder, which throws on
+  // whatever does not decode (a corrupt or forged batch header, too): the set's first entry
+  // stands in for it, and the next Fetch reads on after it.
+  const legacy = messageSets.original;
+  const guardedLegacy: MessageSetDecoder & { [GUARDED]?: true } = async (decoder, size) => {
+    const start = decoder.offset;
+    const buffer = decoder.buffer;
+    const setEnd = Math.min(buffer.length, start + (size ?? buffer.length - start));
+    const entryEnd = setEnd - start < 12
+      ? undefined
+      : start + 12 + Math.max(0, buffer.readInt32BE(start + 8));
+    // The first entry is whole: the set is not merely cut short by the response size.
+    const whole = entryEnd !== undefined && entryEnd <= setEnd;
+    const stand = (why: string) => {
+      decoder.offset = setEnd;
+      return standInRecord(buffer, start, entryEnd!, 0, why).records;
+    };
+    let messages: unknown[];
+    try {
+      messages = await legacy(decoder, size);
+    } catch (error) {
+      if ((error as { name?: string }).name === "KafkaJSPartialMessageError" || !whole) throw error;
+      return stand(
+        `not a message set or record batch (${
+          error instanceof Error ? error.message : String(error)
+        })`,
+      );
+    }
+    // kafkajs returns nothing for a magic byte above 2 (it waits for "the full record batch on
+    // the next request"), which would hold the consumer at this offset forever.
+    if (messages.length === 0 && whole) {
+      return stand(`unsupported magic byte ${buffer.readInt8(start + 16)}`);
+    }
+    return messages;
+  };
+  guardedLegacy[GUARDED] = true;
+  messageSets.entry.exports = guardedLegacy;
+}
+
+type MessageSetDecoder = (decoder: KafkaJsDecoder, size?: number | null) => Promise<unknown[]>;
+
+/** A kafkajs module's export and its entry in the CommonJS module cache. */
+function cachedModule<T>(
+  name: string,
+): { original: T & { [GUARDED]?: true }; entry: { exports: unknown } } {
+  const path = require.resolve(name);
+  const original = require(path) as T & { [GUARDED]?: true };
+  if (typeof original !== "function") {
+    throw new Error(`Unsupported kafkajs version: expected ${name} to export a function`);
+  }
+  const cache = (Module as unknown as { _cache: Record<string, { exports: unknown }> })._cache;
+  const entry = cache[path];
+  if (entry === undefined) {
+    throw new Error(`Unsupported kafkajs version: ${name} is not in the module cache`);
+  }
+  return { original, entry };
 }
