@@ -157,7 +157,7 @@ Deno.test("kafkajs with the guard never fails a Fetch on a mutated batch (fuzz)"
   } catch (error) {
     throw new Error(
       `${error instanceof Error ? `${error.message}\n${error.cause}` : error}\n` +
-        `replay: FUZZ_SEED=${seed} deno test -A --frozen shared/kafkajs_batch_guard_test.ts`,
+        `replay: FUZZ_SEED=${seed} deno test -A --frozen shared/kafka/kafkajs_batch_guard_test.ts`,
     );
   }
 });
