@@ -8,6 +8,7 @@ import { createKafka } from "@trading/shared/kafka";
 import { resetLogging, setupLogging } from "@trading/shared/log";
 import { tempDir } from "@trading/testing";
 import { PartitionReader } from "@trading/shared/partition-reader";
+import { hostileBatches, writeHostileBatches } from "@trading/testing/hostile-records";
 import { recoverLastTicks } from "./recover_last_ticks.ts";
 
 function tick(symbol: string, sequence: number, price: number) {
@@ -59,6 +60,43 @@ Deno.test("recoverLastTicks() finds each symbol's last tick, also far back behin
       OLD: { sequence: 3, price: 103 },
       NEW: { sequence: 700, price: 500 },
     });
+  } finally {
+    await producer.disconnect();
+    await reader.close();
+    await broker.close();
+    await resetLogging();
+  }
+});
+
+Deno.test("recoverLastTicks() reads past hostile batches another client wrote", async () => {
+  await setupLogging("recover-test", "error");
+  await using dir = await tempDir();
+  const broker = await startBroker({
+    port: 0,
+    dataDir: join(dir.path, "broker"),
+    createTopics: [{ name: "ticks", partitions: 1 }],
+    maxDecompressedBytes: 128 * 1024 * 1024,
+  });
+  const kafka = createKafka({ clientId: "recover-test", brokers: [broker.address] });
+  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+  const reader = await PartitionReader.connect(kafka);
+  try {
+    await producer.connect();
+    await producer.send({
+      topic: "ticks",
+      acks: -1,
+      messages: [1, 2, 3].map((s) => tick("AAA", s, 100 + s)),
+    });
+    // Null header values, garbage, the four codecs, a batch over the client's cap.
+    const invalid = Tick.encode(Tick.fromPartial({ symbol: "", sequence: 0 })).finish();
+    await writeHostileBatches(
+      broker.address,
+      "ticks",
+      0,
+      hostileBatches((i) => tick("BBB", i + 1, 7).value, invalid, "tick"),
+    );
+    const found = await recoverLastTicks(reader, "ticks", ["AAA"], { initialWindow: 4 });
+    assert.deepEqual(Object.fromEntries(found), { AAA: { sequence: 3, price: 103 } });
   } finally {
     await producer.disconnect();
     await reader.close();
