@@ -31,6 +31,7 @@ import { tempDir } from "@trading/testing";
 import {
   countOutcomes,
   decideOutcomes,
+  expandSplits,
   type LibrdkafkaTest,
   NOT_APPLICABLE,
   parseTestList,
@@ -264,21 +265,41 @@ interface Scenario {
 }
 
 async function runTestNumber(
+  srcDir: string,
   runner: string,
   scenario: Scenario,
-  number: string,
+  test: LibrdkafkaTest,
   options: Options,
   workDir: string,
 ): Promise<{ output: string; timedOut: boolean }> {
-  const cwd = join(workDir, `${number}-${scenario.name}`);
+  const number = test.number;
+  const label = test.subtest === undefined
+    ? `${number}-${scenario.name}`
+    : `${number}-${scenario.name}-${test.subtest}`;
+  // Each run in its own directory (tests write stats and offset files there), whose ../src
+  // is librdkafka's src/: 0053_stats reads ../src/statistics_schema.json.
+  const cwd = join(workDir, "runs", label);
   await Deno.mkdir(cwd, { recursive: true });
+  await Deno.symlink(join(srcDir, "src"), join(workDir, "runs", "src")).catch((error) => {
+    if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+  });
   // stdbuf: the summary table is printed to a buffered stdout, and a failed run ends in
   // abort(), which would lose it.
   const child = new Deno.Command("stdbuf", {
-    args: ["-oL", "-eL", runner, "-Q", "-L", "-p1", "-s", scenario.name],
+    args: [
+      "-oL",
+      "-eL",
+      runner,
+      ...(test.subtest === undefined ? ["-Q"] : []),
+      "-L",
+      "-p1",
+      "-s",
+      scenario.name,
+    ],
     cwd,
     env: {
       TESTS: number,
+      ...(test.subtest === undefined ? {} : { SUBTESTS: test.subtest }),
       RDKAFKA_TEST_CONF: scenario.conf,
       TEST_KAFKA_VERSION: KAFKA_VERSION,
     },
@@ -295,9 +316,9 @@ async function runTestNumber(
   const out = await child.output();
   clearTimeout(timer);
   const output = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-  await Deno.writeTextFile(join(ARTIFACTS, `${number}-${scenario.name}.log`), output);
+  await Deno.writeTextFile(join(ARTIFACTS, `${label}.log`), output);
   const mark = timedOut ? "timeout" : out.success ? "ok" : `exit ${out.code}`;
-  console.log(`compat: ${number} (${scenario.name}) ${mark}`);
+  console.log(`compat: ${label} ${mark}`);
   return { output, timedOut };
 }
 
@@ -308,7 +329,7 @@ async function main(args: string[]): Promise<number> {
   const installed = await ensurePackages();
   const src = await ensureSource(cacheDir);
   const runner = await buildRunner(src, options.jobs, installed);
-  const all = parseTestList(await Deno.readTextFile(join(src, "tests", "test.c")));
+  const all = expandSplits(parseTestList(await Deno.readTextFile(join(src, "tests", "test.c"))));
   const wanted = all.filter((t) =>
     !t.local && !t.manual &&
     (options.tests === undefined || options.tests.some((n) => t.name.startsWith(n)))
@@ -334,20 +355,20 @@ async function main(args: string[]): Promise<number> {
     }
     const scenarioOf = (t: LibrdkafkaTest) =>
       brokers.find((b) => t.scenarios.includes(b.name)) ?? brokers[0]!;
-    const runKey = (t: LibrdkafkaTest) => `${t.number}-${scenarioOf(t).name}`;
+    const runKey = (t: LibrdkafkaTest) => `${t.number}-${scenarioOf(t).name}-${t.subtest ?? ""}`;
     // One test-runner process per test number and scenario: TESTS= matches numbers, and -s
     // picks the tests of one scenario.
-    const groups = new Map<string, { number: string; scenario: Scenario }>();
+    const groups = new Map<string, { test: LibrdkafkaTest; scenario: Scenario }>();
     for (const t of wanted) {
       if (!options.all && NOT_APPLICABLE[t.name] !== undefined) continue;
-      groups.set(runKey(t), { number: t.number, scenario: scenarioOf(t) });
+      groups.set(runKey(t), { test: t, scenario: scenarioOf(t) });
     }
     const keys = [...groups.keys()];
     const outputs = await pool(
       options.jobs,
       keys.map((key) => () => {
-        const { number, scenario } = groups.get(key)!;
-        return runTestNumber(runner, scenario, number, options, work.path);
+        const { test, scenario } = groups.get(key)!;
+        return runTestNumber(src, runner, scenario, test, options, work.path);
       }),
     );
     const runs = new Map(keys.map((key, i) => [key, outputs[i]!]));

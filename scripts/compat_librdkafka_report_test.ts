@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   countOutcomes,
   decideOutcomes,
+  expandSplits,
   firstFailure,
   parseSummary,
   parseTestList,
@@ -128,7 +129,12 @@ Deno.test("decideOutcomes() maps summaries, aborts, timeouts and tests not run",
   const tests = parseTestList(TEST_C).filter((t) =>
     ["0012", "0045", "0028", "0068", "0103"].includes(t.number)
   );
-  const twelve = { ...tests[0]!, name: "0012_produce_consume", number: "0012" };
+  const twelve = {
+    ...tests[0]!,
+    name: "0012_produce_consume",
+    runnerName: "0012_produce_consume",
+    number: "0012",
+  };
   const rows = decideOutcomes(
     [twelve, ...tests],
     new Map([
@@ -172,4 +178,35 @@ Deno.test("renderTable() escapes pipes in details and ends with the totals", () 
     lines.at(-1),
     "1 passed, 1 failed, 0 timed out, 0 skipped by librdkafka, 0 not applicable to one broker",
   );
+});
+
+Deno.test("expandSplits() gives each sub-test of a split test its own row", () => {
+  const tests = expandSplits(parseTestList(TEST_C), { "0001_multiobj": ["A", "B"] });
+  const rows = tests.filter((t) => t.number === "0001");
+  assert.deepEqual(rows.map((t) => [t.name, t.runnerName, t.subtest]), [
+    ["0001_multiobj[A]", "0001_multiobj", "A"],
+    ["0001_multiobj[B]", "0001_multiobj", "B"],
+  ]);
+});
+
+Deno.test("decideOutcomes() counts a split row as skipped when its sub-test did not run", () => {
+  const [a, b] = expandSplits(parseTestList(TEST_C), { "0001_multiobj": ["A", "B"] })
+    .filter((t) => t.number === "0001");
+  const summary = "| 0001_multiobj                            |     PASSED |   0.100s |";
+  const rows = decideOutcomes(
+    [a!, b!],
+    new Map([
+      ["A", {
+        output: `[0001_multiobj / 0.0s] [ do_test_A:10: first ]\n${summary}`,
+        timedOut: false,
+      }],
+      ["B", { output: summary, timedOut: false }],
+    ]),
+    {},
+    (t) => t.subtest ?? "",
+  );
+  assert.deepEqual(rows.map((r) => [r.name, r.outcome]), [
+    ["0001_multiobj[A]", "pass"],
+    ["0001_multiobj[B]", "skipped"],
+  ]);
 });
