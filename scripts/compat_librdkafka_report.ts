@@ -186,6 +186,7 @@ export const NOT_APPLICABLE: Readonly<Record<string, string>> = {
   "0081_admin[DeleteAcls]": ACLS,
   "0098_consumer_txn": `${RF3}, and a Java producer (TransactionProducerCli) from KAFKA_PATH`,
   "0101_fetch_from_follower": `${RF3}, with racks (follower fetching, KIP-392)`,
+  "0103_transactions": RF3,
   "0107_topic_recreate": RF3,
   "0109_auto_create_topics": `${KAFKA_TOOLS} (kafka-acls.sh) to deny a topic: ${ACLS}`,
   "0111_delay_create_topics": RF3,
