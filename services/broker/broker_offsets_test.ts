@@ -2,7 +2,9 @@
  * Offsets as Kafka serves them, checked with real clients over TCP: ListOffsets by timestamp
  * finds the record (not only its batch) for kafkajs and kcat; OffsetCommit metadata comes
  * back from OffsetFetch for kafka-python; a fetch from an offset inside a batch returns the
- * whole batch, and the clients skip the records before the offset they asked for.
+ * whole batch, and the clients skip the records before the offset they asked for; a
+ * standalone commit (generation -1, as an admin client's) into a group with an active member
+ * gets UNKNOWN_MEMBER_ID from librdkafka's point of view, as from Kafka.
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
@@ -16,6 +18,9 @@ import { withBroker } from "@trading/testing/with-broker";
 
 const COMMIT_METADATA = fileURLToPath(
   new URL("./testdata/kafka_python_commit_metadata.py", import.meta.url),
+);
+const COMMIT_ACTIVE_GROUP = fileURLToPath(
+  new URL("./testdata/confluent_admin_commit_active_group.py", import.meta.url),
 );
 
 async function run(command: string, args: string[]): Promise<string> {
@@ -95,6 +100,14 @@ Deno.test("kafka-python reads back the metadata it committed with an offset", as
       offset: 3,
       metadata: "checkpoint-a",
     });
+  });
+});
+
+Deno.test("a standalone commit into a group with an active member gets UNKNOWN_MEMBER_ID (librdkafka)", async () => {
+  await requireTestTool("confluent-kafka-python");
+  await withBroker({ createTopics: [{ name: "active", partitions: 1 }] }, async (broker) => {
+    const out = await run(DEBIAN_PYTHON, [COMMIT_ACTIVE_GROUP, broker.address, "active"]);
+    assert.deepEqual(JSON.parse(out.trim().split("\n").pop()!), { error: "UNKNOWN_MEMBER_ID" });
   });
 });
 

@@ -130,7 +130,10 @@ export class GroupCoordinator {
 
   /**
    * Checks that a commit may be applied: a member of the current generation, or a
-   * standalone commit (generation -1, no member id) to a group without members.
+   * standalone commit (generation -1, no member id) to a group without members. A standalone
+   * commit into a group with members gets UNKNOWN_MEMBER_ID, as Kafka answers (its
+   * GroupCoordinator.validateOffsetCommit: the group is not only storing offsets), which is what
+   * librdkafka's AlterConsumerGroupOffsets test (0081_admin) expects.
    */
   validateCommit(
     groupId: string,
@@ -143,7 +146,7 @@ export class GroupCoordinator {
     if (generationId < 0 && memberId === "") {
       return group === undefined || group.members.size === 0
         ? ErrorCode.NONE
-        : ErrorCode.ILLEGAL_GENERATION;
+        : ErrorCode.UNKNOWN_MEMBER_ID;
     }
     if (group === undefined) return ErrorCode.UNKNOWN_MEMBER_ID;
     const problem = group.instanceProblem(memberId, instanceId);
