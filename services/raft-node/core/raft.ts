@@ -16,6 +16,7 @@ import {
   isMember,
   isVoter,
 } from "./conf_state.ts";
+import { mayGrantVote, randomizedElectionTimeout, tallyVotes } from "./election.ts";
 import { Progress } from "./progress.ts";
 import { entryBytes, RaftLog } from "./raft_log.ts";
 import {
@@ -716,13 +717,12 @@ export class Raft {
   }
 
   // -------------------------------------------------------------------------------------------
-  // Elections.
+  // Elections: the state of an election; its rules, and the steps in order, are in
+  // core/election.ts. (The pre-vote and lease checks on incoming messages are in `step`.)
   // -------------------------------------------------------------------------------------------
 
   #resetRandomizedElectionTimeout(): void {
-    // Randomized timeouts in [electionTick, 2 * electionTick) make split votes rare (§5.2).
-    this.#randomizedElectionTimeout = this.#electionTick +
-      Math.floor(this.#random() * this.#electionTick);
+    this.#randomizedElectionTimeout = randomizedElectionTimeout(this.#electionTick, this.#random);
   }
 
   #tickElection(): void {
@@ -794,26 +794,11 @@ export class Raft {
   }
 
   #tallyVotes(): "won" | "lost" | "pending" {
-    const voters = this.#log.conf.voters;
-    const quorum = Math.floor(voters.length / 2) + 1;
-    let granted = 0;
-    let rejected = 0;
-    for (const id of voters) {
-      const v = this.#votes.get(id);
-      if (v === true) granted++;
-      else if (v === false) rejected++;
-    }
-    if (granted >= quorum) return "won";
-    if (rejected >= quorum) return "lost";
-    return "pending";
+    return tallyVotes(this.#log.conf.voters, this.#votes);
   }
 
   #handleRequestVote(m: RequestVoteRequest): void {
-    // We may vote for m.from when we already did in this term, or when we have voted for
-    // nobody and follow nobody; a pre-vote for a later term is always a candidate for it.
-    const canVote = this.#vote === m.from ||
-      (this.#vote === NONE && this.#leader === NONE) ||
-      (m.preVote && m.term > this.#term);
+    const canVote = mayGrantVote({ vote: this.#vote, leader: this.#leader, term: this.#term }, m);
     // Election restriction (§5.4.1): only a candidate whose log holds every committed entry.
     const upToDate = this.#unsafe.skipLogUpToDateCheck ||
       this.#log.isUpToDate(m.lastLogIndex, m.lastLogTerm);
