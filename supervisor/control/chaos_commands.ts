@@ -33,7 +33,12 @@ import {
   raftNodesOf,
   registerRaftCommands,
 } from "./raft_commands.ts";
-import { callRaftNodes, type RaftCallRequest, type RaftMethods } from "./raft_call.ts";
+import {
+  callRaftNodes,
+  type RaftCallRequest,
+  type RaftCallResult,
+  type RaftMethods,
+} from "./raft_call.ts";
 import { selfCommand } from "../supervision/self_command.ts";
 import type { Supervisor } from "../supervision/supervisor.ts";
 
@@ -104,6 +109,9 @@ function selectNodes(supervisor: Supervisor, target: string): RaftNodeRef[] {
  * Makes one RaftAdmin call per node (one `raft-call` process); returns one line per node and
  * the nodes whose call failed.
  */
+/** Rounds of one admin call per node: the first, and the retries of those that timed out. */
+const CHAOS_CALL_ROUNDS = 3;
+
 async function onEveryNode<M extends "setChaos" | "partition" | "heal" | "getChaos">(
   nodes: readonly RaftNodeRef[],
   method: M,
@@ -114,13 +122,22 @@ async function onEveryNode<M extends "setChaos" | "partition" | "heal" | "getCha
   const failed: RaftNodeRef[] = [];
   const states = new Map<RaftNodeRef, ChaosState>();
   if (nodes.length === 0) return { lines, failed, states };
-  const calls = nodes.map((node) =>
-    ({ addr: node.grpcAddr, method, request: request(node) }) as RaftCallRequest
-  );
-  const results = await callRaftNodes(calls, {
-    deadlineMs: RAFT_CALL_DEADLINE_MS,
-    clusterSecret: clusterSecretOf(nodes),
-  });
+  // Every admin call sets a state, so a call that timed out (a loaded machine, a channel still
+  // connecting) is made again, up to CHAOS_CALL_ROUNDS times in all: a heal that fails
+  // leaves a fault behind. A paused node holds the command for that many deadlines at most.
+  const results: RaftCallResult<M>[] = new Array(nodes.length);
+  let pending = nodes.map((_, i) => i);
+  for (let round = 1; round <= CHAOS_CALL_ROUNDS && pending.length > 0; round++) {
+    const calls = pending.map((i) =>
+      ({ addr: nodes[i]!.grpcAddr, method, request: request(nodes[i]!) }) as RaftCallRequest
+    );
+    const answers = await callRaftNodes(calls, {
+      deadlineMs: RAFT_CALL_DEADLINE_MS,
+      clusterSecret: clusterSecretOf(nodes),
+    });
+    answers.forEach((answer, k) => results[pending[k]!] = answer as RaftCallResult<M>);
+    pending = pending.filter((i) => !results[i]!.ok && /DEADLINE_EXCEEDED/.test(results[i]!.error));
+  }
   results.forEach((result, i) => {
     const node = nodes[i]!;
     if (result.ok) {

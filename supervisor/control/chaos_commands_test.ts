@@ -4,7 +4,13 @@ import { tempDir, waitFor } from "@trading/testing";
 import { parseRuntimeProfile, pipelineCommands } from "./chaos_commands.ts";
 import { faultTracker } from "./fault_tracker.ts";
 import { callRaftNodes } from "./raft_call.ts";
-import { clusterSecretOf, leaderOf, raftNodesOf, raftStatuses } from "./raft_commands.ts";
+import {
+  clusterSecretOf,
+  leaderOf,
+  RAFT_CALL_DEADLINE_MS,
+  raftNodesOf,
+  raftStatuses,
+} from "./raft_commands.ts";
 import { Supervisor } from "../supervision/supervisor.ts";
 import { startRaftSupervisor, unexpectedExits } from "../testdata/raft_supervisor.ts";
 
@@ -184,6 +190,17 @@ Deno.test("chaos, partition and heal change the nodes' transport at runtime and 
   assert.equal(started.length, 5); // 3 network, 1 partition, 1 exit-on-leader
   assert.deepEqual([...stopped].sort(), [...started].sort());
   assert.ok(events.every((e) => !Number.isNaN(Date.parse(e.time))));
+
+  // A node that answers after the call's deadline (paused past it) is asked again: heal
+  // still reaches it.
+  supervisor.pause("raft-3");
+  const resume = setTimeout(() => supervisor.resume("raft-3"), RAFT_CALL_DEADLINE_MS * 1.5);
+  try {
+    const again = await run("heal");
+    assert.match(again, /raft-3: chaos off, profile off/);
+  } finally {
+    clearTimeout(resume);
+  }
   assert.deepEqual(unexpectedExits(supervisor), []);
 });
 
