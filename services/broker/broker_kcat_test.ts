@@ -130,8 +130,10 @@ for (const codec of ["gzip", "snappy", "lz4", "zstd"] as const) {
           { length: 100 },
           (_, i) => `compressible ${"abc".repeat(20)} ${i}`,
         );
+        // One batch on a slow machine too: librdkafka fills a batch for up to linger.ms (5 ms by
+        // default, in which a loaded machine's kcat reads only part of its input).
         await kcat(
-          ["-b", broker.address, "-t", codec, "-P", "-z", codec],
+          ["-b", broker.address, "-t", codec, "-P", "-z", codec, "-X", "linger.ms=1000"],
           values.map((v) => `${v}\n`).join(""),
         );
         const out = await kcat([
