@@ -4,7 +4,7 @@ import { freePort, settlesWithin, tempDir, waitFor } from "@trading/testing";
 import type { ChildSpecInput } from "./supervision/child_spec.ts";
 import { freePortOffset } from "./free_port_offset.ts";
 import { readProcessInfo } from "./supervision/process_info.ts";
-import { RoleProcess } from "@trading/testing";
+import { RoleProcess, SpawnedProcess } from "@trading/testing";
 import type { ChildStatus } from "./supervision/supervisor.ts";
 import { alivePids, childOf, probedFixtureSpec } from "./testdata/fixtures.ts";
 
@@ -23,7 +23,7 @@ interface StatusBody {
 
 /** A supervisor process of the test, its output collected. */
 interface SupervisorProcess extends AsyncDisposable {
-  process: Deno.ChildProcess;
+  process: SpawnedProcess;
   url: string;
   output: () => string;
   status(): Promise<StatusBody>;
@@ -34,36 +34,20 @@ function startSupervisorProcess(
   env: Record<string, string> = {},
 ): SupervisorProcess {
   const port = freePort();
-  const process = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--frozen", ...args],
+  const process = SpawnedProcess.spawn(Deno.execPath(), ["run", "-A", "--frozen", ...args], {
     cwd: ROOT,
     env: { SUPERVISOR_HTTP_PORT: String(port), KAFKA_BROKERS: "", LOG_LEVEL: "info", ...env },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let text = "";
-  const decoder = new TextDecoder();
-  const collect = async (stream: ReadableStream<Uint8Array>) => {
-    for await (const chunk of stream) text += decoder.decode(chunk, { stream: true });
-  };
-  const collecting = Promise.all([collect(process.stdout), collect(process.stderr)]);
+  });
   const url = `http://127.0.0.1:${port}`;
   return {
     process,
     url,
-    output: () => text,
+    output: () => process.text(),
     async status() {
       const response = await fetch(`${url}/status`);
       return await response.json();
     },
-    async [Symbol.asyncDispose]() {
-      try {
-        process.kill("SIGKILL");
-      } catch { /* already gone */ }
-      await process.status;
-      await collecting;
-    },
+    [Symbol.asyncDispose]: () => process[Symbol.asyncDispose](),
   };
 }
 
@@ -113,7 +97,7 @@ Deno.test("no child outlives a SIGKILLed supervisor, a paused one included", asy
 
   const killedAt = Date.now();
   supervisor.process.kill("SIGKILL");
-  await supervisor.process.status;
+  await supervisor.process.exited();
   await waitFor("every child gone", () => alivePids(pids).length === 0, { timeoutMs: 5000 });
   console.log(`all ${pids.length} processes gone ${Date.now() - killedAt} ms after the SIGKILL`);
 });
@@ -156,7 +140,7 @@ Deno.test("ctl runs a command on the supervisor; a bad one prints usage, exits 2
   const shutdown = await RoleProcess.run("ctl", ["shutdown"], env);
   assert.equal(shutdown.code, 0);
   assert.equal(shutdown.stdout.trim(), "shutting down");
-  assert.equal((await supervisor.process.status).code, 0);
+  assert.equal((await supervisor.process.exited()).code, 0);
   assert.deepEqual(alivePids([svcPid, restarted.pid!, before.watchdogPid!]), []);
 
   const unreachable = await RoleProcess.run("ctl", ["status"], env);
@@ -194,7 +178,7 @@ Deno.test("up starts every role that exists, reports them healthy, and SIGINT st
     supervisor.process.kill("SIGINT");
     const exit = await settlesWithin(
       "the supervisor's exit after SIGINT",
-      supervisor.process.status,
+      supervisor.process.exited(),
     );
     const tookMs = Date.now() - interruptedAt;
     assert.equal(exit.code, 0, supervisor.output().slice(-3000));
@@ -215,7 +199,7 @@ Deno.test("up refuses to start when a child's port is taken, naming the port and
       SUPERVISOR_DATA_DIR: dir.path,
     });
     const timeout = setTimeout(() => supervisor.process.kill("SIGKILL"), 20_000);
-    const { code } = await supervisor.process.status;
+    const { code } = await supervisor.process.exited();
     clearTimeout(timeout);
     assert.equal(code, 1, supervisor.output());
     assert.match(

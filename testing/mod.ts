@@ -9,6 +9,7 @@
 export * from "./free_port.ts";
 export * from "./long_mode.ts";
 export * from "./role_process.ts";
+export * from "./spawned_process.ts";
 export * from "./temp_dir.ts";
 export * from "./test_tools.ts";
 export * from "./wait_for.ts";

@@ -9,7 +9,7 @@
 import { fileURLToPath } from "node:url";
 import { freePort } from "./free_port.ts";
 import { waitFor } from "./wait_for.ts";
-import { readLines } from "@trading/supervisor/read-lines";
+import { SpawnedProcess } from "./spawned_process.ts";
 import { MAIN_MODULE_URL } from "@trading/supervisor/self-command";
 
 const MAIN = fileURLToPath(MAIN_MODULE_URL);
@@ -26,23 +26,14 @@ export class RoleProcess implements AsyncDisposable {
   readonly role: string;
   readonly httpPort: number;
   /** Every line it printed so far, stdout and stderr interleaved. */
-  readonly output: string[] = [];
-  #child: Deno.ChildProcess;
-  #status: Promise<Deno.CommandStatus>;
-  #pumps: Promise<unknown>;
+  readonly output: string[];
+  #process: SpawnedProcess;
 
-  private constructor(role: string, httpPort: number, child: Deno.ChildProcess, echo: boolean) {
+  private constructor(role: string, httpPort: number, process: SpawnedProcess) {
     this.role = role;
     this.httpPort = httpPort;
-    this.#child = child;
-    this.#status = child.status;
-    const pump = async (stream: ReadableStream<Uint8Array>) => {
-      for await (const line of readLines(stream)) {
-        this.output.push(line);
-        if (echo) console.error(`[${role}] ${line.slice(0, 300)}`);
-      }
-    };
-    this.#pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
+    this.#process = process;
+    this.output = process.output;
   }
 
   /**
@@ -55,14 +46,15 @@ export class RoleProcess implements AsyncDisposable {
     { echo = false, denoArgs = [] }: { echo?: boolean; denoArgs?: string[] } = {},
   ): RoleProcess {
     const httpPort = Number(env.PORT_HTTP ?? freePort());
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "--frozen", ...denoArgs, MAIN, role],
-      env: { LOG_LEVEL: "info", TRADING_SUPERVISED: "", ...env, PORT_HTTP: String(httpPort) },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    return new RoleProcess(role, httpPort, child, echo);
+    const process = SpawnedProcess.spawn(
+      Deno.execPath(),
+      ["run", "-A", "--frozen", ...denoArgs, MAIN, role],
+      {
+        env: { LOG_LEVEL: "info", TRADING_SUPERVISED: "", ...env, PORT_HTTP: String(httpPort) },
+        ...(echo ? { echo: role } : {}),
+      },
+    );
+    return new RoleProcess(role, httpPort, process);
   }
 
   /** Runs `main.ts <role> ...args` with `env` added to this process's to its end. */
@@ -88,20 +80,18 @@ export class RoleProcess implements AsyncDisposable {
 
   /** The process id. */
   get pid(): number {
-    return this.#child.pid;
+    return this.#process.pid;
   }
 
   /** Resolves with the exit code once the process ended and its output is read. */
   async exited(): Promise<number> {
-    const status = await this.#status;
-    await this.#pumps;
-    return status.code;
+    return (await this.#process.exited()).code;
   }
 
   /** Waits until `/readyz` answers 200. */
   async ready(timeoutMs = 30_000): Promise<void> {
     let ended = false;
-    void this.#status.then(() => (ended = true));
+    void this.#process.status.then(() => (ended = true));
     await waitFor(`${this.role} ready`, async () => {
       if (ended) throw new Error(`${this.role} exited:\n${this.tail()}`);
       const response = await fetch(`http://127.0.0.1:${this.httpPort}/readyz`);
@@ -124,9 +114,7 @@ export class RoleProcess implements AsyncDisposable {
 
   /** Sends `signal` (ignored when it already ended). */
   kill(signal: Deno.Signal = "SIGKILL"): void {
-    try {
-      this.#child.kill(signal);
-    } catch { /* already ended */ }
+    this.#process.kill(signal);
   }
 
   /** The last lines of output. */

@@ -14,7 +14,7 @@ import { ApplyRequest, OrderStatus } from "@trading/proto";
 import { RaftClient } from "@trading/shared/raft-client";
 import { generateClusterSecret } from "@trading/shared/cluster-secret";
 import { createKafka, ensureTopics } from "@trading/shared/kafka";
-import { CHROMIUM, requireTestTool, tempDir, waitFor } from "@trading/testing";
+import { CHROMIUM, requireTestTool, SpawnedProcess, tempDir, waitFor } from "@trading/testing";
 import { ROLES } from "../../main.ts";
 import { defaultCommands } from "../control/commands.ts";
 import { serveControl } from "../control/control_server.ts";
@@ -52,8 +52,7 @@ const CLUSTER_SECRET = generateClusterSecret();
 function startPipeline(dataDir: string) {
   const offset = freePortOffset([8090]);
   const httpPort = 8090 + offset;
-  const process = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--frozen", MAIN, "up"],
+  const process = SpawnedProcess.spawn(Deno.execPath(), ["run", "-A", "--frozen", MAIN, "up"], {
     cwd: ROOT,
     env: {
       SUPERVISOR_HTTP_PORT: String(httpPort),
@@ -65,22 +64,13 @@ function startPipeline(dataDir: string) {
       // Inherited by the children: enough ticks for the strategies to decide orders soon.
       INGESTOR_RATE: "50",
     },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let text = "";
-  const decoder = new TextDecoder();
-  const collect = async (stream: ReadableStream<Uint8Array>) => {
-    for await (const chunk of stream) text += decoder.decode(chunk, { stream: true });
-  };
-  const collecting = Promise.all([collect(process.stdout), collect(process.stderr)]);
+  });
   const url = `http://127.0.0.1:${httpPort}`;
   return {
     url,
     offset,
     /** The last `chars` characters of its output (stdout and stderr). */
-    output: (chars = 5000) => text.slice(-chars),
+    output: (chars = 5000) => process.text(chars),
     async status(): Promise<StatusBody> {
       return await (await fetch(`${url}/status`)).json();
     },
@@ -94,18 +84,15 @@ function startPipeline(dataDir: string) {
     },
     /** SIGINT, as Ctrl-C; resolves with the exit status once every output line is read. */
     async interrupt(): Promise<Deno.CommandStatus> {
-      try {
-        process.kill("SIGINT");
-      } catch { /* already gone */ }
+      process.kill("SIGINT");
       const timer = setTimeout(() => process.kill("SIGKILL"), 15_000);
-      const exit = await process.status;
+      const exit = await process.exited();
       clearTimeout(timer);
-      await collecting;
       return exit;
     },
     async [Symbol.asyncDispose]() {
       const exit = await this.interrupt();
-      if (exit.code !== 0) console.error(`up exited ${exit.code}\n${text.slice(-3000)}`);
+      if (exit.code !== 0) console.error(`up exited ${exit.code}\n${process.text(3000)}`);
     },
   };
 }
