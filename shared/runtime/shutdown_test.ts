@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { waitFor } from "@trading/testing";
+import { SpawnedProcess, waitFor } from "@trading/testing";
 
 const fixture = new URL("./testdata/service_fixture.ts", import.meta.url).pathname;
 
@@ -8,29 +8,16 @@ interface Started {
   lines: string[];
   httpPort: number;
   stdin: WritableStreamDefaultWriter<Uint8Array>;
-  /** Resolves with the exit status once stdout is fully read. */
+  /** Resolves with the exit status once its output is fully read. */
   exited: Promise<Deno.CommandStatus>;
 }
 
 async function startFixture(env: Record<string, string> = {}): Promise<Started> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", fixture],
+  const process = SpawnedProcess.spawn(Deno.execPath(), ["run", "-A", fixture], {
     env,
     stdin: "piped",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const lines: string[] = [];
-  const drained = (async () => {
-    const decoder = new TextDecoderStream();
-    let buffer = "";
-    for await (const chunk of child.stdout.pipeThrough(decoder)) {
-      buffer += chunk;
-      const parts = buffer.split("\n");
-      buffer = parts.pop()!;
-      lines.push(...parts);
-    }
-  })();
+  });
+  const { child, output: lines } = process;
   const ready = await waitFor("fixture READY", () => lines.find((l) => l.startsWith("READY")), {
     timeoutMs: 20_000,
   });
@@ -39,7 +26,7 @@ async function startFixture(env: Record<string, string> = {}): Promise<Started> 
     lines,
     httpPort: Number(ready.split(" ")[1]),
     stdin: child.stdin.getWriter(),
-    exited: drained.then(() => child.status),
+    exited: process.exited(),
   };
 }
 

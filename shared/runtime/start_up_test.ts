@@ -1,32 +1,20 @@
 import assert from "node:assert/strict";
-import { waitFor } from "@trading/testing";
+import { SpawnedProcess, waitFor } from "@trading/testing";
 
 const FIXTURE = new URL("./testdata/start_up_fixture.ts", import.meta.url).pathname;
 
-/** Runs the fixture with FIXTURE_START=`start`; returns it with its stdout lines. */
+/** Runs the fixture with FIXTURE_START=`start`; returns it with its output lines. */
 function fixture(start: string) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--frozen", FIXTURE],
+  const process = SpawnedProcess.spawn(Deno.execPath(), ["run", "-A", "--frozen", FIXTURE], {
     env: { FIXTURE_START: start, LOG_LEVEL: "info" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const lines: string[] = [];
-  const read = (async () => {
-    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
-      lines.push(...chunk.split("\n").filter((l) => l.length > 0));
-    }
-  })();
+  });
+  const lines = process.output;
   return {
-    child,
+    child: process,
     lines,
-    messages: () => lines.map((l) => l.startsWith("{") ? JSON.parse(l).message : l),
-    exited: async () => {
-      const status = await child.status;
-      await read;
-      return status.code;
-    },
+    messages: () =>
+      lines.filter((l) => l.length > 0).map((l) => l.startsWith("{") ? JSON.parse(l).message : l),
+    exited: async () => (await process.exited()).code,
   };
 }
 
