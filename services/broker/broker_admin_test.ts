@@ -275,3 +275,62 @@ Deno.test("IncrementalAlterConfigs sets, appends, subtracts and deletes topic co
     }
   });
 });
+
+Deno.test("kafkajs deleteGroups refuses a group with members, then deletes it and its offsets durably", async () => {
+  await using dir = await tempDir("broker-test-");
+  const options: BrokerOptions = {
+    dataDir: dir.path,
+    port: 0,
+    createTopics: [{ name: "grouped", partitions: 1 }],
+  };
+  let broker = await startBroker(options);
+  try {
+    const consumer = kafka(broker.address).consumer({ groupId: "doomed", maxWaitTimeInMs: 100 });
+    await consumer.connect();
+    let joined = false;
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      joined = true;
+    });
+    await consumer.subscribe({ topic: "grouped" });
+    await consumer.run({ eachMessage: () => Promise.resolve() });
+    await waitFor("the consumer to join its group", () => joined, { timeoutMs: 20_000 });
+    await withAdmin(broker.address, async (admin) => {
+      await assert.rejects(
+        admin.deleteGroups(["doomed"]),
+        (error: Error & { groups?: unknown }) => {
+          assert.match(JSON.stringify(error.groups), /NON_EMPTY_GROUP/);
+          return true;
+        },
+      );
+    });
+    await consumer.disconnect();
+    await withAdmin(broker.address, async (admin) => {
+      await admin.setOffsets({
+        groupId: "doomed",
+        topic: "grouped",
+        partitions: [{ partition: 0, offset: "3" }],
+      });
+      const [before] = await admin.fetchOffsets({ groupId: "doomed", topics: ["grouped"] });
+      assert.equal(before!.partitions[0]!.offset, "3");
+      const deleted = await admin.deleteGroups(["doomed"]);
+      assert.deepEqual(deleted.map((g) => [g.groupId, g.errorCode]), [["doomed", 0]]);
+      await assert.rejects(
+        admin.deleteGroups(["doomed"]),
+        (error: Error & { groups?: unknown }) => {
+          assert.match(JSON.stringify(error.groups), /GROUP_ID_NOT_FOUND/);
+          return true;
+        },
+      );
+    });
+    await broker.close();
+    broker = await startBroker(options);
+    await withAdmin(broker.address, async (admin) => {
+      const { groups } = await admin.listGroups();
+      assert.deepEqual(groups.filter((g) => g.groupId === "doomed"), []);
+      const [after] = await admin.fetchOffsets({ groupId: "doomed", topics: ["grouped"] });
+      assert.equal(after!.partitions[0]!.offset, "-1");
+    });
+  } finally {
+    await broker.close();
+  }
+});

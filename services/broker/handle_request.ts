@@ -13,6 +13,7 @@ import {
 import type { BrokerState, RequestContext } from "./handlers/context.ts";
 import { handleFetch } from "./handlers/fetch.ts";
 import {
+  handleDeleteGroups,
   handleDescribeGroups,
   handleHeartbeat,
   handleJoinGroup,
@@ -156,6 +157,8 @@ export function runHandler(
       return handleDescribeGroups(state, body as T.DescribeGroupsRequest);
     case ApiKey.ListGroups:
       return handleListGroups(state, body as T.ListGroupsRequest);
+    case ApiKey.DeleteGroups:
+      return handleDeleteGroups(state, body as T.DeleteGroupsRequest);
     case ApiKey.ApiVersions:
       return handleApiVersions();
     case ApiKey.CreateTopics:

@@ -166,6 +166,22 @@ export class GroupCoordinator {
     return this.offsets.commit(groupId, entries);
   }
 
+  /**
+   * Deletes a group and its committed offsets, as Kafka's DeleteGroups: NON_EMPTY_GROUP while
+   * it has members, GROUP_ID_NOT_FOUND when neither the group nor offsets of it exist.
+   */
+  async deleteGroup(groupId: string): Promise<number> {
+    if (groupId === "") return ErrorCode.INVALID_GROUP_ID;
+    const group = this.groups.get(groupId);
+    if (group !== undefined && group.members.size > 0) return ErrorCode.NON_EMPTY_GROUP;
+    if (group === undefined && !this.offsets.groupIds().includes(groupId)) {
+      return ErrorCode.GROUP_ID_NOT_FOUND;
+    }
+    this.groups.delete(groupId);
+    await this.offsets.deleteGroup(groupId);
+    return ErrorCode.NONE;
+  }
+
   /** Describes a group; an unknown group is reported as Dead, as Kafka does. */
   describe(groupId: string): DescribedGroup {
     const group = this.groups.get(groupId);

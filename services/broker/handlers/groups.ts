@@ -6,6 +6,8 @@
  */
 import { ErrorCode } from "../protocol/error_codes.ts";
 import type {
+  DeleteGroupsRequest,
+  DeleteGroupsResponse,
   DescribeGroupsRequest,
   DescribeGroupsResponse,
   ErrorOnlyResponse,
@@ -193,4 +195,22 @@ export function handleListGroups(
     filter.size === 0 || filter.has(g.groupState.toLowerCase())
   );
   return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, groups };
+}
+
+/** DeleteGroups: each group with its offsets, once durable; a group with members is refused. */
+export async function handleDeleteGroups(
+  state: BrokerState,
+  request: DeleteGroupsRequest,
+): Promise<DeleteGroupsResponse> {
+  const results = [];
+  for (const groupId of request.groupsNames) {
+    let errorCode: number;
+    try {
+      errorCode = await state.coordinator.deleteGroup(groupId);
+    } catch {
+      errorCode = ErrorCode.KAFKA_STORAGE_ERROR;
+    }
+    results.push({ groupId, errorCode });
+  }
+  return { throttleTimeMs: 0, results };
 }

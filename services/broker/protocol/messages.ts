@@ -34,6 +34,7 @@ export const ApiKey = {
   DescribeConfigs: 32,
   AlterConfigs: 33,
   CreatePartitions: 37,
+  DeleteGroups: 42,
   IncrementalAlterConfigs: 44,
 } as const;
 
@@ -427,6 +428,18 @@ const listGroups: ApiSpec = {
   ]),
 };
 
+const deleteGroups: ApiSpec = {
+  key: ApiKey.DeleteGroups,
+  name: "DeleteGroups",
+  minVersion: 0,
+  maxVersion: 2,
+  request: message("DeleteGroupsRequest", "2+", [f("groupsNames", "[]string")]),
+  response: message("DeleteGroupsResponse", "2+", [
+    throttle("0+"),
+    structs("results", "0+", [f("groupId", "string"), f("errorCode", "int16")]),
+  ]),
+};
+
 const apiVersions: ApiSpec = {
   key: ApiKey.ApiVersions,
   name: "ApiVersions",
@@ -757,6 +770,7 @@ export const APIS: ReadonlyMap<number, ApiSpec> = new Map(
     syncGroup,
     describeGroups,
     listGroups,
+    deleteGroups,
     apiVersions,
     createTopics,
     deleteTopics,

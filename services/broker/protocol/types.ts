@@ -311,6 +311,14 @@ export interface CreatePartitionsResponse {
   results: { name: string; errorCode: number; errorMessage: string | null }[];
 }
 
+export interface DeleteGroupsRequest {
+  groupsNames: string[];
+}
+export interface DeleteGroupsResponse {
+  throttleTimeMs: number;
+  results: { groupId: string; errorCode: number }[];
+}
+
 export interface DeleteRecordsRequest {
   topics: { name: string; partitions: { partitionIndex: number; offset: number }[] }[];
   timeoutMs: number;

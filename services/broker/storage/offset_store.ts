@@ -31,6 +31,8 @@ interface OffsetRecord {
   e: number;
   m: string | null;
   ts: number;
+  /** 1: a tombstone, the offset was deleted (DeleteGroups). */
+  d?: 1;
 }
 
 const FILE_NAME = "group_offsets.log";
@@ -111,6 +113,12 @@ export class OffsetStore implements Syncable {
   }
 
   private apply(r: OffsetRecord): void {
+    if (r.d === 1) {
+      const offsets = this.groups.get(r.g);
+      offsets?.delete(`${r.t}\u0000${r.p}`);
+      if (offsets?.size === 0) this.groups.delete(r.g);
+      return;
+    }
     let group = this.groups.get(r.g);
     if (group === undefined) {
       group = new Map();
@@ -186,17 +194,40 @@ export class OffsetStore implements Syncable {
     group: string,
     entries: { topic: string; partition: number; offset: CommittedOffset }[],
   ): Promise<void> {
-    if (this.failure !== undefined) return Promise.reject(this.failure);
-    const parts = entries.map(({ topic, partition, offset }) => {
-      const record: OffsetRecord = {
+    return this.append(entries.map(({ topic, partition, offset }) => ({
+      g: group,
+      t: topic,
+      p: partition,
+      o: offset.offset,
+      e: offset.leaderEpoch,
+      m: offset.metadata,
+      ts: offset.commitTimestamp,
+    })));
+  }
+
+  /**
+   * Deletes every committed offset of a group (tombstones, durable as commits are); resolves
+   * once durable (sync mode) or written (interval mode).
+   */
+  deleteGroup(group: string): Promise<void> {
+    return this.append(
+      this.list(group).map(([t, p]) => ({
         g: group,
-        t: topic,
-        p: partition,
-        o: offset.offset,
-        e: offset.leaderEpoch,
-        m: offset.metadata,
-        ts: offset.commitTimestamp,
-      };
+        t,
+        p,
+        o: -1,
+        e: -1,
+        m: null,
+        ts: 0,
+        d: 1 as const,
+      })),
+    );
+  }
+
+  private append(records: OffsetRecord[]): Promise<void> {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    if (records.length === 0) return Promise.resolve();
+    const parts = records.map((record) => {
       this.apply(record);
       return encodeRecord(record);
     });
