@@ -10,7 +10,11 @@ import { tempDir, waitFor } from "@trading/testing";
 import { type BrokerOptions, startBroker } from "./broker.ts";
 import { ErrorCode } from "./protocol/error_codes.ts";
 import { ApiKey } from "./protocol/messages.ts";
-import type { AlterConfigsResponse, DescribeConfigsResponse } from "./protocol/types.ts";
+import type {
+  AlterConfigsResponse,
+  DescribeConfigsResponse,
+  OffsetDeleteResponse,
+} from "./protocol/types.ts";
 import { RawKafkaClient } from "./raw_client.ts";
 import { withBroker } from "@trading/testing/with-broker";
 
@@ -333,4 +337,64 @@ Deno.test("kafkajs deleteGroups refuses a group with members, then deletes it an
   } finally {
     await broker.close();
   }
+});
+
+Deno.test("OffsetDelete removes the offsets of topics no member subscribes to and keeps the others", async () => {
+  await withBroker({
+    createTopics: [{ name: "kept", partitions: 1 }, { name: "gone", partitions: 1 }],
+  }, async (broker) => {
+    // Records to commit offsets within (kafkajs resets a consumer that starts past the end).
+    const producer = kafka(broker.address).producer();
+    await producer.connect();
+    for (const topic of ["kept", "gone"]) {
+      await producer.send({ topic, messages: [1, 2, 3, 4, 5].map((n) => ({ value: `v${n}` })) });
+    }
+    await producer.disconnect();
+    await withAdmin(broker.address, async (admin) => {
+      for (const topic of ["kept", "gone"]) {
+        await admin.setOffsets({
+          groupId: "og",
+          topic,
+          partitions: [{ partition: 0, offset: "3" }],
+        });
+      }
+    });
+    const consumer = kafka(broker.address).consumer({ groupId: "og", maxWaitTimeInMs: 100 });
+    let joined = false;
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      joined = true;
+    });
+    const client = await RawKafkaClient.connect(broker.address);
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topic: "kept" });
+      await consumer.run({ eachMessage: () => Promise.resolve() });
+      await waitFor("the consumer to join its group", () => joined, { timeoutMs: 20_000 });
+      const answer = await client.request<OffsetDeleteResponse>(ApiKey.OffsetDelete, 0, {
+        groupId: "og",
+        topics: [{ name: "kept", partitions: [0] }, { name: "gone", partitions: [0] }],
+      });
+      assert.equal(answer.errorCode, ErrorCode.NONE);
+      assert.deepEqual(answer.topics.map((t) => [t.name, t.partitions[0]!.errorCode]), [
+        ["kept", ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC],
+        ["gone", ErrorCode.NONE],
+      ]);
+      await withAdmin(broker.address, async (admin) => {
+        const offsets = await admin.fetchOffsets({ groupId: "og", topics: ["kept", "gone"] });
+        const offset = (topic: string) =>
+          offsets.find((t) => t.topic === topic)!.partitions[0]!.offset;
+        // kept: 3 or what the member has committed since; gone: deleted.
+        assert.notEqual(offset("kept"), "-1");
+        assert.equal(offset("gone"), "-1");
+      });
+      const unknown = await client.request<OffsetDeleteResponse>(ApiKey.OffsetDelete, 0, {
+        groupId: "nobody",
+        topics: [{ name: "gone", partitions: [0] }],
+      });
+      assert.equal(unknown.errorCode, ErrorCode.GROUP_ID_NOT_FOUND);
+    } finally {
+      client.close();
+      await consumer.disconnect();
+    }
+  });
 });

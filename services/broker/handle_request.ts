@@ -20,6 +20,7 @@ import {
   handleLeaveGroup,
   handleListGroups,
   handleOffsetCommit,
+  handleOffsetDelete,
   handleOffsetFetch,
   handleSyncGroup,
 } from "./handlers/groups.ts";
@@ -159,6 +160,8 @@ export function runHandler(
       return handleListGroups(state, body as T.ListGroupsRequest);
     case ApiKey.DeleteGroups:
       return handleDeleteGroups(state, body as T.DeleteGroupsRequest);
+    case ApiKey.OffsetDelete:
+      return handleOffsetDelete(state, body as T.OffsetDeleteRequest);
     case ApiKey.ApiVersions:
       return handleApiVersions();
     case ApiKey.CreateTopics:

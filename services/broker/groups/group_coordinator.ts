@@ -182,6 +182,39 @@ export class GroupCoordinator {
     return ErrorCode.NONE;
   }
 
+  /**
+   * Deletes committed offsets of a group, as Kafka's OffsetDelete (KIP-496): the group error is
+   * GROUP_ID_NOT_FOUND for an unknown group and NON_EMPTY_GROUP for an active group that is not
+   * a consumer group; a partition of a topic that a member subscribes to keeps its offset and
+   * gets GROUP_SUBSCRIBED_TO_TOPIC.
+   */
+  async deleteOffsets(
+    groupId: string,
+    partitions: { topic: string; partition: number }[],
+  ): Promise<{ errorCode: number; partitionErrors: number[] }> {
+    const refuse = (errorCode: number) => ({ errorCode, partitionErrors: [] });
+    if (groupId === "") return refuse(ErrorCode.INVALID_GROUP_ID);
+    const group = this.groups.get(groupId);
+    if (group === undefined && !this.offsets.groupIds().includes(groupId)) {
+      return refuse(ErrorCode.GROUP_ID_NOT_FOUND);
+    }
+    const subscribed = new Set<string>();
+    if (group !== undefined && group.members.size > 0) {
+      if (group.protocolType !== "consumer") return refuse(ErrorCode.NON_EMPTY_GROUP);
+      for (const member of group.describe().members) {
+        for (const topic of subscribedTopics(member.memberMetadata)) subscribed.add(topic);
+      }
+    }
+    const deletable = partitions.filter((p) => !subscribed.has(p.topic));
+    await this.offsets.deleteOffsets(groupId, deletable);
+    return {
+      errorCode: ErrorCode.NONE,
+      partitionErrors: partitions.map((p) =>
+        subscribed.has(p.topic) ? ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC : ErrorCode.NONE
+      ),
+    };
+  }
+
   /** Describes a group; an unknown group is reported as Dead, as Kafka does. */
   describe(groupId: string): DescribedGroup {
     const group = this.groups.get(groupId);
@@ -220,4 +253,25 @@ export class GroupCoordinator {
       group.abortPending(ErrorCode.COORDINATOR_NOT_AVAILABLE);
     }
   }
+}
+
+/**
+ * The topics of a consumer protocol Subscription (version int16, topics as an int32 count of
+ * int16-length strings, then user data we do not need); [] for bytes that are not one.
+ */
+export function subscribedTopics(metadata: Uint8Array): string[] {
+  const view = new DataView(metadata.buffer, metadata.byteOffset, metadata.byteLength);
+  if (metadata.length < 6) return [];
+  const count = view.getInt32(2);
+  const topics: string[] = [];
+  let at = 6;
+  for (let i = 0; i < count; i++) {
+    if (at + 2 > metadata.length) return [];
+    const length = view.getInt16(at);
+    at += 2;
+    if (length < 0 || at + length > metadata.length) return [];
+    topics.push(new TextDecoder().decode(metadata.subarray(at, at + length)));
+    at += length;
+  }
+  return topics;
 }

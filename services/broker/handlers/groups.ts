@@ -20,6 +20,8 @@ import type {
   ListGroupsResponse,
   OffsetCommitRequest,
   OffsetCommitResponse,
+  OffsetDeleteRequest,
+  OffsetDeleteResponse,
   OffsetFetchRequest,
   OffsetFetchResponse,
   SyncGroupRequest,
@@ -213,4 +215,40 @@ export async function handleDeleteGroups(
     results.push({ groupId, errorCode });
   }
   return { throttleTimeMs: 0, results };
+}
+
+/** OffsetDelete: committed offsets of partitions no member subscribes to, once durable. */
+export async function handleOffsetDelete(
+  state: BrokerState,
+  request: OffsetDeleteRequest,
+): Promise<OffsetDeleteResponse> {
+  const partitions = request.topics.flatMap((t) =>
+    t.partitions.map((partition) => ({ topic: t.name, partition }))
+  );
+  let result: { errorCode: number; partitionErrors: number[] };
+  try {
+    result = await state.coordinator.deleteOffsets(request.groupId, partitions);
+  } catch {
+    result = { errorCode: ErrorCode.KAFKA_STORAGE_ERROR, partitionErrors: [] };
+  }
+  if (result.errorCode !== ErrorCode.NONE) {
+    return { errorCode: result.errorCode, throttleTimeMs: 0, topics: [] };
+  }
+  let i = 0;
+  const topics = request.topics.map((t) => ({
+    name: t.name,
+    partitions: t.partitions.map((partitionIndex) => {
+      const subscribedError = result.partitionErrors[i++] ?? ErrorCode.NONE;
+      const unknown = state.topics.get(t.name, partitionIndex) === undefined;
+      return {
+        partitionIndex,
+        errorCode: subscribedError !== ErrorCode.NONE
+          ? subscribedError
+          : unknown
+          ? ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+          : ErrorCode.NONE,
+      };
+    }),
+  }));
+  return { errorCode: ErrorCode.NONE, throttleTimeMs: 0, topics };
 }

@@ -35,6 +35,7 @@ export const ApiKey = {
   AlterConfigs: 33,
   CreatePartitions: 37,
   DeleteGroups: 42,
+  OffsetDelete: 47,
   IncrementalAlterConfigs: 44,
 } as const;
 
@@ -440,6 +441,27 @@ const deleteGroups: ApiSpec = {
   ]),
 };
 
+// OffsetDelete's partitions are structs of one int32 (partitionIndex) in Kafka's definition;
+// v0 is not flexible, so that is byte for byte an int32 array.
+const offsetDelete: ApiSpec = {
+  key: ApiKey.OffsetDelete,
+  name: "OffsetDelete",
+  minVersion: 0,
+  maxVersion: 0,
+  request: message("OffsetDeleteRequest", "none", [
+    f("groupId", "string"),
+    structs("topics", "0+", [f("name", "string"), f("partitions", "[]int32")]),
+  ]),
+  response: message("OffsetDeleteResponse", "none", [
+    f("errorCode", "int16"),
+    throttle("0+"),
+    structs("topics", "0+", [
+      f("name", "string"),
+      structs("partitions", "0+", [f("partitionIndex", "int32"), f("errorCode", "int16")]),
+    ]),
+  ]),
+};
+
 const apiVersions: ApiSpec = {
   key: ApiKey.ApiVersions,
   name: "ApiVersions",
@@ -771,6 +793,7 @@ export const APIS: ReadonlyMap<number, ApiSpec> = new Map(
     describeGroups,
     listGroups,
     deleteGroups,
+    offsetDelete,
     apiVersions,
     createTopics,
     deleteTopics,

@@ -319,6 +319,17 @@ export interface DeleteGroupsResponse {
   results: { groupId: string; errorCode: number }[];
 }
 
+export interface OffsetDeleteRequest {
+  groupId: string;
+  /** Kafka's partitions are structs of one int32 (partitionIndex): the same bytes in v0. */
+  topics: { name: string; partitions: number[] }[];
+}
+export interface OffsetDeleteResponse {
+  errorCode: number;
+  throttleTimeMs: number;
+  topics: { name: string; partitions: { partitionIndex: number; errorCode: number }[] }[];
+}
+
 export interface DeleteRecordsRequest {
   topics: { name: string; partitions: { partitionIndex: number; offset: number }[] }[];
   timeoutMs: number;

@@ -210,18 +210,27 @@ export class OffsetStore implements Syncable {
    * once durable (sync mode) or written (interval mode).
    */
   deleteGroup(group: string): Promise<void> {
-    return this.append(
-      this.list(group).map(([t, p]) => ({
-        g: group,
-        t,
-        p,
-        o: -1,
-        e: -1,
-        m: null,
-        ts: 0,
-        d: 1 as const,
-      })),
+    return this.deleteOffsets(
+      group,
+      this.list(group).map(([topic, partition]) => ({ topic, partition })),
     );
+  }
+
+  /** Deletes committed offsets of a group's partitions (those it has); as {@linkcode deleteGroup}. */
+  deleteOffsets(group: string, partitions: { topic: string; partition: number }[]): Promise<void> {
+    const committed = partitions.filter(({ topic, partition }) =>
+      this.get(group, topic, partition) !== undefined
+    );
+    return this.append(committed.map(({ topic, partition }) => ({
+      g: group,
+      t: topic,
+      p: partition,
+      o: -1,
+      e: -1,
+      m: null,
+      ts: 0,
+      d: 1 as const,
+    })));
   }
 
   private append(records: OffsetRecord[]): Promise<void> {
