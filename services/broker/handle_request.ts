@@ -42,9 +42,14 @@ import {
   handleTxnOffsetCommit,
 } from "./handlers/transactions.ts";
 import { ErrorCode } from "./protocol/error_codes.ts";
+import * as M from "./protocol/messages.ts";
 import { ApiKey, APIS, type ApiSpec } from "./protocol/messages.ts";
-import { decodeMessage, encodeMessage } from "./protocol/schema.ts";
-import type * as T from "./protocol/types.ts";
+import {
+  type Decoded,
+  decodeMessage,
+  encodeMessage,
+  type MessageSchema,
+} from "./protocol/schema.ts";
 import { DecodeError, Reader, Writer } from "./protocol/wire.ts";
 
 /** The parsed request header. */
@@ -123,6 +128,67 @@ export function unsupportedResponse(header: RequestHeader): Uint8Array {
   return w.finish();
 }
 
+/** Runs a served request: decodes its body and answers it (the response body; null: none). */
+type Handler = (
+  state: BrokerState,
+  ctx: RequestContext,
+  reader: Reader,
+) => Promise<object | null> | object | null;
+
+/**
+ * The handler of `spec`'s requests: the body is decoded with the spec's own schema, so its
+ * type is the one derived from that schema (`Decoded`), not a cast.
+ */
+function serve<S extends MessageSchema>(
+  spec: ApiSpec<S>,
+  handle: (
+    state: BrokerState,
+    ctx: RequestContext,
+    body: Decoded<S>,
+  ) => Promise<object | null> | object | null,
+): [number, Handler] {
+  return [
+    spec.key,
+    (state, ctx, reader) =>
+      handle(state, ctx, decodeMessage<Decoded<S>>(spec.request, reader, ctx.apiVersion)),
+  ];
+}
+
+/** Every served API's handler, by API key. */
+const HANDLERS: ReadonlyMap<number, Handler> = new Map([
+  serve(M.produce, (state, ctx, body) => handleProduce(state, ctx, body)),
+  serve(M.fetch, (state, _ctx, body) => handleFetch(state, body)),
+  serve(M.listOffsets, (state, ctx, body) => handleListOffsets(state, ctx, body)),
+  serve(M.metadata, (state, ctx, body) => handleMetadata(state, ctx, body)),
+  serve(M.offsetCommit, (state, _ctx, body) => handleOffsetCommit(state, body)),
+  serve(M.offsetFetch, (state, _ctx, body) => handleOffsetFetch(state, body)),
+  serve(M.findCoordinator, (state, _ctx, body) => handleFindCoordinator(state, body)),
+  serve(M.joinGroup, (state, ctx, body) => handleJoinGroup(state, ctx, body)),
+  serve(M.heartbeat, (state, _ctx, body) => handleHeartbeat(state, body)),
+  serve(M.leaveGroup, (state, ctx, body) => handleLeaveGroup(state, ctx, body)),
+  serve(M.syncGroup, (state, _ctx, body) => handleSyncGroup(state, body)),
+  serve(M.describeGroups, (state, _ctx, body) => handleDescribeGroups(state, body)),
+  serve(M.listGroups, (state, _ctx, body) => handleListGroups(state, body)),
+  serve(M.deleteGroups, (state, _ctx, body) => handleDeleteGroups(state, body)),
+  serve(M.offsetDelete, (state, _ctx, body) => handleOffsetDelete(state, body)),
+  serve(M.apiVersions, () => handleApiVersions()),
+  serve(M.createTopics, (state, ctx, body) => handleCreateTopics(state, ctx, body)),
+  serve(M.deleteTopics, (state, _ctx, body) => handleDeleteTopics(state, body)),
+  serve(M.initProducerId, (state, ctx, body) => handleInitProducerId(state, ctx, body)),
+  serve(M.addPartitionsToTxn, (state, ctx, body) => handleAddPartitionsToTxn(state, ctx, body)),
+  serve(M.addOffsetsToTxn, (state, ctx, body) => handleAddOffsetsToTxn(state, ctx, body)),
+  serve(M.endTxn, (state, ctx, body) => handleEndTxn(state, ctx, body)),
+  serve(M.txnOffsetCommit, (state, ctx, body) => handleTxnOffsetCommit(state, ctx, body)),
+  serve(M.createPartitions, (state, _ctx, body) => handleCreatePartitions(state, body)),
+  serve(M.deleteRecords, (state, _ctx, body) => handleDeleteRecords(state, body)),
+  serve(M.describeConfigs, (state, _ctx, body) => handleDescribeConfigs(state, body)),
+  serve(M.alterConfigs, (state, _ctx, body) => handleAlterConfigs(state, body)),
+  serve(
+    M.incrementalAlterConfigs,
+    (state, _ctx, body) => handleIncrementalAlterConfigs(state, body),
+  ),
+]);
+
 /** Runs the handler of a served request and returns the response body (null: none). */
 export function runHandler(
   state: BrokerState,
@@ -130,67 +196,9 @@ export function runHandler(
   api: ApiSpec,
   reader: Reader,
 ): Promise<object | null> | object | null {
-  const body = decodeMessage<unknown>(api.request, reader, ctx.apiVersion);
-  switch (api.key) {
-    case ApiKey.Produce:
-      return handleProduce(state, ctx, body as T.ProduceRequest);
-    case ApiKey.Fetch:
-      return handleFetch(state, body as T.FetchRequest);
-    case ApiKey.ListOffsets:
-      return handleListOffsets(state, ctx, body as T.ListOffsetsRequest);
-    case ApiKey.Metadata:
-      return handleMetadata(state, ctx, body as T.MetadataRequest);
-    case ApiKey.OffsetCommit:
-      return handleOffsetCommit(state, body as T.OffsetCommitRequest);
-    case ApiKey.OffsetFetch:
-      return handleOffsetFetch(state, body as T.OffsetFetchRequest);
-    case ApiKey.FindCoordinator:
-      return handleFindCoordinator(state, body as T.FindCoordinatorRequest);
-    case ApiKey.JoinGroup:
-      return handleJoinGroup(state, ctx, body as T.JoinGroupRequest);
-    case ApiKey.Heartbeat:
-      return handleHeartbeat(state, body as T.HeartbeatRequest);
-    case ApiKey.LeaveGroup:
-      return handleLeaveGroup(state, ctx, body as T.LeaveGroupRequest);
-    case ApiKey.SyncGroup:
-      return handleSyncGroup(state, body as T.SyncGroupRequest);
-    case ApiKey.DescribeGroups:
-      return handleDescribeGroups(state, body as T.DescribeGroupsRequest);
-    case ApiKey.ListGroups:
-      return handleListGroups(state, body as T.ListGroupsRequest);
-    case ApiKey.DeleteGroups:
-      return handleDeleteGroups(state, body as T.DeleteGroupsRequest);
-    case ApiKey.OffsetDelete:
-      return handleOffsetDelete(state, body as T.OffsetDeleteRequest);
-    case ApiKey.ApiVersions:
-      return handleApiVersions();
-    case ApiKey.CreateTopics:
-      return handleCreateTopics(state, ctx, body as T.CreateTopicsRequest);
-    case ApiKey.DeleteTopics:
-      return handleDeleteTopics(state, body as T.DeleteTopicsRequest);
-    case ApiKey.InitProducerId:
-      return handleInitProducerId(state, ctx, body as T.InitProducerIdRequest);
-    case ApiKey.AddPartitionsToTxn:
-      return handleAddPartitionsToTxn(state, ctx, body as T.AddPartitionsToTxnRequest);
-    case ApiKey.AddOffsetsToTxn:
-      return handleAddOffsetsToTxn(state, ctx, body as T.AddOffsetsToTxnRequest);
-    case ApiKey.EndTxn:
-      return handleEndTxn(state, ctx, body as T.EndTxnRequest);
-    case ApiKey.TxnOffsetCommit:
-      return handleTxnOffsetCommit(state, ctx, body as T.TxnOffsetCommitRequest);
-    case ApiKey.CreatePartitions:
-      return handleCreatePartitions(state, body as T.CreatePartitionsRequest);
-    case ApiKey.DeleteRecords:
-      return handleDeleteRecords(state, body as T.DeleteRecordsRequest);
-    case ApiKey.DescribeConfigs:
-      return handleDescribeConfigs(state, body as T.DescribeConfigsRequest);
-    case ApiKey.AlterConfigs:
-      return handleAlterConfigs(state, body as T.AlterConfigsRequest);
-    case ApiKey.IncrementalAlterConfigs:
-      return handleIncrementalAlterConfigs(state, body as T.IncrementalAlterConfigsRequest);
-    default:
-      throw new DecodeError(`No handler for API key ${api.key}`);
-  }
+  const handler = HANDLERS.get(api.key);
+  if (handler === undefined) throw new DecodeError(`No handler for API key ${api.key}`);
+  return handler(state, ctx, reader);
 }
 
 /** The first non-zero `errorCode` in a response (depth-first), for metrics; 0 if none. */

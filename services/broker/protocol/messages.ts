@@ -40,20 +40,30 @@ export const ApiKey = {
 } as const;
 
 /** One API: its key, supported version range and the schemas of both directions. */
-export interface ApiSpec {
+export interface ApiSpec<
+  Req extends MessageSchema = MessageSchema,
+  Res extends MessageSchema = MessageSchema,
+> {
   key: number;
   name: string;
   minVersion: number;
   maxVersion: number;
-  request: MessageSchema;
-  response: MessageSchema;
+  request: Req;
+  response: Res;
+}
+
+/** Declares an API, keeping its schemas' types (see `Decoded` in schema.ts). */
+function api<const Req extends MessageSchema, const Res extends MessageSchema>(
+  spec: ApiSpec<Req, Res>,
+): ApiSpec<Req, Res> {
+  return spec;
 }
 
 const throttle = (v: string) => f("throttleTimeMs", "int32", v);
 
 // Produce: min version 0 advertised because librdkafka refuses a broker that does not
 // (it probes Produce v0 support for its MsgVer feature); only RecordBatch v2 is accepted.
-const produce: ApiSpec = {
+export const produce = api({
   key: ApiKey.Produce,
   name: "Produce",
   minVersion: 0,
@@ -88,9 +98,9 @@ const produce: ApiSpec = {
     ]),
     throttle("1+"),
   ]),
-};
+});
 
-const fetch: ApiSpec = {
+export const fetch = api({
   key: ApiKey.Fetch,
   name: "Fetch",
   minVersion: 4, // RecordBatch v2 only: v0-v3 would need down-conversion to message sets.
@@ -137,9 +147,9 @@ const fetch: ApiSpec = {
       ]),
     ]),
   ]),
-};
+});
 
-const listOffsets: ApiSpec = {
+export const listOffsets = api({
   key: ApiKey.ListOffsets,
   name: "ListOffsets",
   minVersion: 0,
@@ -171,9 +181,9 @@ const listOffsets: ApiSpec = {
       ]),
     ]),
   ]),
-};
+});
 
-const metadata: ApiSpec = {
+export const metadata = api({
   key: ApiKey.Metadata,
   name: "Metadata",
   minVersion: 0,
@@ -211,9 +221,9 @@ const metadata: ApiSpec = {
     ]),
     f("clusterAuthorizedOperations", "int32", "8-10", { default: -2147483648 }),
   ]),
-};
+});
 
-const offsetCommit: ApiSpec = {
+export const offsetCommit = api({
   key: ApiKey.OffsetCommit,
   name: "OffsetCommit",
   minVersion: 0,
@@ -242,9 +252,9 @@ const offsetCommit: ApiSpec = {
       structs("partitions", "0+", [f("partitionIndex", "int32"), f("errorCode", "int16")]),
     ]),
   ]),
-};
+});
 
-const offsetFetch: ApiSpec = {
+export const offsetFetch = api({
   key: ApiKey.OffsetFetch,
   name: "OffsetFetch",
   minVersion: 0,
@@ -270,9 +280,9 @@ const offsetFetch: ApiSpec = {
     ]),
     f("errorCode", "int16", "2+"),
   ]),
-};
+});
 
-const findCoordinator: ApiSpec = {
+export const findCoordinator = api({
   key: ApiKey.FindCoordinator,
   name: "FindCoordinator",
   minVersion: 0,
@@ -289,9 +299,9 @@ const findCoordinator: ApiSpec = {
     f("host", "string"),
     f("port", "int32"),
   ]),
-};
+});
 
-const joinGroup: ApiSpec = {
+export const joinGroup = api({
   key: ApiKey.JoinGroup,
   name: "JoinGroup",
   minVersion: 0,
@@ -319,9 +329,9 @@ const joinGroup: ApiSpec = {
       f("metadata", "bytes"),
     ]),
   ]),
-};
+});
 
-const heartbeat: ApiSpec = {
+export const heartbeat = api({
   key: ApiKey.Heartbeat,
   name: "Heartbeat",
   minVersion: 0,
@@ -333,9 +343,9 @@ const heartbeat: ApiSpec = {
     f("groupInstanceId", "string", "3+", { nullable: "3+" }),
   ]),
   response: message("HeartbeatResponse", "4+", [throttle("1+"), f("errorCode", "int16")]),
-};
+});
 
-const leaveGroup: ApiSpec = {
+export const leaveGroup = api({
   key: ApiKey.LeaveGroup,
   name: "LeaveGroup",
   minVersion: 0,
@@ -357,9 +367,9 @@ const leaveGroup: ApiSpec = {
       f("errorCode", "int16"),
     ]),
   ]),
-};
+});
 
-const syncGroup: ApiSpec = {
+export const syncGroup = api({
   key: ApiKey.SyncGroup,
   name: "SyncGroup",
   minVersion: 0,
@@ -380,9 +390,9 @@ const syncGroup: ApiSpec = {
     f("protocolName", "string", "5+", { nullable: "5+" }),
     f("assignment", "bytes"),
   ]),
-};
+});
 
-const describeGroups: ApiSpec = {
+export const describeGroups = api({
   key: ApiKey.DescribeGroups,
   name: "DescribeGroups",
   minVersion: 0,
@@ -410,9 +420,9 @@ const describeGroups: ApiSpec = {
       f("authorizedOperations", "int32", "3+", { default: -2147483648 }),
     ]),
   ]),
-};
+});
 
-const listGroups: ApiSpec = {
+export const listGroups = api({
   key: ApiKey.ListGroups,
   name: "ListGroups",
   minVersion: 0,
@@ -427,9 +437,9 @@ const listGroups: ApiSpec = {
       f("groupState", "string", "4+"),
     ]),
   ]),
-};
+});
 
-const deleteGroups: ApiSpec = {
+export const deleteGroups = api({
   key: ApiKey.DeleteGroups,
   name: "DeleteGroups",
   minVersion: 0,
@@ -439,11 +449,11 @@ const deleteGroups: ApiSpec = {
     throttle("0+"),
     structs("results", "0+", [f("groupId", "string"), f("errorCode", "int16")]),
   ]),
-};
+});
 
 // OffsetDelete's partitions are structs of one int32 (partitionIndex) in Kafka's definition;
 // v0 is not flexible, so that is byte for byte an int32 array.
-const offsetDelete: ApiSpec = {
+export const offsetDelete = api({
   key: ApiKey.OffsetDelete,
   name: "OffsetDelete",
   minVersion: 0,
@@ -460,9 +470,9 @@ const offsetDelete: ApiSpec = {
       structs("partitions", "0+", [f("partitionIndex", "int32"), f("errorCode", "int16")]),
     ]),
   ]),
-};
+});
 
-const apiVersions: ApiSpec = {
+export const apiVersions = api({
   key: ApiKey.ApiVersions,
   name: "ApiVersions",
   minVersion: 0,
@@ -480,9 +490,9 @@ const apiVersions: ApiSpec = {
     ]),
     throttle("1+"),
   ]),
-};
+});
 
-const createTopics: ApiSpec = {
+export const createTopics = api({
   key: ApiKey.CreateTopics,
   name: "CreateTopics",
   minVersion: 0,
@@ -518,9 +528,9 @@ const createTopics: ApiSpec = {
       ], { nullable: "5+" }),
     ]),
   ]),
-};
+});
 
-const deleteTopics: ApiSpec = {
+export const deleteTopics = api({
   key: ApiKey.DeleteTopics,
   name: "DeleteTopics",
   minVersion: 0,
@@ -533,9 +543,9 @@ const deleteTopics: ApiSpec = {
     throttle("1+"),
     structs("responses", "0+", [f("name", "string"), f("errorCode", "int16")]),
   ]),
-};
+});
 
-const deleteRecords: ApiSpec = {
+export const deleteRecords = api({
   key: ApiKey.DeleteRecords,
   name: "DeleteRecords",
   minVersion: 0,
@@ -558,9 +568,9 @@ const deleteRecords: ApiSpec = {
       ]),
     ]),
   ]),
-};
+});
 
-const describeConfigs: ApiSpec = {
+export const describeConfigs = api({
   key: ApiKey.DescribeConfigs,
   name: "DescribeConfigs",
   minVersion: 0,
@@ -598,9 +608,9 @@ const describeConfigs: ApiSpec = {
       ]),
     ]),
   ]),
-};
+});
 
-const alterConfigs: ApiSpec = {
+export const alterConfigs = api({
   key: ApiKey.AlterConfigs,
   name: "AlterConfigs",
   minVersion: 0,
@@ -617,9 +627,9 @@ const alterConfigs: ApiSpec = {
     f("validateOnly", "bool"),
   ]),
   response: message("AlterConfigsResponse", "2+", alterConfigsResponseFields()),
-};
+});
 
-const createPartitions: ApiSpec = {
+export const createPartitions = api({
   key: ApiKey.CreatePartitions,
   name: "CreatePartitions",
   minVersion: 0,
@@ -641,9 +651,9 @@ const createPartitions: ApiSpec = {
       f("errorMessage", "string", "0+", { nullable: "0+", default: null }),
     ]),
   ]),
-};
+});
 
-const incrementalAlterConfigs: ApiSpec = {
+export const incrementalAlterConfigs = api({
   key: ApiKey.IncrementalAlterConfigs,
   name: "IncrementalAlterConfigs",
   minVersion: 0,
@@ -661,7 +671,7 @@ const incrementalAlterConfigs: ApiSpec = {
     f("validateOnly", "bool"),
   ]),
   response: message("IncrementalAlterConfigsResponse", "1+", alterConfigsResponseFields()),
-};
+});
 
 function alterConfigsResponseFields() {
   return [
@@ -675,7 +685,7 @@ function alterConfigsResponseFields() {
   ];
 }
 
-const initProducerId: ApiSpec = {
+export const initProducerId = api({
   key: ApiKey.InitProducerId,
   name: "InitProducerId",
   minVersion: 0,
@@ -692,11 +702,11 @@ const initProducerId: ApiSpec = {
     f("producerId", "int64", "0+", { default: -1 }),
     f("producerEpoch", "int16"),
   ]),
-};
+});
 
 // Transactions (KIP-98). AddPartitionsToTxn v4+ is the broker-to-broker verification of
 // KIP-890 and EndTxn v4+ belongs to transactions v2: neither is served.
-const addPartitionsToTxn: ApiSpec = {
+export const addPartitionsToTxn = api({
   key: ApiKey.AddPartitionsToTxn,
   name: "AddPartitionsToTxn",
   minVersion: 0,
@@ -714,9 +724,9 @@ const addPartitionsToTxn: ApiSpec = {
       structs("results", "0+", [f("partitionIndex", "int32"), f("errorCode", "int16")]),
     ]),
   ]),
-};
+});
 
-const addOffsetsToTxn: ApiSpec = {
+export const addOffsetsToTxn = api({
   key: ApiKey.AddOffsetsToTxn,
   name: "AddOffsetsToTxn",
   minVersion: 0,
@@ -728,9 +738,9 @@ const addOffsetsToTxn: ApiSpec = {
     f("groupId", "string"),
   ]),
   response: message("AddOffsetsToTxnResponse", "3+", [throttle("0+"), f("errorCode", "int16")]),
-};
+});
 
-const endTxn: ApiSpec = {
+export const endTxn = api({
   key: ApiKey.EndTxn,
   name: "EndTxn",
   minVersion: 0,
@@ -742,9 +752,9 @@ const endTxn: ApiSpec = {
     f("committed", "bool"),
   ]),
   response: message("EndTxnResponse", "3+", [throttle("0+"), f("errorCode", "int16")]),
-};
+});
 
-const txnOffsetCommit: ApiSpec = {
+export const txnOffsetCommit = api({
   key: ApiKey.TxnOffsetCommit,
   name: "TxnOffsetCommit",
   minVersion: 0,
@@ -774,7 +784,7 @@ const txnOffsetCommit: ApiSpec = {
       structs("partitions", "0+", [f("partitionIndex", "int32"), f("errorCode", "int16")]),
     ]),
   ]),
-};
+});
 
 /** Every API the broker serves, by key. */
 export const APIS: ReadonlyMap<number, ApiSpec> = new Map(

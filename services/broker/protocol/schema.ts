@@ -28,21 +28,56 @@ export type PrimitiveType =
   | "records"
   | "uuid";
 
-/** A field: a primitive, an array of primitives, a struct or an array of structs. */
-export interface Field {
-  name: string;
-  type: PrimitiveType | Field[];
+/** The TypeScript value a primitive decodes to. */
+interface PrimitiveValue {
+  int8: number;
+  int16: number;
+  int32: number;
+  int64: number;
+  float64: number;
+  bool: boolean;
+  string: string;
+  bytes: Uint8Array;
+  records: Uint8Array;
+  uuid: Uint8Array;
+}
+
+/**
+ * A field: a primitive, an array of primitives, a struct or an array of structs. `N` and `V`
+ * are its name and the type of its decoded value, kept by {@linkcode field} and
+ * {@linkcode structs} so that {@linkcode Decoded} can derive a message's TypeScript type
+ * from its schema (the schema is the one source of both).
+ */
+export interface Field<N extends string = string, V = unknown> {
+  name: N;
+  type: PrimitiveType | readonly Field[];
   array: boolean;
   versions: VersionRange;
   nullable: VersionRange | undefined;
   tag: number | undefined;
   defaultValue: unknown;
+  /** Type only: the decoded value (never set). */
+  readonly value?: V;
 }
 
+/** `V`, or `V | null` when the options make the field nullable. */
+type NullableIf<V, O> = O extends { nullable: string } ? V | null : V;
+
+/** The decoded value of a field. */
+export type ValueOf<F> = F extends Field<string, infer V> ? V : never;
+
+/** The decoded object of a struct's (or a message's) fields. */
+export type StructOf<F extends readonly Field[]> = {
+  [P in F[number] as P["name"]]: ValueOf<P>;
+};
+
+/** The decoded body of a message schema: what {@linkcode decodeMessage} returns for it. */
+export type Decoded<S extends MessageSchema> = StructOf<S["fields"]>;
+
 /** The schema of one request or response body. */
-export interface MessageSchema {
+export interface MessageSchema<F extends readonly Field[] = readonly Field[]> {
   name: string;
-  fields: Field[];
+  fields: F;
   /** The first flexible version (compact encodings, tagged fields); Infinity if none. */
   flexibleFrom: number;
 }
@@ -75,12 +110,23 @@ export interface FieldOptions {
  * Declares a field. `type` is a primitive name, `"[]int32"`-style for arrays of primitives,
  * or an array of fields for a struct (with `array` telling whether it is a list of them).
  */
-export function field(
-  name: string,
-  type: PrimitiveType | `[]${PrimitiveType}`,
+export function field<
+  const N extends string,
+  const T extends PrimitiveType | `[]${PrimitiveType}`,
+  const O extends FieldOptions = Record<never, never>,
+>(
+  name: N,
+  type: T,
   versionSpec = "0+",
-  options: FieldOptions = {},
-): Field {
+  options: O = {} as O,
+): Field<
+  N,
+  NullableIf<
+    T extends `[]${infer P extends PrimitiveType}` ? PrimitiveValue[P][]
+      : PrimitiveValue[T & PrimitiveType],
+    O
+  >
+> {
   const array = type.startsWith("[]");
   return {
     name,
@@ -94,12 +140,16 @@ export function field(
 }
 
 /** Declares an array of structs. */
-export function structs(
-  name: string,
+export function structs<
+  const N extends string,
+  const F extends readonly Field[],
+  const O extends FieldOptions = Record<never, never>,
+>(
+  name: N,
   versionSpec: string,
-  fields: Field[],
-  options: FieldOptions = {},
-): Field {
+  fields: F,
+  options: O = {} as O,
+): Field<N, NullableIf<StructOf<F>[], O>> {
   return {
     name,
     type: fields,
@@ -112,7 +162,11 @@ export function structs(
 }
 
 /** Declares a message schema. */
-export function message(name: string, flexibleFrom: string, fields: Field[]): MessageSchema {
+export function message<const F extends readonly Field[]>(
+  name: string,
+  flexibleFrom: string,
+  fields: F,
+): MessageSchema<F> {
   return {
     name,
     fields,
@@ -197,7 +251,7 @@ function decodeValue(r: Reader, f: Field, version: number, flexible: boolean): u
 
 function decodeStruct(
   r: Reader,
-  fields: Field[],
+  fields: readonly Field[],
   version: number,
   flexible: boolean,
 ): Record<string, unknown> {
@@ -307,7 +361,7 @@ function encodeValue(
 
 function encodeStruct(
   w: Writer,
-  fields: Field[],
+  fields: readonly Field[],
   value: Record<string, unknown>,
   version: number,
   flexible: boolean,

@@ -1,16 +1,15 @@
 /**
- * TypeScript shapes of the decoded requests and the responses the handlers build, matching
- * the schemas in messages.ts field for field (fields absent in a version hold defaults).
+ * TypeScript shapes of the decoded requests and the responses the handlers build. A request's
+ * type is derived from its schema in messages.ts (`Decoded`, schema.ts), so the schema is the
+ * one source of both (fields absent in a version hold defaults). The responses are written
+ * here, since a handler may leave out fields whose schema gives a default.
  *
  * @module
  */
+import type * as M from "./messages.ts";
+import type { Decoded } from "./schema.ts";
 
-export interface ProduceRequest {
-  transactionalId: string | null;
-  acks: number;
-  timeoutMs: number;
-  topics: { name: string; partitions: { index: number; records: Uint8Array | null }[] }[];
-}
+export type ProduceRequest = Decoded<typeof M.produce.request>;
 export interface ProducePartitionResponse {
   index: number;
   errorCode: number;
@@ -24,27 +23,7 @@ export interface ProduceResponse {
   throttleTimeMs: number;
 }
 
-export interface FetchRequest {
-  replicaId: number;
-  maxWaitMs: number;
-  minBytes: number;
-  maxBytes: number;
-  isolationLevel: number;
-  sessionId: number;
-  sessionEpoch: number;
-  topics: {
-    topic: string;
-    partitions: {
-      partition: number;
-      currentLeaderEpoch: number;
-      fetchOffset: number;
-      logStartOffset: number;
-      partitionMaxBytes: number;
-    }[];
-  }[];
-  forgottenTopicsData: { topic: string; partitions: number[] }[];
-  rackId: string;
-}
+export type FetchRequest = Decoded<typeof M.fetch.request>;
 export interface FetchPartitionResponse {
   partitionIndex: number;
   errorCode: number;
@@ -62,19 +41,7 @@ export interface FetchResponse {
   responses: { topic: string; partitions: FetchPartitionResponse[] }[];
 }
 
-export interface ListOffsetsRequest {
-  replicaId: number;
-  isolationLevel: number;
-  topics: {
-    name: string;
-    partitions: {
-      partitionIndex: number;
-      currentLeaderEpoch: number;
-      timestamp: number;
-      maxNumOffsets: number;
-    }[];
-  }[];
-}
+export type ListOffsetsRequest = Decoded<typeof M.listOffsets.request>;
 export interface ListOffsetsPartitionResponse {
   partitionIndex: number;
   errorCode: number;
@@ -88,10 +55,7 @@ export interface ListOffsetsResponse {
   topics: { name: string; partitions: ListOffsetsPartitionResponse[] }[];
 }
 
-export interface MetadataRequest {
-  topics: { name: string }[] | null;
-  allowAutoTopicCreation: boolean;
-}
+export type MetadataRequest = Decoded<typeof M.metadata.request>;
 export interface MetadataPartition {
   errorCode: number;
   partitionIndex: number;
@@ -115,31 +79,13 @@ export interface MetadataResponse {
   topics: MetadataTopic[];
 }
 
-export interface OffsetCommitRequest {
-  groupId: string;
-  generationId: number;
-  memberId: string;
-  groupInstanceId: string | null;
-  topics: {
-    name: string;
-    partitions: {
-      partitionIndex: number;
-      committedOffset: number;
-      committedLeaderEpoch: number;
-      committedMetadata: string | null;
-    }[];
-  }[];
-}
+export type OffsetCommitRequest = Decoded<typeof M.offsetCommit.request>;
 export interface OffsetCommitResponse {
   throttleTimeMs: number;
   topics: { name: string; partitions: { partitionIndex: number; errorCode: number }[] }[];
 }
 
-export interface OffsetFetchRequest {
-  groupId: string;
-  topics: { name: string; partitionIndexes: number[] }[] | null;
-  requireStable: boolean;
-}
+export type OffsetFetchRequest = Decoded<typeof M.offsetFetch.request>;
 export interface OffsetFetchResponse {
   throttleTimeMs: number;
   topics: {
@@ -155,10 +101,7 @@ export interface OffsetFetchResponse {
   errorCode: number;
 }
 
-export interface FindCoordinatorRequest {
-  key: string;
-  keyType: number;
-}
+export type FindCoordinatorRequest = Decoded<typeof M.findCoordinator.request>;
 export interface FindCoordinatorResponse {
   throttleTimeMs: number;
   errorCode: number;
@@ -168,15 +111,7 @@ export interface FindCoordinatorResponse {
   port: number;
 }
 
-export interface JoinGroupRequest {
-  groupId: string;
-  sessionTimeoutMs: number;
-  rebalanceTimeoutMs: number;
-  memberId: string;
-  groupInstanceId: string | null;
-  protocolType: string;
-  protocols: { name: string; metadata: Uint8Array }[];
-}
+export type JoinGroupRequest = Decoded<typeof M.joinGroup.request>;
 export interface JoinGroupResponse {
   throttleTimeMs: number;
   errorCode: number;
@@ -188,37 +123,20 @@ export interface JoinGroupResponse {
   members: { memberId: string; groupInstanceId: string | null; metadata: Uint8Array }[];
 }
 
-export interface HeartbeatRequest {
-  groupId: string;
-  generationId: number;
-  memberId: string;
-  groupInstanceId: string | null;
-}
+export type HeartbeatRequest = Decoded<typeof M.heartbeat.request>;
 export interface ErrorOnlyResponse {
   throttleTimeMs: number;
   errorCode: number;
 }
 
-export interface LeaveGroupRequest {
-  groupId: string;
-  memberId: string;
-  members: { memberId: string; groupInstanceId: string | null }[];
-}
+export type LeaveGroupRequest = Decoded<typeof M.leaveGroup.request>;
 export interface LeaveGroupResponse {
   throttleTimeMs: number;
   errorCode: number;
   members: { memberId: string; groupInstanceId: string | null; errorCode: number }[];
 }
 
-export interface SyncGroupRequest {
-  groupId: string;
-  generationId: number;
-  memberId: string;
-  groupInstanceId: string | null;
-  protocolType: string | null;
-  protocolName: string | null;
-  assignments: { memberId: string; assignment: Uint8Array }[];
-}
+export type SyncGroupRequest = Decoded<typeof M.syncGroup.request>;
 export interface SyncGroupResponse {
   throttleTimeMs: number;
   errorCode: number;
@@ -227,10 +145,7 @@ export interface SyncGroupResponse {
   assignment: Uint8Array;
 }
 
-export interface DescribeGroupsRequest {
-  groups: string[];
-  includeAuthorizedOperations: boolean;
-}
+export type DescribeGroupsRequest = Decoded<typeof M.describeGroups.request>;
 export interface DescribedGroup {
   errorCode: number;
   groupId: string;
@@ -251,36 +166,21 @@ export interface DescribeGroupsResponse {
   groups: DescribedGroup[];
 }
 
-export interface ListGroupsRequest {
-  statesFilter: string[];
-}
+export type ListGroupsRequest = Decoded<typeof M.listGroups.request>;
 export interface ListGroupsResponse {
   throttleTimeMs: number;
   errorCode: number;
   groups: { groupId: string; protocolType: string; groupState: string }[];
 }
 
-export interface ApiVersionsRequest {
-  clientSoftwareName: string;
-  clientSoftwareVersion: string;
-}
+export type ApiVersionsRequest = Decoded<typeof M.apiVersions.request>;
 export interface ApiVersionsResponse {
   errorCode: number;
   apiKeys: { apiKey: number; minVersion: number; maxVersion: number }[];
   throttleTimeMs: number;
 }
 
-export interface CreateTopicsRequest {
-  topics: {
-    name: string;
-    numPartitions: number;
-    replicationFactor: number;
-    assignments: { partitionIndex: number; brokerIds: number[] }[];
-    configs: { name: string; value: string | null }[];
-  }[];
-  timeoutMs: number;
-  validateOnly: boolean;
-}
+export type CreateTopicsRequest = Decoded<typeof M.createTopics.request>;
 export interface CreateTopicsResponse {
   throttleTimeMs: number;
   topics: {
@@ -301,39 +201,26 @@ export interface CreatedTopicConfig {
   isSensitive: boolean;
 }
 
-export interface CreatePartitionsRequest {
-  topics: { name: string; count: number; assignments: { brokerIds: number[] }[] | null }[];
-  timeoutMs: number;
-  validateOnly: boolean;
-}
+export type CreatePartitionsRequest = Decoded<typeof M.createPartitions.request>;
 export interface CreatePartitionsResponse {
   throttleTimeMs: number;
   results: { name: string; errorCode: number; errorMessage: string | null }[];
 }
 
-export interface DeleteGroupsRequest {
-  groupsNames: string[];
-}
+export type DeleteGroupsRequest = Decoded<typeof M.deleteGroups.request>;
 export interface DeleteGroupsResponse {
   throttleTimeMs: number;
   results: { groupId: string; errorCode: number }[];
 }
 
-export interface OffsetDeleteRequest {
-  groupId: string;
-  /** Kafka's partitions are structs of one int32 (partitionIndex): the same bytes in v0. */
-  topics: { name: string; partitions: number[] }[];
-}
+export type OffsetDeleteRequest = Decoded<typeof M.offsetDelete.request>;
 export interface OffsetDeleteResponse {
   errorCode: number;
   throttleTimeMs: number;
   topics: { name: string; partitions: { partitionIndex: number; errorCode: number }[] }[];
 }
 
-export interface DeleteRecordsRequest {
-  topics: { name: string; partitions: { partitionIndex: number; offset: number }[] }[];
-  timeoutMs: number;
-}
+export type DeleteRecordsRequest = Decoded<typeof M.deleteRecords.request>;
 export interface DeleteRecordsResponse {
   throttleTimeMs: number;
   topics: {
@@ -342,11 +229,7 @@ export interface DeleteRecordsResponse {
   }[];
 }
 
-export interface DescribeConfigsRequest {
-  resources: { resourceType: number; resourceName: string; configurationKeys: string[] | null }[];
-  includeSynonyms: boolean;
-  includeDocumentation: boolean;
-}
+export type DescribeConfigsRequest = Decoded<typeof M.describeConfigs.request>;
 /** One described config entry. */
 export interface DescribedConfig {
   name: string;
@@ -371,22 +254,8 @@ export interface DescribeConfigsResponse {
   }[];
 }
 
-export interface AlterConfigsRequest {
-  resources: {
-    resourceType: number;
-    resourceName: string;
-    configs: { name: string; value: string | null }[];
-  }[];
-  validateOnly: boolean;
-}
-export interface IncrementalAlterConfigsRequest {
-  resources: {
-    resourceType: number;
-    resourceName: string;
-    configs: { name: string; configOperation: number; value: string | null }[];
-  }[];
-  validateOnly: boolean;
-}
+export type AlterConfigsRequest = Decoded<typeof M.alterConfigs.request>;
+export type IncrementalAlterConfigsRequest = Decoded<typeof M.incrementalAlterConfigs.request>;
 /** The response of AlterConfigs and of IncrementalAlterConfigs. */
 export interface AlterConfigsResponse {
   throttleTimeMs: number;
@@ -398,21 +267,13 @@ export interface AlterConfigsResponse {
   }[];
 }
 
-export interface DeleteTopicsRequest {
-  topicNames: string[];
-  timeoutMs: number;
-}
+export type DeleteTopicsRequest = Decoded<typeof M.deleteTopics.request>;
 export interface DeleteTopicsResponse {
   throttleTimeMs: number;
   responses: { name: string; errorCode: number }[];
 }
 
-export interface InitProducerIdRequest {
-  transactionalId: string | null;
-  transactionTimeoutMs: number;
-  producerId: number;
-  producerEpoch: number;
-}
+export type InitProducerIdRequest = Decoded<typeof M.initProducerId.request>;
 export interface InitProducerIdResponse {
   throttleTimeMs: number;
   errorCode: number;
@@ -420,57 +281,25 @@ export interface InitProducerIdResponse {
   producerEpoch: number;
 }
 
-export interface AddPartitionsToTxnRequest {
-  transactionalId: string;
-  producerId: number;
-  producerEpoch: number;
-  topics: { name: string; partitions: number[] }[];
-}
+export type AddPartitionsToTxnRequest = Decoded<typeof M.addPartitionsToTxn.request>;
 export interface AddPartitionsToTxnResponse {
   throttleTimeMs: number;
   results: { name: string; results: { partitionIndex: number; errorCode: number }[] }[];
 }
 
-export interface AddOffsetsToTxnRequest {
-  transactionalId: string;
-  producerId: number;
-  producerEpoch: number;
-  groupId: string;
-}
+export type AddOffsetsToTxnRequest = Decoded<typeof M.addOffsetsToTxn.request>;
 export interface AddOffsetsToTxnResponse {
   throttleTimeMs: number;
   errorCode: number;
 }
 
-export interface EndTxnRequest {
-  transactionalId: string;
-  producerId: number;
-  producerEpoch: number;
-  committed: boolean;
-}
+export type EndTxnRequest = Decoded<typeof M.endTxn.request>;
 export interface EndTxnResponse {
   throttleTimeMs: number;
   errorCode: number;
 }
 
-export interface TxnOffsetCommitRequest {
-  transactionalId: string;
-  groupId: string;
-  producerId: number;
-  producerEpoch: number;
-  generationId: number;
-  memberId: string;
-  groupInstanceId: string | null;
-  topics: {
-    name: string;
-    partitions: {
-      partitionIndex: number;
-      committedOffset: number;
-      committedLeaderEpoch: number;
-      committedMetadata: string | null;
-    }[];
-  }[];
-}
+export type TxnOffsetCommitRequest = Decoded<typeof M.txnOffsetCommit.request>;
 export interface TxnOffsetCommitResponse {
   throttleTimeMs: number;
   topics: { name: string; partitions: { partitionIndex: number; errorCode: number }[] }[];
