@@ -58,6 +58,18 @@ export class GroupCoordinator {
     }
   }
 
+  /**
+   * Expires the group's sessions that are past their timeout now, before an admin request
+   * looks at it: Kafka expires a session exactly at its deadline, the sweep up to
+   * SWEEP_INTERVAL_MS later (librdkafka 0081_admin deletes groups of closed static members
+   * right after their session timeout).
+   */
+  private expireSessions(group: ConsumerGroup | undefined): void {
+    if (group === undefined) return;
+    group.tick(this.clock());
+    this.report(group);
+  }
+
   private sweep(): void {
     const now = this.clock();
     for (const group of this.groups.values()) {
@@ -173,6 +185,7 @@ export class GroupCoordinator {
   async deleteGroup(groupId: string): Promise<number> {
     if (groupId === "") return ErrorCode.INVALID_GROUP_ID;
     const group = this.groups.get(groupId);
+    this.expireSessions(group);
     if (group !== undefined && group.members.size > 0) return ErrorCode.NON_EMPTY_GROUP;
     if (group === undefined && !this.offsets.groupIds().includes(groupId)) {
       return ErrorCode.GROUP_ID_NOT_FOUND;
@@ -195,6 +208,7 @@ export class GroupCoordinator {
     const refuse = (errorCode: number) => ({ errorCode, partitionErrors: [] });
     if (groupId === "") return refuse(ErrorCode.INVALID_GROUP_ID);
     const group = this.groups.get(groupId);
+    this.expireSessions(group);
     if (group === undefined && !this.offsets.groupIds().includes(groupId)) {
       return refuse(ErrorCode.GROUP_ID_NOT_FOUND);
     }
@@ -218,6 +232,7 @@ export class GroupCoordinator {
   /** Describes a group; an unknown group is reported as Dead, as Kafka does. */
   describe(groupId: string): DescribedGroup {
     const group = this.groups.get(groupId);
+    this.expireSessions(group);
     if (group !== undefined) return group.describe();
     const known = this.offsets.groupIds().includes(groupId);
     return {
