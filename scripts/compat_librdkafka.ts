@@ -17,8 +17,8 @@
  * 4. Runs every test that needs a broker (not `TEST_F_LOCAL`, not manual), one test number per
  *    `test-runner` process (`TESTS=<n> -Q -L -p1`, quick mode), killed at `--timeout` seconds,
  *    `--jobs` processes at a time, in the scenario the test asks for.
- * 5. Prints the pass / fail table and writes it, with every test's output, to
- *    `test-artifacts/compat-librdkafka/` (gitignored).
+ * 5. Prints the pass / fail table and writes it, with every test's output and the brokers'
+ *    log (`broker.log`), to `test-artifacts/compat-librdkafka/` (gitignored).
  *
  * Exits 0 when no test that applies fails. Needs root for apt-get when a package or the source
  * is missing. Not part of `deno task test`: it takes minutes and needs Debian's source.
@@ -27,6 +27,7 @@
  */
 import { join } from "node:path";
 import { type Broker, startBroker } from "@trading/broker";
+import { setupLogging } from "@trading/shared/log";
 import { tempDir } from "@trading/testing";
 import {
   countOutcomes,
@@ -335,6 +336,16 @@ async function main(args: string[]): Promise<number> {
     (options.tests === undefined || options.tests.some((n) => t.name.startsWith(n)))
   );
   await Deno.mkdir(ARTIFACTS, { recursive: true });
+  // The brokers' own log (groups, rebalances, errors) beside the tests' output.
+  const brokerLog = await Deno.open(join(ARTIFACTS, "broker.log"), {
+    write: true,
+    create: true,
+    truncate: true,
+  });
+  const encoder = new TextEncoder();
+  await setupLogging("broker", "info", {
+    writeLine: (line) => brokerLog.writeSync(encoder.encode(`${line}\n`)),
+  });
   await using work = await tempDir("compat-librdkafka-");
   const brokers: Scenario[] = [];
   try {
@@ -384,6 +395,7 @@ async function main(args: string[]): Promise<number> {
     return counts.fail + counts.timeout === 0 ? 0 : 1;
   } finally {
     for (const b of brokers) await b.broker.close();
+    brokerLog.close();
   }
 }
 
