@@ -13,6 +13,7 @@ import {
   type RaftClientOptions,
 } from "@trading/shared/raft-client";
 import { freePorts } from "./free_port.ts";
+import { SpawnedProcess } from "./spawned_process.ts";
 import { waitFor } from "./wait_for.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
@@ -144,31 +145,16 @@ export class RaftCluster {
       ...this.#options.nodeEnv?.[id],
       ...extra,
     };
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "--frozen", ...(this.#options.denoArgs ?? []), MAIN, "raft-node"],
-      env,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
+    const spawned = SpawnedProcess.spawn(
+      Deno.execPath(),
+      ["run", "-A", "--frozen", ...(this.#options.denoArgs ?? []), MAIN, "raft-node"],
+      { env, output: node.output, ...(this.#options.echo ? { echo: id } : {}) },
+    );
+    const child = spawned.child;
     node.process = child;
     node.exitCode = undefined;
-    const pump = async (stream: ReadableStream<Uint8Array>) => {
-      const decoder = new TextDecoder();
-      let buffered = "";
-      for await (const chunk of stream) {
-        buffered += decoder.decode(chunk, { stream: true });
-        const lines = buffered.split("\n");
-        buffered = lines.pop()!;
-        for (const line of lines) {
-          node.output.push(line);
-          if (this.#options.echo) console.error(`[${id}] ${line}`);
-        }
-      }
-      if (buffered !== "") node.output.push(buffered);
-    };
-    const exited = Promise.all([pump(child.stdout), pump(child.stderr), child.status]).then(
-      ([, , status]) => {
+    const exited = spawned.exited().then(
+      (status) => {
         node.exitCode = status.code;
         if (node.process === child) node.process = undefined;
         if (!this.#killing.delete(id)) {

@@ -23,17 +23,20 @@ export interface SpawnOptions {
   stdin?: "null" | "piped";
   /** Echo every line to stderr, prefixed with `[echo]`. */
   echo?: string;
+  /** Append the lines to this array (kept across restarts, say) instead of a new one. */
+  output?: string[];
 }
 
 /** A running (or ended) child process whose output is being collected. */
 export class SpawnedProcess implements AsyncDisposable {
   readonly child: Deno.ChildProcess;
   /** Every line it printed so far, stdout and stderr interleaved. */
-  readonly output: string[] = [];
+  readonly output: string[];
   readonly #pumps: Promise<unknown>;
 
-  private constructor(child: Deno.ChildProcess, echo: string | undefined) {
+  private constructor(child: Deno.ChildProcess, echo: string | undefined, output: string[]) {
     this.child = child;
+    this.output = output;
     const pump = async (stream: ReadableStream<Uint8Array>) => {
       for await (const line of readLines(stream)) {
         this.output.push(line);
@@ -47,7 +50,7 @@ export class SpawnedProcess implements AsyncDisposable {
   static spawn(
     executable: string,
     args: readonly string[],
-    { env = {}, cwd, stdin = "null", echo }: SpawnOptions = {},
+    { env = {}, cwd, stdin = "null", echo, output = [] }: SpawnOptions = {},
   ): SpawnedProcess {
     const child = new Deno.Command(executable, {
       args: [...args],
@@ -57,7 +60,7 @@ export class SpawnedProcess implements AsyncDisposable {
       stdout: "piped",
       stderr: "piped",
     }).spawn();
-    return new SpawnedProcess(child, echo);
+    return new SpawnedProcess(child, echo, output);
   }
 
   /** The process id. */
