@@ -1,5 +1,5 @@
 /**
- * `deno task compat:librdkafka [--tests 0001,0012] [--timeout 300] [--jobs 2] [--all]`:
+ * `deno task compat:librdkafka [--tests 0001,0012] [--timeout 300] [--jobs 2] [--all] [--full]`:
  * librdkafka's own integration test suite as the judge of the embedded broker's wire
  * compatibility.
  *
@@ -51,10 +51,12 @@ interface Options {
   timeoutSeconds: number;
   jobs: number;
   all: boolean;
+  /** Full mode: without -Q, every sub-test and the full message counts (much slower). */
+  full: boolean;
 }
 
 function parseArgs(args: string[]): Options {
-  const options: Options = { timeoutSeconds: 300, jobs: 2, all: false };
+  const options: Options = { timeoutSeconds: 300, jobs: 2, all: false, full: false };
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     const value = () => {
@@ -66,7 +68,12 @@ function parseArgs(args: string[]): Options {
     else if (arg === "--timeout") options.timeoutSeconds = positive(arg, value());
     else if (arg === "--jobs") options.jobs = positive(arg, value());
     else if (arg === "--all") options.all = true;
-    else throw new Error(`Unknown option ${arg}: expected --tests, --timeout, --jobs or --all`);
+    else if (arg === "--full") options.full = true;
+    else {
+      throw new Error(
+        `Unknown option ${arg}: expected --tests, --timeout, --jobs, --all or --full`,
+      );
+    }
   }
   return options;
 }
@@ -291,7 +298,7 @@ async function runTestNumber(
       "-oL",
       "-eL",
       runner,
-      ...(test.subtest === undefined ? ["-Q"] : []),
+      ...(test.subtest === undefined && !options.full ? ["-Q"] : []),
       "-L",
       "-p1",
       "-s",
@@ -387,7 +394,9 @@ async function main(args: string[]): Promise<number> {
     const table = renderTable(rows);
     const header = `# librdkafka ${src.replace(/^.*librdkafka-/, "")} test suite against the ` +
       `embedded broker\n\nRun ${new Date().toISOString()}, \`deno task compat:librdkafka ` +
-      `${args.join(" ")}\`, quick mode (-Q), broker version ${KAFKA_VERSION}, test-runner ` +
+      `${args.join(" ")}\`, ${
+        options.full ? "full mode" : "quick mode (-Q)"
+      }, broker version ${KAFKA_VERSION}, test-runner ` +
       `linked to Debian's librdkafka.\n\n`;
     await Deno.writeTextFile(join(ARTIFACTS, "results.md"), header + table + "\n");
     console.log(`\n${table}\n\nwritten to ${join(ARTIFACTS, "results.md")}`);
