@@ -19,6 +19,9 @@ import { withBroker } from "@trading/testing/with-broker";
 const COMMIT_METADATA = fileURLToPath(
   new URL("./testdata/kafka_python_commit_metadata.py", import.meta.url),
 );
+const FETCH_MAX_BYTES = fileURLToPath(
+  new URL("./testdata/confluent_fetch_max_bytes.py", import.meta.url),
+);
 const COMMIT_ACTIVE_GROUP = fileURLToPath(
   new URL("./testdata/confluent_admin_commit_active_group.py", import.meta.url),
 );
@@ -108,6 +111,14 @@ Deno.test("a standalone commit into a group with an active member gets UNKNOWN_M
   await withBroker({ createTopics: [{ name: "active", partitions: 1 }] }, async (broker) => {
     const out = await run(DEBIAN_PYTHON, [COMMIT_ACTIVE_GROUP, broker.address, "active"]);
     assert.deepEqual(JSON.parse(out.trim().split("\n").pop()!), { error: "UNKNOWN_MEMBER_ID" });
+  });
+});
+
+Deno.test("a fetch stays within fetch.max.bytes but for the first batch (librdkafka)", async () => {
+  await requireTestTool("confluent-kafka-python");
+  await withBroker({ createTopics: [{ name: "big", partitions: 3 }] }, async (broker) => {
+    const out = await run(DEBIAN_PYTHON, [FETCH_MAX_BYTES, broker.address, "big"]);
+    assert.deepEqual(JSON.parse(out.trim().split("\n").pop()!), { consumed: 9, errors: [] });
   });
 });
 

@@ -68,17 +68,16 @@ async function readOnce(state: BrokerState, request: FetchRequest) {
         continue;
       }
       logs.push(plog);
-      // KIP-74: the first non-empty partition may exceed the budget so progress is possible.
-      const limit = bytes === 0
-        ? Math.max(1, p.partitionMaxBytes)
-        : Math.min(p.partitionMaxBytes, budget);
+      // KIP-74: the response stays within maxBytes, except that the first batch of the first
+      // partition with data is returned whole so that progress is possible (librdkafka 0082).
+      const limit = Math.min(Math.max(1, p.partitionMaxBytes), budget);
       if (limit <= 0) {
         answer.highWatermark = plog.highWatermark;
         answer.lastStableOffset = plog.lastStableOffset;
         answer.logStartOffset = plog.logStartOffset;
         continue;
       }
-      const read = await plog.read(p.fetchOffset, limit, request.isolationLevel);
+      const read = await plog.read(p.fetchOffset, limit, request.isolationLevel, bytes === 0);
       answer.errorCode = read.errorCode;
       answer.highWatermark = read.highWatermark;
       answer.lastStableOffset = read.lastStableOffset;

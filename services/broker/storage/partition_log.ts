@@ -607,13 +607,16 @@ export class PartitionLog implements Syncable {
   }
 
   /**
-   * Reads whole batches starting with the one that holds `offset`, up to `maxBytes` (but at
-   * least one batch, as KIP-74 requires) and never past the high watermark.
+   * Reads whole batches starting with the one that holds `offset`, up to `maxBytes`, and
+   * never past the high watermark. With `minOneBatch` (the first partition of a fetch that
+   * returns data, KIP-74) the first batch is returned even when it is larger; without, a
+   * first batch larger than `maxBytes` returns no records.
    */
   async read(
     offset: number,
     maxBytes: number,
     isolationLevel: number = IsolationLevel.READ_UNCOMMITTED,
+    minOneBatch = true,
   ): Promise<ReadResult> {
     const highWatermark = this.highWatermark;
     const lastStableOffset = this.lastStableOffset;
@@ -648,6 +651,11 @@ export class PartitionLog implements Syncable {
     const start = segment.batchPosition[first]!;
     let last = first;
     const count = segment.batchCount;
+    const firstEnd = first + 1 < count ? segment.batchPosition[first + 1]! : segment.size;
+    if (!minOneBatch && firstEnd - start > maxBytes) {
+      result.records = new Uint8Array(0);
+      return result;
+    }
     while (last + 1 < count) {
       const next = last + 1;
       if (segment.batchLast[next]! >= hw) break;
