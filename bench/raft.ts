@@ -8,6 +8,11 @@
  * - `apply-64-concurrent`: 64 Applies in flight.
  * - `failover`: SIGKILL of the leader to the first successful Apply (on any node), over
  *   `--kills` kills (default 20); the killed node restarts and catches up between kills.
+ * - `failover-pause`, `failover-partition`: the same with the leader frozen (SIGSTOP, then
+ *   SIGCONT) or cut off from its peers (RaftAdmin Partition, then Heal) instead of killed.
+ *
+ * The apply cases count the leader changes the nodes saw while they ran (elections under
+ * load: spurious ones, as nothing fails meanwhile).
  *
  * The load client is this same file run with `--load` (see {@linkcode runLoad}).
  *
@@ -216,6 +221,14 @@ async function applyCase(
   const load = await loadInAnotherProcess(client, address, concurrency, count, seconds, name);
   const after = await cluster.metrics(leader.nodeId);
   const followersAfter = await Promise.all(followers.map((n) => cluster.metrics(n.id)));
+  const leaderChanges = metric(after, "raft_leader_changes_total") -
+    metric(before, "raft_leader_changes_total") +
+    followers.reduce(
+      (sum, _, i) =>
+        sum + metric(followersAfter[i]!, "raft_leader_changes_total") -
+        metric(followersBefore[i]!, "raft_leader_changes_total"),
+      0,
+    );
   const server = serverFigures(before, after);
   // CPU per Apply (user + system, from each node's process_cpu_seconds_total): a figure of
   // the work done, steadier than throughput on a machine shared with other work.
@@ -244,9 +257,11 @@ async function applyCase(
       errors: load.errors,
       seconds: round(load.elapsedMs / 1000, 1),
       fsync: true,
+      leader_changes: leaderChanges,
     },
     command,
     note:
+      `${leaderChanges} leader changes seen by the nodes during the run (spurious elections); ` +
       `leader: ${server.writes} writes, ${server.fsyncs} with fsync (mean ${server.fsyncMeanMs} ms), ` +
       `${server.entriesPerWrite} entries per fsync (group commit); ` +
       `tick intervals (event-loop stalls): p99 <= ${server.p99TickIntervalMs} ms, ` +
@@ -258,12 +273,17 @@ async function applyCase(
   };
 }
 
+/** How a failover case takes the leader away: killed, frozen or cut off from its peers. */
+type FailoverMode = "kill" | "pause" | "partition";
+
 async function failoverCase(
   cluster: RaftCluster,
+  mode: FailoverMode,
   kills: number,
   command: string,
   progress: (line: string) => void,
 ): Promise<BenchResult> {
+  const name = mode === "kill" ? "failover" : `failover-${mode}`;
   const times: number[] = [];
   let probe = 0;
   for (let k = 0; k < kills; k++) {
@@ -271,9 +291,16 @@ async function failoverCase(
     // Let the followers settle into the leader's heartbeats, as in steady operation.
     await new Promise((resolve) => setTimeout(resolve, 300));
     const killedAt = performance.now();
-    await cluster.kill(leader.nodeId, "SIGKILL");
+    if (mode === "kill") await cluster.kill(leader.nodeId, "SIGKILL");
+    else if (mode === "pause") Deno.kill(cluster.node(leader.nodeId).process!.pid, "SIGSTOP");
+    else {
+      const admin = cluster.admin(leader.nodeId);
+      await unary(admin, admin.partition, { peers: [] });
+    }
     for (;;) {
-      const running = cluster.nodes.filter((n) => n.process);
+      // Any node but the one taken away: a partitioned leader still answers until it steps
+      // down, with entries that cannot commit.
+      const running = cluster.nodes.filter((n) => n.process && n.id !== leader.nodeId);
       const results = await Promise.allSettled(running.map(async (node) => {
         const client = cluster.nodeClient(node.id);
         const response = await unary(client, client.apply, {
@@ -294,8 +321,13 @@ async function failoverCase(
     }
     const ms = performance.now() - killedAt;
     times.push(ms);
-    progress(`raft: failover ${k + 1}/${kills}: ${Math.round(ms)} ms`);
-    cluster.spawn(leader.nodeId);
+    progress(`raft: ${name} ${k + 1}/${kills}: ${Math.round(ms)} ms`);
+    if (mode === "kill") cluster.spawn(leader.nodeId);
+    else if (mode === "pause") Deno.kill(cluster.node(leader.nodeId).process!.pid, "SIGCONT");
+    else {
+      const admin = cluster.admin(leader.nodeId);
+      await unary(admin, admin.heal, {});
+    }
     const current = await cluster.waitForLeader({ timeoutMs: 30_000 });
     await cluster.waitForApplied(leader.nodeId, current.commitIndex, 30_000);
   }
@@ -303,19 +335,23 @@ async function failoverCase(
   const within = times.filter((t) => t <= 2 * electionTimeoutMs).length;
   return {
     suite: SUITE,
-    case: "failover",
+    case: name,
     p50_ms: round(percentile(times, 50), 0),
     p99_ms: round(percentile(times, 99), 0),
     max_ms: round(percentile(times, 100), 0),
     params: {
       nodes: 3,
       kills,
+      mode,
       tick_ms: TICK_MS,
       election_ticks: ELECTION_TICKS,
       heartbeat_ticks: HEARTBEAT_TICKS,
     },
     command,
-    note: `leader SIGKILL to first successful Apply; election timeout ${electionTimeoutMs} ms ` +
+    note:
+      `leader ${
+        { kill: "SIGKILL", pause: "SIGSTOP", partition: "partitioned" }[mode]
+      } to first successful Apply on another node; election timeout ${electionTimeoutMs} ms ` +
       `(randomized ${electionTimeoutMs}-${2 * electionTimeoutMs - TICK_MS} ms); ` +
       `${within}/${kills} within 2 election timeouts; min ${Math.round(Math.min(...times))} ms`,
   };
@@ -362,9 +398,11 @@ export async function run(options: BenchOptions): Promise<BenchResult[]> {
           await applyCase(cluster, client, "apply-64-concurrent", 64, count, seconds, command),
         );
       }
-      if (cases.includes("failover")) {
-        options.progress(`raft: failover x ${kills}`);
-        results.push(await failoverCase(cluster, kills, command, options.progress));
+      for (const mode of ["kill", "pause", "partition"] as const) {
+        const name = mode === "kill" ? "failover" : `failover-${mode}`;
+        if (!cases.includes(name)) continue;
+        options.progress(`raft: ${name} x ${kills}`);
+        results.push(await failoverCase(cluster, mode, kills, command, options.progress));
       }
     } finally {
       // A profiled node writes its profile only when it exits by itself.

@@ -51,6 +51,8 @@ export class RaftNodeMetrics {
   /** ApplyBatch calls served (each records several orders). */
   readonly applyBatches: prom.Counter;
   readonly leaderChanges: prom.Counter;
+  /** Followers' leaders forgotten because the connection to them closed. */
+  readonly leaderGone: prom.Counter;
   readonly snapshotsTaken: prom.Counter;
   /** Apply latency as the client API sees it (propose to applied), by result. */
   readonly applySeconds: Readonly<Record<ApplyOutcome["result"], HistogramSeries>>;
@@ -70,6 +72,10 @@ export class RaftNodeMetrics {
       "ApplyBatch calls answered with an outcome per order.",
     );
     this.leaderChanges = counter("raft_leader_changes_total", "Leader changes seen by this node.");
+    this.leaderGone = counter(
+      "raft_leader_connection_closed_total",
+      "Times this follower's connection to its leader closed and it campaigned at once.",
+    );
     this.snapshotsTaken = counter(
       "raft_snapshots_taken_total",
       "Snapshots taken (log compactions).",

@@ -355,6 +355,20 @@ export class Raft {
   }
 
   /**
+   * Forgets `leader`, this follower's leader, once the node learned it is gone (its
+   * connection closed), as etcd-io/raft's ForgetLeader: the leader lease no longer holds, so
+   * this node grants pre-votes at once rather than an election timeout later. Safe with
+   * pre-vote and check-quorum: votes still go only to an up-to-date log, and a leader that is
+   * alive after all is followed again at its next AppendEntries. Returns false (and changes
+   * nothing) unless this node is a follower of `leader`.
+   */
+  forgetLeader(leader: NodeId): boolean {
+    if (this.#role !== "follower" || leader === NONE || this.#leader !== leader) return false;
+    this.#leader = NONE;
+    return true;
+  }
+
+  /**
    * Appends `data` as a normal entry, on the leader only. Refused while a leadership
    * transfer is in progress or on a follower (the result names the known leader).
    */

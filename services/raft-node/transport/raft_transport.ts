@@ -106,6 +106,12 @@ export interface RaftTransportOptions {
   /** Called for every message addressed to this node that survived the chaos layer. */
   readonly onMessage: (message: Message) => void;
   /**
+   * Called when a connection with `peer` closed: its stream to us ended or our stream to it
+   * did (a killed process's sockets close at once). The node loop uses it to stop waiting
+   * an election timeout for a leader that is gone.
+   */
+  readonly onPeerGone?: (peer: string) => void;
+  /**
    * `CLUSTER_SECRET`: when set, a peer's `Stream` and unary calls must carry it in
    * `x-cluster-secret` (refused UNAUTHENTICATED and counted in `grpc_calls_refused_total`
    * otherwise), and this node's own calls carry it.
@@ -245,7 +251,11 @@ export class RaftTransport {
     });
     stream.on("end", () => respondGrpc(stream, STREAM_ACK));
     stream.on("error", () => {});
-    stream.on("close", () => this.#inboundStreams.delete(stream));
+    stream.on("close", () => {
+      this.#inboundStreams.delete(stream);
+      const from = headers[FROM_METADATA];
+      if (typeof from === "string") this.peerGone(from);
+    });
     return true;
   }
 
@@ -354,6 +364,12 @@ export class RaftTransport {
       sender.close(!DENO_GOAWAY_WORKAROUND);
       this.#senders.delete(peer);
     }
+  }
+
+  /** @internal Reports a closed connection with `peer` (see `onPeerGone`). */
+  peerGone(peer: string): void {
+    if (this.#closed || peer === this.nodeId) return;
+    this.#options.onPeerGone?.(peer);
   }
 
   /** Delivers a received message to the core unless a partition drops it. */
@@ -599,6 +615,7 @@ class PeerSender {
     this.#socket = undefined;
     socket.destroy();
     if (this.#closed) return;
+    this.#transport.peerGone(this.peer);
     // A stream that lived a while was a working connection: start the backoff afresh.
     if (performance.now() - this.#openedAt > 1000) this.#attempt = 0;
     this.#attempt++;
