@@ -250,6 +250,31 @@ Deno.test("Raft: a follower in its leader lease ignores a vote request of a high
   assert.equal(response?.granted, true);
 });
 
+Deno.test("Raft: followers that forget a gone leader elect a new one without waiting an election timeout", () => {
+  const c = new TestCluster(["a", "b", "c"]);
+  c.elect("a");
+  const term = c.node("b").term;
+  c.drop = (m) => m.from === "a" || m.to === "a"; // a is gone
+  assert.equal(c.node("a").forgetLeader("a"), false, "a leader has no leader to forget");
+  assert.equal(c.node("b").forgetLeader("c"), false, "c is not b's leader");
+  assert.equal(c.node("b").forgetLeader("a"), true);
+  assert.equal(c.node("b").leader, "");
+  // c still in its lease: b's pre-vote is ignored, b stays a pre-candidate.
+  c.node("b").campaign();
+  c.process("b");
+  assert.equal(c.deliverAll() > 0, true);
+  assert.equal(c.node("b").role, "pre-candidate");
+  assert.equal(c.node("c").leader, "a");
+  // Once c has forgotten a too, the next campaign wins at once: no tick in between.
+  assert.equal(c.node("c").forgetLeader("a"), true);
+  c.node("c").campaign();
+  c.process("c");
+  c.deliverAll();
+  assert.equal(c.node("c").role, "leader");
+  assert.equal(c.node("c").term, term + 1);
+  assert.equal(c.node("b").leader, "c");
+});
+
 Deno.test("Raft: unsafe skipPreVoteLeaseCheck lets a vote request depose a healthy leader's term", () => {
   const c = new TestCluster(["a", "b", "c"], { unsafe: { skipPreVoteLeaseCheck: true } });
   c.elect("a");
