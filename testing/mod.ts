@@ -13,3 +13,4 @@ export * from "./spawned_process.ts";
 export * from "./temp_dir.ts";
 export * from "./test_tools.ts";
 export * from "./wait_for.ts";
+export * from "./kafka_mock_cluster.ts";

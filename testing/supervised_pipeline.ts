@@ -96,6 +96,11 @@ export interface SupervisedPipelineOptions {
   onLine?: (line: string) => void;
   /** Also append every output line to this file (kept after the run, for a post-mortem). */
   logFile?: string | undefined;
+  /**
+   * A Kafka cluster to run against (`KAFKA_BROKERS`, host:port,...) instead of the embedded
+   * broker, which is then not started. The topics must exist on it.
+   */
+  kafkaBrokers?: string | undefined;
 }
 
 const TAIL_LINES = 400;
@@ -123,9 +128,11 @@ export class SupervisedPipeline implements AsyncDisposable {
   #stopped: Promise<void> | undefined;
   #exitCode: number | undefined;
   #ingestor: MarketIngestorClient | undefined;
+  #kafkaBrokers: string | undefined;
 
   private constructor(
     offset: number,
+    kafkaBrokers: string | undefined,
     url: string,
     clusterSecret: string,
     process: Deno.ChildProcess,
@@ -133,6 +140,7 @@ export class SupervisedPipeline implements AsyncDisposable {
     onEnd: () => void,
   ) {
     this.offset = offset;
+    this.#kafkaBrokers = kafkaBrokers;
     this.url = url;
     this.clusterSecret = clusterSecret;
     this.process = process;
@@ -162,7 +170,7 @@ export class SupervisedPipeline implements AsyncDisposable {
         SUPERVISOR_PORT_OFFSET: String(offset),
         SUPERVISOR_DATA_DIR: options.dataDir,
         // Empty: the embedded broker, whatever the caller's environment says.
-        KAFKA_BROKERS: "",
+        KAFKA_BROKERS: options.kafkaBrokers ?? "",
         CLUSTER_SECRET: clusterSecret,
       },
       stdin: "null",
@@ -175,6 +183,7 @@ export class SupervisedPipeline implements AsyncDisposable {
     const encoder = new TextEncoder();
     const pipeline = new SupervisedPipeline(
       offset,
+      options.kafkaBrokers,
       `http://127.0.0.1:${httpPort}`,
       clusterSecret,
       process,
@@ -194,9 +203,9 @@ export class SupervisedPipeline implements AsyncDisposable {
     return pipeline;
   }
 
-  /** The Kafka bootstrap address of the embedded broker. */
+  /** The Kafka bootstrap addresses: the embedded broker's, or the cluster it was given. */
   get brokers(): string {
-    return `127.0.0.1:${DEFAULT_PORTS.broker.kafka + this.offset}`;
+    return this.#kafkaBrokers ?? `127.0.0.1:${DEFAULT_PORTS.broker.kafka + this.offset}`;
   }
 
   /** The three raft nodes. */

@@ -12,6 +12,7 @@ import {
   Partitioners,
   type Producer,
 } from "kafkajs";
+import { applyKafkaJsControllerFix } from "./kafkajs_controller_fix.ts";
 import { applyKafkaJsRequestQueueFix } from "./kafkajs_request_queue_fix.ts";
 import { applyKafkaJsBatchGuard } from "./kafkajs_batch_guard.ts";
 import { getLogger } from "../runtime/log.ts";
@@ -57,11 +58,14 @@ export interface KafkaOptions {
  * 1 ms request-queue timer and its `TimeoutNegativeWarning`
  * ({@linkcode applyKafkaJsRequestQueueFix}), and makes it read the four codecs under a cap
  * and hand a batch it cannot read to its consumer as one dead-letter record instead of
- * failing the Fetch ({@linkcode applyKafkaJsBatchGuard}).
+ * failing the Fetch ({@linkcode applyKafkaJsBatchGuard}); and makes it find a broker for
+ * controller requests when Metadata names an unlisted controller
+ * ({@linkcode applyKafkaJsControllerFix}).
  */
 export function createKafka({ clientId, brokers, overrides = {} }: KafkaOptions): Kafka {
   applyKafkaJsRequestQueueFix();
   applyKafkaJsBatchGuard();
+  applyKafkaJsControllerFix();
   return new Kafka({
     clientId,
     brokers,
