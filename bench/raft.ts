@@ -9,7 +9,8 @@
  * - `failover`: SIGKILL of the leader to the first successful Apply (on any node), over
  *   `--kills` kills (default 20); the killed node restarts and catches up between kills.
  * - `failover-pause`, `failover-partition`: the same with the leader frozen (SIGSTOP, then
- *   SIGCONT) or cut off from its peers (RaftAdmin Partition, then Heal) instead of killed.
+ *   SIGCONT) or cut off from its peers (RaftAdmin Partition, then Heal) instead of killed;
+ *   `failover-stop`: a planned stop (SIGTERM), where the leader hands over before it exits.
  *
  * The apply cases count the leader changes the nodes saw while they ran (elections under
  * load: spurious ones, as nothing fails meanwhile).
@@ -274,7 +275,7 @@ async function applyCase(
 }
 
 /** How a failover case takes the leader away: killed, frozen or cut off from its peers. */
-type FailoverMode = "kill" | "pause" | "partition";
+type FailoverMode = "kill" | "pause" | "partition" | "stop";
 
 async function failoverCase(
   cluster: RaftCluster,
@@ -291,9 +292,11 @@ async function failoverCase(
     // Let the followers settle into the leader's heartbeats, as in steady operation.
     await new Promise((resolve) => setTimeout(resolve, 300));
     const killedAt = performance.now();
+    // A planned stop (SIGTERM): the leader hands over before it exits (RaftNode.stop).
+    const stopped = mode === "stop" ? cluster.kill(leader.nodeId, "SIGTERM") : undefined;
     if (mode === "kill") await cluster.kill(leader.nodeId, "SIGKILL");
     else if (mode === "pause") Deno.kill(cluster.node(leader.nodeId).process!.pid, "SIGSTOP");
-    else {
+    else if (mode === "partition") {
       const admin = cluster.admin(leader.nodeId);
       await unary(admin, admin.partition, { peers: [] });
     }
@@ -322,9 +325,10 @@ async function failoverCase(
     const ms = performance.now() - killedAt;
     times.push(ms);
     progress(`raft: ${name} ${k + 1}/${kills}: ${Math.round(ms)} ms`);
-    if (mode === "kill") cluster.spawn(leader.nodeId);
+    if (stopped !== undefined) await stopped;
+    if (mode === "kill" || mode === "stop") cluster.spawn(leader.nodeId);
     else if (mode === "pause") Deno.kill(cluster.node(leader.nodeId).process!.pid, "SIGCONT");
-    else {
+    else if (mode === "partition") {
       const admin = cluster.admin(leader.nodeId);
       await unary(admin, admin.heal, {});
     }
@@ -350,7 +354,7 @@ async function failoverCase(
     command,
     note:
       `leader ${
-        { kill: "SIGKILL", pause: "SIGSTOP", partition: "partitioned" }[mode]
+        { kill: "SIGKILL", pause: "SIGSTOP", partition: "partitioned", stop: "SIGTERM" }[mode]
       } to first successful Apply on another node; election timeout ${electionTimeoutMs} ms ` +
       `(randomized ${electionTimeoutMs}-${2 * electionTimeoutMs - TICK_MS} ms); ` +
       `${within}/${kills} within 2 election timeouts; min ${Math.round(Math.min(...times))} ms`,
@@ -398,7 +402,7 @@ export async function run(options: BenchOptions): Promise<BenchResult[]> {
           await applyCase(cluster, client, "apply-64-concurrent", 64, count, seconds, command),
         );
       }
-      for (const mode of ["kill", "pause", "partition"] as const) {
+      for (const mode of ["kill", "pause", "partition", "stop"] as const) {
         const name = mode === "kill" ? "failover" : `failover-${mode}`;
         if (!cases.includes(name)) continue;
         options.progress(`raft: ${name} x ${kills}`);
