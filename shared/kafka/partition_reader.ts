@@ -103,6 +103,27 @@ type CreateCluster = (options: {
   isolationLevel?: number;
 }) => KafkaJsCluster;
 
+/** What {@linkcode PartitionReader.fetchMany} returns. */
+export interface FetchManyResult {
+  records: PartitionRecord[];
+  highWatermarks: Map<number, number>;
+  lastStableOffsets: Map<number, number>;
+  nextOffsets: Map<number, number>;
+}
+
+/** kafkajs error types and names that mean the cached metadata (leaders, brokers) is stale. */
+const STALE_METADATA = new Set([
+  "NOT_LEADER_FOR_PARTITION",
+  "LEADER_NOT_AVAILABLE",
+  "UNKNOWN_TOPIC_OR_PARTITION",
+  "FENCED_LEADER_EPOCH",
+  "UNKNOWN_LEADER_EPOCH",
+  "NOT_COORDINATOR",
+  "KafkaJSBrokerNotFound",
+  "KafkaJSConnectionError",
+  "KafkaJSConnectionClosedError",
+]);
+
 /** kafkajs's READ_COMMITTED isolation level (src/protocol/isolationLevel.js). */
 const READ_COMMITTED = 1;
 
@@ -181,11 +202,13 @@ export class PartitionReader {
     const partitions = await this.partitions(topic);
     if (partitions.length === 0) return [];
     const query = (fromBeginning: boolean) =>
-      this.#cluster.fetchTopicsOffset([{
-        topic,
-        partitions: partitions.map((partition) => ({ partition })),
-        fromBeginning,
-      }]);
+      this.#leaderRetry(() =>
+        this.#cluster.fetchTopicsOffset([{
+          topic,
+          partitions: partitions.map((partition) => ({ partition })),
+          fromBeginning,
+        }])
+      );
     const [low, high] = await Promise.all([query(true), query(false)]);
     const lowOf = new Map(low[0]?.partitions.map((p) => [p.partition, Number(p.offset)]));
     return (high[0]?.partitions ?? []).map((p) => ({
@@ -198,11 +221,13 @@ export class PartitionReader {
   /** Returns the high watermark of one partition (the offset the next record will get). */
   async highWatermark(topic: string, partition: number): Promise<number> {
     await this.#target(topic);
-    const result = await this.#cluster.fetchTopicsOffset([{
-      topic,
-      partitions: [{ partition }],
-      fromBeginning: false,
-    }]);
+    const result = await this.#leaderRetry(() =>
+      this.#cluster.fetchTopicsOffset([{
+        topic,
+        partitions: [{ partition }],
+        fromBeginning: false,
+      }])
+    );
     const offset = result[0]?.partitions.find((p) => p.partition === partition)?.offset;
     if (offset === undefined) {
       throw new Error(`Unknown partition ${topic}/${partition}: expected an existing partition`);
@@ -216,11 +241,13 @@ export class PartitionReader {
    */
   async offsetForTimestamp(topic: string, partition: number, timestampMs: number): Promise<number> {
     await this.#target(topic);
-    const result = await this.#cluster.fetchTopicsOffset([{
-      topic,
-      partitions: [{ partition }],
-      fromTimestamp: Math.max(0, Math.floor(timestampMs)),
-    }]);
+    const result = await this.#leaderRetry(() =>
+      this.#cluster.fetchTopicsOffset([{
+        topic,
+        partitions: [{ partition }],
+        fromTimestamp: Math.max(0, Math.floor(timestampMs)),
+      }])
+    );
     const offset = Number(result[0]?.partitions[0]?.offset ?? -1);
     if (offset >= 0) return offset;
     // Kafka answers -1 when no record is that recent: everything is older, start at the end.
@@ -257,16 +284,35 @@ export class PartitionReader {
    * watermark) and the offset to fetch next (past transaction markers and records of aborted
    * transactions, which are dropped as Kafka's consumer drops them).
    */
-  async fetchMany(
+  fetchMany(
     topic: string,
     positions: ReadonlyMap<number, number>,
-    { maxBytes = 4 * 1024 * 1024, maxWaitMs = 100 }: FetchOptions = {},
-  ): Promise<{
-    records: PartitionRecord[];
-    highWatermarks: Map<number, number>;
-    lastStableOffsets: Map<number, number>;
-    nextOffsets: Map<number, number>;
-  }> {
+    options: FetchOptions = {},
+  ): Promise<FetchManyResult> {
+    return this.#leaderRetry(() => this.#fetchMany(topic, positions, options));
+  }
+
+  /**
+   * Runs `op`; when it fails because the cached metadata is stale (a partition's leader
+   * moved, a broker went away), refreshes the metadata and runs it once more. Without it a
+   * reader kept asking the old leader forever on a multi-broker cluster.
+   */
+  async #leaderRetry<T>(op: () => Promise<T>): Promise<T> {
+    try {
+      return await op();
+    } catch (error) {
+      const { type, name } = error as { type?: string; name?: string };
+      if (!STALE_METADATA.has(type ?? "") && !STALE_METADATA.has(name ?? "")) throw error;
+      await this.#cluster.refreshMetadata();
+      return await op();
+    }
+  }
+
+  async #fetchMany(
+    topic: string,
+    positions: ReadonlyMap<number, number>,
+    { maxBytes = 4 * 1024 * 1024, maxWaitMs = 100 }: FetchOptions,
+  ): Promise<FetchManyResult> {
     await this.#target(topic);
     const leaders = this.#cluster.findLeaderForPartitions(topic, [...positions.keys()]);
     const found = Object.values(leaders).flat();
