@@ -296,7 +296,12 @@ export async function handleInitProducerId(
       producerEpoch: result.producerEpoch,
     };
   }
-  if (request.producerId >= 0 && request.producerEpoch >= 0 && request.producerEpoch < 32766) {
+  // An epoch bump (KIP-360) only for an id this broker handed out; any other id gets a new
+  // one, as Apache Kafka always does for a non-transactional InitProducerId.
+  if (
+    request.producerId >= 0 && request.producerEpoch >= 0 && request.producerEpoch < 32766 &&
+    state.producerIds.isAllocated(request.producerId)
+  ) {
     return {
       throttleTimeMs: 0,
       errorCode: ErrorCode.NONE,

@@ -102,6 +102,27 @@ export async function handleProduce(
         });
         return fail(verdict.errorCode, verdict.message);
       }
+      if (batch.producerId >= 0 && !state.producerIds.isAllocated(batch.producerId)) {
+        // A producer id this broker never handed out (InitProducerId) is made up: accepting
+        // it would let a forged batch take a victim's next sequence, so that the victim's
+        // real batch is acked as a duplicate and never written. UNKNOWN_PRODUCER_ID is what
+        // Apache Kafka returns when it has no state for a non-transactional producer id
+        // (INVALID_PRODUCER_ID_MAPPING is about a transactional id's mapping).
+        state.metrics.rejectedBatches.inc({ error_code: String(ErrorCode.UNKNOWN_PRODUCER_ID) });
+        log.warn(
+          "Rejected produce to {topic}-{partition} from {client}: unknown producer id {producerId}",
+          {
+            topic: topic.name,
+            partition: p.index,
+            client: ctx.clientId ?? ctx.clientHost,
+            producerId: batch.producerId,
+          },
+        );
+        return fail(
+          ErrorCode.UNKNOWN_PRODUCER_ID,
+          `Producer id ${batch.producerId} was not allocated by this broker (InitProducerId)`,
+        );
+      }
       if ((batch.attributes & TRANSACTIONAL_FLAG) !== 0) {
         // The batch must belong to the ongoing transaction of the producer's current epoch
         // and the partition must have been added to it: a fenced zombie is refused here even
