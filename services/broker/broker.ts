@@ -57,6 +57,10 @@ export interface BrokerOptions {
   retentionCheckIntervalMs?: number;
   /** Largest request frame; a bigger one closes the connection. Default 100 MiB. */
   maxFrameBytes?: number;
+  /** A connection with no request in flight and no traffic for this long is closed. Default 600000 (Kafka's connections.max.idle.ms). */
+  connectionsMaxIdleMs?: number;
+  /** Open client connections; one more is closed at once, with a log line. Default 1000. */
+  maxConnections?: number;
   /** Largest record batch accepted by Produce. Default 16 MiB. */
   maxBatchBytes?: number;
   /** Largest decompressed size of a produced batch's records. Default 64 MiB. */
@@ -199,6 +203,11 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
     closing: closing.signal,
   };
   const maxFrameBytes = options.maxFrameBytes ?? D.maxFrameBytes;
+  const idleMs = options.connectionsMaxIdleMs ?? D.connectionsMaxIdleMs;
+  const maxConnections = options.maxConnections ?? D.maxConnections;
+  let refused = 0;
+  let refusedLoggedAt = -Infinity;
+  let acceptBackoffMs = 0;
   const connections = new Set<ClientConnection>();
   const serving = new Set<Promise<void>>();
 
@@ -209,15 +218,38 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
         conn = await listener.accept();
       } catch (error) {
         if (closing.signal.aborted) return;
-        log.warn("Accept failed: {reason}", { reason: errorMessage(error) });
+        // EMFILE and the like repeat at once: back off (10 ms doubling to 1 s) instead of
+        // spinning, and start again at 10 ms after the next accept that works.
+        acceptBackoffMs = Math.min(1000, Math.max(10, acceptBackoffMs * 2));
+        log.warn("Accept failed: {reason}; retrying in {ms} ms", {
+          reason: errorMessage(error),
+          ms: acceptBackoffMs,
+        });
+        await abortableDelay(acceptBackoffMs, closing.signal);
         continue;
       }
+      acceptBackoffMs = 0;
       if (closing.signal.aborted) {
         conn.close();
         return;
       }
+      if (connections.size >= maxConnections) {
+        conn.close();
+        metrics.refusedConnections.inc({ reason: "too_many" });
+        refused++;
+        const now = performance.now();
+        if (now - refusedLoggedAt >= 10_000) {
+          log.warn(
+            "Refused {count} connection(s): {max} are open (BROKER_MAX_CONNECTIONS)",
+            { count: refused, max: maxConnections },
+          );
+          refused = 0;
+          refusedLoggedAt = now;
+        }
+        continue;
+      }
       conn.setNoDelay(true);
-      const client = new ClientConnection(conn, state, maxFrameBytes);
+      const client = new ClientConnection(conn, state, maxFrameBytes, idleMs);
       connections.add(client);
       metrics.connections.inc();
       const done: Promise<void> = client.serve().finally(() => {
@@ -289,4 +321,18 @@ async function loadClusterId(metaDir: string): Promise<string> {
   );
   await Deno.writeTextFile(path, `${id}\n`);
   return id;
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done);
+  });
 }

@@ -47,6 +47,10 @@ export const brokerEnv = {
   BROKER_RETENTION_MS: int(-1, Number.MAX_SAFE_INTEGER, D.retentionMs),
   BROKER_RETENTION_CHECK_MS: int(100, DAY_MS, D.retentionCheckIntervalMs),
   BROKER_MAX_FRAME_BYTES: int(1024, MAX_INT32, D.maxFrameBytes),
+  /** Close a connection idle this long, ms (Kafka's connections.max.idle.ms). */
+  BROKER_CONNECTIONS_MAX_IDLE_MS: int(10, MAX_INT32, D.connectionsMaxIdleMs),
+  /** Open client connections at most; more are closed at once with a log line. */
+  BROKER_MAX_CONNECTIONS: int(1, 1_000_000, D.maxConnections),
   BROKER_MAX_BATCH_BYTES: int(1024, MAX_INT32, D.maxBatchBytes),
   /** Largest decompressed size of one produced batch's records. */
   BROKER_MAX_DECOMPRESSED_BYTES: int(1024, MAX_INT32, D.maxDecompressedBytes),
@@ -107,6 +111,8 @@ export function loadBrokerConfig(env?: Record<string, string | undefined>): Brok
       retentionCheckIntervalMs: c.BROKER_RETENTION_CHECK_MS,
       maxFrameBytes: c.BROKER_MAX_FRAME_BYTES,
       maxBatchBytes: c.BROKER_MAX_BATCH_BYTES,
+      connectionsMaxIdleMs: c.BROKER_CONNECTIONS_MAX_IDLE_MS,
+      maxConnections: c.BROKER_MAX_CONNECTIONS,
       maxDecompressedBytes: c.BROKER_MAX_DECOMPRESSED_BYTES,
       maxTimestampAheadMs: c.BROKER_MESSAGE_TIMESTAMP_AFTER_MAX_MS,
       autoCreateTopics: c.BROKER_AUTO_CREATE_TOPICS,

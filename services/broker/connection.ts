@@ -101,11 +101,13 @@ export class ClientConnection {
   private readonly queue: Promise<Uint8Array | null>[] = [];
   private wake: (() => void) | undefined;
   private closed = false;
+  private idleTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     private readonly conn: Deno.Conn,
     private readonly state: BrokerState,
     private readonly maxFrameBytes: number,
+    private readonly idleMs: number,
   ) {
     const addr = conn.remoteAddr as Deno.NetAddr;
     this.peer = `${addr.hostname}:${addr.port}`;
@@ -115,12 +117,18 @@ export class ClientConnection {
   async serve(): Promise<void> {
     const writer = this.writeResponses();
     const reader = new FrameReader(this.conn, this.maxFrameBytes);
+    this.touch();
     try {
       for (;;) {
         while (this.queue.length >= MAX_IN_FLIGHT) await this.queue[0];
         const frame = await reader.next();
         if (frame === null) break;
-        this.queue.push(this.handle(frame));
+        this.touch();
+        const pending = this.handle(frame);
+        // The writer awaits it; this catch only keeps a rejection the writer no longer
+        // awaits (it stopped after a bad frame or a failed write) from ending the process.
+        pending.catch(() => {});
+        this.queue.push(pending);
         this.wake?.();
       }
     } catch (error) {
@@ -137,6 +145,24 @@ export class ClientConnection {
     this.wake?.();
     await writer;
     this.close();
+  }
+
+  /** Restarts the idle timer: traffic was seen. */
+  private touch(): void {
+    if (this.closed) return;
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => {
+      if (this.queue.length > 0) return this.touch(); // A long poll is not idleness.
+      log.info(
+        "Closing connection from {client}: idle for {ms} ms (BROKER_CONNECTIONS_MAX_IDLE_MS)",
+        {
+          client: this.describe(),
+          ms: this.idleMs,
+        },
+      );
+      this.state.metrics.refusedConnections.inc({ reason: "idle" });
+      this.close();
+    }, this.idleMs);
   }
 
   private describe(): string {
@@ -225,6 +251,7 @@ export class ClientConnection {
       if (frame === null) continue;
       try {
         await writeAll(this.conn, frame);
+        this.touch();
       } catch (error) {
         if (!isDisconnect(error)) {
           log.warn("Writing to {client} failed: {reason}", {
@@ -243,6 +270,7 @@ export class ClientConnection {
   /** Closes the socket (idempotent). */
   close(): void {
     this.closed = true;
+    clearTimeout(this.idleTimer);
     try {
       this.conn.close();
     } catch {

@@ -21,6 +21,9 @@ export const BROKER_DEFAULTS = {
   retentionMs: 7 * DAY_MS,
   retentionCheckIntervalMs: 60_000,
   maxFrameBytes: 100 * 1024 * 1024,
+  /** Kafka's connections.max.idle.ms. */
+  connectionsMaxIdleMs: 600_000,
+  maxConnections: 1000,
   maxBatchBytes: 16 * 1024 * 1024,
   maxDecompressedBytes: 64 * 1024 * 1024,
   maxTimestampAheadMs: 3_600_000,
