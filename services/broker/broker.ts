@@ -15,6 +15,7 @@ import type { BrokerState } from "./handlers/context.ts";
 import { BrokerMetrics } from "./metrics.ts";
 import { Flusher } from "./storage/flusher.ts";
 import { OffsetStore } from "./storage/offset_store.ts";
+import { removeStagingFiles, syncDirectory, writeFileDurably } from "./storage/durable_file.ts";
 import { ProducerIdAllocator } from "./storage/producer_ids.ts";
 import { TopicStore } from "./storage/topic_store.ts";
 import { BROKER_DEFAULTS as D } from "./defaults.ts";
@@ -138,6 +139,11 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
     durableHighWatermark: flushMode === "sync",
   }, flusher);
   const metaDir = topics.metaDir();
+  // A staging file is what a writer killed mid-writeFileDurably left; the file it was to
+  // replace is intact, so the leftover is only removed.
+  for (const name of await removeStagingFiles(metaDir)) {
+    log.warn("Removed {name} left by an interrupted metadata write", { name });
+  }
   const offsets = await OffsetStore.open(metaDir, flusher, flushMode === "sync");
   const producerIds = await ProducerIdAllocator.open(metaDir);
   const clusterId = await loadClusterId(metaDir);
@@ -146,6 +152,10 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
     maxTimeoutMs: options.transactionMaxTimeoutMs ?? D.transactionMaxTimeoutMs,
     abortCheckIntervalMs: options.transactionAbortCheckMs ?? D.transactionAbortCheckMs,
   }, { topics, offsets, producerIds });
+  // The files the stores created on open (offsets, transactions) and _meta itself are
+  // durable only once their directories are.
+  await syncDirectory(metaDir);
+  await syncDirectory(options.dataDir);
   for (const topic of options.createTopics ?? []) {
     if (await topics.create(topic.name, topic.partitions)) continue;
     const existing = topics.partitions(topic.name)?.length ?? 0;
@@ -319,7 +329,7 @@ async function loadClusterId(metaDir: string): Promise<string> {
     0,
     22,
   );
-  await Deno.writeTextFile(path, `${id}\n`);
+  await writeFileDurably(path, `${id}\n`);
   return id;
 }
 

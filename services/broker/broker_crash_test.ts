@@ -1,14 +1,17 @@
 /**
  * Crash safety of the broker process: SIGKILL during an acks=-1 produce load, restart on the
- * same data dir, and every acknowledged message is there exactly once and in order.
+ * same data dir, and every acknowledged message is there exactly once and in order; what a
+ * metadata write killed half-way leaves behind is removed on start.
  */
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { freePorts, tempDir } from "@trading/testing";
 import { RoleProcess } from "@trading/testing";
 import { ApiKey } from "./protocol/messages.ts";
 import { buildRecordBatch, decodeRecords } from "./protocol/record_batch.ts";
-import type { FetchResponse, ProduceResponse } from "./protocol/types.ts";
+import type { FetchResponse, MetadataResponse, ProduceResponse } from "./protocol/types.ts";
 import { RawKafkaClient } from "./raw_client.ts";
+import { startBroker } from "./broker.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -145,4 +148,33 @@ Deno.test("broker killed with SIGKILL under acks=-1 load keeps every acknowledge
   }
   assert.equal(await second.exited(), 0, "graceful shutdown exits 0");
   assert.doesNotMatch(second.output.join("\n"), /"level":"error"/);
+});
+
+Deno.test("startBroker() removes staging files a killed metadata write left and keeps the cluster id", async () => {
+  await using dir = await tempDir();
+  const meta = join(dir.path, "_meta");
+  await Deno.mkdir(meta, { recursive: true });
+  await Deno.writeTextFile(join(meta, "cluster_id"), "kept-cluster-id-000000\n");
+  // What a writer killed between creating and renaming its staging files leaves behind.
+  await Deno.writeTextFile(join(meta, "cluster_id.tmp"), "torn-");
+  await Deno.writeTextFile(join(meta, "producer_id_block.tmp"), "99");
+  await Deno.writeTextFile(join(meta, "topic_configs.json.tmp"), '{"half');
+  const broker = await startBroker({ dataDir: dir.path, port: 0 });
+  try {
+    const client = await RawKafkaClient.connect(broker.address);
+    try {
+      const metadata = await client.request<MetadataResponse>(ApiKey.Metadata, 9, {
+        topics: [],
+        allowAutoTopicCreation: false,
+      });
+      assert.equal(metadata.clusterId, "kept-cluster-id-000000");
+    } finally {
+      client.close();
+    }
+    const left: string[] = [];
+    for await (const entry of Deno.readDir(meta)) left.push(entry.name);
+    assert.deepEqual(left.filter((name) => name.endsWith(".tmp")), []);
+  } finally {
+    await broker.close();
+  }
 });

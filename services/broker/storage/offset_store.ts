@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { getLogger } from "@trading/shared/log";
 import { crc32c } from "../protocol/crc32c.ts";
 import type { Flusher, Syncable } from "./flusher.ts";
+import { writeFileDurably } from "./durable_file.ts";
 import { writeAll } from "./segment.ts";
 
 const log = getLogger(["broker", "storage"]);
@@ -133,7 +134,6 @@ export class OffsetStore implements Syncable {
   }
 
   private async compact(): Promise<void> {
-    const tmp = `${this.path}.tmp`;
     const parts: Uint8Array[] = [];
     for (const [g, offsets] of this.groups) {
       for (const [key, c] of offsets) {
@@ -151,14 +151,7 @@ export class OffsetStore implements Syncable {
         );
       }
     }
-    const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
-    try {
-      for (const part of parts) await writeAll(file, part);
-      await file.syncData();
-    } finally {
-      file.close();
-    }
-    await Deno.rename(tmp, this.path);
+    await writeFileDurably(this.path, parts);
     log.info("Compacted group offsets file to {records} records", { records: parts.length });
   }
 

@@ -35,9 +35,10 @@ import {
   TRANSACTIONAL_FLAG,
 } from "../protocol/record_batch.ts";
 import { Reader } from "../protocol/wire.ts";
+import { syncDirectory, writeFileDurably } from "./durable_file.ts";
 import type { Flusher, Syncable } from "./flusher.ts";
 import { ProducerStateTable } from "./producer_state.ts";
-import { Segment, segmentName, writeAll } from "./segment.ts";
+import { Segment, segmentName } from "./segment.ts";
 import type { EffectiveTopicConfig } from "./topic_config.ts";
 
 /** Kafka's log-start-offset checkpoint, per partition: what DeleteRecords moved it to. */
@@ -269,17 +270,8 @@ export class PartitionLog implements Syncable {
   }
 
   private async writeLogStartCheckpoint(offset: number): Promise<void> {
-    // Write, sync, rename: a crash keeps the old checkpoint or the new one.
-    const path = join(this.dir, LOG_START_FILE);
-    const file = await Deno.open(`${path}.tmp`, { write: true, create: true, truncate: true });
-    try {
-      await writeAll(file, new TextEncoder().encode(`${offset}\n`));
-      await file.syncData();
-    } finally {
-      file.close();
-    }
-    await Deno.rename(`${path}.tmp`, path);
-    await this.syncDirectory();
+    // A crash keeps the old checkpoint or the new one.
+    await writeFileDurably(join(this.dir, LOG_START_FILE), `${offset}\n`);
   }
 
   private async deleteFiles(base: number): Promise<void> {
@@ -541,18 +533,9 @@ export class PartitionLog implements Syncable {
     if (this.options.durableHighWatermark) this.notify();
   }
 
-  private async syncDirectory(): Promise<void> {
+  private syncDirectory(): Promise<void> {
     // A new segment file is durable only once its directory entry is: fsync the directory.
-    try {
-      const dir = await Deno.open(this.dir, { read: true });
-      try {
-        await dir.sync();
-      } finally {
-        dir.close();
-      }
-    } catch {
-      // Some filesystems refuse fsync on a directory; the data itself is still synced.
-    }
+    return syncDirectory(this.dir);
   }
 
   private fail(error: unknown): void {

@@ -11,7 +11,8 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { syncDirectory, writeFileDurably } from "./durable_file.ts";
 
 const BLOCK = 1000;
 
@@ -24,6 +25,8 @@ export class ProducerIdAllocator {
   private legacyBelow = 0;
   private readonly allocated = new Set<number>();
   private appending: Promise<void> = Promise.resolve();
+  /** Whether this run fsynced the directory since it may have created `producer_ids`. */
+  private idsEntrySynced = false;
 
   private constructor(private readonly path: string, private readonly idsPath: string) {}
 
@@ -94,6 +97,12 @@ export class ProducerIdAllocator {
       } finally {
         file.close();
       }
+      // The first append may have created the file: its directory entry must be durable
+      // before InitProducerId answers, or a power loss forgets every id in it.
+      if (!this.idsEntrySynced) {
+        await syncDirectory(dirname(this.idsPath));
+        this.idsEntrySynced = true;
+      }
     });
     this.appending = done.catch(() => {});
     return done;
@@ -101,15 +110,7 @@ export class ProducerIdAllocator {
 
   private async reserveBlock(): Promise<void> {
     const end = this.blockEnd + BLOCK;
-    const tmp = `${this.path}.tmp`;
-    const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
-    try {
-      await file.write(new TextEncoder().encode(`${end}\n`));
-      await file.syncData();
-    } finally {
-      file.close();
-    }
-    await Deno.rename(tmp, this.path);
+    await writeFileDurably(this.path, `${end}\n`);
     this.blockEnd = end;
   }
 }

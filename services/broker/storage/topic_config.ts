@@ -10,7 +10,7 @@
  * @module
  */
 import { join } from "node:path";
-import { writeAll } from "./segment.ts";
+import { writeFileDurably } from "./durable_file.ts";
 
 /** The value types of Kafka configs, numbered as DescribeConfigs v3+ reports them. */
 export const ConfigType = {
@@ -357,15 +357,7 @@ export class TopicConfigStore {
   }
 
   private async write(text: string): Promise<void> {
-    // Write, sync, rename: a crash leaves the old file or the new one, never a torn one.
-    const tmp = `${this.path}.tmp`;
-    const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
-    try {
-      await writeAll(file, new TextEncoder().encode(text));
-      await file.syncData();
-    } finally {
-      file.close();
-    }
-    await Deno.rename(tmp, this.path);
+    // A crash leaves the old file or the new one, never a torn one.
+    await writeFileDurably(this.path, text);
   }
 }

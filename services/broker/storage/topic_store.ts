@@ -7,6 +7,7 @@
  */
 import { join } from "node:path";
 import { getLogger } from "@trading/shared/log";
+import { syncDirectory } from "./durable_file.ts";
 import type { Flusher } from "./flusher.ts";
 import { type LogOptions, PartitionLog } from "./partition_log.ts";
 import {
@@ -185,6 +186,8 @@ export class TopicStore {
       for (let p = 0; p < partitions; p++) {
         logs.push(await PartitionLog.open(this.dataDir, topic, p, options, this.flusher));
       }
+      // The partition directories are durable once the data dir's entries are.
+      await syncDirectory(this.dataDir);
       return logs;
     })();
     this.creating.set(topic, creation);
@@ -209,6 +212,7 @@ export class TopicStore {
     for (let p = logs.length; p < count; p++) {
       added.push(await PartitionLog.open(this.dataDir, topic, p, options, this.flusher));
     }
+    await syncDirectory(this.dataDir);
     // Published at once, so that no reader sees a partition count between the two.
     logs.push(...added);
     log.info("Topic {topic} now has {partitions} partitions", { topic, partitions: count });

@@ -11,6 +11,7 @@
 import { join } from "node:path";
 import { getLogger } from "@trading/shared/log";
 import { crc32c } from "../protocol/crc32c.ts";
+import { writeFileDurably } from "../storage/durable_file.ts";
 import { writeAll } from "../storage/segment.ts";
 
 const log = getLogger(["broker", "transactions"]);
@@ -125,15 +126,7 @@ export class TransactionLog {
   }
 
   private async compact(transactions: Map<string, TransactionMetadata>): Promise<void> {
-    const tmp = `${this.path}.tmp`;
-    const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
-    try {
-      for (const meta of transactions.values()) await writeAll(file, encodeRecord(meta));
-      await file.syncData();
-    } finally {
-      file.close();
-    }
-    await Deno.rename(tmp, this.path);
+    await writeFileDurably(this.path, [...transactions.values()].map(encodeRecord));
     log.info("Compacted the transaction log to {records} records", {
       records: transactions.size,
     });
