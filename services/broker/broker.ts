@@ -60,6 +60,12 @@ export interface BrokerOptions {
   maxFrameBytes?: number;
   /** A connection with no request in flight and no traffic for this long is closed. Default 600000 (Kafka's connections.max.idle.ms). */
   connectionsMaxIdleMs?: number;
+  /**
+   * A request frame must arrive whole within this many ms of its first byte, or the
+   * connection is closed. Default 30000: clients give up on a request after their own
+   * request.timeout.ms (30000 in the Java client, kafkajs and librdkafka) anyway.
+   */
+  requestReadTimeoutMs?: number;
   /** Open client connections; one more is closed at once, with a log line. Default 1000. */
   maxConnections?: number;
   /** Largest record batch accepted by Produce. Default 16 MiB. */
@@ -212,8 +218,11 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
     maxTimestampAheadMs: options.maxTimestampAheadMs ?? D.maxTimestampAheadMs,
     closing: closing.signal,
   };
-  const maxFrameBytes = options.maxFrameBytes ?? D.maxFrameBytes;
-  const idleMs = options.connectionsMaxIdleMs ?? D.connectionsMaxIdleMs;
+  const limits = {
+    maxFrameBytes: options.maxFrameBytes ?? D.maxFrameBytes,
+    idleMs: options.connectionsMaxIdleMs ?? D.connectionsMaxIdleMs,
+    requestReadTimeoutMs: options.requestReadTimeoutMs ?? D.requestReadTimeoutMs,
+  };
   const maxConnections = options.maxConnections ?? D.maxConnections;
   let refused = 0;
   let refusedLoggedAt = -Infinity;
@@ -259,7 +268,7 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
         continue;
       }
       conn.setNoDelay(true);
-      const client = new ClientConnection(conn, state, maxFrameBytes, idleMs);
+      const client = new ClientConnection(conn, state, limits);
       connections.add(client);
       metrics.connections.inc();
       const done: Promise<void> = client.serve().finally(() => {

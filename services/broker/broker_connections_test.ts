@@ -1,8 +1,9 @@
 /**
  * Connection limits over real TCP (issue 13): an idle connection is closed after
  * `connectionsMaxIdleMs` while a busy one is not; beyond `maxConnections` a new connection
- * is closed at once and counted, and one is accepted again once another closes; the two
- * variables are validated by name.
+ * is closed at once and counted, and one is accepted again once another closes; a frame
+ * announced at the maximum size holds only what arrived of it; a connection that stalls
+ * inside a frame is closed after `requestReadTimeoutMs`; the variables are validated by name.
  */
 import assert from "node:assert/strict";
 import { settlesWithin, waitFor } from "@trading/testing";
@@ -11,6 +12,36 @@ import { loadBrokerConfig } from "./config.ts";
 import { ApiKey } from "./protocol/messages.ts";
 import type { MetadataResponse } from "./protocol/types.ts";
 import { RawKafkaClient } from "./raw_client.ts";
+
+/** A raw TCP client that announces a frame of `size` bytes and sends `sent` of them. */
+async function sendPartialFrame(
+  address: string,
+  size: number,
+  sent: number,
+): Promise<Deno.TcpConn> {
+  const [hostname, port] = address.split(":") as [string, string];
+  const conn = await Deno.connect({ hostname, port: Number(port) });
+  const bytes = new Uint8Array(4 + sent);
+  new DataView(bytes.buffer).setInt32(0, size);
+  await conn.write(bytes);
+  return conn;
+}
+
+/** Resolves true once the peer closes `conn` (end of stream or reset). */
+async function closedByPeer(conn: Deno.TcpConn): Promise<boolean> {
+  const buf = new Uint8Array(1024);
+  try {
+    for (;;) if ((await conn.read(buf)) === null) return true;
+  } catch {
+    return true;
+  }
+}
+
+async function gauge(
+  broker: { metrics: { frameBufferBytes: { get(): Promise<{ values: { value: number }[] }> } } },
+) {
+  return (await broker.metrics.frameBufferBytes.get()).values[0]?.value ?? 0;
+}
 
 async function metadataWorks(client: RawKafkaClient): Promise<boolean> {
   const metadata = await client.request<MetadataResponse>(ApiKey.Metadata, 1, { topics: null });
@@ -97,5 +128,75 @@ Deno.test("BROKER_CONNECTIONS_MAX_IDLE_MS and BROKER_MAX_CONNECTIONS have Kafka-
   assert.throws(
     () => loadBrokerConfig({ BROKER_CONNECTIONS_MAX_IDLE_MS: "soon" }),
     /BROKER_CONNECTIONS_MAX_IDLE_MS/,
+  );
+});
+
+Deno.test("a frame announced at 100 MiB with 10 bytes sent holds 64 KiB per connection, not 100 MiB", async () => {
+  await withBroker({ maxFrameBytes: 100 * 1024 * 1024 }, async (broker) => {
+    const before = Deno.memoryUsage().external;
+    const conns: Deno.TcpConn[] = [];
+    try {
+      for (let i = 0; i < 3; i++) {
+        conns.push(await sendPartialFrame(broker.address, 100 * 1024 * 1024, 10));
+      }
+      // Every connection has read its size prefix and started its frame's buffer.
+      await waitFor("three frames to be started", async () => (await gauge(broker)) === 3 * 65536);
+      const grown = Deno.memoryUsage().external - before;
+      assert.ok(grown < 64 * 1024 * 1024, `external memory grew ${grown} bytes for 30 bytes sent`);
+      // The frames grow as bytes arrive: 200 KiB more on one of them holds at most twice that.
+      await conns[0]!.write(new Uint8Array(200 * 1024));
+      await waitFor(
+        "the first frame to grow",
+        async () => (await gauge(broker)) === 2 * 65536 + 256 * 1024,
+      );
+    } finally {
+      for (const conn of conns) conn.close();
+    }
+    await waitFor("the buffers to be released", async () => (await gauge(broker)) === 0);
+  });
+});
+
+Deno.test("a connection that stalls inside a frame is closed after requestReadTimeoutMs; others are served", async () => {
+  await withBroker({ requestReadTimeoutMs: 300 }, async (broker) => {
+    const quiet = await RawKafkaClient.connect(broker.address, "quiet");
+    const busy = await RawKafkaClient.connect(broker.address, "busy");
+    const stalledInSize = await sendPartialFrame(broker.address, 100, 0);
+    try {
+      assert.ok(await metadataWorks(quiet));
+      // Two bytes of a size prefix, and 10 of a 100-byte frame: both stall.
+      await stalledInSize.write(new Uint8Array(2));
+      const stalled = await sendPartialFrame(broker.address, 100, 10);
+      let closed = 0;
+      closedByPeer(stalled).then(() => closed++);
+      closedByPeer(stalledInSize).then(() => closed++);
+      await waitFor("both stalled connections to be closed", async () => {
+        assert.ok(await metadataWorks(busy));
+        return closed === 2;
+      }, { timeoutMs: 20_000 });
+      stalled.close();
+      const timeouts = (await broker.metrics.refusedConnections.get()).values.find((v) =>
+        v.labels.reason === "read_timeout"
+      );
+      assert.equal(timeouts?.value, 2);
+      // The quiet client sent nothing for longer than the read timeout, between frames.
+      assert.ok(await metadataWorks(quiet), "a connection idle between frames stays open");
+      assert.ok(await metadataWorks(busy));
+    } finally {
+      quiet.close();
+      busy.close();
+      stalledInSize.close();
+    }
+  });
+});
+
+Deno.test("BROKER_REQUEST_READ_TIMEOUT_MS defaults to 30000 and is validated by name", () => {
+  assert.equal(loadBrokerConfig({}).broker.requestReadTimeoutMs, 30_000);
+  assert.equal(
+    loadBrokerConfig({ BROKER_REQUEST_READ_TIMEOUT_MS: "500" }).broker.requestReadTimeoutMs,
+    500,
+  );
+  assert.throws(
+    () => loadBrokerConfig({ BROKER_REQUEST_READ_TIMEOUT_MS: "-1" }),
+    /BROKER_REQUEST_READ_TIMEOUT_MS/,
   );
 });

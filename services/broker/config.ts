@@ -49,6 +49,8 @@ export const brokerEnv = {
   BROKER_MAX_FRAME_BYTES: int(1024, MAX_INT32, D.maxFrameBytes),
   /** Close a connection idle this long, ms (Kafka's connections.max.idle.ms). */
   BROKER_CONNECTIONS_MAX_IDLE_MS: int(10, MAX_INT32, D.connectionsMaxIdleMs),
+  /** A request frame must arrive whole within this of its first byte, ms. */
+  BROKER_REQUEST_READ_TIMEOUT_MS: int(10, MAX_INT32, D.requestReadTimeoutMs),
   /** Open client connections at most; more are closed at once with a log line. */
   BROKER_MAX_CONNECTIONS: int(1, 1_000_000, D.maxConnections),
   BROKER_MAX_BATCH_BYTES: int(1024, MAX_INT32, D.maxBatchBytes),
@@ -113,6 +115,7 @@ export function loadBrokerConfig(env?: Record<string, string | undefined>): Brok
       maxBatchBytes: c.BROKER_MAX_BATCH_BYTES,
       connectionsMaxIdleMs: c.BROKER_CONNECTIONS_MAX_IDLE_MS,
       maxConnections: c.BROKER_MAX_CONNECTIONS,
+      requestReadTimeoutMs: c.BROKER_REQUEST_READ_TIMEOUT_MS,
       maxDecompressedBytes: c.BROKER_MAX_DECOMPRESSED_BYTES,
       maxTimestampAheadMs: c.BROKER_MESSAGE_TIMESTAMP_AFTER_MAX_MS,
       autoCreateTopics: c.BROKER_AUTO_CREATE_TOPICS,

@@ -25,6 +25,8 @@ const log = getLogger(["broker", "connection"]);
 /** Requests a connection may have in flight before the broker stops reading from it. */
 const MAX_IN_FLIGHT = 64;
 const READ_BUFFER_SIZE = 64 * 1024;
+/** The first allocation for a frame body larger than what has arrived of it. */
+const FIRST_FRAME_CHUNK = 64 * 1024;
 
 /** Why a connection was closed for bad input. */
 export class BadFrameError extends Error {
@@ -34,13 +36,33 @@ export class BadFrameError extends Error {
   }
 }
 
-/** Reads size-prefixed frames, reading large frames straight into their own buffer. */
+/** What a {@linkcode FrameReader} tells its connection about the frame it is reading. */
+export interface FrameReaderEvents {
+  /** The reader waits for more bytes of a frame that has begun (once per frame). */
+  frameStarted(): void;
+  /** The frame {@linkcode frameStarted} announced is complete. */
+  frameDone(): void;
+  /** The bytes held for the frame being read changed by `delta`. */
+  allocated(delta: number): void;
+}
+
+/**
+ * Reads size-prefixed frames. A frame's buffer grows with the bytes that arrive (doubling,
+ * from {@linkcode FIRST_FRAME_CHUNK} up to the announced size), so a client that announces
+ * `BROKER_MAX_FRAME_BYTES` and sends ten bytes makes the broker hold 64 KiB, not 100 MiB:
+ * at most twice what was received plus 64 KiB per connection.
+ */
 class FrameReader {
   private buf = new Uint8Array(READ_BUFFER_SIZE);
   private start = 0;
   private end = 0;
+  private held = 0;
 
-  constructor(private readonly conn: Deno.Conn, private readonly maxFrameBytes: number) {}
+  constructor(
+    private readonly conn: Deno.Conn,
+    private readonly maxFrameBytes: number,
+    private readonly events: FrameReaderEvents,
+  ) {}
 
   private async fill(): Promise<boolean> {
     if (this.start === this.end) {
@@ -56,9 +78,23 @@ class FrameReader {
     return true;
   }
 
+  private hold(bytes: number): void {
+    this.events.allocated(bytes - this.held);
+    this.held = bytes;
+  }
+
   /** The next frame, or null at a clean end of stream. */
   async next(): Promise<Uint8Array | null> {
+    // The read timeout runs only while a begun frame waits for bytes: a frame that is
+    // already buffered whole costs no timer.
+    let waiting = false;
+    const waitInFrame = () => {
+      if (waiting) return;
+      waiting = true;
+      this.events.frameStarted();
+    };
     while (this.end - this.start < 4) {
+      if (this.end > this.start) waitInFrame();
       if (!(await this.fill())) {
         if (this.end === this.start) return null;
         throw new BadFrameError(
@@ -75,23 +111,48 @@ class FrameReader {
       );
     }
     this.start += 4;
-    const frame = new Uint8Array(size);
     const buffered = Math.min(size, this.end - this.start);
+    if (buffered === size) {
+      this.start += size;
+      if (waiting) this.events.frameDone();
+      return this.buf.slice(this.start - size, this.start);
+    }
+    let frame = new Uint8Array(Math.min(size, Math.max(FIRST_FRAME_CHUNK, buffered)));
+    this.hold(frame.length);
     frame.set(this.buf.subarray(this.start, this.start + buffered));
     this.start += buffered;
     let filled = buffered;
-    while (filled < size) {
-      const n = await this.conn.read(frame.subarray(filled));
-      if (n === null) {
-        throw new BadFrameError(
-          "truncated",
-          `Connection closed after ${filled} of ${size} frame bytes`,
-        );
+    try {
+      while (filled < size) {
+        if (filled === frame.length) {
+          const grown = new Uint8Array(Math.min(size, frame.length * 2));
+          grown.set(frame);
+          frame = grown;
+          this.hold(frame.length);
+        }
+        waitInFrame();
+        const n = await this.conn.read(frame.subarray(filled));
+        if (n === null) {
+          throw new BadFrameError(
+            "truncated",
+            `Connection closed after ${filled} of ${size} frame bytes`,
+          );
+        }
+        filled += n;
       }
-      filled += n;
+    } finally {
+      this.hold(0);
     }
+    if (waiting) this.events.frameDone();
     return frame;
   }
+}
+
+/** The limits of one connection (`BrokerOptions` names each one). */
+export interface ConnectionLimits {
+  readonly maxFrameBytes: number;
+  readonly idleMs: number;
+  readonly requestReadTimeoutMs: number;
 }
 
 /** Serves one client connection until it closes. */
@@ -102,12 +163,12 @@ export class ClientConnection {
   private wake: (() => void) | undefined;
   private closed = false;
   private idleTimer: ReturnType<typeof setTimeout> | undefined;
+  private readTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     private readonly conn: Deno.Conn,
     private readonly state: BrokerState,
-    private readonly maxFrameBytes: number,
-    private readonly idleMs: number,
+    private readonly limits: ConnectionLimits,
   ) {
     const addr = conn.remoteAddr as Deno.NetAddr;
     this.peer = `${addr.hostname}:${addr.port}`;
@@ -116,7 +177,11 @@ export class ClientConnection {
   /** Reads and answers requests until the client disconnects or sends bad input. */
   async serve(): Promise<void> {
     const writer = this.writeResponses();
-    const reader = new FrameReader(this.conn, this.maxFrameBytes);
+    const reader = new FrameReader(this.conn, this.limits.maxFrameBytes, {
+      frameStarted: () => this.startReadTimer(),
+      frameDone: () => clearTimeout(this.readTimer),
+      allocated: (delta) => this.state.metrics.frameBufferBytes.inc(delta),
+    });
     this.touch();
     try {
       for (;;) {
@@ -147,6 +212,22 @@ export class ClientConnection {
     this.close();
   }
 
+  /**
+   * A frame has begun: it must be complete within the read timeout, or the connection is
+   * closed (a client that sends part of a request and stalls holds its buffer otherwise).
+   */
+  private startReadTimer(): void {
+    clearTimeout(this.readTimer);
+    this.readTimer = setTimeout(() => {
+      log.warn(
+        "Closing connection from {client}: a request frame took over {ms} ms to arrive (BROKER_REQUEST_READ_TIMEOUT_MS)",
+        { client: this.describe(), ms: this.limits.requestReadTimeoutMs },
+      );
+      this.state.metrics.refusedConnections.inc({ reason: "read_timeout" });
+      this.close();
+    }, this.limits.requestReadTimeoutMs);
+  }
+
   /** Restarts the idle timer: traffic was seen. */
   private touch(): void {
     if (this.closed) return;
@@ -157,12 +238,12 @@ export class ClientConnection {
         "Closing connection from {client}: idle for {ms} ms (BROKER_CONNECTIONS_MAX_IDLE_MS)",
         {
           client: this.describe(),
-          ms: this.idleMs,
+          ms: this.limits.idleMs,
         },
       );
       this.state.metrics.refusedConnections.inc({ reason: "idle" });
       this.close();
-    }, this.idleMs);
+    }, this.limits.idleMs);
   }
 
   private describe(): string {
@@ -271,6 +352,7 @@ export class ClientConnection {
   close(): void {
     this.closed = true;
     clearTimeout(this.idleTimer);
+    clearTimeout(this.readTimer);
     try {
       this.conn.close();
     } catch {

@@ -23,6 +23,8 @@ export const BROKER_DEFAULTS = {
   maxFrameBytes: 100 * 1024 * 1024,
   /** Kafka's connections.max.idle.ms. */
   connectionsMaxIdleMs: 600_000,
+  /** A frame whole within this of its first byte; clients' request.timeout.ms is 30000. */
+  requestReadTimeoutMs: 30_000,
   maxConnections: 1000,
   maxBatchBytes: 16 * 1024 * 1024,
   maxDecompressedBytes: 64 * 1024 * 1024,

@@ -22,6 +22,7 @@ export class BrokerMetrics {
   readonly closedBadFrames: Counter<"reason">;
   readonly rejectedBatches: Counter<"error_code">;
   readonly refusedConnections: Counter<"reason">;
+  readonly frameBufferBytes: Gauge;
 
   /**
    * @param registry where the metrics register: the process registry of shared/runtime/metrics.ts in
@@ -65,6 +66,11 @@ export class BrokerMetrics {
       help: "Time from a request's arrival to its response being ready",
       labelNames: ["api"],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    });
+    this.frameBufferBytes = new Gauge({
+      name: "broker_frame_buffer_bytes",
+      help: "Bytes held for request frames still arriving (grown as their bytes arrive)",
       registers,
     });
     this.connections = new Gauge({
