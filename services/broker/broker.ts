@@ -84,6 +84,16 @@ export interface BrokerOptions {
   autoCreateTopics?: boolean;
   /** Partitions of auto-created topics and of CreateTopics with -1. Default 1. */
   defaultPartitions?: number;
+  /**
+   * Partitions one topic may have; CreateTopics, CreatePartitions beyond it are refused
+   * with POLICY_VIOLATION, an auto-creation is not done. Default 1000.
+   */
+  maxPartitionsPerTopic?: number;
+  /**
+   * Partitions of every topic together (each keeps two or three files open). Default 4000,
+   * Kafka's long-standing advice for one broker (KIP-578).
+   */
+  maxPartitions?: number;
   /** Topics to create on start if missing. */
   createTopics?: { name: string; partitions: number }[];
   /** Smallest session timeout a consumer may ask for. Default 1000 (Kafka: 6000). */
@@ -136,14 +146,22 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
   const flusher = new Flusher(
     flushMode === "interval" ? options.flushIntervalMs ?? D.flushIntervalMs : undefined,
   );
-  const topics = await TopicStore.open(options.dataDir, {
-    segmentBytes: options.segmentBytes ?? D.segmentBytes,
-    segmentMs: options.segmentMs ?? D.segmentMs,
-    retentionBytes: options.retentionBytes ?? D.retentionBytes,
-    retentionMs: options.retentionMs ?? D.retentionMs,
-    maxMessageBytes: options.maxBatchBytes ?? D.maxBatchBytes,
-    durableHighWatermark: flushMode === "sync",
-  }, flusher);
+  const topics = await TopicStore.open(
+    options.dataDir,
+    {
+      segmentBytes: options.segmentBytes ?? D.segmentBytes,
+      segmentMs: options.segmentMs ?? D.segmentMs,
+      retentionBytes: options.retentionBytes ?? D.retentionBytes,
+      retentionMs: options.retentionMs ?? D.retentionMs,
+      maxMessageBytes: options.maxBatchBytes ?? D.maxBatchBytes,
+      durableHighWatermark: flushMode === "sync",
+    },
+    flusher,
+    {
+      maxPartitionsPerTopic: options.maxPartitionsPerTopic ?? D.maxPartitionsPerTopic,
+      maxPartitions: options.maxPartitions ?? D.maxPartitions,
+    },
+  );
   const metaDir = topics.metaDir();
   // A staging file is what a writer killed mid-writeFileDurably left; the file it was to
   // replace is intact, so the leftover is only removed.

@@ -7,6 +7,7 @@
 import {
   bool,
   commonEnv,
+  ConfigError,
   int,
   loadConfig,
   oneOf,
@@ -60,7 +61,11 @@ export const brokerEnv = {
   BROKER_MESSAGE_TIMESTAMP_AFTER_MAX_MS: int(0, Number.MAX_SAFE_INTEGER, D.maxTimestampAheadMs),
   /** Create unknown topics named in Metadata requests, as Kafka's auto.create.topics.enable (true). */
   BROKER_AUTO_CREATE_TOPICS: bool(D.autoCreateTopics),
-  BROKER_DEFAULT_PARTITIONS: int(1, 10_000, D.defaultPartitions),
+  BROKER_DEFAULT_PARTITIONS: int(1, 100_000, D.defaultPartitions),
+  /** Partitions one topic may have (CreateTopics, CreatePartitions, auto-creation). */
+  BROKER_MAX_PARTITIONS_PER_TOPIC: int(1, 100_000, D.maxPartitionsPerTopic),
+  /** Partitions of every topic together; each keeps two or three files open. */
+  BROKER_MAX_PARTITIONS: int(1, 1_000_000, D.maxPartitions),
   /** Topics created on start when missing, e.g. `market.ticks:3,orders.commands:3`. */
   BROKER_CREATE_TOPICS: optional(
     text("a list like name:partitions,name:partitions", undefined, TOPIC_LIST),
@@ -93,6 +98,12 @@ export function parseTopicList(value: string | undefined): { name: string; parti
 /** Loads the broker configuration from `env`; throws ConfigError naming a bad variable. */
 export function loadBrokerConfig(env?: Record<string, string | undefined>): BrokerConfig {
   const c = loadConfig(brokerEnv, env);
+  if (c.BROKER_DEFAULT_PARTITIONS > c.BROKER_MAX_PARTITIONS_PER_TOPIC) {
+    throw new ConfigError(
+      "BROKER_DEFAULT_PARTITIONS",
+      `Invalid BROKER_DEFAULT_PARTITIONS ${c.BROKER_DEFAULT_PARTITIONS}: expected at most BROKER_MAX_PARTITIONS_PER_TOPIC (${c.BROKER_MAX_PARTITIONS_PER_TOPIC})`,
+    );
+  }
   return {
     httpPort: c.PORT_HTTP,
     logLevel: c.LOG_LEVEL,
@@ -120,6 +131,8 @@ export function loadBrokerConfig(env?: Record<string, string | undefined>): Brok
       maxTimestampAheadMs: c.BROKER_MESSAGE_TIMESTAMP_AFTER_MAX_MS,
       autoCreateTopics: c.BROKER_AUTO_CREATE_TOPICS,
       defaultPartitions: c.BROKER_DEFAULT_PARTITIONS,
+      maxPartitionsPerTopic: c.BROKER_MAX_PARTITIONS_PER_TOPIC,
+      maxPartitions: c.BROKER_MAX_PARTITIONS,
       createTopics: parseTopicList(c.BROKER_CREATE_TOPICS),
       minSessionTimeoutMs: c.BROKER_GROUP_MIN_SESSION_TIMEOUT_MS,
       maxSessionTimeoutMs: c.BROKER_GROUP_MAX_SESSION_TIMEOUT_MS,

@@ -31,6 +31,9 @@ export const BROKER_DEFAULTS = {
   maxTimestampAheadMs: 3_600_000,
   autoCreateTopics: true,
   defaultPartitions: 1,
+  maxPartitionsPerTopic: 1000,
+  /** Kafka's advice for one broker (KIP-578); 2-3 open files each: 8000-12000 fds. */
+  maxPartitions: 4000,
   minSessionTimeoutMs: 1000,
   maxSessionTimeoutMs: 1_800_000,
   initialRebalanceDelayMs: 0,

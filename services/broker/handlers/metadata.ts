@@ -25,7 +25,7 @@ import type {
   MetadataTopic,
 } from "../protocol/types.ts";
 import { invalidTopicConfig } from "../storage/topic_config.ts";
-import { invalidTopicName } from "../storage/topic_store.ts";
+import { invalidTopicName, PartitionLimitError } from "../storage/topic_store.ts";
 import { createdTopicConfigs } from "./configs.ts";
 import { fencedForVersion } from "./transactions.ts";
 import type { BrokerState, RequestContext } from "./context.ts";
@@ -88,8 +88,11 @@ export async function handleMetadata(
         });
         continue;
       }
-      if (state.autoCreateTopics && request.allowAutoTopicCreation) {
-        await state.topics.create(name, state.defaultPartitions);
+      if (
+        state.autoCreateTopics && request.allowAutoTopicCreation &&
+        await autoCreateTopic(state, name)
+      ) {
+        // Created; answered below.
       } else {
         topics.push({
           errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
@@ -193,9 +196,9 @@ export async function handleCreateTopics(
     if (invalid !== undefined) {
       answer.errorCode = ErrorCode.INVALID_TOPIC_EXCEPTION;
       answer.errorMessage = invalid;
-    } else if (partitions < 1 || partitions > 10_000) {
+    } else if (partitions < 1) {
       answer.errorCode = ErrorCode.INVALID_PARTITIONS;
-      answer.errorMessage = `Invalid partition count ${partitions}: expected 1-10000`;
+      answer.errorMessage = `Number of partitions was set to an invalid non-positive value.`;
     } else if (topic.replicationFactor !== 1 && topic.replicationFactor !== -1) {
       answer.errorCode = ErrorCode.INVALID_REPLICATION_FACTOR;
       answer.errorMessage =
@@ -206,11 +209,23 @@ export async function handleCreateTopics(
     } else if (state.topics.has(topic.name)) {
       answer.errorCode = ErrorCode.TOPIC_ALREADY_EXISTS;
       answer.errorMessage = `Topic "${topic.name}" already exists`;
+    } else if (state.topics.partitionLimitExceeded(topic.name, partitions) !== undefined) {
+      // Kafka answers a CreateTopics over its only partition cap (10,000 per request,
+      // KAFKA-17870) with POLICY_VIOLATION; our caps per topic and per broker do the same.
+      answer.errorCode = ErrorCode.POLICY_VIOLATION;
+      answer.errorMessage = state.topics.partitionLimitExceeded(topic.name, partitions)!;
     } else if (!request.validateOnly) {
-      const created = await state.topics.create(topic.name, partitions, overrides);
-      if (!created) {
-        answer.errorCode = ErrorCode.TOPIC_ALREADY_EXISTS;
-        answer.errorMessage = `Topic "${topic.name}" already exists`;
+      try {
+        const created = await state.topics.create(topic.name, partitions, overrides);
+        if (!created) {
+          answer.errorCode = ErrorCode.TOPIC_ALREADY_EXISTS;
+          answer.errorMessage = `Topic "${topic.name}" already exists`;
+        }
+      } catch (error) {
+        // A concurrent creation took the partitions the check above saw free.
+        if (!(error instanceof PartitionLimitError)) throw error;
+        answer.errorCode = ErrorCode.POLICY_VIOLATION;
+        answer.errorMessage = error.message;
       }
     }
     if (answer.errorCode === ErrorCode.NONE) {
@@ -312,4 +327,33 @@ export async function handleInitProducerId(
   const producerId = await state.producerIds.allocate();
   log.debug("Allocated producer id {producerId}", { producerId });
   return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, producerId, producerEpoch: 0 };
+}
+
+let autoCreateRefused = 0;
+let autoCreateRefusedLoggedAt = -Infinity;
+
+/**
+ * Creates `name` for a Metadata request with `defaultPartitions`; false when the partition
+ * limits refuse it, which the request sees as UNKNOWN_TOPIC_OR_PARTITION (Metadata has no
+ * error for a refused creation that clients act on). Logged at most every 10 s.
+ */
+async function autoCreateTopic(state: BrokerState, name: string): Promise<boolean> {
+  try {
+    await state.topics.create(name, state.defaultPartitions);
+    return true;
+  } catch (error) {
+    if (!(error instanceof PartitionLimitError)) throw error;
+    autoCreateRefused++;
+    const now = performance.now();
+    if (now - autoCreateRefusedLoggedAt >= 10_000) {
+      log.warn("Refused to auto-create {count} topic(s), the last {topic}: {reason}", {
+        count: autoCreateRefused,
+        topic: name,
+        reason: error.message,
+      });
+      autoCreateRefused = 0;
+      autoCreateRefusedLoggedAt = now;
+    }
+    return false;
+  }
 }

@@ -12,10 +12,8 @@ import type {
   DeleteRecordsRequest,
   DeleteRecordsResponse,
 } from "../protocol/types.ts";
+import { PartitionLimitError } from "../storage/topic_store.ts";
 import type { BrokerState } from "./context.ts";
-
-/** The most partitions a topic may have (the same bound as CreateTopics). */
-const MAX_PARTITIONS = 10_000;
 
 /** CreatePartitions: new empty partitions led by this broker, the only one. */
 export async function handleCreatePartitions(
@@ -49,11 +47,9 @@ export async function handleCreatePartitions(
       answer(ErrorCode.INVALID_PARTITIONS, `Topic already has ${current} partitions`);
       continue;
     }
-    if (topic.count > MAX_PARTITIONS) {
-      answer(
-        ErrorCode.INVALID_PARTITIONS,
-        `Invalid partition count ${topic.count}: expected at most ${MAX_PARTITIONS}`,
-      );
+    const exceeded = state.topics.partitionLimitExceeded(topic.name, topic.count);
+    if (exceeded !== undefined) {
+      answer(ErrorCode.POLICY_VIOLATION, exceeded);
       continue;
     }
     const assignments = topic.assignments;
@@ -84,7 +80,16 @@ export async function handleCreatePartitions(
         continue;
       }
     }
-    if (!request.validateOnly) await state.topics.addPartitions(topic.name, topic.count);
+    if (!request.validateOnly) {
+      try {
+        await state.topics.addPartitions(topic.name, topic.count);
+      } catch (error) {
+        // A concurrent request took the partitions the check above saw free.
+        if (!(error instanceof PartitionLimitError)) throw error;
+        answer(ErrorCode.POLICY_VIOLATION, error.message);
+        continue;
+      }
+    }
     answer(ErrorCode.NONE);
   }
   return { throttleTimeMs: 0, results };

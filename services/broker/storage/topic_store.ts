@@ -40,6 +40,22 @@ export interface BrokerLogDefaults {
   durableHighWatermark: boolean;
 }
 
+/** How many partitions the broker may hold (each keeps two or three files open). */
+export interface PartitionLimits {
+  /** Partitions of one topic at most (`BROKER_MAX_PARTITIONS_PER_TOPIC`). */
+  maxPartitionsPerTopic: number;
+  /** Partitions of every topic together at most (`BROKER_MAX_PARTITIONS`). */
+  maxPartitions: number;
+}
+
+/** A topic creation or growth that would exceed a {@linkcode PartitionLimits} limit. */
+export class PartitionLimitError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "PartitionLimitError";
+  }
+}
+
 /** Every topic and partition log of the broker. */
 export class TopicStore {
   private readonly topics = new Map<string, PartitionLog[]>();
@@ -47,6 +63,8 @@ export class TopicStore {
   private readonly topicOptions = new Map<string, LogOptions>();
   /** Topics being created, so concurrent CreateTopics for one name agree. */
   private readonly creating = new Map<string, Promise<PartitionLog[]>>();
+  /** Partitions being created or added, counted against the limits before they exist. */
+  private reserved = 0;
   /** The broker's values of the topic configs, by topic config name (Kafka's synonyms). */
   readonly brokerConfigs: Readonly<Record<string, string>>;
 
@@ -55,6 +73,7 @@ export class TopicStore {
     private readonly defaults: BrokerLogDefaults,
     private readonly flusher: Flusher,
     private readonly configs: TopicConfigStore,
+    private readonly limits: PartitionLimits,
   ) {
     this.brokerConfigs = {
       "retention.ms": String(defaults.retentionMs),
@@ -70,10 +89,11 @@ export class TopicStore {
     dataDir: string,
     defaults: BrokerLogDefaults,
     flusher: Flusher,
+    limits: PartitionLimits = { maxPartitionsPerTopic: 10_000, maxPartitions: 100_000 },
   ): Promise<TopicStore> {
     await Deno.mkdir(dataDir, { recursive: true });
     const configs = await TopicConfigStore.open(join(dataDir, "_meta"));
-    const store = new TopicStore(dataDir, defaults, flusher, configs);
+    const store = new TopicStore(dataDir, defaults, flusher, configs, limits);
     const found = new Map<string, number[]>();
     for await (const entry of Deno.readDir(dataDir)) {
       const match = /^(.+)-(\d+)$/.exec(entry.name);
@@ -97,6 +117,14 @@ export class TopicStore {
     for (const topic of configs.topics()) if (!found.has(topic)) await configs.delete(topic);
     if (found.size > 0) {
       log.info("Opened {topics} topics from {dir}", { topics: found.size, dir: dataDir });
+    }
+    // Topics made under higher limits are kept and served; they only cannot grow.
+    const total = store.partitionCount();
+    if (total > limits.maxPartitions) {
+      log.warn("The data dir holds {total} partitions, more than BROKER_MAX_PARTITIONS ({max})", {
+        total,
+        max: limits.maxPartitions,
+      });
     }
     return store;
   }
@@ -133,6 +161,29 @@ export class TopicStore {
     Object.assign(this.optionsOf(topic), effectiveTopicConfig(overrides, this.brokerConfigs));
   }
 
+  /** Partitions of every topic, those being created included. */
+  partitionCount(): number {
+    let total = this.reserved;
+    for (const logs of this.topics.values()) total += logs.length;
+    return total;
+  }
+
+  /**
+   * Why `topic` may not have `count` partitions under the broker's limits, or undefined when
+   * it may (for a new topic or one that grows; the caller checked `count` is at least 1).
+   */
+  partitionLimitExceeded(topic: string, count: number): string | undefined {
+    const { maxPartitionsPerTopic, maxPartitions } = this.limits;
+    if (count > maxPartitionsPerTopic) {
+      return `Topic "${topic}" would have ${count} partitions, more than ${maxPartitionsPerTopic} (BROKER_MAX_PARTITIONS_PER_TOPIC)`;
+    }
+    const total = this.partitionCount() - (this.topics.get(topic)?.length ?? 0) + count;
+    if (total > maxPartitions) {
+      return `The broker would have ${total} partitions, more than ${maxPartitions} (BROKER_MAX_PARTITIONS)`;
+    }
+    return undefined;
+  }
+
   /** Topic names, sorted. */
   names(): string[] {
     return [...this.topics.keys()].sort();
@@ -160,7 +211,8 @@ export class TopicStore {
 
   /**
    * Creates `topic` with `partitions` partitions and config `overrides` (validated by the
-   * caller); returns false if it already exists. Throws on an invalid name or count.
+   * caller); returns false if it already exists. Throws on an invalid name or count, and
+   * {@linkcode PartitionLimitError} beyond the partition limits.
    */
   async create(
     topic: string,
@@ -169,8 +221,8 @@ export class TopicStore {
   ): Promise<boolean> {
     const invalid = invalidTopicName(topic);
     if (invalid !== undefined) throw new RangeError(invalid);
-    if (!Number.isInteger(partitions) || partitions < 1 || partitions > 10_000) {
-      throw new RangeError(`Invalid partition count ${partitions}: expected 1-10000`);
+    if (!Number.isInteger(partitions) || partitions < 1) {
+      throw new RangeError(`Invalid partition count ${partitions}: expected at least 1`);
     }
     if (this.topics.has(topic)) return false;
     const pending = this.creating.get(topic);
@@ -178,6 +230,10 @@ export class TopicStore {
       await pending;
       return false;
     }
+    const exceeded = this.partitionLimitExceeded(topic, partitions);
+    if (exceeded !== undefined) throw new PartitionLimitError(exceeded);
+    // Reserved at once, so that concurrent creations cannot pass the check together.
+    this.reserved += partitions;
     const creation = (async () => {
       if (Object.keys(overrides).length > 0) await this.configs.set(topic, overrides);
       this.topicOptions.delete(topic);
@@ -195,6 +251,7 @@ export class TopicStore {
       this.topics.set(topic, await creation);
     } finally {
       this.creating.delete(topic);
+      this.reserved -= partitions;
     }
     log.info("Created topic {topic} with {partitions} partitions", { topic, partitions });
     return true;
@@ -202,19 +259,28 @@ export class TopicStore {
 
   /**
    * Grows `topic` to `count` partitions (CreatePartitions); the caller checked that the topic
-   * exists and has fewer. New partitions start empty at offset 0.
+   * exists and has fewer. New partitions start empty at offset 0. Throws
+   * {@linkcode PartitionLimitError} beyond the partition limits.
    */
   async addPartitions(topic: string, count: number): Promise<void> {
     const logs = this.topics.get(topic);
     if (logs === undefined) throw new RangeError(`Unknown topic "${topic}"`);
+    const exceeded = this.partitionLimitExceeded(topic, count);
+    if (exceeded !== undefined) throw new PartitionLimitError(exceeded);
+    const reserved = count - logs.length;
+    this.reserved += reserved;
     const options = this.optionsOf(topic);
     const added: PartitionLog[] = [];
-    for (let p = logs.length; p < count; p++) {
-      added.push(await PartitionLog.open(this.dataDir, topic, p, options, this.flusher));
+    try {
+      for (let p = logs.length; p < count; p++) {
+        added.push(await PartitionLog.open(this.dataDir, topic, p, options, this.flusher));
+      }
+      await syncDirectory(this.dataDir);
+      // Published at once, so that no reader sees a partition count between the two.
+      logs.push(...added);
+    } finally {
+      this.reserved -= reserved;
     }
-    await syncDirectory(this.dataDir);
-    // Published at once, so that no reader sees a partition count between the two.
-    logs.push(...added);
     log.info("Topic {topic} now has {partitions} partitions", { topic, partitions: count });
   }
 
