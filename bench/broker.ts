@@ -11,7 +11,8 @@
 import { fileURLToPath } from "node:url";
 import { type Kafka, logLevel } from "kafkajs";
 import { createKafka } from "@trading/shared/kafka";
-import { RawKafkaClient } from "@trading/broker/raw-client";
+import { RawKafkaClient } from "@trading/testing/raw-kafka-client";
+import * as M from "@trading/broker/protocol";
 import { buildRecordBatch } from "@trading/broker/record-batch";
 import { freePorts, waitFor } from "@trading/testing";
 import { type BenchOptions, type BenchResult, percentile, round } from "./types.ts";
@@ -241,7 +242,7 @@ async function rawProduce(
     const client = await RawKafkaClient.connect(broker.address, `raw-${c}`);
     const records = buildRecordBatch(Array.from({ length: batch }, () => ({ value })));
     const request = () =>
-      client.encodeRequest(0, 7, {
+      client.encodeRequest(M.produce, 7, {
         transactionalId: null,
         acks: -1,
         timeoutMs: 30_000,

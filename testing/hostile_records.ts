@@ -5,10 +5,9 @@
  *
  * @module
  */
-import { RawKafkaClient } from "@trading/broker/raw-client";
+import * as M from "@trading/broker/protocol";
 import { buildRecordBatch, type RecordInput } from "@trading/broker/record-batch";
-
-const PRODUCE_API_KEY = 0;
+import { RawKafkaClient } from "./raw_kafka_client.ts";
 
 /** Bytes over the consumers' decompression cap (shared/kafka/kafkajs_batch_guard.ts, 64 MiB). */
 export const OVER_CLIENT_CAP_BYTES = 65 * 1024 * 1024;
@@ -118,17 +117,7 @@ export async function writeHostileBatches(
   const written: WrittenBatch[] = [];
   try {
     for (const batch of batches) {
-      const response = await client.request<
-        {
-          responses: Array<
-            {
-              partitions: Array<
-                { errorCode: number; errorMessage?: string | null; baseOffset: number }
-              >;
-            }
-          >;
-        }
-      >(PRODUCE_API_KEY, 8, {
+      const response = await client.request(M.produce, 8, {
         transactionalId: null,
         acks: -1,
         timeoutMs: 10_000,
@@ -142,7 +131,7 @@ export async function writeHostileBatches(
           }`,
         );
       }
-      written.push({ ...batch, baseOffset: Number(result.baseOffset) });
+      written.push({ ...batch, baseOffset: result.baseOffset });
     }
   } finally {
     client.close();

@@ -9,13 +9,8 @@ import { ConfigResourceTypes, Kafka, logLevel } from "kafkajs";
 import { tempDir, waitFor } from "@trading/testing";
 import { type BrokerOptions, startBroker } from "./broker.ts";
 import { ErrorCode } from "./protocol/error_codes.ts";
-import { ApiKey } from "./protocol/messages.ts";
-import type {
-  AlterConfigsResponse,
-  DescribeConfigsResponse,
-  OffsetDeleteResponse,
-} from "./protocol/types.ts";
-import { RawKafkaClient } from "./raw_client.ts";
+import * as M from "./protocol/messages.ts";
+import { RawKafkaClient } from "@trading/testing/raw-kafka-client";
 import { withBroker } from "@trading/testing/with-broker";
 
 function kafka(address: string): Kafka {
@@ -240,12 +235,12 @@ Deno.test("IncrementalAlterConfigs sets, appends, subtracts and deletes topic co
   await withBroker({ createTopics: [{ name: "inc", partitions: 1 }] }, async (broker) => {
     const client = await RawKafkaClient.connect(broker.address);
     const alter = (configs: { name: string; configOperation: number; value: string | null }[]) =>
-      client.request<AlterConfigsResponse>(ApiKey.IncrementalAlterConfigs, 1, {
+      client.request(M.incrementalAlterConfigs, 1, {
         resources: [{ resourceType: 2, resourceName: "inc", configs }],
         validateOnly: false,
       });
     const describe = async (name: string) => {
-      const response = await client.request<DescribeConfigsResponse>(ApiKey.DescribeConfigs, 4, {
+      const response = await client.request(M.describeConfigs, 4, {
         resources: [{ resourceType: 2, resourceName: "inc", configurationKeys: [name] }],
         includeSynonyms: true,
         includeDocumentation: false,
@@ -370,7 +365,7 @@ Deno.test("OffsetDelete removes the offsets of topics no member subscribes to an
       await consumer.subscribe({ topic: "kept" });
       await consumer.run({ eachMessage: () => Promise.resolve() });
       await waitFor("the consumer to join its group", () => joined, { timeoutMs: 20_000 });
-      const answer = await client.request<OffsetDeleteResponse>(ApiKey.OffsetDelete, 0, {
+      const answer = await client.request(M.offsetDelete, 0, {
         groupId: "og",
         topics: [{ name: "kept", partitions: [0] }, { name: "gone", partitions: [0] }],
       });
@@ -387,7 +382,7 @@ Deno.test("OffsetDelete removes the offsets of topics no member subscribes to an
         assert.notEqual(offset("kept"), "-1");
         assert.equal(offset("gone"), "-1");
       });
-      const unknown = await client.request<OffsetDeleteResponse>(ApiKey.OffsetDelete, 0, {
+      const unknown = await client.request(M.offsetDelete, 0, {
         groupId: "nobody",
         topics: [{ name: "gone", partitions: [0] }],
       });

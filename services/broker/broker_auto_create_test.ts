@@ -7,9 +7,8 @@
 import assert from "node:assert/strict";
 import { Kafka, logLevel } from "kafkajs";
 import { ErrorCode } from "./protocol/error_codes.ts";
-import { ApiKey } from "./protocol/messages.ts";
-import type { MetadataResponse } from "./protocol/types.ts";
-import { RawKafkaClient } from "./raw_client.ts";
+import * as M from "./protocol/messages.ts";
+import { RawKafkaClient } from "@trading/testing/raw-kafka-client";
 import { withBroker } from "@trading/testing/with-broker";
 
 function kafka(address: string): Kafka {
@@ -59,26 +58,26 @@ Deno.test("Metadata creates an unknown topic only when the request allows it", a
   await withBroker({}, async (broker) => {
     const client = await RawKafkaClient.connect(broker.address);
     try {
-      const refused = await client.request<MetadataResponse>(ApiKey.Metadata, 9, {
+      const refused = await client.request(M.metadata, 9, {
         topics: [{ name: "lazy" }],
         allowAutoTopicCreation: false,
       });
       assert.equal(refused.topics[0]!.errorCode, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
       assert.equal(broker.topics.has("lazy"), false);
       // An all-topics request never creates anything (Kafka: !metadataRequest.isAllTopics).
-      await client.request<MetadataResponse>(ApiKey.Metadata, 9, {
+      await client.request(M.metadata, 9, {
         topics: null,
         allowAutoTopicCreation: true,
       });
       assert.equal(broker.topics.has("lazy"), false);
-      const created = await client.request<MetadataResponse>(ApiKey.Metadata, 9, {
+      const created = await client.request(M.metadata, 9, {
         topics: [{ name: "lazy" }],
         allowAutoTopicCreation: true,
       });
       assert.equal(created.topics[0]!.errorCode, ErrorCode.NONE);
       assert.equal(created.topics[0]!.partitions.length, 1);
       // Metadata v0-v3 have no allowAutoTopicCreation field: Kafka creates for them.
-      const v1 = await client.request<MetadataResponse>(ApiKey.Metadata, 1, {
+      const v1 = await client.request(M.metadata, 1, {
         topics: [{ name: "lazy.v1" }],
       });
       assert.equal(v1.topics[0]!.errorCode, ErrorCode.NONE);

@@ -9,9 +9,8 @@ import assert from "node:assert/strict";
 import { settlesWithin, waitFor } from "@trading/testing";
 import { withBroker } from "@trading/testing/with-broker";
 import { loadBrokerConfig } from "./config.ts";
-import { ApiKey } from "./protocol/messages.ts";
-import type { MetadataResponse } from "./protocol/types.ts";
-import { RawKafkaClient } from "./raw_client.ts";
+import * as M from "./protocol/messages.ts";
+import { RawKafkaClient } from "@trading/testing/raw-kafka-client";
 
 /** A raw TCP client that announces a frame of `size` bytes and sends `sent` of them. */
 async function sendPartialFrame(
@@ -44,7 +43,7 @@ async function gauge(
 }
 
 async function metadataWorks(client: RawKafkaClient): Promise<boolean> {
-  const metadata = await client.request<MetadataResponse>(ApiKey.Metadata, 1, { topics: null });
+  const metadata = await client.request(M.metadata, 1, { topics: null });
   return metadata.brokers.length === 1;
 }
 

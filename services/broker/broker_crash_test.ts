@@ -7,10 +7,9 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { freePorts, tempDir } from "@trading/testing";
 import { RoleProcess } from "@trading/testing";
-import { ApiKey } from "./protocol/messages.ts";
+import * as M from "./protocol/messages.ts";
 import { buildRecordBatch, decodeRecords } from "./protocol/record_batch.ts";
-import type { FetchResponse, MetadataResponse, ProduceResponse } from "./protocol/types.ts";
-import { RawKafkaClient } from "./raw_client.ts";
+import { RawKafkaClient, type ResponseBody } from "@trading/testing/raw-kafka-client";
 import { startBroker } from "./broker.ts";
 
 const encoder = new TextEncoder();
@@ -28,9 +27,9 @@ async function produceUntilKilled(
   try {
     for (let i = 0; !stopAt(); i++) {
       const values = Array.from({ length: 5 }, (_, j) => `p${producer}-${i}-${j}`);
-      let response: ProduceResponse;
+      let response: ResponseBody<typeof M.produce>;
       try {
-        response = await client.request<ProduceResponse>(ApiKey.Produce, 7, {
+        response = await client.request(M.produce, 7, {
           transactionalId: null,
           acks: -1,
           timeoutMs: 5000,
@@ -59,7 +58,7 @@ async function readAll(address: string, partition: number): Promise<string[]> {
   const values: string[] = [];
   try {
     for (let offset = 0;;) {
-      const response = await client.request<FetchResponse>(ApiKey.Fetch, 11, {
+      const response = await client.request(M.fetch, 11, {
         replicaId: -1,
         maxWaitMs: 0,
         minBytes: 0,
@@ -163,7 +162,7 @@ Deno.test("startBroker() removes staging files a killed metadata write left and 
   try {
     const client = await RawKafkaClient.connect(broker.address);
     try {
-      const metadata = await client.request<MetadataResponse>(ApiKey.Metadata, 9, {
+      const metadata = await client.request(M.metadata, 9, {
         topics: [],
         allowAutoTopicCreation: false,
       });

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { compress } from "@trading/shared/record-compression";
 import { ErrorCode } from "./protocol/error_codes.ts";
-import { ApiKey } from "./protocol/messages.ts";
+import * as M from "./protocol/messages.ts";
 import {
   BATCH_HEADER_SIZE,
   buildRecordBatch,
@@ -16,8 +16,7 @@ import {
   type RecordInput,
   updateCrc,
 } from "./protocol/record_batch.ts";
-import type { FetchResponse, ProduceResponse } from "./protocol/types.ts";
-import { RawKafkaClient } from "./raw_client.ts";
+import { RawKafkaClient } from "@trading/testing/raw-kafka-client";
 import { type Broker } from "./broker.ts";
 import { withBroker } from "@trading/testing/with-broker";
 
@@ -58,7 +57,7 @@ async function produce(
   client: RawKafkaClient,
   batch: Uint8Array,
 ): Promise<{ errorCode: number; errorMessage?: string | null; baseOffset: number }> {
-  const response = await client.request<ProduceResponse>(ApiKey.Produce, 8, {
+  const response = await client.request(M.produce, 8, {
     transactionalId: null,
     acks: -1,
     timeoutMs: 5000,
@@ -68,7 +67,7 @@ async function produce(
 }
 
 async function fetchAll(client: RawKafkaClient, from = 0): Promise<Uint8Array> {
-  const response = await client.request<FetchResponse>(ApiKey.Fetch, 11, {
+  const response = await client.request(M.fetch, 11, {
     replicaId: -1,
     maxWaitMs: 0,
     minBytes: 0,

@@ -4,10 +4,9 @@
  * snappy, lz4 and zstd producers' batches are validated, stored and served as received.
  */
 import assert from "node:assert/strict";
-import { ApiKey } from "./protocol/messages.ts";
+import * as M from "./protocol/messages.ts";
 import { decodeRecords } from "./protocol/record_batch.ts";
-import type { FetchResponse } from "./protocol/types.ts";
-import { RawKafkaClient } from "./raw_client.ts";
+import { RawKafkaClient } from "@trading/testing/raw-kafka-client";
 import { requireTestTool } from "@trading/testing";
 import { withBroker } from "@trading/testing/with-broker";
 
@@ -38,7 +37,7 @@ async function kcat(args: string[], input?: string): Promise<string> {
 async function storedRecords(address: string, topic: string) {
   const client = await RawKafkaClient.connect(address);
   try {
-    const response = await client.request<FetchResponse>(ApiKey.Fetch, 11, {
+    const response = await client.request(M.fetch, 11, {
       replicaId: -1,
       maxWaitMs: 0,
       minBytes: 0,

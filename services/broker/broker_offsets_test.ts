@@ -10,10 +10,9 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { Kafka, logLevel } from "kafkajs";
 import { DEBIAN_PYTHON, requireTestTool, waitFor } from "@trading/testing";
-import { ApiKey } from "./protocol/messages.ts";
+import * as M from "./protocol/messages.ts";
 import { decodeRecords } from "./protocol/record_batch.ts";
-import type { FetchResponse } from "./protocol/types.ts";
-import { RawKafkaClient } from "./raw_client.ts";
+import { RawKafkaClient } from "@trading/testing/raw-kafka-client";
 import { withBroker } from "@trading/testing/with-broker";
 
 const COMMIT_METADATA = fileURLToPath(
@@ -127,7 +126,7 @@ Deno.test("a fetch from an offset inside a batch returns the whole batch and cli
     await produceOneBatch(broker.address, "mid");
     const client = await RawKafkaClient.connect(broker.address);
     try {
-      const response = await client.request<FetchResponse>(ApiKey.Fetch, 11, {
+      const response = await client.request(M.fetch, 11, {
         replicaId: -1,
         maxWaitMs: 0,
         minBytes: 0,

@@ -8,10 +8,9 @@ import assert from "node:assert/strict";
 import { Kafka, logLevel } from "kafkajs";
 import { tempDir } from "@trading/testing";
 import { ErrorCode } from "./protocol/error_codes.ts";
-import { ApiKey } from "./protocol/messages.ts";
+import * as M from "./protocol/messages.ts";
 import { buildRecordBatch, decodeRecords } from "./protocol/record_batch.ts";
-import type { FetchResponse, InitProducerIdResponse, ProduceResponse } from "./protocol/types.ts";
-import { RawKafkaClient } from "./raw_client.ts";
+import { RawKafkaClient, type ResponseBody } from "@trading/testing/raw-kafka-client";
 import { startBroker } from "./broker.ts";
 
 const encoder = new TextEncoder();
@@ -26,8 +25,10 @@ function produceBody(topic: string, records: Uint8Array) {
   };
 }
 
-async function initProducerId(client: RawKafkaClient): Promise<InitProducerIdResponse> {
-  const init = await client.request<InitProducerIdResponse>(ApiKey.InitProducerId, 1, {
+async function initProducerId(
+  client: RawKafkaClient,
+): Promise<ResponseBody<typeof M.initProducerId>> {
+  const init = await client.request(M.initProducerId, 1, {
     transactionalId: null,
     transactionTimeoutMs: 60_000,
   });
@@ -41,8 +42,8 @@ async function produce(
   value: string,
   producer: { producerId: number; producerEpoch: number; baseSequence: number },
 ) {
-  const response = await client.request<ProduceResponse>(
-    ApiKey.Produce,
+  const response = await client.request(
+    M.produce,
     7,
     produceBody(topic, buildRecordBatch([{ value: encoder.encode(value) }], producer)),
   );
@@ -50,7 +51,7 @@ async function produce(
 }
 
 async function readValues(client: RawKafkaClient, topic: string): Promise<string[]> {
-  const response = await client.request<FetchResponse>(ApiKey.Fetch, 11, {
+  const response = await client.request(M.fetch, 11, {
     replicaId: -1,
     maxWaitMs: 0,
     minBytes: 0,
@@ -101,8 +102,8 @@ Deno.test("a batch under a producer id the broker never handed out is refused; t
     assert.equal(real.baseOffset, 0);
     assert.deepEqual(await readValues(victim, "orders"), ["real"]);
     // A non-idempotent batch (producer id -1) is still accepted.
-    const plain = await victim.request<ProduceResponse>(
-      ApiKey.Produce,
+    const plain = await victim.request(
+      M.produce,
       7,
       produceBody("orders", buildRecordBatch([{ value: encoder.encode("plain") }])),
     );

@@ -16,7 +16,7 @@ import {
   KafkaErrorCode,
   RawTransactionalProducer,
   readPartition,
-} from "./txn_test_client.ts";
+} from "@trading/testing/raw-transactional-producer";
 
 const TOPIC = "txn-crash";
 const PARTITIONS = 3;

@@ -6,16 +6,10 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { ErrorCode } from "./protocol/error_codes.ts";
-import { ApiKey, APIS } from "./protocol/messages.ts";
+import { ApiKey, APIS, type ApiSpec } from "./protocol/messages.ts";
+import * as M from "./protocol/messages.ts";
 import { buildRecordBatch } from "./protocol/record_batch.ts";
-import type {
-  ApiVersionsResponse,
-  CreateTopicsResponse,
-  InitProducerIdResponse,
-  MetadataResponse,
-  ProduceResponse,
-} from "./protocol/types.ts";
-import { RawKafkaClient } from "./raw_client.ts";
+import { RawKafkaClient, type RequestBody } from "@trading/testing/raw-kafka-client";
 import { parseRequestHeader } from "./handle_request.ts";
 import { decodeMessage } from "./protocol/schema.ts";
 import { DecodeError, Reader } from "./protocol/wire.ts";
@@ -33,7 +27,7 @@ function produceBody(topic: string, records: Uint8Array, acks = -1) {
 }
 
 async function metadataWorks(client: RawKafkaClient): Promise<void> {
-  const metadata = await client.request<MetadataResponse>(ApiKey.Metadata, 1, { topics: null });
+  const metadata = await client.request(M.metadata, 1, { topics: null });
   assert.equal(metadata.brokers.length, 1);
 }
 
@@ -41,7 +35,7 @@ Deno.test("a retried produce batch with the same producer id, epoch and sequence
   await withBroker({ createTopics: [{ name: "idem", partitions: 1 }] }, async (broker) => {
     const client = await RawKafkaClient.connect(broker.address);
     try {
-      const init = await client.request<InitProducerIdResponse>(ApiKey.InitProducerId, 1, {
+      const init = await client.request(M.initProducerId, 1, {
         transactionalId: null,
         transactionTimeoutMs: 60_000,
       });
@@ -55,16 +49,8 @@ Deno.test("a retried produce batch with the same producer id, epoch and sequence
         value: encoder.encode("b"),
       }], producer);
       const retry = first.slice(); // The same bytes, as a client resends after a lost response.
-      const r1 = await client.request<ProduceResponse>(
-        ApiKey.Produce,
-        7,
-        produceBody("idem", first),
-      );
-      const r2 = await client.request<ProduceResponse>(
-        ApiKey.Produce,
-        7,
-        produceBody("idem", retry),
-      );
+      const r1 = await client.request(M.produce, 7, produceBody("idem", first));
+      const r2 = await client.request(M.produce, 7, produceBody("idem", retry));
       assert.equal(r1.responses[0]!.partitions[0]!.errorCode, 0);
       assert.equal(r2.responses[0]!.partitions[0]!.errorCode, 0);
       assert.equal(
@@ -76,17 +62,13 @@ Deno.test("a retried produce batch with the same producer id, epoch and sequence
         ...producer,
         baseSequence: 2,
       });
-      const r3 = await client.request<ProduceResponse>(
-        ApiKey.Produce,
-        7,
-        produceBody("idem", next),
-      );
+      const r3 = await client.request(M.produce, 7, produceBody("idem", next));
       assert.equal(r3.responses[0]!.partitions[0]!.baseOffset, 2);
       const gap = buildRecordBatch([{ value: encoder.encode("d") }], {
         ...producer,
         baseSequence: 9,
       });
-      const r4 = await client.request<ProduceResponse>(ApiKey.Produce, 7, produceBody("idem", gap));
+      const r4 = await client.request(M.produce, 7, produceBody("idem", gap));
       assert.equal(
         r4.responses[0]!.partitions[0]!.errorCode,
         ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER,
@@ -103,14 +85,10 @@ Deno.test("an unsupported API key or version gets UNSUPPORTED_VERSION and the co
     const client = await RawKafkaClient.connect(broker.address);
     try {
       // ApiVersions v9: answered as v0 with the error and our versions (KIP-511 behaviour).
-      const w = client.encodeRequest(ApiKey.ApiVersions, 0, {}, 77);
+      const w = client.encodeRequest(M.apiVersions, 0, {}, 77);
       new DataView(w.buffer).setInt16(6, 9);
       await client.send(w);
-      const versions = client.decodeResponse<ApiVersionsResponse>(
-        ApiKey.ApiVersions,
-        0,
-        (await client.readFrame())!,
-      );
+      const versions = client.decodeResponse(M.apiVersions, 0, (await client.readFrame())!);
       assert.equal(versions.correlationId, 77);
       assert.equal(versions.body.errorCode, ErrorCode.UNSUPPORTED_VERSION);
       assert.ok(
@@ -118,7 +96,7 @@ Deno.test("an unsupported API key or version gets UNSUPPORTED_VERSION and the co
       );
       // Metadata v42 and an unknown API key 999: error 35 as the body.
       for (const [key, version] of [[ApiKey.Metadata, 42], [999, 0]] as const) {
-        const frame = client.encodeRequest(ApiKey.Metadata, 1, { topics: null }, 5);
+        const frame = client.encodeRequest(M.metadata, 1, { topics: null }, 5);
         new DataView(frame.buffer).setInt16(4, key);
         new DataView(frame.buffer).setInt16(6, version);
         await client.send(frame);
@@ -138,12 +116,12 @@ Deno.test("flexible versions round-trip through the broker (ApiVersions v3, Meta
   await withBroker({}, async (broker) => {
     const client = await RawKafkaClient.connect(broker.address);
     try {
-      const versions = await client.request<ApiVersionsResponse>(ApiKey.ApiVersions, 3, {
+      const versions = await client.request(M.apiVersions, 3, {
         clientSoftwareName: "test",
         clientSoftwareVersion: "1",
       });
       assert.equal(versions.apiKeys.length, APIS.size);
-      const created = await client.request<CreateTopicsResponse>(ApiKey.CreateTopics, 5, {
+      const created = await client.request(M.createTopics, 5, {
         topics: [{
           name: "flex",
           numPartitions: 2,
@@ -155,7 +133,7 @@ Deno.test("flexible versions round-trip through the broker (ApiVersions v3, Meta
       });
       assert.equal(created.topics[0]!.errorCode, 0);
       assert.equal(created.topics[0]!.numPartitions, 2);
-      const metadata = await client.request<MetadataResponse>(ApiKey.Metadata, 9, {
+      const metadata = await client.request(M.metadata, 9, {
         topics: [{ name: "flex" }],
       });
       assert.equal(metadata.topics[0]!.partitions.length, 2);
@@ -171,8 +149,8 @@ Deno.test("malformed, truncated and oversized frames close only their own connec
     { maxFrameBytes: 1 << 20, createTopics: [{ name: "safe", partitions: 1 }] },
     async (broker) => {
       const bystander = await RawKafkaClient.connect(broker.address, "bystander");
-      const acked = await bystander.request<ProduceResponse>(
-        ApiKey.Produce,
+      const acked = await bystander.request(
+        M.produce,
         7,
         produceBody("safe", buildRecordBatch([{ value: encoder.encode("kept") }])),
       );
@@ -184,7 +162,7 @@ Deno.test("malformed, truncated and oversized frames close only their own connec
         [
           "garbage body",
           (() => {
-            const frame = bystander.encodeRequest(ApiKey.Metadata, 1, { topics: [{ name: "x" }] });
+            const frame = bystander.encodeRequest(M.metadata, 1, { topics: [{ name: "x" }] });
             frame.fill(0x7f, 14); // an array length far beyond the frame
             return frame;
           })(),
@@ -221,7 +199,7 @@ Deno.test("the request decoder survives random and mutated frames (fast-check)",
     async (broker) => {
       const template = await RawKafkaClient.connect(broker.address);
       const valid = [...APIS.values()].flatMap((api) =>
-        [api.minVersion, api.maxVersion].map((v) => validFrame(template, api.key, v))
+        [api.minVersion, api.maxVersion].map((v) => validFrame(template, api, v))
       ).filter((f): f is Uint8Array => f !== undefined);
       const mutated = fc.tuple(
         fc.constantFrom(...valid),
@@ -268,8 +246,12 @@ Deno.test("the request decoder survives random and mutated frames (fast-check)",
 });
 
 /** A valid request frame of an API at a version, or undefined if none is easy to make. */
-function validFrame(client: RawKafkaClient, key: number, version: number): Uint8Array | undefined {
-  const bodies: Record<number, object> = {
+function validFrame(
+  client: RawKafkaClient,
+  api: ApiSpec,
+  version: number,
+): Uint8Array | undefined {
+  const bodies: Record<number, RequestBody<ApiSpec>> = {
     [ApiKey.Produce]: produceBody("fz", buildRecordBatch([{ value: encoder.encode("v") }])),
     [ApiKey.Fetch]: {
       maxWaitMs: 0,
@@ -300,8 +282,8 @@ function validFrame(client: RawKafkaClient, key: number, version: number): Uint8
     [ApiKey.InitProducerId]: { transactionalId: null },
   };
   // JoinGroup is left out: a valid one waits for a rebalance, which would slow the fuzz loop.
-  const body = bodies[key];
-  return body === undefined ? undefined : client.encodeRequest(key, version, body);
+  const body = bodies[api.key];
+  return body === undefined ? undefined : client.encodeRequest(api, version, body);
 }
 
 Deno.test("the request decoder throws only DecodeError on arbitrary bytes (fast-check)", () => {

@@ -47,6 +47,7 @@ import { ApiKey, APIS, type ApiSpec } from "./protocol/messages.ts";
 import {
   type Decoded,
   decodeMessage,
+  type Encodable,
   encodeMessage,
   type MessageSchema,
 } from "./protocol/schema.ts";
@@ -137,20 +138,20 @@ type Handler = (
 
 /**
  * The handler of `spec`'s requests: the body is decoded with the spec's own schema, so its
- * type is the one derived from that schema (`Decoded`), not a cast.
+ * type is the one derived from that schema (`Decoded`), and the handler's answer must have
+ * the shape of the spec's response schema (`Encodable`): neither is a cast.
  */
-function serve<S extends MessageSchema>(
-  spec: ApiSpec<S>,
+function serve<Req extends MessageSchema, Res extends MessageSchema>(
+  spec: ApiSpec<Req, Res>,
   handle: (
     state: BrokerState,
     ctx: RequestContext,
-    body: Decoded<S>,
-  ) => Promise<object | null> | object | null,
+    body: Decoded<Req>,
+  ) => Promise<Encodable<Res> | null> | Encodable<Res> | null,
 ): [number, Handler] {
   return [
     spec.key,
-    (state, ctx, reader) =>
-      handle(state, ctx, decodeMessage<Decoded<S>>(spec.request, reader, ctx.apiVersion)),
+    (state, ctx, reader) => handle(state, ctx, decodeMessage(spec.request, reader, ctx.apiVersion)),
   ];
 }
 

@@ -80,12 +80,12 @@ function brokerProblem(state: BrokerState, name: string): Answer | undefined {
   );
 }
 
-/** Every config of a topic as DescribeConfigs reports it. */
+/** Every config of a topic as DescribeConfigs reports it (every field given). */
 export function describeTopicConfigs(
   state: BrokerState,
   topic: string,
   includeSynonyms: boolean,
-): DescribedConfig[] {
+): Required<DescribedConfig>[] {
   const overrides = state.topics.configOverrides(topic);
   const brokerValues = state.topics.brokerConfigs;
   return Object.entries(TOPIC_CONFIGS).map(([name, def]) => {

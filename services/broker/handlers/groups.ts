@@ -10,8 +10,8 @@ import type {
   DeleteGroupsResponse,
   DescribeGroupsRequest,
   DescribeGroupsResponse,
-  ErrorOnlyResponse,
   HeartbeatRequest,
+  HeartbeatResponse,
   JoinGroupRequest,
   JoinGroupResponse,
   LeaveGroupRequest,
@@ -52,7 +52,7 @@ export function handleSyncGroup(
 }
 
 /** Heartbeat. */
-export function handleHeartbeat(state: BrokerState, request: HeartbeatRequest): ErrorOnlyResponse {
+export function handleHeartbeat(state: BrokerState, request: HeartbeatRequest): HeartbeatResponse {
   return {
     throttleTimeMs: 0,
     errorCode: state.coordinator.heartbeat(

@@ -37,6 +37,7 @@ export async function handleProduce(
         baseOffset: -1,
         logAppendTimeMs: -1,
         logStartOffset: -1,
+        recordErrors: [],
         errorMessage: null,
       };
       const fail = (errorCode: number, message: string) => {

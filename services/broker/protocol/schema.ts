@@ -43,12 +43,14 @@ interface PrimitiveValue {
 }
 
 /**
- * A field: a primitive, an array of primitives, a struct or an array of structs. `N` and `V`
- * are its name and the type of its decoded value, kept by {@linkcode field} and
- * {@linkcode structs} so that {@linkcode Decoded} can derive a message's TypeScript type
- * from its schema (the schema is the one source of both).
+ * A field: a primitive, an array of primitives, a struct or an array of structs. The type
+ * parameters are kept by {@linkcode field} and {@linkcode structs} so that a message's
+ * TypeScript types derive from its schema (the schema is the one source of them): `N` is its
+ * name, `V` its decoded value ({@linkcode Decoded}), `E` the value a handler gives the encoder
+ * ({@linkcode Encodable}) and `O` whether a handler may leave it out (it declares a default
+ * or a tag).
  */
-export interface Field<N extends string = string, V = unknown> {
+export interface Field<N extends string = string, V = unknown, E = V, O extends boolean = boolean> {
   name: N;
   type: PrimitiveType | readonly Field[];
   array: boolean;
@@ -56,23 +58,54 @@ export interface Field<N extends string = string, V = unknown> {
   nullable: VersionRange | undefined;
   tag: number | undefined;
   defaultValue: unknown;
-  /** Type only: the decoded value (never set). */
-  readonly value?: V;
+  /** Type only (never set): the decoded value, the encodable value, whether it may be left out. */
+  readonly types?: { decoded: V; encodable: E; omittable: O };
 }
 
 /** `V`, or `V | null` when the options make the field nullable. */
 type NullableIf<V, O> = O extends { nullable: string } ? V | null : V;
 
-/** The decoded value of a field. */
-export type ValueOf<F> = F extends Field<string, infer V> ? V : never;
+/** Whether the options let a handler leave the field out: a declared default, or a tag. */
+type OmittableIf<O> = O extends { default: unknown } | { tag: number } ? true : false;
 
-/** The decoded object of a struct's (or a message's) fields. */
+/** The decoded value of a field. */
+export type ValueOf<F> = F extends Field<string, infer V, unknown, boolean> ? V : never;
+
+/** The value of a field that a handler gives the encoder. */
+export type EncodableValueOf<F> = F extends Field<string, unknown, infer E, boolean> ? E
+  : never;
+
+/** The decoded object of a struct's (or a message's) fields: every field present. */
 export type StructOf<F extends readonly Field[]> = {
   [P in F[number] as P["name"]]: ValueOf<P>;
 };
 
+/** Flattens an intersection of object types into one, for readable types and messages. */
+type Flatten<T> = { [K in keyof T]: T[K] } & unknown;
+
+/**
+ * The object of a struct's (or a message's) fields that a handler gives the encoder: a field
+ * that declares a default or a tag may be left out; every other field must be given.
+ */
+export type EncodableStructOf<F extends readonly Field[]> = Flatten<
+  & {
+    [P in F[number] as P extends Field<string, unknown, unknown, true> ? never : P["name"]]:
+      EncodableValueOf<P>;
+  }
+  & {
+    [P in F[number] as P extends Field<string, unknown, unknown, true> ? P["name"] : never]?:
+      EncodableValueOf<P>;
+  }
+>;
+
 /** The decoded body of a message schema: what {@linkcode decodeMessage} returns for it. */
 export type Decoded<S extends MessageSchema> = StructOf<S["fields"]>;
+
+/**
+ * The body of a message schema as a handler builds it for {@linkcode encodeMessage}: fields
+ * with a declared default or a tag may be left out (the encoder writes their default).
+ */
+export type Encodable<S extends MessageSchema> = EncodableStructOf<S["fields"]>;
 
 /** The schema of one request or response body. */
 export interface MessageSchema<F extends readonly Field[] = readonly Field[]> {
@@ -99,12 +132,20 @@ function inRange(range: VersionRange | undefined, v: number): boolean {
   return range !== undefined && v >= range.min && v <= range.max;
 }
 
-/** Options of a field: nullable versions, tag, default. */
+/**
+ * Options of a field: nullable versions, tag, default. A field with a `default` (or a tag)
+ * may be left out of a body a handler builds ({@linkcode Encodable}); the encoder writes it.
+ */
 export interface FieldOptions {
   nullable?: string;
   tag?: number;
   default?: unknown;
 }
+
+/** The TypeScript value of a primitive or `"[]int32"`-style array type name. */
+type PrimitiveValueOf<T extends PrimitiveType | `[]${PrimitiveType}`> = T extends
+  `[]${infer P extends PrimitiveType}` ? PrimitiveValue[P][]
+  : PrimitiveValue[T & PrimitiveType];
 
 /**
  * Declares a field. `type` is a primitive name, `"[]int32"`-style for arrays of primitives,
@@ -121,11 +162,9 @@ export function field<
   options: O = {} as O,
 ): Field<
   N,
-  NullableIf<
-    T extends `[]${infer P extends PrimitiveType}` ? PrimitiveValue[P][]
-      : PrimitiveValue[T & PrimitiveType],
-    O
-  >
+  NullableIf<PrimitiveValueOf<T>, O>,
+  NullableIf<PrimitiveValueOf<T>, O>,
+  OmittableIf<O>
 > {
   const array = type.startsWith("[]");
   return {
@@ -149,7 +188,12 @@ export function structs<
   versionSpec: string,
   fields: F,
   options: O = {} as O,
-): Field<N, NullableIf<StructOf<F>[], O>> {
+): Field<
+  N,
+  NullableIf<StructOf<F>[], O>,
+  NullableIf<EncodableStructOf<F>[], O>,
+  OmittableIf<O>
+> {
   return {
     name,
     type: fields,
@@ -281,9 +325,17 @@ function decodeStruct(
   return out;
 }
 
-/** Decodes a message body at `version`; throws {@linkcode DecodeError} on bad input. */
-export function decodeMessage<T>(schema: MessageSchema, r: Reader, version: number): T {
-  return decodeStruct(r, schema.fields, version, version >= schema.flexibleFrom) as T;
+/**
+ * Decodes a message body at `version`, typed by its schema; throws {@linkcode DecodeError}
+ * on bad input. The result is cast once, here: the walk over the schema builds what
+ * {@linkcode Decoded} describes.
+ */
+export function decodeMessage<S extends MessageSchema>(
+  schema: S,
+  r: Reader,
+  version: number,
+): Decoded<S> {
+  return decodeStruct(r, schema.fields, version, version >= schema.flexibleFrom) as Decoded<S>;
 }
 
 function encodePrimitive(

@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
 import { ApiKey, APIS } from "./messages.ts";
-import { decodeMessage, encodeMessage, field, message, structs } from "./schema.ts";
+import {
+  type Decoded,
+  decodeMessage,
+  type Encodable,
+  encodeMessage,
+  field,
+  message,
+  structs,
+} from "./schema.ts";
 import { DecodeError, Reader, Writer } from "./wire.ts";
 
 const sample = message("Sample", "2+", [
@@ -19,7 +27,7 @@ function roundTrip(version: number, value: object): Record<string, unknown> {
   const w = new Writer(4);
   encodeMessage(sample, w, value, version);
   const r = new Reader(w.finish().slice());
-  const decoded = decodeMessage<Record<string, unknown>>(sample, r, version);
+  const decoded = decodeMessage(sample, r, version);
   assert.equal(r.remaining, 0, "every byte consumed");
   return decoded;
 }
@@ -48,7 +56,7 @@ Deno.test("decodeMessage() skips unknown tagged fields of flexible versions", ()
   w.int64(3);
   w.uvarint(2).uvarint(9).uvarint(3).raw(new Uint8Array([1, 2, 3])).uvarint(0).uvarint(2)
     .compactString("y");
-  const decoded = decodeMessage<Record<string, unknown>>(sample, new Reader(w.finish().slice()), 2);
+  const decoded = decodeMessage(sample, new Reader(w.finish().slice()), 2);
   assert.equal(decoded.note, "y");
 });
 
@@ -80,4 +88,24 @@ Deno.test("every API advertises Produce from v0 and Fetch from v4, and serves Ap
   assert.equal(APIS.get(ApiKey.Produce)!.minVersion, 0);
   assert.equal(APIS.get(ApiKey.Fetch)!.minVersion, 4);
   assert.equal(APIS.get(ApiKey.ApiVersions)!.maxVersion, 3);
+});
+
+Deno.test("Encodable<schema> lets a handler leave out only the fields with a default or a tag", () => {
+  const schema = message("Typed", "none", [
+    field("id", "int32"),
+    field("extra", "int64", "0+", { default: -1 }),
+    structs("items", "0+", [field("n", "int32"), field("flag", "bool", "0+", { default: true })]),
+  ]);
+  const body: Encodable<typeof schema> = { id: 7, items: [{ n: 1 }] };
+  // @ts-expect-error: `id` declares no default, so a handler must give it.
+  const missing: Encodable<typeof schema> = { items: [] };
+  // @ts-expect-error: `n` in a struct declares no default either.
+  const missingNested: Encodable<typeof schema> = { id: 1, items: [{ flag: false }] };
+  // @ts-expect-error: a field's value must have its schema's type.
+  const wrongType: Encodable<typeof schema> = { id: "7", items: [] };
+  assert.ok(missing && missingNested && wrongType);
+  const w = new Writer();
+  encodeMessage(schema, w, body, 0);
+  const decoded: Decoded<typeof schema> = decodeMessage(schema, new Reader(w.finish().slice()), 0);
+  assert.deepEqual(decoded, { id: 7, extra: -1, items: [{ n: 1, flag: true }] });
 });

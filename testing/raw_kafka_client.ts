@@ -1,14 +1,36 @@
 /**
- * A minimal Kafka protocol client over one TCP connection, built on the broker's own
- * schemas: encodes a request at a chosen version, decodes the response. For wire-level tests
- * (hand-built produce retries, unsupported versions, bad frames) and the raw load generator
- * of the benchmark, where no client library should add its own cost.
+ * A test harness: a minimal Kafka protocol client over one TCP connection, built on the
+ * broker's own schemas: encodes a request at a chosen version, decodes the response, both
+ * typed by the API's spec (`request(M.produce, 7, body)` gives the decoded Produce response).
+ * For wire-level tests (hand-built produce retries, unsupported versions, bad frames) and the
+ * raw load generator of the benchmark, where no client library should add its own cost.
  *
  * @module
  */
-import { APIS, type ApiSpec } from "./protocol/messages.ts";
-import { decodeMessage, encodeMessage } from "./protocol/schema.ts";
-import { Reader, Writer } from "./protocol/wire.ts";
+import {
+  ApiKey,
+  type ApiSpec,
+  type Decoded,
+  decodeMessage,
+  encodeMessage,
+  Reader,
+  Writer,
+} from "@trading/broker/protocol";
+
+/** `T` with every field optional, to any depth (byte arrays stay whole). */
+type Sparse<T> = T extends Uint8Array ? T
+  : T extends readonly (infer U)[] ? Sparse<U>[]
+  : T extends object ? { [K in keyof T]?: Sparse<T[K]> }
+  : T;
+
+/**
+ * A request body of `A`: any field may be left out, the encoder then writes its default, so
+ * a test can send sparse and edge-case requests; a field given must have its schema's type.
+ */
+export type RequestBody<A extends ApiSpec> = Sparse<Decoded<A["request"]>>;
+
+/** The decoded response body of `A`. */
+export type ResponseBody<A extends ApiSpec> = Decoded<A["response"]>;
 
 /** One connection speaking the Kafka protocol. */
 export class RawKafkaClient {
@@ -31,16 +53,15 @@ export class RawKafkaClient {
     return new RawKafkaClient(conn, clientId);
   }
 
-  /** Encodes a request frame (size prefix included) without sending it. */
-  encodeRequest(
-    apiKey: number,
+  /** Encodes a request frame (size prefix included) of `api` without sending it. */
+  encodeRequest<A extends ApiSpec>(
+    api: A,
     version: number,
-    body: object,
+    body: RequestBody<A>,
     correlationId = ++this.correlationId,
   ): Uint8Array {
-    const api = apiOf(apiKey);
     const w = new Writer(256);
-    w.int32(0).int16(apiKey).int16(version).int32(correlationId).nullableString(this.clientId);
+    w.int32(0).int16(api.key).int16(version).int32(correlationId).nullableString(this.clientId);
     if (version >= api.request.flexibleFrom) w.uvarint(0);
     encodeMessage(api.request, w, body, version);
     const frame = w.finish().slice();
@@ -79,34 +100,38 @@ export class RawKafkaClient {
     return frame;
   }
 
-  /** Decodes a response frame of `apiKey` at `version`. */
-  decodeResponse<T>(
-    apiKey: number,
+  /** Decodes a response frame of `api` at `version`. */
+  decodeResponse<A extends ApiSpec>(
+    api: A,
     version: number,
     frame: Uint8Array,
-  ): { correlationId: number; body: T } {
-    const api = apiOf(apiKey);
+  ): { correlationId: number; body: ResponseBody<A> } {
     const r = new Reader(frame);
     const correlationId = r.int32();
-    if (version >= api.response.flexibleFrom && apiKey !== 18) {
+    // ApiVersions' response header is always v0 (the client cannot know our versions yet).
+    if (version >= api.response.flexibleFrom && api.key !== ApiKey.ApiVersions) {
       const tags = r.uvarint(); // Response header v1: tagged fields.
       for (let i = 0; i < tags; i++) {
         r.uvarint();
         r.raw(r.uvarint());
       }
     }
-    return { correlationId, body: decodeMessage<T>(api.response, r, version) };
+    return { correlationId, body: decodeMessage<A["response"]>(api.response, r, version) };
   }
 
-  /** Sends a request and returns its decoded response body. */
-  async request<T>(apiKey: number, version: number, body: object): Promise<T> {
+  /** Sends a request of `api` and returns its decoded response body. */
+  async request<A extends ApiSpec>(
+    api: A,
+    version: number,
+    body: RequestBody<A>,
+  ): Promise<ResponseBody<A>> {
     const correlationId = this.correlationId + 1;
-    await this.send(this.encodeRequest(apiKey, version, body));
+    await this.send(this.encodeRequest(api, version, body));
     const frame = await this.readFrame();
     if (frame === null) {
-      throw new Error(`Broker closed the connection before answering API ${apiKey} v${version}`);
+      throw new Error(`Broker closed the connection before answering ${api.name} v${version}`);
     }
-    const decoded = this.decodeResponse<T>(apiKey, version, frame);
+    const decoded = this.decodeResponse(api, version, frame);
     if (decoded.correlationId !== correlationId) {
       throw new Error(
         `Response correlation id ${decoded.correlationId}: expected ${correlationId}`,
@@ -123,12 +148,4 @@ export class RawKafkaClient {
       // Already closed.
     }
   }
-}
-
-function apiOf(apiKey: number): ApiSpec {
-  const api = APIS.get(apiKey);
-  if (api === undefined) {
-    throw new RangeError(`Unknown API key ${apiKey}: expected one the broker serves`);
-  }
-  return api;
 }

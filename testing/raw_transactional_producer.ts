@@ -1,5 +1,5 @@
 /**
- * Test helper: a transactional producer and a read_committed reader over
+ * A test harness: a transactional producer and a read_committed reader over
  * {@linkcode RawKafkaClient}, so crash tests drive each transaction step themselves (no
  * client library retries or hides a request) and read exactly what a Kafka consumer would
  * return, filtering aborted transactions with the Fetch response's list as Kafka's
@@ -7,8 +7,7 @@
  *
  * @module
  */
-import { ErrorCode } from "./protocol/error_codes.ts";
-import { ApiKey } from "./protocol/messages.ts";
+import * as M from "@trading/broker/protocol";
 import {
   buildRecordBatch,
   CONTROL_FLAG,
@@ -18,18 +17,8 @@ import {
   isProblem,
   parseBatchAt,
   TRANSACTIONAL_FLAG,
-} from "./protocol/record_batch.ts";
-import type {
-  AddOffsetsToTxnResponse,
-  AddPartitionsToTxnResponse,
-  EndTxnResponse,
-  FetchResponse,
-  InitProducerIdResponse,
-  OffsetFetchResponse,
-  ProduceResponse,
-  TxnOffsetCommitResponse,
-} from "./protocol/types.ts";
-import { RawKafkaClient } from "./raw_client.ts";
+} from "@trading/broker/record-batch";
+import { RawKafkaClient } from "./raw_kafka_client.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -63,11 +52,11 @@ export class RawTransactionalProducer {
     const client = await RawKafkaClient.connect(address, `txn-${transactionalId}`);
     const producer = new RawTransactionalProducer(client, transactionalId);
     try {
-      const response = await client.request<InitProducerIdResponse>(ApiKey.InitProducerId, 1, {
+      const response = await client.request(M.initProducerId, 1, {
         transactionalId,
         transactionTimeoutMs,
       });
-      if (response.errorCode !== ErrorCode.NONE) {
+      if (response.errorCode !== M.ErrorCode.NONE) {
         throw new KafkaErrorCode(response.errorCode, "InitProducerId");
       }
       producer.producerId = response.producerId;
@@ -83,22 +72,18 @@ export class RawTransactionalProducer {
   async send(topic: string, partition: number, values: string[]): Promise<void> {
     const key = `${topic}-${partition}`;
     if (!this.added.has(key)) {
-      const response = await this.client.request<AddPartitionsToTxnResponse>(
-        ApiKey.AddPartitionsToTxn,
-        1,
-        {
-          transactionalId: this.transactionalId,
-          producerId: this.producerId,
-          producerEpoch: this.producerEpoch,
-          topics: [{ name: topic, partitions: [partition] }],
-        },
-      );
+      const response = await this.client.request(M.addPartitionsToTxn, 1, {
+        transactionalId: this.transactionalId,
+        producerId: this.producerId,
+        producerEpoch: this.producerEpoch,
+        topics: [{ name: topic, partitions: [partition] }],
+      });
       const code = response.results[0]!.results[0]!.errorCode;
-      if (code !== ErrorCode.NONE) throw new KafkaErrorCode(code, "AddPartitionsToTxn");
+      if (code !== M.ErrorCode.NONE) throw new KafkaErrorCode(code, "AddPartitionsToTxn");
       this.added.add(key);
     }
     const baseSequence = this.sequences.get(key) ?? 0;
-    const response = await this.client.request<ProduceResponse>(ApiKey.Produce, 7, {
+    const response = await this.client.request(M.produce, 7, {
       transactionalId: this.transactionalId,
       acks: -1,
       timeoutMs: 10_000,
@@ -115,7 +100,7 @@ export class RawTransactionalProducer {
       }],
     });
     const code = response.responses[0]!.partitions[0]!.errorCode;
-    if (code !== ErrorCode.NONE) throw new KafkaErrorCode(code, "Produce");
+    if (code !== M.ErrorCode.NONE) throw new KafkaErrorCode(code, "Produce");
     this.sequences.set(key, baseSequence + values.length);
   }
 
@@ -126,36 +111,32 @@ export class RawTransactionalProducer {
       producerId: this.producerId,
       producerEpoch: this.producerEpoch,
     };
-    const added = await this.client.request<AddOffsetsToTxnResponse>(ApiKey.AddOffsetsToTxn, 1, {
+    const added = await this.client.request(M.addOffsetsToTxn, 1, {
       ...ids,
       groupId: group,
     });
-    if (added.errorCode !== ErrorCode.NONE) {
+    if (added.errorCode !== M.ErrorCode.NONE) {
       throw new KafkaErrorCode(added.errorCode, "AddOffsetsToTxn");
     }
-    const response = await this.client.request<TxnOffsetCommitResponse>(
-      ApiKey.TxnOffsetCommit,
-      1,
-      {
-        ...ids,
-        groupId: group,
-        topics: [{
-          name: topic,
-          partitions: [{
-            partitionIndex: partition,
-            committedOffset: offset,
-            committedMetadata: null,
-          }],
+    const response = await this.client.request(M.txnOffsetCommit, 1, {
+      ...ids,
+      groupId: group,
+      topics: [{
+        name: topic,
+        partitions: [{
+          partitionIndex: partition,
+          committedOffset: offset,
+          committedMetadata: null,
         }],
-      },
-    );
+      }],
+    });
     const code = response.topics[0]!.partitions[0]!.errorCode;
-    if (code !== ErrorCode.NONE) throw new KafkaErrorCode(code, "TxnOffsetCommit");
+    if (code !== M.ErrorCode.NONE) throw new KafkaErrorCode(code, "TxnOffsetCommit");
   }
 
   /** Sends EndTxn without waiting for the answer (a crash test kills the broker meanwhile). */
   async sendEnd(commit: boolean): Promise<void> {
-    await this.client.send(this.client.encodeRequest(ApiKey.EndTxn, 1, {
+    await this.client.send(this.client.encodeRequest(M.endTxn, 1, {
       transactionalId: this.transactionalId,
       producerId: this.producerId,
       producerEpoch: this.producerEpoch,
@@ -165,13 +146,13 @@ export class RawTransactionalProducer {
 
   /** Commits or aborts the transaction; the next send starts a new one. */
   async end(commit: boolean): Promise<void> {
-    const response = await this.client.request<EndTxnResponse>(ApiKey.EndTxn, 1, {
+    const response = await this.client.request(M.endTxn, 1, {
       transactionalId: this.transactionalId,
       producerId: this.producerId,
       producerEpoch: this.producerEpoch,
       committed: commit,
     });
-    if (response.errorCode !== ErrorCode.NONE) {
+    if (response.errorCode !== M.ErrorCode.NONE) {
       throw new KafkaErrorCode(response.errorCode, "EndTxn");
     }
     this.added.clear();
@@ -191,7 +172,7 @@ export async function committedOffset(
 ): Promise<number> {
   const client = await RawKafkaClient.connect(address, "txn-offsets");
   try {
-    const response = await client.request<OffsetFetchResponse>(ApiKey.OffsetFetch, 5, {
+    const response = await client.request(M.offsetFetch, 5, {
       groupId: group,
       topics: [{ name: topic, partitionIndexes: [partition] }],
     });
@@ -216,7 +197,7 @@ export async function readPartition(
   try {
     const aborting = new Set<number>();
     for (let offset = 0;;) {
-      const response = await client.request<FetchResponse>(ApiKey.Fetch, 11, {
+      const response = await client.request(M.fetch, 11, {
         replicaId: -1,
         maxWaitMs: 0,
         minBytes: 0,
@@ -229,7 +210,7 @@ export async function readPartition(
         }],
       });
       const p = response.responses[0]!.partitions[0]!;
-      if (p.errorCode !== ErrorCode.NONE) throw new KafkaErrorCode(p.errorCode, "Fetch");
+      if (p.errorCode !== M.ErrorCode.NONE) throw new KafkaErrorCode(p.errorCode, "Fetch");
       const bytes = p.records ?? new Uint8Array(0);
       if (bytes.length === 0) break;
       const aborted = [...(p.abortedTransactions ?? [])].sort((a, b) =>
