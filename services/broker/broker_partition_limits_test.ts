@@ -9,13 +9,8 @@ import { Kafka, logLevel } from "kafkajs";
 import { withBroker } from "@trading/testing/with-broker";
 import { loadBrokerConfig } from "./config.ts";
 import { ErrorCode } from "./protocol/error_codes.ts";
-import { ApiKey } from "./protocol/messages.ts";
-import type {
-  CreatePartitionsResponse,
-  CreateTopicsResponse,
-  MetadataResponse,
-} from "./protocol/types.ts";
-import { RawKafkaClient } from "./raw_client.ts";
+import * as M from "./protocol/messages.ts";
+import { RawKafkaClient } from "@trading/testing/raw-kafka-client";
 
 async function createTopic(
   client: RawKafkaClient,
@@ -23,7 +18,7 @@ async function createTopic(
   numPartitions: number,
   validateOnly = false,
 ) {
-  const response = await client.request<CreateTopicsResponse>(ApiKey.CreateTopics, 5, {
+  const response = await client.request(M.createTopics, 5, {
     topics: [{ name, numPartitions, replicationFactor: 1, assignments: [], configs: [] }],
     timeoutMs: 1000,
     validateOnly,
@@ -32,7 +27,7 @@ async function createTopic(
 }
 
 async function growTopic(client: RawKafkaClient, name: string, count: number) {
-  const response = await client.request<CreatePartitionsResponse>(ApiKey.CreatePartitions, 3, {
+  const response = await client.request(M.createPartitions, 3, {
     topics: [{ name, count, assignments: null }],
     timeoutMs: 1000,
     validateOnly: false,
@@ -84,7 +79,7 @@ Deno.test("CreatePartitions beyond the limits is refused with POLICY_VIOLATION; 
       assert.equal(total.errorCode, ErrorCode.POLICY_VIOLATION);
       assert.match(total.errorMessage ?? "", /\(BROKER_MAX_PARTITIONS\)/);
       assert.equal(broker.topics.partitions("a")?.length, 5);
-      await client.request(ApiKey.DeleteTopics, 4, { topicNames: ["c"], timeoutMs: 1000 });
+      await client.request(M.deleteTopics, 4, { topicNames: ["c"], timeoutMs: 1000 });
       assert.equal((await growTopic(client, "a", 10)).errorCode, ErrorCode.NONE);
       const perTopic = await growTopic(client, "a", 11);
       assert.equal(perTopic.errorCode, ErrorCode.POLICY_VIOLATION);
@@ -101,7 +96,7 @@ Deno.test("Metadata does not auto-create a topic beyond maxPartitions: UNKNOWN_T
     const client = await RawKafkaClient.connect(broker.address);
     try {
       const lookup = (name: string) =>
-        client.request<MetadataResponse>(ApiKey.Metadata, 9, {
+        client.request(M.metadata, 9, {
           topics: [{ name }],
           allowAutoTopicCreation: true,
         });
