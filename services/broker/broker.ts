@@ -103,6 +103,17 @@ export interface BrokerOptions {
   /** Delay before the first rebalance of an empty group completes. Default 0 (Kafka: 3000). */
   initialRebalanceDelayMs?: number;
   /**
+   * How often groups without members or offsets are removed and expired offsets deleted, ms
+   * (Kafka's offsets.retention.check.interval.ms). Default 600000.
+   */
+  groupCleanupIntervalMs?: number;
+  /**
+   * How long the offsets of a group without members are kept, ms, from the later of its
+   * last member leaving and the commit (Kafka's offsets.retention.minutes); -1 forever.
+   * Default 604800000 (7 days).
+   */
+  offsetsRetentionMs?: number;
+  /**
    * Largest `transaction.timeout.ms` a transactional producer may ask for, ms (Kafka's
    * `transaction.max.timeout.ms`). Default 900000 (15 minutes).
    */
@@ -195,6 +206,8 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
     minSessionTimeoutMs: options.minSessionTimeoutMs ?? D.minSessionTimeoutMs,
     maxSessionTimeoutMs: options.maxSessionTimeoutMs ?? D.maxSessionTimeoutMs,
     initialRebalanceDelayMs: options.initialRebalanceDelayMs ?? D.initialRebalanceDelayMs,
+    groupCleanupIntervalMs: options.groupCleanupIntervalMs ?? D.groupCleanupIntervalMs,
+    offsetsRetentionMs: options.offsetsRetentionMs ?? D.offsetsRetentionMs,
   }, offsets);
   const metrics = new BrokerMetrics(options.metricsRegistry);
   metrics.watch(() => topics, () => coordinator);

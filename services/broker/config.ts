@@ -73,6 +73,10 @@ export const brokerEnv = {
   BROKER_GROUP_MIN_SESSION_TIMEOUT_MS: int(1, 3_600_000, D.minSessionTimeoutMs),
   BROKER_GROUP_MAX_SESSION_TIMEOUT_MS: int(1, 3_600_000, D.maxSessionTimeoutMs),
   BROKER_GROUP_INITIAL_REBALANCE_DELAY_MS: int(0, 600_000, D.initialRebalanceDelayMs),
+  /** How often vacant groups are removed and expired offsets deleted (Kafka's offsets.retention.check.interval.ms). */
+  BROKER_OFFSETS_RETENTION_CHECK_MS: int(10, DAY_MS, D.groupCleanupIntervalMs),
+  /** How long a vacant group's offsets are kept, ms (Kafka's offsets.retention.minutes); -1 forever. */
+  BROKER_OFFSETS_RETENTION_MS: int(-1, Number.MAX_SAFE_INTEGER, D.offsetsRetentionMs),
   /** Largest transaction.timeout.ms a producer may ask for (Kafka's transaction.max.timeout.ms). */
   BROKER_TRANSACTION_MAX_TIMEOUT_MS: int(1, MAX_INT32, D.transactionMaxTimeoutMs),
   /** How often transactions past their timeout are aborted. */
@@ -137,6 +141,8 @@ export function loadBrokerConfig(env?: Record<string, string | undefined>): Brok
       minSessionTimeoutMs: c.BROKER_GROUP_MIN_SESSION_TIMEOUT_MS,
       maxSessionTimeoutMs: c.BROKER_GROUP_MAX_SESSION_TIMEOUT_MS,
       initialRebalanceDelayMs: c.BROKER_GROUP_INITIAL_REBALANCE_DELAY_MS,
+      groupCleanupIntervalMs: c.BROKER_OFFSETS_RETENTION_CHECK_MS,
+      offsetsRetentionMs: c.BROKER_OFFSETS_RETENTION_MS,
       transactionMaxTimeoutMs: c.BROKER_TRANSACTION_MAX_TIMEOUT_MS,
       transactionAbortCheckMs: c.BROKER_TRANSACTION_ABORT_CHECK_MS,
     },

@@ -37,6 +37,10 @@ export const BROKER_DEFAULTS = {
   minSessionTimeoutMs: 1000,
   maxSessionTimeoutMs: 1_800_000,
   initialRebalanceDelayMs: 0,
+  /** Kafka's offsets.retention.check.interval.ms. */
+  groupCleanupIntervalMs: 600_000,
+  /** Kafka's offsets.retention.minutes (7 days). */
+  offsetsRetentionMs: 7 * DAY_MS,
   transactionMaxTimeoutMs: 900_000,
   transactionAbortCheckMs: 10_000,
 } as const;

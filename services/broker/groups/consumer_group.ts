@@ -100,6 +100,14 @@ export class ConsumerGroup {
     this.groupId = groupId;
   }
 
+  /**
+   * True when the group holds nobody: Empty, no member, no member id handed out with
+   * MEMBER_ID_REQUIRED and still waited for. Such a group is state only its offsets need.
+   */
+  get vacant(): boolean {
+    return this.state === "Empty" && this.members.size === 0 && this.pendingMemberIds.size === 0;
+  }
+
   /** Returns and clears the events recorded since the last call. */
   drainEvents(): GroupEvent[] {
     const events = this.events;

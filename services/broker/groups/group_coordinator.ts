@@ -22,19 +22,93 @@ const log = getLogger(["broker", "groups"]);
 /** How often session and rebalance timeouts are checked. */
 const SWEEP_INTERVAL_MS = 100;
 
+/** The coordinator's settings: its groups' and how vacant groups and their offsets expire. */
+export interface CoordinatorSettings extends GroupSettings {
+  /**
+   * How often vacant groups are removed and expired offsets deleted, ms (Kafka's
+   * `offsets.retention.check.interval.ms`). Default 600000.
+   */
+  groupCleanupIntervalMs?: number;
+  /**
+   * How long a vacant group's committed offsets are kept, ms, from the later of the moment
+   * it became vacant and the commit (Kafka's `offsets.retention.minutes`, KIP-211); -1 keeps
+   * them until DeleteGroups or OffsetDelete. Default 604800000 (7 days).
+   */
+  offsetsRetentionMs?: number;
+}
+
 /** All consumer groups of the broker. */
 export class GroupCoordinator {
   private readonly groups = new Map<string, ConsumerGroup>();
   private readonly timer: ReturnType<typeof setInterval>;
+  private readonly cleanupTimer: ReturnType<typeof setInterval>;
+  /** When each vacant group (or group known only by offsets) was first seen vacant. */
+  private readonly vacantSince = new Map<string, number>();
+  /** Offset groups loaded on start count as vacant from then (their past is not stored). */
+  private readonly startedAt: number;
+  private cleaning: Promise<void> | undefined;
   /** Rebalances completed (generations started), for metrics. */
   rebalances = 0;
+  /** Vacant groups removed and offsets expired since start, for metrics and tests. */
+  readonly expired = { groups: 0, offsets: 0 };
 
   constructor(
-    private readonly settings: GroupSettings,
+    private readonly settings: CoordinatorSettings,
     readonly offsets: OffsetStore,
     private readonly clock: () => number = Date.now,
   ) {
+    this.startedAt = clock();
     this.timer = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
+    this.cleanupTimer = setInterval(() => {
+      this.cleanUp().catch((error) => {
+        log.error("Group cleanup failed: {reason}", { reason: String(error) });
+      });
+    }, settings.groupCleanupIntervalMs ?? 600_000);
+  }
+
+  /**
+   * Removes vacant groups that have no committed offsets left, after deleting the offsets of
+   * vacant groups older than `offsetsRetentionMs`, as Kafka's GroupMetadataManager
+   * cleanupGroupMetadata: a group with members keeps every offset. Runs on its timer; tests
+   * call it with an injected clock. Resolves once the deletions are durable.
+   */
+  cleanUp(): Promise<void> {
+    this.cleaning ??= this.cleanUpOnce().finally(() => (this.cleaning = undefined));
+    return this.cleaning;
+  }
+
+  private async cleanUpOnce(): Promise<void> {
+    const now = this.clock();
+    const retentionMs = this.settings.offsetsRetentionMs ?? 604_800_000;
+    const ids = new Set([...this.groups.keys(), ...this.offsets.groupIds()]);
+    const deletions: Promise<void>[] = [];
+    for (const groupId of ids) {
+      const group = this.groups.get(groupId);
+      if (group !== undefined && !group.vacant) continue;
+      if (retentionMs >= 0) {
+        const since = this.vacantSince.get(groupId) ?? this.startedAt;
+        const expired = this.offsets.list(groupId).filter(([, , c]) =>
+          Math.max(since, c.commitTimestamp) + retentionMs <= now
+        ).map(([topic, partition]) => ({ topic, partition }));
+        if (expired.length > 0) {
+          this.expired.offsets += expired.length;
+          log.info("Group {group}: {count} committed offsets expired (vacant since {since})", {
+            group: groupId,
+            count: expired.length,
+            since: new Date(since).toISOString(),
+          });
+          // Applied to the store at once, durable when the promise resolves.
+          deletions.push(this.offsets.deleteOffsets(groupId, expired));
+        }
+      }
+      if (this.offsets.list(groupId).length > 0) continue;
+      if (group !== undefined) {
+        this.groups.delete(groupId);
+        this.expired.groups++;
+      }
+      this.vacantSince.delete(groupId);
+    }
+    await Promise.all(deletions);
   }
 
   private group(groupId: string): ConsumerGroup {
@@ -75,7 +149,13 @@ export class GroupCoordinator {
     for (const group of this.groups.values()) {
       group.tick(now);
       this.report(group);
+      this.noteVacancy(group, now);
     }
+  }
+
+  private noteVacancy(group: ConsumerGroup, now: number): void {
+    if (!group.vacant) this.vacantSince.delete(group.groupId);
+    else if (!this.vacantSince.has(group.groupId)) this.vacantSince.set(group.groupId, now);
   }
 
   /** JoinGroup: resolves when the member's join completes (or fails). */
@@ -92,11 +172,16 @@ export class GroupCoordinator {
         members: [],
       });
     }
+    const created = !this.groups.has(groupId);
     const group = this.group(groupId);
     const answer = new Promise<JoinGroupResponse>((resolve) =>
       group.join(input, this.clock(), resolve)
     );
     this.report(group);
+    // A join refused at once (a session timeout out of bounds, no protocol, an unknown member
+    // id) leaves no group behind, as Kafka validates before getOrMaybeCreateGroup.
+    if (created && group.vacant) this.groups.delete(groupId);
+    else this.noteVacancy(group, this.clock());
     return answer;
   }
 
@@ -264,6 +349,7 @@ export class GroupCoordinator {
   /** Stops the sweep timer and answers pending joins and syncs. */
   close(): void {
     clearInterval(this.timer);
+    clearInterval(this.cleanupTimer);
     for (const group of this.groups.values()) {
       group.abortPending(ErrorCode.COORDINATOR_NOT_AVAILABLE);
     }

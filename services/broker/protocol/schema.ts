@@ -408,6 +408,10 @@ function encodeValue(
     encodeStruct(w, f.type, (value ?? {}) as Record<string, unknown>, version, flexible);
     return;
   }
+  // A null where this version has no null (JoinGroup's protocolName before v7 in an error
+  // answer) goes out as "", as Kafka answers those versions (GroupCoordinator.NoProtocol);
+  // a length of -1 there is refused by strict decoders.
+  if (value === null && f.type === "string" && !inRange(f.nullable, version)) value = "";
   encodePrimitive(w, f.type, value, flexible, f.name);
 }
 
