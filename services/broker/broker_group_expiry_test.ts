@@ -9,14 +9,8 @@ import { waitFor } from "@trading/testing";
 import { withBroker } from "@trading/testing/with-broker";
 import { loadBrokerConfig } from "./config.ts";
 import { ErrorCode } from "./protocol/error_codes.ts";
-import { ApiKey } from "./protocol/messages.ts";
-import type {
-  ErrorOnlyResponse,
-  JoinGroupResponse,
-  ListGroupsResponse,
-  OffsetFetchResponse,
-} from "./protocol/types.ts";
-import { RawKafkaClient } from "./raw_client.ts";
+import * as M from "./protocol/messages.ts";
+import { RawKafkaClient } from "@trading/testing/raw-kafka-client";
 
 const PROTOCOLS = [{ name: "range", metadata: new Uint8Array(0) }];
 
@@ -24,9 +18,9 @@ function join(
   client: RawKafkaClient,
   groupId: string,
   options: { sessionTimeoutMs?: number; memberId?: string; protocols?: typeof PROTOCOLS } = {},
-): Promise<JoinGroupResponse> {
+) {
   // v3: no MEMBER_ID_REQUIRED round trip, so one request joins.
-  return client.request<JoinGroupResponse>(ApiKey.JoinGroup, 3, {
+  return client.request(M.joinGroup, 3, {
     groupId,
     sessionTimeoutMs: options.sessionTimeoutMs ?? 10_000,
     rebalanceTimeoutMs: 10_000,
@@ -36,19 +30,21 @@ function join(
   });
 }
 
+type Joined = Awaited<ReturnType<typeof join>>;
+
 /** Joins as the only member and syncs, so the group is Stable and takes commits. */
 async function joinAndSync(
   client: RawKafkaClient,
   groupId: string,
   sessionTimeoutMs?: number,
-): Promise<JoinGroupResponse> {
+): Promise<Joined> {
   const joined = await join(
     client,
     groupId,
     sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs },
   );
   assert.equal(joined.errorCode, ErrorCode.NONE);
-  const synced = await client.request<ErrorOnlyResponse>(ApiKey.SyncGroup, 1, {
+  const synced = await client.request(M.syncGroup, 1, {
     groupId,
     generationId: joined.generationId,
     memberId: joined.memberId,
@@ -59,30 +55,26 @@ async function joinAndSync(
 }
 
 async function groupIds(client: RawKafkaClient): Promise<string[]> {
-  const listed = await client.request<ListGroupsResponse>(ApiKey.ListGroups, 3, {});
+  const listed = await client.request(M.listGroups, 3, {});
   return listed.groups.map((g) => g.groupId).sort();
 }
 
-async function commit(client: RawKafkaClient, groupId: string, joined: JoinGroupResponse) {
-  const response = await client.request<{ topics: { partitions: { errorCode: number }[] }[] }>(
-    ApiKey.OffsetCommit,
-    2,
-    {
-      groupId,
-      generationId: joined.generationId,
-      memberId: joined.memberId,
-      retentionTimeMs: -1,
-      topics: [{
-        name: "t",
-        partitions: [{ partitionIndex: 0, committedOffset: 42, committedMetadata: null }],
-      }],
-    },
-  );
+async function commit(client: RawKafkaClient, groupId: string, joined: Joined) {
+  const response = await client.request(M.offsetCommit, 2, {
+    groupId,
+    generationId: joined.generationId,
+    memberId: joined.memberId,
+    retentionTimeMs: -1,
+    topics: [{
+      name: "t",
+      partitions: [{ partitionIndex: 0, committedOffset: 42, committedMetadata: null }],
+    }],
+  });
   assert.equal(response.topics[0]!.partitions[0]!.errorCode, ErrorCode.NONE);
 }
 
 async function committed(client: RawKafkaClient, groupId: string): Promise<number> {
-  const fetched = await client.request<OffsetFetchResponse>(ApiKey.OffsetFetch, 3, {
+  const fetched = await client.request(M.offsetFetch, 3, {
     groupId,
     topics: [{ name: "t", partitionIndexes: [0] }],
   });
@@ -90,7 +82,7 @@ async function committed(client: RawKafkaClient, groupId: string): Promise<numbe
 }
 
 async function leave(client: RawKafkaClient, groupId: string, memberId: string) {
-  const left = await client.request<ErrorOnlyResponse>(ApiKey.LeaveGroup, 1, {
+  const left = await client.request(M.leaveGroup, 1, {
     groupId,
     memberId,
   });
