@@ -179,3 +179,43 @@ Deno.test("producer ids handed out survive a broker restart (raw client and kafk
     await broker.close();
   }
 });
+
+Deno.test("InitProducerId v4 for a new transactional id accepts the expected id and epoch it is sent; a later one is fenced", async () => {
+  // @platformatic/kafka sends producer id 0 and epoch 0 on its first InitProducerId; Kafka's
+  // coordinator accepts any expected id and epoch for a transactional id that has no epoch yet
+  // (TransactionMetadata.prepareIncrementProducerEpoch), since there is no one to fence.
+  await using dir = await tempDir();
+  const broker = await startBroker({ port: 0, dataDir: dir.path });
+  const raw = await RawKafkaClient.connect(broker.address, "raw");
+  const init = (transactionalId: string, producerId: number, producerEpoch: number) =>
+    raw.request(M.initProducerId, 4, {
+      transactionalId,
+      transactionTimeoutMs: 60_000,
+      producerId,
+      producerEpoch,
+    });
+  try {
+    const first = await init("fresh", 0, 0);
+    assert.equal(first.errorCode, ErrorCode.NONE);
+    assert.equal(first.producerEpoch, 0);
+    // The same holder bumping its epoch (KIP-360) is accepted.
+    const bumped = await init("fresh", first.producerId, first.producerEpoch);
+    assert.equal(bumped.errorCode, ErrorCode.NONE);
+    assert.deepEqual([bumped.producerId, bumped.producerEpoch], [first.producerId, 1]);
+    // A stale epoch of the same id, or another id, is fenced now that the id has an epoch.
+    assert.equal(
+      (await init("fresh", first.producerId, 0)).errorCode,
+      ErrorCode.PRODUCER_FENCED,
+    );
+    assert.equal(
+      (await init("fresh", first.producerId + 1000, 0)).errorCode,
+      ErrorCode.PRODUCER_FENCED,
+    );
+    // No expected id (-1, -1): a new holder, at the next epoch.
+    const next = await init("fresh", -1, -1);
+    assert.deepEqual([next.errorCode, next.producerEpoch], [ErrorCode.NONE, 2]);
+  } finally {
+    raw.close();
+    await broker.close();
+  }
+});

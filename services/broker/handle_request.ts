@@ -158,7 +158,7 @@ function serve<Req extends MessageSchema, Res extends MessageSchema>(
 /** Every served API's handler, by API key. */
 const HANDLERS: ReadonlyMap<number, Handler> = new Map([
   serve(M.produce, (state, ctx, body) => handleProduce(state, ctx, body)),
-  serve(M.fetch, (state, _ctx, body) => handleFetch(state, body)),
+  serve(M.fetch, (state, ctx, body) => handleFetch(state, ctx, body)),
   serve(M.listOffsets, (state, ctx, body) => handleListOffsets(state, ctx, body)),
   serve(M.metadata, (state, ctx, body) => handleMetadata(state, ctx, body)),
   serve(M.offsetCommit, (state, _ctx, body) => handleOffsetCommit(state, body)),

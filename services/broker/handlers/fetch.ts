@@ -5,6 +5,8 @@
  * `maxWaitMs` passes, so idle consumers do not spin. Fetch sessions (KIP-227) are not kept:
  * session id 0 tells the client every fetch is a full one. `read_committed` (isolation level 1)
  * reads up to the last stable offset and gets the aborted transactions of what it read.
+ * From v13 topics are named by topic id (KIP-516); an id the broker does not know (a topic
+ * deleted, or deleted and created again) is UNKNOWN_TOPIC_ID, as Kafka answers it.
  *
  * @module
  */
@@ -12,16 +14,21 @@ import { ErrorCode } from "../protocol/error_codes.ts";
 import { countRecords } from "../protocol/record_batch.ts";
 import type { FetchPartitionResponse, FetchRequest, FetchResponse } from "../protocol/types.ts";
 import type { PartitionLog } from "../storage/partition_log.ts";
-import type { BrokerState } from "./context.ts";
+import type { BrokerState, RequestContext } from "./context.ts";
 
 /** Handles a Fetch request. */
 export async function handleFetch(
   state: BrokerState,
+  ctx: RequestContext,
   request: FetchRequest,
 ): Promise<FetchResponse> {
   const deadline = Date.now() + Math.max(0, request.maxWaitMs);
+  // Resolved once: a topic deleted during the long poll is then seen as a missing partition.
+  const names = request.topics.map((t) =>
+    ctx.apiVersion >= 13 ? state.topics.topicNameOf(t.topicId) : t.topic
+  );
   for (;;) {
-    const { response, bytes, hadError, logs } = await readOnce(state, request);
+    const { response, bytes, hadError, logs } = await readOnce(state, request, names);
     const now = Date.now();
     if (
       bytes >= request.minBytes || hadError || now >= deadline || state.closing.aborted ||
@@ -31,6 +38,7 @@ export async function handleFetch(
         for (const p of topic.partitions) {
           const length = p.records?.length ?? 0;
           if (length === 0) continue;
+          // A topic id resolved to a name at the top, so `topic` is set in every version.
           state.metrics.bytesOut.inc({ topic: topic.topic }, length);
           state.metrics.messagesOut.inc({ topic: topic.topic }, countRecords(p.records!));
         }
@@ -41,13 +49,18 @@ export async function handleFetch(
   }
 }
 
-async function readOnce(state: BrokerState, request: FetchRequest) {
+async function readOnce(
+  state: BrokerState,
+  request: FetchRequest,
+  names: readonly (string | undefined)[],
+) {
   let budget = request.maxBytes > 0 ? request.maxBytes : 0x7fffffff;
   let bytes = 0;
   let hadError = false;
   const logs: PartitionLog[] = [];
   const responses: FetchResponse["responses"] = [];
-  for (const topic of request.topics) {
+  for (const [t, topic] of request.topics.entries()) {
+    const name = names[t];
     const partitions: FetchPartitionResponse[] = [];
     for (const p of topic.partitions) {
       const answer: FetchPartitionResponse = {
@@ -61,7 +74,12 @@ async function readOnce(state: BrokerState, request: FetchRequest) {
         records: new Uint8Array(0),
       };
       partitions.push(answer);
-      const plog = state.topics.get(topic.topic, p.partition);
+      if (name === undefined) {
+        answer.errorCode = ErrorCode.UNKNOWN_TOPIC_ID;
+        hadError = true;
+        continue;
+      }
+      const plog = state.topics.get(name, p.partition);
       if (plog === undefined) {
         answer.errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
         hadError = true;
@@ -90,7 +108,7 @@ async function readOnce(state: BrokerState, request: FetchRequest) {
       bytes += answer.records.length;
       budget -= answer.records.length;
     }
-    responses.push({ topic: topic.topic, partitions });
+    responses.push({ topic: name ?? topic.topic, topicId: topic.topicId, partitions });
   }
   const response: FetchResponse = {
     throttleTimeMs: 0,

@@ -45,11 +45,15 @@ export function handleApiVersions(errorCode: number = ErrorCode.NONE): ApiVersio
   };
 }
 
+/** What Metadata v10+ and Fetch v13+ send for "no topic id". */
+export const ZERO_TOPIC_ID: Uint8Array = new Uint8Array(16);
+
 function topicMetadata(state: BrokerState, name: string): MetadataTopic {
   const partitions = state.topics.partitions(name) ?? [];
   return {
     errorCode: ErrorCode.NONE,
     name,
+    topicId: state.topics.topicId(name) ?? ZERO_TOPIC_ID,
     isInternal: false,
     partitions: partitions.map((plog) => ({
       errorCode: ErrorCode.NONE,
@@ -63,10 +67,15 @@ function topicMetadata(state: BrokerState, name: string): MetadataTopic {
   };
 }
 
+function isZeroTopicId(id: Uint8Array): boolean {
+  return id.every((b) => b === 0);
+}
+
 /**
  * Metadata: this broker and the requested topics (all of them for a null list, or an empty
- * one in v0). Unknown topics are created only when the broker allows auto-creation and the
- * request does too.
+ * one in v0), each named by name or, from v10, by topic id alone (a null name). Unknown
+ * topics are created only when the broker allows auto-creation and the request does too; an
+ * unknown topic id is UNKNOWN_TOPIC_ID, as Kafka answers it.
  */
 export async function handleMetadata(
   state: BrokerState,
@@ -74,15 +83,33 @@ export async function handleMetadata(
   request: MetadataRequest,
 ): Promise<MetadataResponse> {
   const all = request.topics === null || (ctx.apiVersion === 0 && request.topics.length === 0);
-  const names = all ? state.topics.names() : request.topics!.map((t) => t.name);
+  const requested = all
+    ? state.topics.names().map((name) => ({ name, topicId: ZERO_TOPIC_ID }))
+    : request.topics!;
   const topics: MetadataTopic[] = [];
-  for (const name of names) {
+  for (const { name: requestedName, topicId } of requested) {
+    let name = requestedName;
+    if (name === null || (ctx.apiVersion >= 10 && !isZeroTopicId(topicId))) {
+      const byId = isZeroTopicId(topicId) ? undefined : state.topics.topicNameOf(topicId);
+      if (byId === undefined || (name !== null && name !== byId)) {
+        topics.push({
+          errorCode: ErrorCode.UNKNOWN_TOPIC_ID,
+          name,
+          topicId,
+          isInternal: false,
+          partitions: [],
+        });
+        continue;
+      }
+      name = byId;
+    }
     if (!state.topics.has(name)) {
       const invalid = invalidTopicName(name);
       if (invalid !== undefined) {
         topics.push({
           errorCode: ErrorCode.INVALID_TOPIC_EXCEPTION,
           name,
+          topicId: ZERO_TOPIC_ID,
           isInternal: false,
           partitions: [],
         });
@@ -97,6 +124,7 @@ export async function handleMetadata(
         topics.push({
           errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
           name,
+          topicId: ZERO_TOPIC_ID,
           isInternal: false,
           partitions: [],
         });
@@ -287,8 +315,7 @@ export function handleFindCoordinator(
 /**
  * InitProducerId: with a transactional id, the transaction coordinator's answer (the id's
  * producer at its next epoch, fencing the previous holder). For idempotent producers: a new
- * producer id at epoch 0, or (v3+, KIP-360) the same id with the next epoch when the
- * producer asks to bump its epoch.
+ * producer id at epoch 0, always.
  */
 export async function handleInitProducerId(
   state: BrokerState,
@@ -311,19 +338,10 @@ export async function handleInitProducerId(
       producerEpoch: result.producerEpoch,
     };
   }
-  // An epoch bump (KIP-360) only for an id this broker handed out; any other id gets a new
-  // one, as Apache Kafka always does for a non-transactional InitProducerId.
-  if (
-    request.producerId >= 0 && request.producerEpoch >= 0 && request.producerEpoch < 32766 &&
-    state.producerIds.isAllocated(request.producerId)
-  ) {
-    return {
-      throttleTimeMs: 0,
-      errorCode: ErrorCode.NONE,
-      producerId: request.producerId,
-      producerEpoch: request.producerEpoch + 1,
-    };
-  }
+  // Without a transactional id every InitProducerId gets a new id at epoch 0, whatever id and
+  // epoch it names, as Apache Kafka answers it (TransactionCoordinator.handleInitProducerId);
+  // an idempotent producer bumps its epoch itself (KIP-360). Bumping the id a request names
+  // would let two producers that both send id 0 (@platformatic/kafka does) share one id.
   const producerId = await state.producerIds.allocate();
   log.debug("Allocated producer id {producerId}", { producerId });
   return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, producerId, producerEpoch: 0 };

@@ -63,11 +63,14 @@ const throttle = (v: string) => f("throttleTimeMs", "int32", v);
 
 // Produce: min version 0 advertised because librdkafka refuses a broker that does not
 // (it probes Produce v0 support for its MsgVer feature); only RecordBatch v2 is accepted.
+// v9 is the first flexible version; v10 only adds the optional tagged CurrentLeader and
+// NodeEndpoints to the response (KIP-951, not sent: there is one leader, which never moves)
+// and v11 the TRANSACTION_ABORTABLE error code (KIP-890), which the broker never returns.
 export const produce = api({
   key: ApiKey.Produce,
   name: "Produce",
   minVersion: 0,
-  maxVersion: 8,
+  maxVersion: 11,
   request: message("ProduceRequest", "9+", [
     f("transactionalId", "string", "3+", { nullable: "0+", default: null }),
     f("acks", "int16"),
@@ -100,13 +103,18 @@ export const produce = api({
   ]),
 });
 
+// Fetch v12 is the first flexible version; v13 names topics by id (KIP-516); v15 moves the
+// replica id into a tagged ReplicaState (KIP-903), v17 adds a tagged ReplicaDirectoryId
+// (KIP-853): both are for followers and are skipped as unknown tags. The response's tagged
+// DivergingEpoch, CurrentLeader, SnapshotId and NodeEndpoints (v16, KIP-951) are left out:
+// they matter only when a leader moves or a follower diverges.
 export const fetch = api({
   key: ApiKey.Fetch,
   name: "Fetch",
   minVersion: 4, // RecordBatch v2 only: v0-v3 would need down-conversion to message sets.
-  maxVersion: 11,
+  maxVersion: 17,
   request: message("FetchRequest", "12+", [
-    f("replicaId", "int32"),
+    f("replicaId", "int32", "0-14", { default: -1 }),
     f("maxWaitMs", "int32"),
     f("minBytes", "int32"),
     f("maxBytes", "int32", "3+", { default: 0x7fffffff }),
@@ -114,16 +122,22 @@ export const fetch = api({
     f("sessionId", "int32", "7+"),
     f("sessionEpoch", "int32", "7+", { default: -1 }),
     structs("topics", "0+", [
-      f("topic", "string"),
+      f("topic", "string", "0-12"),
+      f("topicId", "uuid", "13+"),
       structs("partitions", "0+", [
         f("partition", "int32"),
         f("currentLeaderEpoch", "int32", "9+", { default: -1 }),
         f("fetchOffset", "int64"),
+        f("lastFetchedEpoch", "int32", "12+", { default: -1 }),
         f("logStartOffset", "int64", "5+", { default: -1 }),
         f("partitionMaxBytes", "int32"),
       ]),
     ]),
-    structs("forgottenTopicsData", "7+", [f("topic", "string"), f("partitions", "[]int32")]),
+    structs("forgottenTopicsData", "7+", [
+      f("topic", "string", "7-12"),
+      f("topicId", "uuid", "13+"),
+      f("partitions", "[]int32"),
+    ]),
     f("rackId", "string", "11+"),
   ]),
   response: message("FetchResponse", "12+", [
@@ -131,7 +145,8 @@ export const fetch = api({
     f("errorCode", "int16", "7+"),
     f("sessionId", "int32", "7+"),
     structs("responses", "0+", [
-      f("topic", "string"),
+      f("topic", "string", "0-12"),
+      f("topicId", "uuid", "13+"),
       structs("partitions", "0+", [
         f("partitionIndex", "int32"),
         f("errorCode", "int16"),
@@ -183,13 +198,18 @@ export const listOffsets = api({
   ]),
 });
 
+// Metadata v10 adds topic ids (KIP-516), v11 drops includeClusterAuthorizedOperations, v12
+// lets a request name a topic by id alone (a null name) and a response leave a name null.
 export const metadata = api({
   key: ApiKey.Metadata,
   name: "Metadata",
   minVersion: 0,
-  maxVersion: 9,
+  maxVersion: 12,
   request: message("MetadataRequest", "9+", [
-    structs("topics", "0+", [f("name", "string")], { nullable: "1+" }),
+    structs("topics", "0+", [
+      f("topicId", "uuid", "10+"),
+      f("name", "string", "0+", { nullable: "10+" }),
+    ], { nullable: "1+" }),
     f("allowAutoTopicCreation", "bool", "4+", { default: true }),
     f("includeClusterAuthorizedOperations", "bool", "8-10"),
     f("includeTopicAuthorizedOperations", "bool", "8+"),
@@ -206,7 +226,8 @@ export const metadata = api({
     f("controllerId", "int32", "1+", { default: -1 }),
     structs("topics", "0+", [
       f("errorCode", "int16"),
-      f("name", "string"),
+      f("name", "string", "0+", { nullable: "12+" }),
+      f("topicId", "uuid", "10+"),
       f("isInternal", "bool", "1+"),
       structs("partitions", "0+", [
         f("errorCode", "int16"),

@@ -1,6 +1,7 @@
 /**
  * The broker's topics: one {@linkcode PartitionLog} per partition, in directories named
- * `<topic>-<partition>` under the data dir (Kafka's layout), found again on start, and each
+ * `<topic>-<partition>` under the data dir (Kafka's layout), found again on start, each
+ * topic's id (KIP-516, in every partition's `partition.metadata`, see topic_id.ts), and each
  * topic's config overrides ({@linkcode TopicConfigStore}), which its partitions act on.
  *
  * @module
@@ -15,6 +16,7 @@ import {
   type TopicConfigOverrides,
   TopicConfigStore,
 } from "./topic_config.ts";
+import { newTopicId, readTopicId, topicIdToString, writeTopicId } from "./topic_id.ts";
 
 const log = getLogger(["broker", "storage"]);
 
@@ -59,6 +61,9 @@ export class PartitionLimitError extends Error {
 /** Every topic and partition log of the broker. */
 export class TopicStore {
   private readonly topics = new Map<string, PartitionLog[]>();
+  /** Each topic's id, and the topic of each id (by its text form). */
+  private readonly ids = new Map<string, Uint8Array>();
+  private readonly topicsById = new Map<string, string>();
   /** The options object of each topic, shared by its partitions and updated in place. */
   private readonly topicOptions = new Map<string, LogOptions>();
   /** Topics being created, so concurrent CreateTopics for one name agree. */
@@ -110,6 +115,7 @@ export class TopicStore {
       for (let p = 0; p < count; p++) {
         logs.push(await PartitionLog.open(dataDir, topic, p, options, flusher));
       }
+      await store.recoverTopicId(topic, logs);
       store.topics.set(topic, logs);
     }
     // Overrides of a topic whose directories are gone (a crash inside DeleteTopics, or
@@ -127,6 +133,45 @@ export class TopicStore {
       });
     }
     return store;
+  }
+
+  /**
+   * Finds `topic`'s id in its partitions' `partition.metadata` and writes it into those that
+   * lack it (a crash while creating the topic or its partitions, or a data dir from before
+   * topic ids); a topic none of whose partitions has one gets a new id.
+   */
+  private async recoverTopicId(topic: string, logs: readonly PartitionLog[]): Promise<void> {
+    const found = await Promise.all(logs.map((plog) => readTopicId(plog.dir)));
+    const id = found.find((f) => f !== undefined) ?? newTopicId();
+    const text = topicIdToString(id);
+    for (const [i, plog] of logs.entries()) {
+      const own = found[i];
+      if (own !== undefined && topicIdToString(own) !== text) {
+        log.warn("Partition {dir} has topic id {own}, not the topic's {id}: rewritten", {
+          dir: plog.dir,
+          own: topicIdToString(own),
+          id: text,
+        });
+      }
+      if (own === undefined || topicIdToString(own) !== text) await writeTopicId(plog.dir, id);
+    }
+    this.setTopicId(topic, id);
+  }
+
+  private setTopicId(topic: string, id: Uint8Array): void {
+    this.ids.set(topic, id);
+    this.topicsById.set(topicIdToString(id), topic);
+  }
+
+  /** `topic`'s id (KIP-516), or undefined for a topic that does not exist. */
+  topicId(topic: string): Uint8Array | undefined {
+    return this.topics.has(topic) ? this.ids.get(topic) : undefined;
+  }
+
+  /** The name of the existing topic with id `id`, or undefined. */
+  topicNameOf(id: Uint8Array): string | undefined {
+    const topic = this.topicsById.get(topicIdToString(id));
+    return topic !== undefined && this.topics.has(topic) ? topic : undefined;
   }
 
   /** The options object of `topic`, built from its overrides on first use. */
@@ -239,11 +284,15 @@ export class TopicStore {
       this.topicOptions.delete(topic);
       const options = this.optionsOf(topic);
       const logs: PartitionLog[] = [];
+      const id = newTopicId();
       for (let p = 0; p < partitions; p++) {
-        logs.push(await PartitionLog.open(this.dataDir, topic, p, options, this.flusher));
+        const plog = await PartitionLog.open(this.dataDir, topic, p, options, this.flusher);
+        await writeTopicId(plog.dir, id);
+        logs.push(plog);
       }
       // The partition directories are durable once the data dir's entries are.
       await syncDirectory(this.dataDir);
+      this.setTopicId(topic, id);
       return logs;
     })();
     this.creating.set(topic, creation);
@@ -271,9 +320,12 @@ export class TopicStore {
     this.reserved += reserved;
     const options = this.optionsOf(topic);
     const added: PartitionLog[] = [];
+    const id = this.ids.get(topic)!;
     try {
       for (let p = logs.length; p < count; p++) {
-        added.push(await PartitionLog.open(this.dataDir, topic, p, options, this.flusher));
+        const plog = await PartitionLog.open(this.dataDir, topic, p, options, this.flusher);
+        await writeTopicId(plog.dir, id);
+        added.push(plog);
       }
       await syncDirectory(this.dataDir);
       // Published at once, so that no reader sees a partition count between the two.
@@ -290,6 +342,9 @@ export class TopicStore {
     if (logs === undefined) return false;
     this.topics.delete(topic);
     this.topicOptions.delete(topic);
+    const id = this.ids.get(topic);
+    this.ids.delete(topic);
+    if (id !== undefined) this.topicsById.delete(topicIdToString(id));
     for (const plog of logs) await plog.destroy();
     await this.configs.delete(topic);
     log.info("Deleted topic {topic}", { topic });

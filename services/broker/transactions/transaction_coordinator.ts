@@ -213,7 +213,10 @@ export class TransactionCoordinator {
         if (!await this.end(fenced, false)) return fail(ErrorCode.CONCURRENT_TRANSACTIONS);
         meta = this.transactions.get(transactionalId)!;
       } else if (
-        expected !== undefined && expected.producerEpoch >= 0 &&
+        // An id with no epoch yet (just created) has no holder to fence, whatever epoch the
+        // request expects (Kafka's TransactionMetadata.prepareIncrementProducerEpoch);
+        // @platformatic/kafka sends producer id 0 and epoch 0 on its first InitProducerId.
+        expected !== undefined && expected.producerEpoch >= 0 && epochBefore !== -1 &&
         expected.producerEpoch !== epochBefore
       ) {
         return fail(ErrorCode.PRODUCER_FENCED);
