@@ -30,6 +30,7 @@ Starts the pipeline under the supervisor. Configuration comes from the environme
   SUPERVISOR_HTTP_PORT    HTTP API port (default 8090)
   SUPERVISOR_HTTP_HOST    HTTP API address (default 127.0.0.1; any other needs SUPERVISOR_TOKEN)
   SUPERVISOR_TOKEN        bearer token required by the admin endpoints
+  SUPERVISOR_MAX_REQUEST_BYTES  largest request body the HTTP API reads (default 16384)
   SUPERVISOR_PORT_OFFSET  added to every child's port (default 0)
   SUPERVISOR_DATA_DIR     children's data (default .data)
   CLUSTER_SECRET          secret every gRPC caller must present (default: a new one per run)
@@ -112,6 +113,7 @@ export async function runSupervisor(options: RunSupervisorOptions): Promise<numb
       port: config.SUPERVISOR_HTTP_PORT,
       token: config.SUPERVISOR_TOKEN,
       allowedHosts: config.SUPERVISOR_ALLOWED_HOSTS?.split(",") ?? [],
+      maxRequestBytes: config.SUPERVISOR_MAX_REQUEST_BYTES,
       commands,
       routes: { ...options.routes?.(supervisor), ...dashboard?.routes },
       publicRoutes: dashboard?.publicRoutes ?? {},

@@ -27,6 +27,8 @@ export const supervisorEnv = {
     text("a comma list of host names", undefined, /^[A-Za-z0-9.:\[\]-]+(,[A-Za-z0-9.:\[\]-]+)*$/),
   ),
   SUPERVISOR_TOKEN: optional(text("a token of at least 8 characters", undefined, /^\S{8,}$/)),
+  /** Largest request body the HTTP API reads (16 KiB); a larger one is answered 413. */
+  SUPERVISOR_MAX_REQUEST_BYTES: int(1024, 64 * 1024 * 1024, 16 * 1024),
   // 15463 keeps the highest default port (50072) within 65535.
   SUPERVISOR_PORT_OFFSET: int(0, 15463, 0),
   SUPERVISOR_DATA_DIR: text("a directory path", ".data"),

@@ -46,3 +46,16 @@ Deno.test("isLoopbackHost() knows 127.0.0.0/8, ::1 and localhost", () => {
     assert.equal(isLoopbackHost(host), false, host);
   }
 });
+
+Deno.test("loadSupervisorConfig() reads SUPERVISOR_MAX_REQUEST_BYTES (16384 by default) and names a bad one", () => {
+  assert.equal(loadSupervisorConfig({}).SUPERVISOR_MAX_REQUEST_BYTES, 16_384);
+  assert.equal(
+    loadSupervisorConfig({ SUPERVISOR_MAX_REQUEST_BYTES: "4096" }).SUPERVISOR_MAX_REQUEST_BYTES,
+    4096,
+  );
+  assert.throws(
+    () => loadSupervisorConfig({ SUPERVISOR_MAX_REQUEST_BYTES: "lots" }),
+    (error: unknown) =>
+      error instanceof ConfigError && error.variable === "SUPERVISOR_MAX_REQUEST_BYTES",
+  );
+});

@@ -158,12 +158,23 @@ export function requireClusterSecret(secret: string): grpc.ServerInterceptor {
   };
 }
 
+/**
+ * Calls one connection may run at once on a server of ours (HTTP/2 SETTINGS
+ * MAX_CONCURRENT_STREAMS, grpc-js `grpc.max_concurrent_streams`; unlimited by default): a
+ * client beyond it waits for a stream (grpc-js queues the call), so one connection cannot
+ * make a server run an unbounded number of handlers. 1000 is above the Raft transport's
+ * 256 unary calls in flight per peer plus its streams, and any client of ours.
+ */
+export const GRPC_MAX_CONCURRENT_STREAMS = 1000;
+
 /** Options of {@linkcode startGrpcServer}. */
 export interface GrpcServerOptions {
   /** Address to bind. Default 127.0.0.1. */
   hostname?: string;
   /** When set, every call but a health check must present it ({@linkcode requireClusterSecret}). */
   clusterSecret?: string | undefined;
+  /** Calls one connection may run at once. Default {@linkcode GRPC_MAX_CONCURRENT_STREAMS}. */
+  maxConcurrentStreams?: number;
 }
 
 /**
@@ -173,11 +184,16 @@ export interface GrpcServerOptions {
 export async function startGrpcServer(
   port: number,
   register: (server: grpc.Server) => void,
-  { hostname = "127.0.0.1", clusterSecret }: GrpcServerOptions = {},
+  {
+    hostname = "127.0.0.1",
+    clusterSecret,
+    maxConcurrentStreams = GRPC_MAX_CONCURRENT_STREAMS,
+  }: GrpcServerOptions = {},
 ): Promise<GrpcServer> {
   const { interceptors: _client, ...channelOptions } = GRPC_OPTIONS;
   const server = new grpc.Server({
     ...channelOptions,
+    "grpc.max_concurrent_streams": maxConcurrentStreams,
     ...(clusterSecret === undefined ? {} : { interceptors: [requireClusterSecret(clusterSecret)] }),
   });
   register(server);

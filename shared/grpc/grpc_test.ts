@@ -13,7 +13,15 @@ import {
   RaftNodeService,
   StatusResponse,
 } from "@trading/proto";
-import { insecure, isGrpcStatus, startGrpcServer, unary } from "./grpc.ts";
+import { Buffer } from "node:buffer";
+import { waitFor } from "@trading/testing";
+import {
+  GRPC_MAX_CONCURRENT_STREAMS,
+  insecure,
+  isGrpcStatus,
+  startGrpcServer,
+  unary,
+} from "./grpc.ts";
 import { addGrpcHealth, Health } from "../runtime/health.ts";
 
 function notImplemented(_call: unknown, callback: grpc.sendUnaryData<never>) {
@@ -145,4 +153,77 @@ Deno.test("unary() removes its abort listener when the call completes", async ()
       client.close();
     }
   });
+});
+
+/** A unary method whose handler holds every call until released (raw bytes, no proto). */
+const HOLD_SERVICE: grpc.ServiceDefinition = {
+  hold: {
+    path: "/test.Hold/Hold",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: Uint8Array) => Buffer.from(value),
+    requestDeserialize: (bytes: Buffer) => bytes,
+    responseSerialize: (value: Uint8Array) => Buffer.from(value),
+    responseDeserialize: (bytes: Buffer) => bytes,
+    originalName: "hold",
+  },
+};
+
+async function concurrentHandlers(calls: number, maxConcurrentStreams?: number) {
+  let running = 0;
+  let most = 0;
+  const held: (() => void)[] = [];
+  const server = await startGrpcServer(0, (s) => {
+    s.addService(HOLD_SERVICE, {
+      hold: (_call: unknown, callback: grpc.sendUnaryData<Uint8Array>) => {
+        most = Math.max(most, ++running);
+        held.push(() => {
+          running--;
+          callback(null, new Uint8Array(0));
+        });
+      },
+    });
+  }, maxConcurrentStreams === undefined ? {} : { maxConcurrentStreams });
+  const Client = grpc.makeGenericClientConstructor(HOLD_SERVICE, "Hold");
+  const client = new Client(`127.0.0.1:${server.port}`, insecure());
+  try {
+    let done = 0;
+    const finished = new Promise<void>((resolve, reject) => {
+      for (let i = 0; i < calls; i++) {
+        (client as unknown as {
+          hold(r: Uint8Array, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null) => void): void;
+        }).hold(new Uint8Array(0), { deadline: Date.now() + 60_000 }, (error) => {
+          if (error) reject(error);
+          else if (++done === calls) resolve();
+        });
+      }
+    });
+    // The first calls up to the cap are held; the others wait for a stream, then run as
+    // held ones are released.
+    const cap = Math.min(calls, maxConcurrentStreams ?? GRPC_MAX_CONCURRENT_STREAMS);
+    await waitFor("the first calls to be held", () => held.length >= cap, { timeoutMs: 30_000 });
+    while (done < calls) {
+      for (const release of held.splice(0)) release();
+      await waitFor("more calls to be held or all done", () => held.length > 0 || done === calls, {
+        timeoutMs: 30_000,
+        intervalMs: 5,
+      });
+    }
+    await finished;
+    return most;
+  } finally {
+    client.close();
+    await server.close(100);
+  }
+}
+
+Deno.test("startGrpcServer() runs at most maxConcurrentStreams calls of one connection at once; the rest wait", async () => {
+  assert.equal(await concurrentHandlers(8, 3), 3);
+});
+
+Deno.test("startGrpcServer() caps one connection at GRPC_MAX_CONCURRENT_STREAMS calls by default", async () => {
+  assert.equal(
+    await concurrentHandlers(GRPC_MAX_CONCURRENT_STREAMS + 20),
+    GRPC_MAX_CONCURRENT_STREAMS,
+  );
 });

@@ -34,6 +34,51 @@ export interface ControlServerOptions {
   publicRoutes?: Routes;
   /** More names than the loopback ones and `hostname` that the Host header may carry. */
   allowedHosts?: readonly string[];
+  /**
+   * Largest request body read, bytes (`SUPERVISOR_MAX_REQUEST_BYTES`); a larger one is
+   * answered 413 without being buffered. Default {@linkcode DEFAULT_MAX_REQUEST_BYTES}.
+   */
+  maxRequestBytes?: number;
+}
+
+/**
+ * 16 KiB: a control request is `{"command": ...}` with at most 1,000 characters of command,
+ * at most 6 KiB of JSON even with every character escaped.
+ */
+export const DEFAULT_MAX_REQUEST_BYTES = 16 * 1024;
+
+/** A request body over the limit (answered 413). */
+class BodyTooLargeError extends Error {}
+
+/**
+ * The body of `request` as text, read up to `maxBytes`: a Content-Length above it is refused
+ * before a byte is read, and a body sent without one (chunked) is cancelled once it passes
+ * it, so a client cannot make the supervisor buffer more than `maxBytes`.
+ */
+async function readBody(request: Request, maxBytes: number): Promise<string> {
+  const declared = Number(request.headers.get("content-length") ?? "0");
+  if (declared > maxBytes) throw new BodyTooLargeError();
+  if (request.body === null) return "";
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.length;
+    if (total > maxBytes) {
+      await reader.cancel().catch(() => {});
+      throw new BodyTooLargeError();
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(total);
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.length;
+  }
+  return new TextDecoder().decode(bytes);
 }
 
 const ControlRequestSchema = z.object({ command: z.string().min(1).max(1000) });
@@ -140,10 +185,19 @@ export function serveControl(
       }),
       "/control": guarded(async (request) => {
         if (request.method !== "POST") return methodNotAllowed("POST");
+        const maxBytes = options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
         let body: unknown;
         try {
-          body = await request.json();
-        } catch {
+          body = JSON.parse(await readBody(request, maxBytes));
+        } catch (error) {
+          if (error instanceof BodyTooLargeError) {
+            log.warn("refused POST /control: body over {max} bytes", { max: maxBytes });
+            return Response.json({
+              ok: false,
+              output:
+                `Request body too large: expected at most ${maxBytes} bytes (SUPERVISOR_MAX_REQUEST_BYTES)`,
+            }, { status: 413 });
+          }
           body = undefined;
         }
         const parsed = ControlRequestSchema.safeParse(body);

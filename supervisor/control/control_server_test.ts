@@ -314,3 +314,38 @@ Deno.test("a DNS-rebinding request (Host not this supervisor) is refused 421 and
     }
   });
 });
+
+Deno.test("POST /control with a body over the limit is answered 413 without being buffered", async () => {
+  await withApi([], async ({ url }) => {
+    const declared = await fetch(`${url}/control`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ command: "x".repeat(1024 * 1024) }),
+    });
+    assert.equal(declared.status, 413);
+    assert.match(
+      (await declared.json()).output,
+      /at most 16384 bytes \(SUPERVISOR_MAX_REQUEST_BYTES\)/,
+    );
+    // Without a Content-Length (chunked), the body is cancelled once past the limit: the
+    // client's stream is not read to its end.
+    const chunk = new Uint8Array(16 * 1024).fill(0x20);
+    let pulled = 0;
+    const total = 256;
+    const streamed = await fetch(`${url}/control`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (pulled++ === total) controller.close();
+          else controller.enqueue(chunk);
+        },
+      }),
+    });
+    assert.equal(streamed.status, 413);
+    await streamed.body?.cancel();
+    assert.ok(pulled < total, `the client's 4 MiB stream was read to its end (${pulled} chunks)`);
+    const { status, body } = await control(url, { command: "help" });
+    assert.equal(status, 200, body.output);
+  });
+});
