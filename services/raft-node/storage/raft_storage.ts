@@ -16,6 +16,7 @@ import type {
   Ready,
   Snapshot,
 } from "../core/types.ts";
+import type { LoopStorage } from "../node_loop.ts";
 
 /** The file name of the database inside the node's data directory. */
 export const DATABASE_FILE = "raft.db";
@@ -55,7 +56,7 @@ export interface WriteTiming {
  * Invariant: the stored entries are contiguous, from `firstIndex` to `lastIndex`, and start
  * at or before `snapshot.index + 1` (never after it).
  */
-export class RaftStorage implements WriteTiming {
+export class RaftStorage implements LoopStorage, WriteTiming {
   readonly path: string;
   #db: DatabaseSync;
   #insertEntry: StatementSync;
@@ -77,6 +78,8 @@ export class RaftStorage implements WriteTiming {
   /** When a hard state was last written (performance.now()). */
   #hardStateWrittenAt = -Infinity;
   #syncedWrites = 0;
+  /** The Ready handed to {@linkcode write}, committed at the next {@linkcode sync}. */
+  #written: Pick<Ready, "snapshot" | "entries" | "hardState"> | undefined;
   #closed = false;
 
   private constructor(
@@ -243,6 +246,27 @@ export class RaftStorage implements WriteTiming {
       snapshot,
       entries,
     };
+  }
+
+  /**
+   * Keeps step 2 of a Ready for the next {@linkcode sync}, which writes it in one durable
+   * transaction (the node loop's write; nothing reaches SQLite before the sync).
+   */
+  write(ready: Pick<Ready, "snapshot" | "entries" | "hardState">): void {
+    if (this.#written !== undefined) {
+      throw new Error("Invalid raft storage write: the previous write was not synced yet");
+    }
+    this.#written = ready;
+  }
+
+  /**
+   * The node loop's sync point: {@linkcode persist}s what {@linkcode write} kept, then calls
+   * `done` before returning, with true when a transaction was committed (fsynced).
+   */
+  sync(done: (synced: boolean) => void): void {
+    const ready = this.#written;
+    this.#written = undefined;
+    done(ready === undefined ? false : this.persist(ready));
   }
 
   /**
