@@ -3,13 +3,19 @@
  * `connectionsMaxIdleMs` while a busy one is not; beyond `maxConnections` a new connection
  * is closed at once and counted, and one is accepted again once another closes; a frame
  * announced at the maximum size holds only what arrived of it; a connection that stalls
- * inside a frame is closed after `requestReadTimeoutMs`; the variables are validated by name.
+ * inside a frame is closed after `requestReadTimeoutMs`; handler rejections nobody awaits
+ * any more close their connection, not the process; a failing accept (EMFILE, in a broker
+ * child under `ulimit -n 64`) is retried with back-off; the variables are validated by name.
  */
 import assert from "node:assert/strict";
-import { settlesWithin, waitFor } from "@trading/testing";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { freePorts, settlesWithin, SpawnedProcess, tempDir, waitFor } from "@trading/testing";
+import { MAIN_MODULE_URL } from "@trading/supervisor/self-command";
 import { withBroker } from "@trading/testing/with-broker";
 import { loadBrokerConfig } from "./config.ts";
 import * as M from "./protocol/messages.ts";
+import { buildRecordBatch } from "./protocol/record_batch.ts";
 import { RawKafkaClient } from "@trading/testing/raw-kafka-client";
 
 /** A raw TCP client that announces a frame of `size` bytes and sends `sent` of them. */
@@ -198,4 +204,134 @@ Deno.test("BROKER_REQUEST_READ_TIMEOUT_MS defaults to 30000 and is validated by 
     () => loadBrokerConfig({ BROKER_REQUEST_READ_TIMEOUT_MS: "-1" }),
     /BROKER_REQUEST_READ_TIMEOUT_MS/,
   );
+});
+
+Deno.test("requests whose handlers reject after the connection gave up on them close it, not the broker", async () => {
+  await withBroker({ createTopics: [{ name: "t", partitions: 1 }] }, async (broker) => {
+    const client = await RawKafkaClient.connect(broker.address, "producer");
+    const other = await RawKafkaClient.connect(broker.address, "other");
+    const victim = await RawKafkaClient.connect(broker.address, "victim");
+    try {
+      const produced = await client.request(M.produce, 7, {
+        transactionalId: null,
+        acks: -1,
+        timeoutMs: 5000,
+        topics: [{
+          name: "t",
+          partitions: [{
+            index: 0,
+            records: buildRecordBatch([{ value: new TextEncoder().encode("v") }]),
+          }],
+        }],
+      });
+      assert.equal(produced.responses[0]!.partitions[0]!.errorCode, 0);
+      // A storage fault: the segment file is gone before anything read it, so each Fetch's
+      // read rejects. Of two pipelined Fetches, the writer awaits the first, gives up on the
+      // connection, and never awaits the second: its rejection must not end the process.
+      await Deno.remove(join(broker.dataDir, "t-0", "00000000000000000000.log"));
+      const fetch = () =>
+        victim.encodeRequest(M.fetch, 11, {
+          replicaId: -1,
+          maxWaitMs: 0,
+          minBytes: 0,
+          maxBytes: 1 << 20,
+          isolationLevel: 0,
+          sessionId: 0,
+          sessionEpoch: -1,
+          topics: [{
+            topic: "t",
+            partitions: [{ partition: 0, fetchOffset: 0, partitionMaxBytes: 1 << 20 }],
+          }],
+          forgottenTopicsData: [],
+          rackId: "",
+        });
+      const first = fetch();
+      const second = fetch();
+      const both = new Uint8Array(first.length + second.length);
+      both.set(first);
+      both.set(second, first.length);
+      await victim.send(both);
+      assert.equal(
+        await settlesWithin("the broker to close the connection", victim.readFrame()),
+        null,
+      );
+      // Both rejections have run by now (the second one's read failed after the first's).
+      await waitFor(
+        "the refusal to be counted",
+        async () =>
+          (await broker.metrics.closedBadFrames.get()).values.some((v) =>
+            v.labels.reason === "malformed" && v.value >= 1
+          ),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.ok(await metadataWorks(other), "the broker still serves other connections");
+    } finally {
+      client.close();
+      other.close();
+      victim.close();
+    }
+  });
+});
+
+Deno.test("a failing accept (out of file descriptors) is retried after 10 ms doubling to 1 s, and serving resumes", async () => {
+  await using dir = await tempDir();
+  const [kafkaPort, httpPort] = freePorts(2) as [number, number];
+  // 64 file descriptors: the broker needs about 30 to run, so a few dozen connections make
+  // accept fail with EMFILE (which repeats at once: a loop without a pause would spin).
+  const broker = SpawnedProcess.spawn("sh", [
+    "-c",
+    'ulimit -n 64 && exec "$0" run -A --frozen "$1" broker',
+    Deno.execPath(),
+    fileURLToPath(MAIN_MODULE_URL),
+  ], {
+    env: {
+      BROKER_PORT: String(kafkaPort),
+      BROKER_DATA_DIR: dir.path,
+      PORT_HTTP: String(httpPort),
+      LOG_LEVEL: "info",
+      TRADING_SUPERVISED: "",
+    },
+  });
+  const flood: Deno.TcpConn[] = [];
+  const address = `127.0.0.1:${kafkaPort}`;
+  try {
+    await waitFor(
+      "the broker to listen",
+      () => broker.output.some((l) => l.includes("Broker listening")),
+      { timeoutMs: 30_000 },
+    );
+    const early = await RawKafkaClient.connect(address, "early");
+    assert.ok(await metadataWorks(early));
+    const retries = () =>
+      broker.output.flatMap((line) => {
+        const match = /Accept failed: .*retrying in (\d+) ms/.exec(line);
+        return match ? [Number(match[1])] : [];
+      });
+    for (let i = 0; i < 80 && retries().length === 0; i++) {
+      flood.push(await Deno.connect({ hostname: "127.0.0.1", port: kafkaPort }));
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await waitFor("five accept retries", () => retries().length >= 5, { timeoutMs: 30_000 });
+    const waits = retries();
+    assert.deepEqual(waits.slice(0, 5), [10, 20, 40, 80, 160], broker.output.slice(-5).join("\n"));
+    assert.ok(waits.every((ms) => ms <= 1000));
+    assert.ok(await metadataWorks(early), "a connection accepted before keeps being served");
+    for (const conn of flood.splice(0)) conn.close();
+    const late = await waitFor("a new connection to be served", async () => {
+      const client = await RawKafkaClient.connect(address, "late");
+      try {
+        if (await metadataWorks(client)) return client;
+      } catch {
+        // Not accepted yet.
+      }
+      client.close();
+      return undefined;
+    }, { timeoutMs: 30_000 });
+    late.close();
+    early.close();
+  } finally {
+    for (const conn of flood) conn.close();
+    broker.kill("SIGKILL");
+    await broker.exited();
+  }
 });
