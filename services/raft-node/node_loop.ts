@@ -446,6 +446,8 @@ export class NodeLoop {
       id: this.id,
       term: this.raft.term,
       commitIndex: this.raft.commitIndex,
+      lastIndex: this.raft.lastIndex,
+      lastTerm: this.raft.lastTerm,
       conf: this.raft.conf,
       stateMachine: this.stateMachine,
     });

@@ -8,7 +8,10 @@
  * - `not-member`: the sender is not a voter or learner of this node's configuration (or
  *   claims to be this node). A node
  *   with no configuration yet (joining) takes messages from anyone: the leader adding it is
- *   not in its configuration until the first entries or snapshot arrive.
+ *   not in its configuration until the first entries or snapshot arrive. Nor does the check
+ *   stop what a configuration newer than this node's needs to reach it (see
+ *   `fromNewerConfiguration`): a node that was down while members were replaced knows only
+ *   gone members, and the simulator found such nodes refusing their new leader forever.
  * - `term-jump`: a term beyond {@linkcode MAX_TERM} (so that `term + 1` stays exact), or more
  *   than {@linkcode MAX_TERM_GAP} above this node's own once it is a member. With pre-vote a
  *   term grows only by an election a majority took part in, one per election timeout at the
@@ -53,6 +56,9 @@ export interface GuardedNode {
   readonly id: string;
   readonly term: number;
   readonly commitIndex: number;
+  /** The index and term of the last entry of this node's log. */
+  readonly lastIndex: number;
+  readonly lastTerm: number;
   readonly conf: ConfState;
   /** Parses (and keeps for the restore) a snapshot's data; throws when it is not valid. */
   readonly stateMachine: Pick<OrderStateMachine, "stageSnapshot">;
@@ -84,7 +90,10 @@ export function peerMessageRefusal(
     return { reason: "not-member", detail: `a message claims to come from this node (${m.from})` };
   }
   const joined = conf.voters.length + conf.learners.length > 0;
-  if (joined && !conf.voters.includes(m.from) && !conf.learners.includes(m.from)) {
+  if (
+    joined && !conf.voters.includes(m.from) && !conf.learners.includes(m.from) &&
+    !fromNewerConfiguration(m, node)
+  ) {
     return { reason: "not-member", detail: `${m.from} is not a member of the configuration` };
   }
   if (!validTerm(m.term)) {
@@ -114,6 +123,28 @@ export function peerMessageRefusal(
       return snapshotRefusal(m, node);
     default:
       return undefined;
+  }
+}
+
+/**
+ * True for a message from outside this node's configuration that Raft needs to get through
+ * when that configuration is out of date: a leader's AppendEntries or InstallSnapshot in our
+ * term or later (it brings the newer membership), and a RequestVote whose log is ahead of
+ * ours (it may hold a membership in which our vote is needed; Raft grants it only to a log
+ * at least as up to date as ours anyway). An honest member that was removed sends neither:
+ * it stepped down when its removal committed, and its log stopped growing there. Pre-vote
+ * and the leader lease (core) still stop the disruptive ones.
+ */
+function fromNewerConfiguration(m: Message, node: GuardedNode): boolean {
+  switch (m.type) {
+    case "appendEntries":
+    case "installSnapshot":
+      return m.term >= node.term;
+    case "requestVote":
+      return m.lastLogTerm > node.lastTerm ||
+        (m.lastLogTerm === node.lastTerm && m.lastLogIndex > node.lastIndex);
+    default:
+      return false;
   }
 }
 

@@ -12,6 +12,8 @@ function node(overrides: Partial<GuardedNode> = {}): GuardedNode {
     id: "a",
     term: 7,
     commitIndex: 100,
+    lastIndex: 102,
+    lastTerm: 7,
     conf: CONF,
     stateMachine: new OrderStateMachine(),
     ...overrides,
@@ -90,11 +92,36 @@ Deno.test("peerMessageRefusal() lets a member's ordinary messages through", () =
 
 Deno.test("peerMessageRefusal() refuses a sender outside the configuration, or claiming to be us", () => {
   assert.equal(reasonOf(vote({ from: "mallory" })), "not-member");
-  assert.equal(reasonOf(append({ from: "mallory" })), "not-member");
+  assert.equal(reasonOf(append({ from: "mallory", term: 6 })), "not-member");
+  assert.equal(reasonOf(append({ from: "a" })), "not-member");
   assert.equal(reasonOf(vote({ from: "a" })), "not-member");
+  assert.equal(
+    reasonOf({ type: "timeoutNow", from: "mallory", to: "a", term: 7 }),
+    "not-member",
+  );
   // A node that has not joined takes the first leader's messages, whoever it is.
   const joining = node({ conf: { voters: [], learners: [], context: {} }, term: 0 });
   assert.equal(reasonOf(append({ from: "leader", term: 5_000_000 }), joining), undefined);
+});
+
+Deno.test("peerMessageRefusal() lets a newer configuration's leader and up-to-date candidates reach a node whose configuration is out of date", () => {
+  // "e" leads (or campaigns in) a membership this node has not seen yet.
+  assert.equal(reasonOf(append({ from: "e", term: 7 })), undefined);
+  assert.equal(reasonOf(append({ from: "e", term: 9 })), undefined);
+  assert.equal(
+    reasonOf(vote({ from: "e", term: 9, lastLogIndex: 103, lastLogTerm: 7 })),
+    undefined,
+  );
+  assert.equal(reasonOf(vote({ from: "e", term: 9, lastLogIndex: 50, lastLogTerm: 8 })), undefined);
+  // A log no further than ours is a removed member's, or a stranger's: refused.
+  assert.equal(
+    reasonOf(vote({ from: "e", term: 9, lastLogIndex: 102, lastLogTerm: 7 })),
+    "not-member",
+  );
+  assert.equal(
+    reasonOf(vote({ from: "e", term: 9, lastLogIndex: 200, lastLogTerm: 6 })),
+    "not-member",
+  );
 });
 
 Deno.test("peerMessageRefusal() refuses a term that cannot be real", () => {
