@@ -70,6 +70,12 @@ export interface BrokerOptions {
   maxConnections?: number;
   /** Largest record batch accepted by Produce. Default 16 MiB. */
   maxBatchBytes?: number;
+  /**
+   * Largest Fetch response, bytes, whatever the request's maxBytes (Kafka's broker
+   * `fetch.max.bytes`); the first batch of the first partition with data may exceed it
+   * (KIP-74). Default 55 MiB, as Kafka.
+   */
+  fetchMaxBytes?: number;
   /** Largest decompressed size of a produced batch's records. Default 64 MiB. */
   maxDecompressedBytes?: number;
   /**
@@ -245,6 +251,7 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
     autoCreateTopics: options.autoCreateTopics ?? D.autoCreateTopics,
     defaultPartitions: options.defaultPartitions ?? D.defaultPartitions,
     maxBatchBytes: options.maxBatchBytes ?? D.maxBatchBytes,
+    fetchMaxBytes: options.fetchMaxBytes ?? D.fetchMaxBytes,
     maxDecompressedBytes: options.maxDecompressedBytes ?? D.maxDecompressedBytes,
     maxTimestampAheadMs: options.maxTimestampAheadMs ?? D.maxTimestampAheadMs,
     closing: closing.signal,

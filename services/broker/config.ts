@@ -55,6 +55,8 @@ export const brokerEnv = {
   /** Open client connections at most; more are closed at once with a log line. */
   BROKER_MAX_CONNECTIONS: int(1, 1_000_000, D.maxConnections),
   BROKER_MAX_BATCH_BYTES: int(1024, MAX_INT32, D.maxBatchBytes),
+  /** Largest Fetch response, whatever the request asks (Kafka's broker fetch.max.bytes). */
+  BROKER_FETCH_MAX_BYTES: int(1024, MAX_INT32, D.fetchMaxBytes),
   /** Largest decompressed size of one produced batch's records. */
   BROKER_MAX_DECOMPRESSED_BYTES: int(1024, MAX_INT32, D.maxDecompressedBytes),
   /** How far in the future a record timestamp may be, ms (Kafka's message.timestamp.after.max.ms). */
@@ -128,6 +130,7 @@ export function loadBrokerConfig(env?: Record<string, string | undefined>): Brok
       retentionCheckIntervalMs: c.BROKER_RETENTION_CHECK_MS,
       maxFrameBytes: c.BROKER_MAX_FRAME_BYTES,
       maxBatchBytes: c.BROKER_MAX_BATCH_BYTES,
+      fetchMaxBytes: c.BROKER_FETCH_MAX_BYTES,
       connectionsMaxIdleMs: c.BROKER_CONNECTIONS_MAX_IDLE_MS,
       maxConnections: c.BROKER_MAX_CONNECTIONS,
       requestReadTimeoutMs: c.BROKER_REQUEST_READ_TIMEOUT_MS,

@@ -27,6 +27,8 @@ export const BROKER_DEFAULTS = {
   requestReadTimeoutMs: 30_000,
   maxConnections: 1000,
   maxBatchBytes: 16 * 1024 * 1024,
+  /** Kafka's broker fetch.max.bytes (55 MiB). */
+  fetchMaxBytes: 55 * 1024 * 1024,
   maxDecompressedBytes: 64 * 1024 * 1024,
   maxTimestampAheadMs: 3_600_000,
   autoCreateTopics: true,

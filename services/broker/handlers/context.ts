@@ -26,6 +26,8 @@ export interface BrokerState {
   defaultPartitions: number;
   /** Largest record batch accepted by Produce: the default of every topic's max.message.bytes. */
   maxBatchBytes: number;
+  /** Largest Fetch response (besides KIP-74's first batch), whatever the request asks for. */
+  fetchMaxBytes: number;
   /** Largest decompressed size of a produced batch's records (BROKER_MAX_DECOMPRESSED_BYTES). */
   maxDecompressedBytes: number;
   /** How far ahead of the broker's clock a record timestamp may be, ms. */

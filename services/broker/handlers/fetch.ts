@@ -54,7 +54,9 @@ async function readOnce(
   request: FetchRequest,
   names: readonly (string | undefined)[],
 ) {
-  let budget = request.maxBytes > 0 ? request.maxBytes : 0x7fffffff;
+  // The request's maxBytes, within the broker's fetch.max.bytes (Kafka: ReplicaManager takes
+  // the smaller), so that no client can ask for a response the size of the log.
+  let budget = Math.min(request.maxBytes > 0 ? request.maxBytes : 0x7fffffff, state.fetchMaxBytes);
   let bytes = 0;
   let hadError = false;
   const logs: PartitionLog[] = [];
