@@ -123,7 +123,7 @@ export async function main(argv: string[]): Promise<number> {
     nodes: pipeline.raftNodes.map((n) => ({ id: n.id, addr: n.grpcAddr })),
     load: null,
     brokers: null,
-  });
+  }, { clusterSecret: pipeline.clusterSecret });
   let verify;
   try {
     await probe.feed(pipeline.ingestorAddr, "pause");
