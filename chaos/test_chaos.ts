@@ -1,6 +1,7 @@
 /**
  * `deno task test:chaos [--minutes N] [--seed S] [--scenario 1,4]`: runs the chaos suite
- * (chaos/scenarios_test.ts) alone. Without `--minutes` it is the quick mode that `deno task
+ * alone: scenarios 1 to 6 on one whole pipeline (chaos/scenarios_test.ts) and scenario 7, the
+ * frozen executor (chaos/frozen_executor_test.ts). Without `--minutes` it is the quick mode that `deno task
  * test` runs; with it, the long mode: each scenario repeats its faults for its share of the N
  * minutes. A failing scenario prints this same command with its seed, to replay it.
  *
@@ -40,8 +41,8 @@ export function chaosTestEnv(args: string[]): Record<string, string> {
     env.CHAOS_SEED = values.seed;
   }
   if (values.scenario !== undefined) {
-    if (!/^[1-6](,[1-6])*$/.test(values.scenario)) {
-      throw new Error(`Invalid --scenario "${values.scenario}": expected ids 1-6, comma separated`);
+    if (!/^[1-7](,[1-7])*$/.test(values.scenario)) {
+      throw new Error(`Invalid --scenario "${values.scenario}": expected ids 1-7, comma separated`);
     }
     env.CHAOS_SCENARIOS = values.scenario;
   }
@@ -57,7 +58,7 @@ if (import.meta.main) {
     Deno.exit(2);
   }
   const { code } = await new Deno.Command(Deno.execPath(), {
-    args: ["test", "-A", "--frozen", "chaos/scenarios_test.ts"],
+    args: ["test", "-A", "--frozen", "chaos/scenarios_test.ts", "chaos/frozen_executor_test.ts"],
     cwd: ROOT,
     env,
     stdin: "null",

@@ -15,8 +15,8 @@ Deno.test("chaosTestEnv() rejects a bad value or an unknown option with one sent
   assert.throws(() => chaosTestEnv(["--minutes", "soon"]), /^Error: Invalid --minutes "soon"/);
   assert.throws(() => chaosTestEnv(["--seed", "1.5"]), /Invalid --seed "1.5"/);
   assert.throws(
-    () => chaosTestEnv(["--scenario", "7"]),
-    /Invalid --scenario "7": expected ids 1-6/,
+    () => chaosTestEnv(["--scenario", "8"]),
+    /Invalid --scenario "8": expected ids 1-7/,
   );
   assert.throws(() => chaosTestEnv(["--fast"]), /Unknown option '--fast'/);
 });

@@ -4,7 +4,15 @@
  *
  * @module
  */
-import { commonEnv, int, kafkaEnv, loadConfig, raftClientEnv, text } from "@trading/shared/config";
+import {
+  bool,
+  commonEnv,
+  int,
+  kafkaEnv,
+  loadConfig,
+  raftClientEnv,
+  text,
+} from "@trading/shared/config";
 import type { LogLevel } from "@trading/shared/log";
 import type { RiskLimits } from "./risk_checks.ts";
 import { ORDER_EXECUTOR_DEFAULTS as DEFAULTS } from "./defaults.ts";
@@ -26,6 +34,10 @@ export const orderExecutorEnv = {
   EXECUTOR_PRICE_WAIT_MS: int(0, 60_000, DEFAULTS.priceWaitMs),
   /** How long a published event stays in the outbox before it is pruned (default 24 h). */
   EXECUTOR_OUTBOX_RETENTION_MS: int(60_000, 365 * 86_400_000, DEFAULTS.outboxRetentionMs),
+  /** Publish each chunk's events and commit its offset in one Kafka transaction. */
+  EXECUTOR_TRANSACTIONS: bool(DEFAULTS.transactions),
+  /** `transaction.timeout.ms`; at most the broker's `transaction.max.timeout.ms`. */
+  EXECUTOR_TRANSACTION_TIMEOUT_MS: int(1000, 900_000, DEFAULTS.transactionTimeoutMs),
   RISK_MAX_QUANTITY: int(1, Number.MAX_SAFE_INTEGER, 150),
   /** Quantity x limit price, in minor units (default 50,000.00). */
   RISK_MAX_NOTIONAL: int(1, Number.MAX_SAFE_INTEGER, 5_000_000),
@@ -51,6 +63,8 @@ export interface OrderExecutorConfig {
   priceWaitMs: number;
   chunkSize: number;
   outboxRetentionMs: number;
+  transactions: boolean;
+  transactionTimeoutMs: number;
   limits: RiskLimits;
 }
 
@@ -73,6 +87,8 @@ export function loadOrderExecutorConfig(
     priceWaitMs: c.EXECUTOR_PRICE_WAIT_MS,
     chunkSize: c.EXECUTOR_CHUNK_SIZE,
     outboxRetentionMs: c.EXECUTOR_OUTBOX_RETENTION_MS,
+    transactions: c.EXECUTOR_TRANSACTIONS,
+    transactionTimeoutMs: c.EXECUTOR_TRANSACTION_TIMEOUT_MS,
     limits: {
       maxQuantity: c.RISK_MAX_QUANTITY,
       maxNotional: c.RISK_MAX_NOTIONAL,

@@ -18,4 +18,12 @@ export const ORDER_EXECUTOR_DEFAULTS = {
   chunkSize: 500,
   /** How long a published event stays in the outbox before it is pruned, ms (24 h). */
   outboxRetentionMs: 86_400_000,
+  /** Publish a chunk's events and commit its offset in one Kafka transaction. */
+  transactions: true,
+  /**
+   * `transaction.timeout.ms` of the transactional producers, ms: how long a transaction an
+   * executor left open (killed mid-chunk) holds back read_committed readers at most, when no
+   * executor takes its partition over sooner. Kafka Streams uses 10 s too.
+   */
+  transactionTimeoutMs: 10_000,
 } as const;

@@ -87,6 +87,8 @@ export async function main(_args: string[]): Promise<number> {
         priceWaitMs: config.priceWaitMs,
         chunkSize: config.chunkSize,
         outboxRetentionMs: config.outboxRetentionMs,
+        transactions: config.transactions,
+        transactionTimeoutMs: config.transactionTimeoutMs,
         sessionTimeoutMs: config.sessionTimeoutMs,
         hardStop: hardStop.signal,
         onFatal: exitOnFatal(service),

@@ -12,15 +12,18 @@
  *
  * Several executors may share the partitions (one group). Commands and events have the same
  * key (the order id) and the same partition count, so an executor that owns command
- * partition P publishes only to event partition P, and only after a fence: an offset commit
- * in its current group generation. A member that lost P in a rebalance (stopped past its
- * session timeout, for example) fails that commit and publishes nothing; kafkajs then
- * rejoins. What remains is the window between the fence's answer and the send (microseconds
- * of this process); the relay notices foreign writes to its partitions and logs them.
+ * partition P publishes only to event partition P. With transactions (the default,
+ * `EXECUTOR_TRANSACTIONS`), a chunk's events, its dead letters and its input offset are
+ * committed in one Kafka transaction of P's transactional producer
+ * (partition_transactions.ts): an executor that takes P over fences the previous holder at
+ * the broker, so a zombie that froze anywhere (even between its own checks and its send)
+ * has its writes refused and its transaction aborted. Without transactions, the fence is an
+ * offset commit in the current group generation before the publish, and a window remains
+ * between the fence's answer and the send; the relay notices foreign writes and logs them.
  *
  * @module
  */
-import type { EachBatchPayload, Kafka, KafkaMessage, Producer } from "kafkajs";
+import type { EachBatchPayload, Kafka, KafkaMessage, Producer, Transaction } from "kafkajs";
 import { ApplyResult, type OrderCommand, OrderEvent, OrderStatus } from "@trading/proto";
 import { GroupConsumer } from "@trading/shared/group-consumer";
 import { createIdempotentProducer, TOPICS, undecodableBatchError } from "@trading/shared/kafka";
@@ -39,6 +42,7 @@ import { LastPrices } from "./last_prices.ts";
 import type { OrderOutbox, OutboxRow } from "./order_outbox.ts";
 import { OrderRecorder, type RaftApplier } from "./order_recorder.ts";
 import { OutboxRelay } from "./outbox_relay.ts";
+import { isFencedError, PartitionTransactions } from "./partition_transactions.ts";
 import type { RiskLimits } from "./risk_checks.ts";
 
 /** Options of {@linkcode OrderExecutor.start}. */
@@ -66,6 +70,13 @@ export interface OrderExecutorOptions {
    * every quarter of it (at most hourly).
    */
   outboxRetentionMs?: number;
+  /**
+   * Publish each chunk's events and commit its offset in one Kafka transaction (a
+   * transactional id per command partition). Default true.
+   */
+  transactions?: boolean;
+  /** `transaction.timeout.ms` of the transactional producers. Default 10000. */
+  transactionTimeoutMs?: number;
 }
 
 /** Thrown by the fence when this member no longer owns the partition it is publishing for. */
@@ -150,6 +161,8 @@ export class OrderExecutor {
   #generation = 0;
   #pipelines = new Map<number, PartitionPipeline>();
   #pruneTimer: ReturnType<typeof setInterval> | undefined;
+  /** The transactional producers, with transactions on. */
+  #transactions: PartitionTransactions | undefined;
 
   private constructor(
     options: Required<OrderExecutorOptions>,
@@ -175,6 +188,15 @@ export class OrderExecutor {
       log: options.log,
     });
     this.#dlq = new DeadLetterQueue(parts.producer, "order-executor");
+    if (options.transactions) {
+      this.#transactions = new PartitionTransactions({
+        kafka: options.kafka,
+        groupId: options.groupId,
+        topic: TOPICS.commands,
+        timeoutMs: options.transactionTimeoutMs,
+        log: options.log,
+      });
+    }
     this.#recorder = new OrderRecorder({
       raft: options.raft,
       limits: options.limits,
@@ -195,6 +217,7 @@ export class OrderExecutor {
         // by whoever committed past them; settle them at that partition's first batch.
         this.#toSettle = new Set(this.#assigned);
         this.#relay.newAssignment();
+        this.#transactions?.release(partitions);
       },
       onFatal: options.onFatal,
     });
@@ -208,6 +231,8 @@ export class OrderExecutor {
       chunkSize: ORDER_EXECUTOR_DEFAULTS.chunkSize,
       onFatal: () => {},
       outboxRetentionMs: ORDER_EXECUTOR_DEFAULTS.outboxRetentionMs,
+      transactions: ORDER_EXECUTOR_DEFAULTS.transactions,
+      transactionTimeoutMs: ORDER_EXECUTOR_DEFAULTS.transactionTimeoutMs,
       ...options,
     };
     const opened: Array<() => Promise<void>> = [];
@@ -263,6 +288,7 @@ export class OrderExecutor {
       eventsPartitions,
     });
     opened.push(() => executor.#group.consumer.disconnect());
+    opened.push(() => executor.#transactions?.close() ?? Promise.resolve());
     await executor.#pruneOutbox();
     executor.#pruneTimer = setInterval(
       () => void executor.#pruneOutbox(),
@@ -311,7 +337,20 @@ export class OrderExecutor {
     const partition = batch.partition;
     const first = batch.firstOffset();
     if (first === null) return;
-    if (this.#toSettle.delete(partition)) await this.#settle(partition, Number(first));
+    const toSettle = this.#toSettle;
+    if (toSettle.has(partition)) {
+      // A new ownership: take the partition's transactional id first (fencing whoever held
+      // it), then read what was published below the committed offset.
+      await this.#transactions?.own(partition);
+      await this.#settle(partition, Number(first));
+      toSettle.delete(partition);
+    }
+    if (this.#transactions?.fenced(partition)) {
+      // Fenced by the broker: another executor owns the partition. Wait for the group to
+      // rejoin (the next heartbeat says so) instead of reading the chunk again and again.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      return;
+    }
     for (let i = 0; i < batch.messages.length; i += this.#o.chunkSize) {
       if (!payload.isRunning() || payload.isStale()) break;
       await this.#startChunk(payload, batch.messages.slice(i, i + this.#o.chunkSize));
@@ -494,6 +533,10 @@ export class OrderExecutor {
         orderLatency.observe(Math.max(0, event.createdAtUs - event.tickCreatedAtUs) / 1e6);
       }
       if (!current()) return;
+      if (this.#transactions) {
+        await this.#completeInTransaction(partition, chunk, rows, dead, current);
+        return;
+      }
       await this.#dlq.send(dead);
 
       const commit = (offset: string) =>
@@ -523,13 +566,13 @@ export class OrderExecutor {
       stage("commit", started);
       failpoint("after-commit");
     } catch (error) {
-      if (error instanceof FencedError) {
+      if (error instanceof FencedError || isFencedError(error)) {
         fencedOff.inc();
         this.#o.log.warn("fenced off {topic}/{partition} at {offset}, nothing published: {error}", {
           topic: batch.topic,
           partition,
           offset: chunk.firstOffset,
-          error: error.message,
+          error: errorMessage(error),
         });
       }
       if (!current() || this.#o.hardStop.aborted) return;
@@ -549,6 +592,56 @@ export class OrderExecutor {
     }
   }
 
+  /**
+   * A chunk's dead letters, events and input offset in one transaction of the partition's
+   * producer; the outbox rows are marked sent once it is committed.
+   */
+  async #completeInTransaction(
+    partition: number,
+    chunk: { lastOffset: string },
+    rows: OutboxRow[],
+    dead: DeadLetter[],
+    current: () => boolean,
+  ): Promise<void> {
+    const started = performance.now();
+    let sentTo = new Set<number>();
+    try {
+      await this.#transactions!.run(partition, async (transaction: Transaction) => {
+        await new DeadLetterQueue(transaction, "order-executor").send(dead);
+        const { sent, alreadyPublished } = await this.#relay.publish(
+          rows.map((r) => r.orderId),
+          () => {
+            if (!current()) throw new FencedError(partition);
+            sentTo = new Set(rows.map((r) => r.eventsPartition));
+            return Promise.resolve();
+          },
+          {
+            send: (record) => transaction.send(record),
+            commit: async () => {
+              await transaction.sendOffsets({
+                consumerGroupId: this.#o.groupId,
+                topics: [{
+                  topic: TOPICS.commands,
+                  partitions: [{ partition, offset: String(Number(chunk.lastOffset) + 1) }],
+                }],
+              });
+              failpoint("before-txn-commit");
+              await transaction.commit();
+            },
+          },
+        );
+        eventsPublished.inc(sent);
+        eventsFoundPublished.inc(alreadyPublished);
+      });
+    } catch (error) {
+      // Whether the transaction's records are visible is settled by reading the tail again.
+      this.#relay.transactionAborted(sentTo);
+      throw error;
+    }
+    stage("publish", started);
+    failpoint("after-commit");
+  }
+
   /** Stops consuming (after the batch in flight and the chunks it queued), then closes the clients. */
   async stop(): Promise<void> {
     clearInterval(this.#pruneTimer);
@@ -563,6 +656,7 @@ export class OrderExecutor {
       settled = [...this.#pipelines.values()].every((p, i) => p.tail === tails[i]);
     }
     await this.#group.disconnect();
+    await this.#transactions?.close();
     await this.#prices.stop();
     await this.#producer.disconnect().catch(() => {});
     await this.#relayReader.close().catch(() => {});

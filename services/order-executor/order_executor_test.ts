@@ -8,85 +8,25 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { DatabaseSync } from "node:sqlite";
 import { Partitioners, type Producer } from "kafkajs";
-import { OrderCommand, Side, Tick } from "@trading/proto";
+import { OrderCommand } from "@trading/proto";
 import { type Broker, startBroker } from "@trading/broker";
 import { RaftCluster } from "@trading/testing/raft-cluster";
 import { createKafka, TOPICS } from "@trading/shared/kafka";
 import { resetLogging, setupLogging } from "@trading/shared/log";
-import { freePort, tempDir, waitFor } from "@trading/testing";
+import { tempDir, waitFor } from "@trading/testing";
 import { FAILPOINT_EXIT_CODE } from "@trading/shared/failpoint";
 import { PartitionReader } from "@trading/shared/partition-reader";
 import { RoleProcess } from "@trading/testing";
-import { verifyPipeline } from "@trading/verifier/verify-pipeline";
-import type { VerifyReport } from "@trading/verifier/pipeline-audit";
+import {
+  command,
+  encode,
+  executorEnv,
+  expectExactlyOnce,
+  produceCommands,
+  produceTicks,
+  TOPIC_LIST,
+} from "@trading/testing/order-flow";
 import { DLQ_HEADERS } from "@trading/shared/dead-letter-queue";
-
-const TOPIC_LIST = Object.values(TOPICS).map((name) => ({ name, partitions: 3 }));
-const SYMBOLS = ["AAA", "BBB", "CCC", "DDD"];
-const PRICE = 10_000;
-
-function encode(value: { finish(): Uint8Array }): Buffer {
-  const bytes = value.finish();
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
-function command(id: string, i: number): OrderCommand {
-  return OrderCommand.fromPartial({
-    orderId: id,
-    symbol: SYMBOLS[i % SYMBOLS.length]!,
-    side: i % 2 === 0 ? Side.SIDE_BUY : Side.SIDE_SELL,
-    quantity: 1 + (i % 5),
-    limitPrice: PRICE + (i % 3),
-    strategyId: "test",
-    tickSequence: 1,
-    tickCreatedAtUs: Date.now() * 1000,
-    createdAtUs: Date.now() * 1000 + i,
-  });
-}
-
-async function produceTicks(producer: Producer): Promise<void> {
-  await producer.send({
-    topic: TOPICS.ticks,
-    acks: -1,
-    messages: SYMBOLS.map((symbol) => ({
-      key: symbol,
-      value: encode(Tick.encode(Tick.fromPartial({
-        symbol,
-        sequence: 1,
-        price: PRICE,
-        size: 10,
-        bid: PRICE - 1,
-        ask: PRICE + 1,
-        createdAtUs: Date.now() * 1000,
-        source: "synthetic",
-      }))),
-    })),
-  });
-}
-
-/** Produces `count` commands with ids `<prefix>-<i>`, then re-emits every third one. */
-async function produceCommands(producer: Producer, prefix: string, count: number): Promise<void> {
-  const commands = Array.from({ length: count }, (_, i) => command(`${prefix}-${i}`, i));
-  for (let i = 0; i < commands.length; i += 10) {
-    await producer.send({
-      topic: TOPICS.commands,
-      acks: -1,
-      messages: commands.slice(i, i + 10).map((c) => ({
-        key: c.orderId,
-        value: encode(OrderCommand.encode(c)),
-      })),
-    });
-  }
-  // Re-emitted after a stream-processor crash: same id and content, a later creation time.
-  await producer.send({
-    topic: TOPICS.commands,
-    acks: -1,
-    messages: commands.filter((_, i) => i % 3 === 0).map((c) => ({
-      key: c.orderId,
-      value: encode(OrderCommand.encode({ ...c, createdAtUs: c.createdAtUs + 1_000_000 })),
-    })),
-  });
-}
 
 /** A fresh broker (and executor data) per case; the Raft cluster is shared (ids differ per case). */
 async function withBroker(
@@ -113,35 +53,6 @@ async function withBroker(
   }
 }
 
-function executorEnv(
-  broker: Broker,
-  raft: RaftCluster,
-  dataDir: string,
-  extra: Record<string, string> = {},
-) {
-  return {
-    KAFKA_BROKERS: broker.address,
-    RAFT_NODE_GRPC_ADDR: raft.addresses.join(","),
-    EXECUTOR_DATA_DIR: `${dataDir}/executor`,
-    EXECUTOR_SESSION_TIMEOUT_MS: "2000",
-    EXECUTOR_CHUNK_SIZE: "20",
-    PORT_GRPC: String(freePort()),
-    ...extra,
-  };
-}
-
-async function expectExactlyOnce(broker: Broker, expectedOrders: number): Promise<VerifyReport> {
-  const kafka = createKafka({ clientId: "executor-test-verify", brokers: [broker.address] });
-  const report = await waitFor("every command answered", async () => {
-    const r = await verifyPipeline({ kafka, timeoutMs: 5000, quietMs: 300, lostQuietMs: 300 });
-    return r.lost === 0 && r.uniqueCommands === expectedOrders ? r : undefined;
-  }, { timeoutMs: 45_000, intervalMs: 200 });
-  assert.equal(report.duplicates, 0, `duplicates: ${report.duplicateIds}`);
-  assert.equal(report.orphans, 0);
-  assert.equal(report.uniqueOrderIds, expectedOrders);
-  return report;
-}
-
 Deno.test({
   name: "order-executor against a real broker and Raft cluster",
   sanitizeOps: false, // grpc-js timers outlive its clients' close
@@ -160,18 +71,33 @@ Deno.test({
 });
 
 async function cases(t: Deno.TestContext, raft: RaftCluster): Promise<void> {
-  for (const point of ["after-outbox-insert", "after-send", "after-mark-sent", "after-commit"]) {
-    await t.step(`crashing ${point} still gives every order exactly one event`, async () => {
+  // Every crash point with transactions (the default), and the two around the publish
+  // without them (the fence is then an offset commit).
+  const crashes = [
+    "after-outbox-insert",
+    "after-fence",
+    "after-send",
+    "before-txn-commit",
+    "after-txn-commit",
+    "after-mark-sent",
+    "after-commit",
+  ].map((point) => ({ point, transactions: true })).concat(
+    ["after-send", "after-mark-sent"].map((point) => ({ point, transactions: false })),
+  );
+  for (const { point, transactions } of crashes) {
+    const mode = transactions ? "" : " without transactions";
+    await t.step(`crashing ${point}${mode} still gives every order exactly one event`, async () => {
       await withBroker(raft, async ({ broker, dataDir, producer }) => {
+        const txn = { EXECUTOR_TRANSACTIONS: String(transactions) };
         await produceCommands(producer, point, 150);
         await using crashing = RoleProcess.spawn(
           "order-executor",
-          executorEnv(broker, raft, dataDir, { TRADING_FAILPOINTS: `${point}:3` }),
+          executorEnv(broker, raft, dataDir, { TRADING_FAILPOINTS: `${point}:3`, ...txn }),
         );
         assert.equal(await crashing.exited(), FAILPOINT_EXIT_CODE, crashing.tail());
         await using restarted = RoleProcess.spawn(
           "order-executor",
-          executorEnv(broker, raft, dataDir),
+          executorEnv(broker, raft, dataDir, txn),
         );
         await restarted.ready();
         await expectExactlyOnce(broker, 150);

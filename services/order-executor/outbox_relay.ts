@@ -16,8 +16,13 @@
  * steady state a publish costs no read at all.
  *
  * The relay publishes only what the executor hands it for the partitions it owns, right after
- * `fence` (a commit in the current consumer-group generation) succeeded: an executor that
- * lost its partitions in a rebalance fails the fence and publishes nothing.
+ * `fence` succeeded: an executor that lost its partitions in a rebalance fails the fence and
+ * publishes nothing. With a {@linkcode PublishTransaction} the events are sent inside a Kafka
+ * transaction that also commits the input offsets: a zombie that passed its fence is then
+ * refused by the broker (its transactional id has a newer epoch), and rows are marked sent
+ * only once the transaction is committed. Each committed transaction leaves a commit marker
+ * after its records, which the coverage accounts for; an aborted one leaves records that a
+ * read_committed reader never returns, so the relay reads the partition's tail again.
  *
  * Old rows are pruned through the relay ({@linkcode OutboxRelay.prune}): with no publish or
  * catch-up running, it deletes rows published long ago and forgets its coverage, so the next
@@ -45,6 +50,15 @@ export interface OutboxRelayOptions {
   log: Logger;
   /** Allowed clock difference between the ingestor's host and the broker's, ms. Default 5000. */
   clockMarginMs?: number;
+}
+
+/**
+ * A Kafka transaction to publish in: `send` writes inside it, and `commit` commits it (with
+ * the input offsets) once the events are sent, or when there is nothing to send.
+ */
+export interface PublishTransaction {
+  send: Producer["send"];
+  commit(): Promise<void>;
 }
 
 interface Coverage {
@@ -157,10 +171,25 @@ export class OutboxRelay {
   /**
    * Publishes the pending rows among `orderIds` (acks=-1) and marks them sent. Each row's
    * partition is first caught up from the row's tick time; `fence` runs just before the send
-   * and must throw when this executor no longer owns the input partition.
+   * and must throw when this executor no longer owns the input partition. With `transaction`
+   * the rows are sent in it and marked sent after its commit; it is committed even when
+   * nothing is left to send (the input offsets are in it).
    */
-  publish(orderIds: Iterable<string>, fence: () => Promise<void>): Promise<PublishResult> {
-    return this.#exclusiveOfPrune(() => this.#publish([...orderIds], fence));
+  publish(
+    orderIds: Iterable<string>,
+    fence: () => Promise<void>,
+    transaction?: PublishTransaction,
+  ): Promise<PublishResult> {
+    return this.#exclusiveOfPrune(() => this.#publish([...orderIds], fence, transaction));
+  }
+
+  /**
+   * Says that a transaction that wrote to `partitions` was aborted (or its outcome is not
+   * known): its records and abort marker follow the coverage, so the next publish reads the
+   * partition's tail again instead of taking them for another producer's writes.
+   */
+  transactionAborted(partitions: Iterable<number>): void {
+    for (const partition of partitions) this.#owned.delete(partition);
   }
 
   /**
@@ -191,10 +220,17 @@ export class OutboxRelay {
     }
   }
 
-  async #publish(ids: string[], fence: () => Promise<void>): Promise<PublishResult> {
+  async #publish(
+    ids: string[],
+    fence: () => Promise<void>,
+    transaction: PublishTransaction | undefined,
+  ): Promise<PublishResult> {
     const { outbox } = this.#o;
     let rows = outbox.pending(ids);
-    if (rows.length === 0) return { sent: 0, alreadyPublished: 0 };
+    if (rows.length === 0) {
+      await transaction?.commit();
+      return { sent: 0, alreadyPublished: 0 };
+    }
     const since = new Map<number, number>();
     for (const row of rows) {
       const tickMs = Math.floor(row.tickCreatedAtUs / 1000) - this.#o.clockMarginMs;
@@ -205,11 +241,17 @@ export class OutboxRelay {
       alreadyPublished += await this.#catchUp(partition, sinceMs);
     }
     if (alreadyPublished > 0) rows = outbox.pending(ids);
-    if (rows.length === 0) return { sent: 0, alreadyPublished };
+    if (rows.length === 0) {
+      await transaction?.commit();
+      return { sent: 0, alreadyPublished };
+    }
 
     failpoint("before-fence");
     await fence();
-    const results = await this.#o.producer.send({
+    // The window a transaction closes: past the fence, not yet sent.
+    failpoint("after-fence");
+    const send = transaction?.send ?? this.#o.producer.send.bind(this.#o.producer);
+    const results = await send({
       topic: this.#o.topic,
       acks: -1,
       messages: rows.map((row) => ({
@@ -219,7 +261,11 @@ export class OutboxRelay {
       })),
     });
     failpoint("after-send");
-    const sent = await this.#recordOffsets(rows, results);
+    if (transaction) {
+      await transaction.commit();
+      failpoint("after-txn-commit");
+    }
+    const sent = await this.#recordOffsets(rows, results, transaction !== undefined);
     outbox.markSent(sent);
     failpoint("after-mark-sent");
     return { sent: rows.length, alreadyPublished };
@@ -228,6 +274,7 @@ export class OutboxRelay {
   async #recordOffsets(
     rows: StoredOutboxRow[],
     results: Array<{ partition: number; baseOffset?: string }>,
+    transactional: boolean,
   ): Promise<Array<{ orderId: string; offset: number }>> {
     const byPartition = new Map<number, StoredOutboxRow[]>();
     for (const row of rows) {
@@ -249,7 +296,9 @@ export class OutboxRelay {
         );
         await this.#scan(partition, coverage.toOffset, base);
       }
-      coverage.toOffset = Math.max(coverage.toOffset, base + partitionRows.length);
+      // A committed transaction's marker takes the offset after its records.
+      const end = base + partitionRows.length + (transactional ? 1 : 0);
+      coverage.toOffset = Math.max(coverage.toOffset, end);
     }
     return sent;
   }

@@ -56,10 +56,10 @@ const deadLetters = counter(
 
 /** Publishes dead letters for one service. */
 export class DeadLetterQueue {
-  #producer: Producer;
+  #producer: Pick<Producer, "send">;
   #service: string;
 
-  constructor(producer: Producer, service: string) {
+  constructor(producer: Pick<Producer, "send">, service: string) {
     this.#producer = producer;
     this.#service = service;
   }

@@ -94,6 +94,26 @@ export function createIdempotentProducer(kafka: Kafka): Producer {
 }
 
 /**
+ * Creates a transactional producer (idempotent, one request in flight) for
+ * `transactionalId`; the broker aborts a transaction left open longer than `timeoutMs`
+ * (`transaction.timeout.ms`, at most the broker's `transaction.max.timeout.ms`).
+ */
+export function createTransactionalProducer(
+  kafka: Kafka,
+  transactionalId: string,
+  timeoutMs: number,
+): Producer {
+  return kafka.producer({
+    transactionalId,
+    transactionTimeout: timeoutMs,
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+    createPartitioner: Partitioners.DefaultPartitioner,
+  });
+}
+
+/**
  * Creates the pipeline's topics that do not exist yet (partitions from
  * {@linkcode TOPIC_PARTITIONS}, replication 1 unless given). Returns the names it created.
  */
