@@ -213,7 +213,11 @@ export class PartitionLog implements Syncable {
     for await (const entry of Deno.readDir(this.dir)) {
       const match = /^(\d{20})\.log$/.exec(entry.name);
       if (entry.isFile && match) bases.push(Number(match[1]));
-      else if (entry.isFile && /\.index$/.test(entry.name)) {
+      else if (entry.isFile && entry.name.endsWith(".tmp")) {
+        // A staging file of an interrupted writeFileDurably (log_start, partition.metadata):
+        // the file it was to replace is intact.
+        await Deno.remove(join(this.dir, entry.name)).catch(() => {});
+      } else if (entry.isFile && /\.index$/.test(entry.name)) {
         const stem = entry.name.slice(0, -".index".length);
         // An index without its log (a crash between creating the two files) is stale.
         await Deno.stat(join(this.dir, `${stem}.log`)).catch(() =>

@@ -264,3 +264,25 @@ Deno.test("PartitionLog in interval mode acknowledges acks=-1 after the write, b
     await flusher.close();
   }
 });
+
+Deno.test("PartitionLog removes staging files an interrupted metadata write left, keeping the files", async () => {
+  await using dir = await tempDir();
+  const flusher = new Flusher();
+  let plog = await PartitionLog.open(dir.path, "t", 0, OPTIONS, flusher);
+  await appendDurably(plog, batchOf(["a"]));
+  await plog.close();
+  const partitionDir = join(dir.path, "t-0");
+  await Deno.writeTextFile(join(partitionDir, "partition.metadata.tmp"), "version: 0\ntopic_");
+  await Deno.writeTextFile(join(partitionDir, "log_start.tmp"), "9");
+  plog = await PartitionLog.open(dir.path, "t", 0, OPTIONS, flusher);
+  try {
+    assert.equal(plog.highWatermark, 1);
+    assert.equal(plog.logStartOffset, 0);
+    const names: string[] = [];
+    for await (const entry of Deno.readDir(partitionDir)) names.push(entry.name);
+    assert.deepEqual(names.filter((name) => name.endsWith(".tmp")), []);
+  } finally {
+    await plog.close();
+    await flusher.close();
+  }
+});

@@ -8,7 +8,7 @@
  */
 import { Buffer } from "node:buffer";
 import { join } from "node:path";
-import { writeAll } from "./segment.ts";
+import { writeFileDurably } from "./durable_file.ts";
 
 /** The name of the file that holds a partition's topic id, as in Kafka's log directories. */
 export const PARTITION_METADATA_FILE = "partition.metadata";
@@ -46,21 +46,12 @@ export async function readTopicId(dir: string): Promise<Uint8Array | undefined> 
 }
 
 /**
- * Writes the topic id into the partition directory `dir`: to a temporary file, fsynced, then
- * renamed over `partition.metadata`, so that a crash leaves the old file or the new one.
+ * Writes the topic id into the partition directory `dir` durably ({@linkcode writeFileDurably}:
+ * a crash leaves the old file or the new one, and the directory entry is fsynced).
  */
-export async function writeTopicId(dir: string, id: Uint8Array): Promise<void> {
-  const path = join(dir, PARTITION_METADATA_FILE);
-  const temp = `${path}.tmp`;
-  const file = await Deno.open(temp, { write: true, create: true, truncate: true });
-  try {
-    await writeAll(
-      file,
-      new TextEncoder().encode(`version: 0\ntopic_id: ${topicIdToString(id)}\n`),
-    );
-    await file.sync();
-  } finally {
-    file.close();
-  }
-  await Deno.rename(temp, path);
+export function writeTopicId(dir: string, id: Uint8Array): Promise<void> {
+  return writeFileDurably(
+    join(dir, PARTITION_METADATA_FILE),
+    `version: 0\ntopic_id: ${topicIdToString(id)}\n`,
+  );
 }
