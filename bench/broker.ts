@@ -1,15 +1,19 @@
 /**
- * Benchmark of the embedded broker (`deno task bench broker`): kafkajs produce and consume
- * throughput for 100-byte and 1 KiB values in batches of 100 and 1,000, kafkajs produce
- * latency at a fixed rate, and a raw-protocol load (pre-encoded produce requests, no client
- * library cost) that shows the broker itself. The broker runs as its own process
+ * Benchmark of the embedded broker (`deno task bench broker [--client=kafkajs|platformatic|both]`):
+ * a JavaScript client's produce and consume throughput for 100-byte and 1 KiB values in
+ * batches of 100 and 1,000 and its produce latency at a fixed rate (kafkajs, the services'
+ * client, by default; @platformatic/kafka with `--client=platformatic`; the same cases for
+ * both), and a raw-protocol load (pre-encoded produce requests, no client library cost) that
+ * shows the broker itself. The broker runs as its own process
  * (`main.ts broker`, default sync flush: fdatasync before every acks=-1 answer), so client
  * and broker each have a core on a 2-core machine. Loopback only, bounded in time.
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 import { fileURLToPath } from "node:url";
 import { type Kafka, logLevel } from "kafkajs";
+import { Consumer as PltConsumer, Producer as PltProducer } from "@platformatic/kafka";
 import { createKafka } from "@trading/shared/kafka";
 import { RawKafkaClient } from "@trading/testing/raw-kafka-client";
 import * as M from "@trading/broker/protocol";
@@ -80,62 +84,148 @@ function kafka(address: string): Kafka {
   });
 }
 
-/** kafkajs produce then consume of `count` messages of `size` bytes in batches of `batch`. */
-async function kafkajsThroughput(
+/** The JavaScript clients the throughput and latency cases can run with. */
+export const CLIENTS = ["kafkajs", "platformatic"] as const;
+/** One of {@linkcode CLIENTS}. */
+export type ClientName = (typeof CLIENTS)[number];
+
+/**
+ * What a throughput or latency case needs of a client: a producer that sends a batch of
+ * values to partition 0 with acks=-1, and a group consumer from the beginning of a topic that
+ * reports how many messages it has received. Both clients are used as a service would use
+ * them: kafkajs through the project's factory, @platformatic/kafka with its defaults
+ * (not idempotent, no compression, like kafkajs here).
+ */
+interface BenchClient {
+  send(topic: string, values: Buffer[]): Promise<void>;
+  closeProducer(): Promise<void>;
+  consume(groupId: string, topic: string, onMessages: (count: number) => void): Promise<{
+    close(): Promise<void>;
+  }>;
+}
+
+function kafkajsClient(address: string): BenchClient {
+  const client = kafka(address);
+  const producer = client.producer({ allowAutoTopicCreation: false });
+  let connected: Promise<void> | undefined;
+  return {
+    async send(topic, values) {
+      await (connected ??= producer.connect());
+      await producer.send({ topic, messages: values.map((value) => ({ value })), acks: -1 });
+    },
+    async closeProducer() {
+      if (connected !== undefined) await producer.disconnect();
+    },
+    async consume(groupId, topic, onMessages) {
+      const consumer = client.consumer({
+        groupId,
+        maxBytes: 64 * MB,
+        maxBytesPerPartition: 16 * MB,
+      });
+      await consumer.connect();
+      await consumer.subscribe({ topic, fromBeginning: true });
+      await consumer.run({
+        autoCommit: false,
+        eachBatch: ({ batch }) => {
+          onMessages(batch.messages.length);
+          return Promise.resolve();
+        },
+      });
+      return { close: () => consumer.disconnect() };
+    },
+  };
+}
+
+function platformaticClient(address: string): BenchClient {
+  const producer = new PltProducer({ clientId: "bench", bootstrapBrokers: [address] });
+  return {
+    async send(topic, values) {
+      await producer.send({
+        messages: values.map((value) => ({ topic, partition: 0, value })),
+        acks: -1,
+      });
+    },
+    closeProducer: () => producer.close(),
+    async consume(groupId, topic, onMessages) {
+      const consumer = new PltConsumer({
+        clientId: "bench",
+        groupId,
+        bootstrapBrokers: [address],
+        maxBytes: 64 * MB,
+        maxWaitTime: 100,
+      });
+      const stream = await consumer.consume({
+        topics: [topic],
+        mode: "earliest",
+        autocommit: false,
+        maxBytesPerPartition: 16 * MB,
+      });
+      stream.on("data", () => onMessages(1));
+      return {
+        async close() {
+          await stream.close();
+          await consumer.close();
+        },
+      };
+    },
+  };
+}
+
+function benchClient(name: ClientName, address: string): BenchClient {
+  return name === "kafkajs" ? kafkajsClient(address) : platformaticClient(address);
+}
+
+async function createTopic(broker: BrokerProcess, topic: string, partitions: number) {
+  const admin = kafka(broker.address).admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic, numPartitions: partitions }] });
+  await admin.disconnect();
+}
+
+/** A client's produce then consume of `size`-byte messages in batches of `batch`. */
+async function clientThroughput(
+  clientName: ClientName,
   broker: BrokerProcess,
   size: number,
   batch: number,
   seconds: number,
   command: string,
 ): Promise<BenchResult[]> {
-  const topic = `tp-${size}-${batch}`;
-  const client = kafka(broker.address);
-  const admin = client.admin();
-  await admin.connect();
-  await admin.createTopics({ topics: [{ topic, numPartitions: 1 }] });
-  await admin.disconnect();
-  const producer = client.producer({ allowAutoTopicCreation: false });
-  await producer.connect();
+  const topic = `tp-${clientName}-${size}-${batch}`;
+  await createTopic(broker, topic, 1);
+  const client = benchClient(clientName, broker.address);
   const value = Buffer.alloc(size, 120);
-  const messages = Array.from({ length: batch }, () => ({ value }));
+  const values = Array.from({ length: batch }, () => value);
   const inFlight = 4;
   let produced = 0;
+  await client.send(topic, [value]); // connect and fetch metadata outside the timing
   const started = performance.now();
   const deadline = started + seconds * 1000;
   await Promise.all(Array.from({ length: inFlight }, async () => {
     while (performance.now() < deadline) {
-      await producer.send({ topic, messages, acks: -1 });
+      await client.send(topic, values);
       produced += batch;
     }
   }));
   const produceSeconds = (performance.now() - started) / 1000;
-  await producer.disconnect();
+  await client.closeProducer();
   const rss = await brokerRssMb(broker.httpPort);
 
-  const consumer = client.consumer({
-    groupId: `bench-${topic}`,
-    maxBytes: 64 * MB,
-    maxBytesPerPartition: 16 * MB,
-  });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
+  const total = produced + 1;
   let consumed = 0;
   const consumeStarted = performance.now();
   const done = Promise.withResolvers<void>();
-  await consumer.run({
-    autoCommit: false,
-    eachBatch: ({ batch: b }) => {
-      consumed += b.messages.length;
-      if (consumed >= produced) done.resolve();
-      return Promise.resolve();
-    },
+  const consumer = await client.consume(`bench-${topic}`, topic, (count) => {
+    consumed += count;
+    if (consumed >= total) done.resolve();
   });
   const timeout = setTimeout(() => done.resolve(), 120_000);
   await done.promise;
   clearTimeout(timeout);
   const consumeSeconds = (performance.now() - consumeStarted) / 1000;
-  await consumer.disconnect();
+  await consumer.close();
   const params = {
+    client: clientName,
     value_bytes: size,
     batch,
     acks: -1,
@@ -146,7 +236,7 @@ async function kafkajsThroughput(
   return [
     {
       suite: SUITE,
-      case: `kafkajs-produce-${size}B-batch${batch}`,
+      case: `${clientName}-produce-${size}B-batch${batch}`,
       msgs_per_s: Math.round(produced / produceSeconds),
       mb_per_s: round((produced * size) / MB / produceSeconds),
       ...(rss === undefined ? {} : { rss_mb: rss }),
@@ -155,7 +245,7 @@ async function kafkajsThroughput(
     },
     {
       suite: SUITE,
-      case: `kafkajs-consume-${size}B-batch${batch}`,
+      case: `${clientName}-consume-${size}B-batch${batch}`,
       msgs_per_s: Math.round(consumed / consumeSeconds),
       mb_per_s: round((consumed * size) / MB / consumeSeconds),
       params: { ...params, messages: consumed },
@@ -166,21 +256,19 @@ async function kafkajsThroughput(
   ];
 }
 
-/** kafkajs single-message sends at a fixed rate; latency of each acknowledged send. */
-async function kafkajsLatency(
+/** A client's single-message sends at a fixed rate; latency of each acknowledged send. */
+async function clientLatency(
+  clientName: ClientName,
   broker: BrokerProcess,
   rate: number,
   seconds: number,
   command: string,
 ): Promise<BenchResult> {
-  const client = kafka(broker.address);
-  const admin = client.admin();
-  await admin.connect();
-  await admin.createTopics({ topics: [{ topic: "latency", numPartitions: 1 }] });
-  await admin.disconnect();
-  const producer = client.producer({ allowAutoTopicCreation: false });
-  await producer.connect();
+  const topic = `latency-${clientName}`;
+  await createTopic(broker, topic, 1);
+  const client = benchClient(clientName, broker.address);
   const value = Buffer.alloc(100, 120);
+  await client.send(topic, [value]); // connect and fetch metadata outside the timing
   const latencies: number[] = [];
   const pending: Promise<void>[] = [];
   const started = performance.now();
@@ -191,21 +279,22 @@ async function kafkajsLatency(
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     const sent = performance.now();
     pending.push(
-      producer.send({ topic: "latency", messages: [{ value }], acks: -1 }).then(() => {
+      client.send(topic, [value]).then(() => {
         latencies.push(performance.now() - sent);
       }),
     );
   }
   await Promise.all(pending);
-  await producer.disconnect();
+  await client.closeProducer();
   return {
     suite: SUITE,
-    case: `kafkajs-produce-latency-${rate}per_s`,
+    case: `${clientName}-produce-latency-${rate}per_s`,
     p50_ms: round(percentile(latencies, 50)),
     p99_ms: round(percentile(latencies, 99)),
     p999_ms: round(percentile(latencies, 99.9)),
     max_ms: round(percentile(latencies, 100)),
     params: {
+      client: clientName,
       value_bytes: 100,
       batch: 1,
       rate_per_s: rate,
@@ -229,10 +318,7 @@ async function rawProduce(
   const connections = 4;
   const pipeline = 4;
   const topic = `raw-${flush}-${size}`;
-  const admin = kafka(broker.address).admin();
-  await admin.connect();
-  await admin.createTopics({ topics: [{ topic, numPartitions: connections }] });
-  await admin.disconnect();
+  await createTopic(broker, topic, connections);
   const value = new Uint8Array(size).fill(120);
   let produced = 0;
   const latencies: number[] = [];
@@ -291,23 +377,34 @@ async function rawProduce(
   };
 }
 
+/** The clients of `--client=kafkajs|platformatic|both` (default kafkajs). */
+export function clientsOf(arg: string | undefined): ClientName[] {
+  if (arg === undefined) return ["kafkajs"];
+  if (arg === "both") return [...CLIENTS];
+  if ((CLIENTS as readonly string[]).includes(arg)) return [arg as ClientName];
+  throw new RangeError(`Invalid --client "${arg}": expected kafkajs, platformatic or both`);
+}
+
 /** Runs the broker suite. */
 export async function run(options: BenchOptions): Promise<BenchResult[]> {
   const seconds = Number(options.args["seconds"] ?? (options.quick ? 1 : 4));
+  const clients = clientsOf(options.args["client"]);
   const command = `deno task bench broker${options.quick ? " --quick" : ""}${
     options.args["seconds"] ? ` --seconds=${seconds}` : ""
-  }`;
+  }${options.args["client"] ? ` --client=${options.args["client"]}` : ""}`;
   const results: BenchResult[] = [];
   const broker = await startBrokerProcess("sync");
   try {
-    for (const size of [100, 1024]) {
-      for (const batch of [100, 1000]) {
-        options.progress(`broker: kafkajs ${size} B x ${batch}`);
-        results.push(...await kafkajsThroughput(broker, size, batch, seconds, command));
+    for (const client of clients) {
+      for (const size of [100, 1024]) {
+        for (const batch of [100, 1000]) {
+          options.progress(`broker: ${client} ${size} B x ${batch}`);
+          results.push(...await clientThroughput(client, broker, size, batch, seconds, command));
+        }
       }
+      options.progress(`broker: ${client} latency`);
+      results.push(await clientLatency(client, broker, 500, Math.max(2, seconds), command));
     }
-    options.progress("broker: kafkajs latency");
-    results.push(await kafkajsLatency(broker, 500, Math.max(2, seconds), command));
     options.progress("broker: raw produce (sync)");
     results.push(await rawProduce(broker, "sync", 1024, 1000, seconds, command));
     results.push(await rawProduce(broker, "sync", 100, 1000, seconds, command));

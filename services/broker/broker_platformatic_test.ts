@@ -17,7 +17,10 @@ import {
   stringSerializers,
 } from "@platformatic/kafka";
 import { waitFor } from "@trading/testing";
+import { RawKafkaClient } from "@trading/testing/raw-kafka-client";
 import { withBroker } from "@trading/testing/with-broker";
+import * as M from "./protocol/messages.ts";
+import { isProblem, parseBatches } from "./protocol/record_batch.ts";
 
 const READ_UNCOMMITTED = 0;
 const READ_COMMITTED = 1;
@@ -414,6 +417,70 @@ Deno.test("@platformatic/kafka transactions: read_committed sees committed recor
   });
 });
 
+Deno.test("@platformatic/kafka transactions: an open transaction holds back a read_committed reader until it commits", async () => {
+  await withBroker({ createTopics: [{ name: "open", partitions: 1 }] }, async (broker) => {
+    const plain = producer(broker.address, { idempotent: true });
+    const txnProducer = producer(broker.address, { transactionalId: "txn-open", idempotent: true });
+    const reader = consumer(broker.address, "open-reader", { isolationLevel: READ_COMMITTED });
+    const values: string[] = [];
+    const streams: { close(): Promise<void> }[] = [];
+    try {
+      await plain.send({ messages: [{ topic: "open", value: "before" }] });
+      const txn = await txnProducer.beginTransaction();
+      await txn.send({ messages: [{ topic: "open", value: "in-txn" }] });
+      await plain.send({ messages: [{ topic: "open", value: "after" }] });
+      const stream = await reader.consume({
+        topics: ["open"],
+        mode: "earliest",
+        autocommit: false,
+      });
+      streams.push(stream);
+      stream.on("data", (m: StringMessage) => values.push(m.value));
+      await waitFor("the record before the transaction", () => values.length >= 1, {
+        timeoutMs: 20_000,
+      });
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      assert.deepEqual(values, ["before"], "nothing past the open transaction's first offset");
+      await txn.commit();
+      await waitFor("every record after the commit", () => values.length >= 3, {
+        timeoutMs: 20_000,
+      });
+      assert.deepEqual(values, ["before", "in-txn", "after"]);
+    } finally {
+      for (const stream of streams) await stream.close();
+      await reader.close();
+      await plain.close();
+      await txnProducer.close();
+    }
+  });
+});
+
+Deno.test("@platformatic/kafka transactions: a successor with the same transactional id fences the first and aborts its transaction", async () => {
+  await withBroker({ createTopics: [{ name: "fence", partitions: 1 }] }, async (broker) => {
+    const zombie = producer(broker.address, { transactionalId: "txn-fence", idempotent: true });
+    const successor = producer(broker.address, { transactionalId: "txn-fence", idempotent: true });
+    try {
+      const zombieTxn = await zombie.beginTransaction();
+      await zombieTxn.send({ messages: [{ topic: "fence", value: "zombie-1" }] });
+      // The successor's InitProducerId bumps the epoch and aborts the zombie's transaction.
+      const txn = await successor.beginTransaction({ producerId: -1n, producerEpoch: -1 });
+      await txn.send({ messages: [{ topic: "fence", value: "successor" }] });
+      await assert.rejects(
+        zombieTxn.send({ messages: [{ topic: "fence", value: "zombie-2" }] }),
+        "the zombie's next send is refused",
+      );
+      await assert.rejects(zombieTxn.commit(), "the zombie's commit is refused");
+      await txn.commit();
+    } finally {
+      await zombie.close(true).catch(() => {});
+      await successor.close();
+    }
+    const read = await readMessages(broker.address, "fence-reader", ["fence"], 1);
+    assert.deepEqual(read.map((m) => m.value), ["successor"]);
+    assert.equal(broker.transactions.describe("txn-fence")?.state, "CompleteCommit");
+  });
+});
+
 Deno.test("@platformatic/kafka consume-transform-produce: input offsets commit with the output transaction, not with an aborted one", async () => {
   await withBroker({
     createTopics: [{ name: "in", partitions: 1 }, { name: "out", partitions: 1 }],
@@ -510,5 +577,60 @@ Deno.test("@platformatic/kafka 2.12.1: a new producer reusing a transactional id
     }
     const read = await readMessages(broker.address, "fenced-readers", ["fenced"], 3);
     assert.deepEqual(read.map((m) => m.value), ["other", "first", "second"]);
+  });
+});
+
+Deno.test("@platformatic/kafka produces with gzip, snappy, lz4 and zstd under Deno, and reads each back", async () => {
+  // zstd goes through node:zlib's zstdCompressSync, snappy and lz4 through the library's
+  // WebAssembly (@platformatic/wasm-utils): both work under Deno 2.
+  const codecs = ["gzip", "snappy", "lz4", "zstd"] as const;
+  await withBroker({
+    createTopics: codecs.map((codec) => ({ name: `codec-${codec}`, partitions: 1 })),
+  }, async (broker) => {
+    const p = producer(broker.address);
+    try {
+      for (const compression of codecs) {
+        await p.send({
+          messages: Array.from({ length: 20 }, (_, i) => ({
+            topic: `codec-${compression}`,
+            value: `${compression}-${i}-${"x".repeat(200)}`,
+          })),
+          compression,
+        });
+      }
+    } finally {
+      await p.close();
+    }
+    // The log holds the batches as the library compressed them (attributes bits 0-2: Kafka's
+    // codec ids 1 gzip, 2 snappy, 3 lz4, 4 zstd).
+    const raw = await RawKafkaClient.connect(broker.address);
+    try {
+      for (const [i, codec] of codecs.entries()) {
+        const fetched = await raw.request(M.fetch, 11, {
+          replicaId: -1,
+          maxWaitMs: 0,
+          minBytes: 0,
+          maxBytes: 1 << 20,
+          sessionEpoch: -1,
+          topics: [{
+            topic: `codec-${codec}`,
+            partitions: [{ partition: 0, fetchOffset: 0, partitionMaxBytes: 1 << 20 }],
+          }],
+        });
+        const batches = parseBatches(fetched.responses[0]!.partitions[0]!.records!);
+        assert.ok(!isProblem(batches), codec);
+        assert.deepEqual(batches.map((b) => b.attributes & 0x7), [i + 1], codec);
+      }
+    } finally {
+      raw.close();
+    }
+    for (const codec of codecs) {
+      const read = await readMessages(broker.address, `codec-${codec}`, [`codec-${codec}`], 20);
+      assert.deepEqual(
+        read.map((m) => m.value.split("-").slice(0, 2).join("-")),
+        Array.from({ length: 20 }, (_, i) => `${codec}-${i}`),
+        codec,
+      );
+    }
   });
 });
