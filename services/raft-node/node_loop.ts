@@ -756,7 +756,9 @@ export class NodeLoop {
     const due = Math.max(this.#config.snapshotEntries, this.#ordersAtSnapshot);
     if (this.#appliedSinceSnapshot < due) return;
     const index = this.stateMachine.appliedIndex;
-    if (index !== this.raft.appliedIndex) return;
+    // A snapshot stepped in while this Ready's sync ran is ahead of what we applied: it is
+    // handed out (and applied) in the next Ready.
+    if (index !== this.raft.appliedIndex || index <= this.raft.snapshotIndex) return;
     const started = this.#clock.now();
     const data = this.stateMachine.snapshot();
     const snapshot = this.raft.compact(index, data, this.#config.snapshotRetain);

@@ -245,7 +245,10 @@ export type MessageType = Message["type"];
  *    leader's own write of them is done. The core counts the leader's own log toward the
  *    commit quorum only up to what `advance()` reported durable, so a committed entry is
  *    always on a majority of disks, whether that majority includes the leader or not.
- * 2. Persist, durably (fsync) and preferably in one transaction:
+ * 2. Persist, durably (fsync) and atomically: a crash leaves all of it or none of it (one
+ *    transaction, or one checksummed record of a log file). Entries that survive without
+ *    the hard state written with them leave a log whose last term is above the node's own
+ *    term (the simulator found it, sim/sim_storage.ts):
  *    a. `snapshot`, if set: store it as the node's snapshot and delete every stored entry
  *       (the core's log was replaced by it);
  *    b. `entries`: delete every stored entry with index >= `entries[0].index` (a new leader

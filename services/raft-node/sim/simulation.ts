@@ -1,23 +1,34 @@
 /**
- * The deterministic simulation of a raft-node cluster: a virtual clock, a faulty network,
- * crashing disks and clients, all driven by one seed. Every step is followed by the
+ * The deterministic simulation of a raft-node cluster: every node is the service's own node
+ * loop (node_loop.ts) over a simulated disk (sim_storage.ts), a virtual clock and a faulty
+ * network, with crashing processes and machines and clients, all driven by one seed. Every step is followed by the
  * invariant checks; the run ends with a liveness phase and a linearizability check of the
  * clients' history.
  *
  * @module
  */
-import { hashPayload } from "../state_machine.ts";
-import type { Message, NodeId, Ready, UnsafeFlags } from "../core/types.ts";
+import { hashPayload, OrderStateMachine } from "../state_machine.ts";
+import { Raft } from "../core/raft.ts";
+import {
+  EntryType,
+  type Message,
+  type NodeId,
+  type RaftConfig,
+  type UnsafeFlags,
+} from "../core/types.ts";
+import { type LoopClock, type LoopTransport, NodeLoop, type NodeLoopEvents } from "../node_loop.ts";
 import { checkLinearizable, type Operation } from "@trading/testing/linearizability";
 import { EventQueue } from "./event_queue.ts";
 import { InvariantChecker, InvariantViolation } from "./invariant_checker.ts";
 import { Prng } from "./prng.ts";
-import {
-  type ClientRequest,
-  type ClientResponse,
-  SimNode,
-  type SimRaftOptions,
-} from "./sim_node.ts";
+import { type ClientRequest, type ClientResponse, SimNode } from "./sim_node.ts";
+import { SimStorage } from "./sim_storage.ts";
+
+/** Options for the core of every simulated node. */
+type SimRaftOptions = Omit<
+  RaftConfig,
+  "id" | "storage" | "random" | "bootstrap" | "applied"
+>;
 
 /** Options of one simulation run. */
 export interface SimulationOptions {
@@ -89,9 +100,12 @@ export function replayCommand(options: SimulationOptions): string {
 }
 
 type SimEvent =
-  | { kind: "tick"; node: number; incarnation: number }
+  /** A timer of the node's loop (ticks, a staggered campaign); `run` checks the incarnation. */
+  | { kind: "timer"; node: number; run: () => boolean }
   | { kind: "deliver"; message: Message }
-  | { kind: "fsync"; node: number; incarnation: number }
+  | { kind: "fsync"; node: number; incarnation: number; complete: () => void }
+  /** A peer's connection to the crashed `peer` closed (the kernel closes a dead process's). */
+  | { kind: "peerGone"; node: number; incarnation: number; peer: NodeId }
   | { kind: "request"; node: number; request: ClientRequest }
   | { kind: "response"; response: ClientResponse }
   | { kind: "timeout"; client: number; requestId: number }
@@ -123,6 +137,23 @@ interface Client {
 
 const TICK_MS = 10;
 const REQUEST_TIMEOUT_MS = 250;
+/** The loop's own apply timeout: shorter than the client's, so that it is exercised too. */
+const APPLY_TIMEOUT_MS = 200;
+
+/**
+ * How a node goes down. A killed process (SIGKILL, OOM) leaves what it wrote in the page
+ * cache, and its peers' connections to it close at once; a machine that loses power or
+ * panics loses what was not synced, and its peers notice nothing.
+ */
+type CrashKind = "process" | "machine";
+
+/** A process killed by the simulation inside the node loop (thrown out of a send). */
+class SimulatedCrash extends Error {
+  override name = "SimulatedCrash";
+  constructor(message: string, readonly kind: CrashKind) {
+    super(message);
+  }
+}
 const ACCEPTED = 1;
 const REJECTED = 2;
 
@@ -141,6 +172,8 @@ export class Simulation {
   readonly #orders: string[] = [];
   readonly #trace: string[] = [];
   #now = 0;
+  /** Work the node loops deferred (next turn, microtask): run at the end of each event. */
+  #deferred: { node: number; incarnation: number; fn: () => void }[] = [];
   #chaos = true;
   #clientsActive = true;
 
@@ -225,10 +258,15 @@ export class Simulation {
   }
 
   #newNode(id: NodeId): SimNode {
-    return new SimNode(id, {
-      respond: (response) => this.#sendResponse(response),
-      entryApplied: (id, entry, result) => this.#checker.entryApplied(id, entry, result),
-    });
+    const index = this.#nodes.length;
+    return new SimNode(
+      id,
+      new SimStorage({
+        startSync: (bytes, firstEntryIndex, complete) =>
+          this.#startSync(index, bytes, firstEntryIndex, complete),
+        hardStateDurable: (hardState) => this.#checker.hardStatePersisted(id, hardState),
+      }),
+    );
   }
 
   /** Indexes of the nodes that have not been removed for good. */
@@ -258,6 +296,7 @@ export class Simulation {
 
   #run(): SimulationReport {
     for (let i = 0; i < this.#nodes.length; i++) this.#startNode(i, true);
+    this.#runDeferred();
     for (const client of this.#clients) {
       this.#queue.push(this.#rng.between(0, 50), { kind: "clientNext", client: client.id });
     }
@@ -277,6 +316,7 @@ export class Simulation {
     this.#duplicateRate = 0;
     this.#maxDelayMs = 5;
     for (const i of this.#live()) if (!this.#nodes[i]!.up) this.#startNode(i, false);
+    this.#runDeferred();
     const healedAt = this.#now;
     const deadline = healedAt + (this.options.livenessBoundMs ?? 20_000);
     let convergedAt: number | undefined;
@@ -331,52 +371,68 @@ export class Simulation {
     };
   }
 
-  /** Processes the next event and checks invariants; false when nothing is left to do. */
+  /**
+   * Processes the next event and the work the node loops deferred meanwhile (a turn of their
+   * event loop takes no virtual time), then checks the invariants of every node touched;
+   * false when nothing is left to do.
+   */
   #step(): boolean {
     const next = this.#queue.pop();
     if (next === undefined) return false;
     this.#now = next.time;
-    const touched = this.#handle(next.item);
-    if (touched !== undefined) {
-      const node = this.#nodes[touched]!;
-      this.#pump(touched);
+    const touched = new Set<number>();
+    const first = this.#handle(next.item);
+    if (first !== undefined) touched.add(first);
+    this.#runDeferred(touched);
+    for (const i of touched) {
+      const node = this.#nodes[i]!;
       if (node.up) this.#checker.checkNode(node.id, node.raft!);
     }
     return true;
   }
 
+  /** Runs the loops' deferred work (Readys, mostly) until none is left. */
+  #runDeferred(touched?: Set<number>): void {
+    while (this.#deferred.length > 0) {
+      const { node, incarnation, fn } = this.#deferred.shift()!;
+      if (!this.#alive(node, incarnation)) continue;
+      fn();
+      touched?.add(node);
+    }
+  }
+
+  /** True while node `i` runs in life `incarnation`. */
+  #alive(i: number, incarnation: number): boolean {
+    const node = this.#nodes[i]!;
+    return node.up && node.incarnation === incarnation;
+  }
+
   /** Handles one event; returns the index of the node it touched, if any. */
   #handle(event: SimEvent): number | undefined {
     switch (event.kind) {
-      case "tick": {
-        const node = this.#nodes[event.node]!;
-        if (!node.up || node.incarnation !== event.incarnation) return undefined;
-        node.raft!.tick();
-        // Clocks drift a little: each node ticks every 9-11 virtual ms.
-        this.#queue.push(this.#now + this.#rng.between(TICK_MS * 0.9, TICK_MS * 1.1), event);
-        return event.node;
-      }
+      case "timer":
+        return event.run() ? event.node : undefined;
       case "deliver": {
         const m = event.message;
         const to = this.#ids.indexOf(m.to);
         const node = this.#nodes[to]!;
         if (!node.up || this.#blocked.has(`${m.from}>${m.to}`)) return undefined;
         this.#trace1(`deliver ${describeMessage(m)}`);
-        node.raft!.step(m);
+        node.loop!.receive(m);
         return to;
       }
-      case "fsync": {
-        const node = this.#nodes[event.node]!;
-        if (!node.up || node.incarnation !== event.incarnation || node.inFlight === undefined) {
-          return undefined;
-        }
-        this.#completeReady(event.node, node.inFlight);
+      case "fsync":
+        if (!this.#alive(event.node, event.incarnation)) return undefined;
+        event.complete();
         return event.node;
-      }
+      case "peerGone":
+        if (!this.#alive(event.node, event.incarnation)) return undefined;
+        this.#nodes[event.node]!.loop!.peerGone(event.peer);
+        return event.node;
       case "request": {
         const node = this.#nodes[event.node]!;
         if (!node.up) return undefined;
-        node.handleClient(event.request);
+        node.handleClient(event.request, (response) => this.#sendResponse(response));
         return event.node;
       }
       case "response":
@@ -414,124 +470,235 @@ export class Simulation {
 
   #startNode(i: number, first: boolean): void {
     const node = this.#nodes[i]!;
-    const raft = node.start(
-      this.#rng.fork().asFunction(),
-      this.#raftOptions,
-      first ? this.#ids : undefined,
-    );
-    this.#checker.nodeStarted(node.id, raft, node.durable.hardState);
+    const persisted = node.disk.recover();
+    const raft = new Raft({
+      ...this.#raftOptions,
+      id: node.id,
+      random: this.#rng.fork().asFunction(),
+      storage: persisted,
+      ...(first && node.disk.isEmpty
+        ? { bootstrap: { voters: this.#ids, learners: [], context: {} } }
+        : {}),
+    });
+    const incarnation = node.incarnation;
+    node.loop = new NodeLoop({
+      config: {
+        nodeId: node.id,
+        tickMs: TICK_MS,
+        applyTimeoutMs: APPLY_TIMEOUT_MS,
+        snapshotEntries: this.#compactEvery,
+        snapshotRetain: this.#retain,
+      },
+      raft,
+      stateMachine: new OrderStateMachine(),
+      snapshot: persisted.snapshot,
+      storage: node.disk,
+      transport: this.#transportOf(i),
+      clock: this.#clockOf(i, incarnation),
+      applyBeforeSync: this.#applyBeforeSync,
+      events: this.#eventsOf(i, incarnation),
+    });
+    this.#checker.nodeStarted(node.id, raft, persisted.hardState);
     this.#trace1(
       `${node.id} starts (term ${raft.term}, last ${raft.lastIndex}, commit ${raft.commitIndex})`,
     );
-    this.#queue.push(this.#now + this.#rng.between(0, TICK_MS), {
-      kind: "tick",
-      node: i,
-      incarnation: node.incarnation,
+    node.loop.start((error) => {
+      if (!(error instanceof SimulatedCrash)) throw error;
+      this.#crash(i, this.#rng.between(0, 500), error.kind);
     });
-    this.#pump(i);
   }
 
-  #crash(i: number, restartAfterMs: number): void {
-    const node = this.#nodes[i]!;
-    if (!node.up) return;
-    this.#crashes++;
-    this.#trace1(
-      `${node.id} crashes (${node.inFlight ? "an unsynced Ready is lost" : "nothing unsynced"})`,
-    );
-    node.crash();
-    this.#checker.nodeCrashed(node.id, {
-      entries: node.durable.entries,
-      snapshotIndex: node.durable.snapshot?.index ?? 0,
-    });
-    this.#queue.push(this.#now + restartAfterMs, { kind: "restart", node: i });
+  /** Node `i`'s clock: virtual time, timers on the agenda, deferred work run after the event. */
+  #clockOf(i: number, incarnation: number): LoopClock {
+    const timer = (at: number, fn: () => void): () => void => {
+      let cancelled = false;
+      this.#queue.push(at, {
+        kind: "timer",
+        node: i,
+        run: () => {
+          if (cancelled || !this.#alive(i, incarnation)) return false;
+          fn();
+          return true;
+        },
+      });
+      return () => {
+        cancelled = true;
+      };
+    };
+    const defer = (fn: () => void) => this.#deferred.push({ node: i, incarnation, fn });
+    return {
+      now: () => this.#now,
+      every: (ms, fn) => {
+        // A process starts at any phase of its tick, and clocks drift a little: each node
+        // ticks every 0.9-1.1 periods.
+        const tick = () => {
+          fn();
+          cancel = timer(this.#now + this.#rng.between(ms * 0.9, ms * 1.1), tick);
+        };
+        let cancel = timer(this.#now + this.#rng.between(0, ms), tick);
+        return () => cancel();
+      },
+      after: (ms, fn) => timer(this.#now + ms, fn),
+      nextTurn: defer,
+      soon: defer,
+    };
   }
 
   /**
-   * Takes the next Ready if the node is idle: sends its early messages at once (a leader
-   * replicates while it writes, thesis §10.2.1), applies its committed entries now when this
-   * run applies before the fsync, and starts the simulated fsync. The process may die right
-   * after the early messages left, losing the Ready it was writing.
+   * Node `i`'s network: the process may die in the middle of a send, after some of the
+   * messages left. With writes not synced yet (a leader's early AppendEntries), that is a
+   * leader whose followers get entries its own disk may never hold (thesis §10.2.1).
    */
-  #pump(i: number): void {
-    const node = this.#nodes[i]!;
-    const raft = node.raft;
-    if (raft === undefined || node.inFlight !== undefined || !raft.hasReady()) return;
-    const rd = raft.ready();
-    node.inFlight = rd;
-    const mustSync = rd.entries.length > 0 || rd.hardState !== undefined ||
-      rd.snapshot !== undefined;
-    if (rd.earlyMessages.length > 0) {
-      if (this.#chaos && mustSync && this.#rng.chance(this.#crashBeforeSync)) {
-        const sent = this.#rng.int(1, rd.earlyMessages.length);
-        for (const m of rd.earlyMessages.slice(0, sent)) this.#send(m);
+  #transportOf(i: number): LoopTransport {
+    return {
+      send: (messages) => {
+        const node = this.#nodes[i]!;
+        const beforeSync = node.disk.hasUnsynced;
+        if (
+          this.#chaos &&
+          this.#rng.chance(beforeSync ? this.#crashBeforeSync : this.#crashMidSend)
+        ) {
+          const sent = beforeSync
+            ? this.#rng.int(1, messages.length)
+            : this.#rng.int(0, messages.length - 1);
+          for (const m of messages.slice(0, sent)) this.#send(m);
+          const what = beforeSync
+            ? `early messages, before its fsync of ${node.disk.unsyncedBytes} bytes`
+            : "messages";
+          this.#trace1(`${node.id} dies after sending ${sent} of ${messages.length} ${what}`);
+          if (beforeSync) this.#crashesBeforeSync++;
+          // Dead before its fsync: the machine, so that the unsynced write is lost.
+          throw new SimulatedCrash(
+            `${node.id} died while sending`,
+            beforeSync ? "machine" : this.#crashKind(),
+          );
+        }
+        for (const m of messages) this.#send(m);
+      },
+      setPeers: () => {},
+    };
+  }
+
+  /** What node `i`'s loop reports: the checker's view, the trace, flapping leaders. */
+  #eventsOf(i: number, incarnation: number): NodeLoopEvents {
+    const id = this.#nodes[i]!.id;
+    return {
+      entryApplied: (entry, outcome) => {
+        const result = entry.type === EntryType.Config
+          ? "config"
+          : outcome === undefined
+          ? "noop"
+          : `${outcome.result}:${outcome.index}:${outcome.outcome.status}:${outcome.outcome.reason}`;
+        this.#checker.entryApplied(id, entry, result);
+      },
+      snapshotInstalled: (snapshot) => {
+        this.#snapshotsInstalled++;
+        this.#trace1(`${id} installs snapshot at ${snapshot.index}`);
+      },
+      softState: (soft) => {
         this.#trace1(
-          `${node.id} dies after sending ${sent} of ${rd.earlyMessages.length} early messages, before its fsync of ${rd.entries.length} entries`,
+          `${id} is ${soft.role} of term ${soft.term} (leader ${soft.leader || "-"})`,
         );
-        this.#crashesBeforeSync++;
-        this.#crash(i, this.#rng.between(0, 500));
-        return;
-      }
-      for (const m of rd.earlyMessages) this.#send(m);
-    }
-    if (this.#applyBeforeSync && rd.snapshot === undefined) node.applyReady(rd);
-    // fsync takes 0.1-2 ms, now and then a slow 20-60 ms; in some runs often 2-10 ms, so
-    // that followers regularly finish before their leader.
-    const delay = !mustSync
+        if (this.#chaos && soft.role === "leader" && this.#rng.chance(this.#leaderFlap)) {
+          // Leaders that die soon after winning are what exercises recovery of uncommitted
+          // entries of earlier terms (Figure 8 of the Raft paper).
+          this.#queue.push(this.#now + this.#rng.between(0, 15), {
+            kind: "crashLeader",
+            node: i,
+            incarnation,
+          });
+        }
+      },
+    };
+  }
+
+  /**
+   * An fsync of node `i`: 0.1-2 ms, now and then a slow 20-60 ms; in some runs often 2-10
+   * ms, so that followers regularly finish before their leader.
+   */
+  #startSync(
+    i: number,
+    bytes: number,
+    firstEntryIndex: number | undefined,
+    complete: () => void,
+  ): void {
+    const node = this.#nodes[i]!;
+    const delay = bytes === 0
       ? 0
       : this.#rng.chance(0.02)
       ? this.#rng.between(20, 60)
       : this.#rng.chance(this.#slowFsync)
       ? this.#rng.between(2, 10)
       : this.#rng.between(0.1, 2);
-    this.#queue.push(this.#now + delay, { kind: "fsync", node: i, incarnation: node.incarnation });
+    this.#queue.push(this.#now + delay, {
+      kind: "fsync",
+      node: i,
+      incarnation: node.incarnation,
+      complete: () => {
+        const raft = node.raft!;
+        if (
+          raft.role === "leader" && firstEntryIndex !== undefined &&
+          raft.commitIndex >= firstEntryIndex
+        ) {
+          this.#commitsBeforeLeaderSync++;
+        }
+        complete();
+      },
+    });
   }
 
-  /** The rest of the Ready contract once the fsync is done: send, apply, advance. */
-  #completeReady(i: number, rd: Ready): void {
+  #crashKind(): CrashKind {
+    return this.#rng.chance(0.5) ? "process" : "machine";
+  }
+
+  /** Crashes node `i` and restarts it `restartAfterMs` later. */
+  #crash(i: number, restartAfterMs: number, kind = this.#crashKind()): void {
+    if (!this.#kill(i, kind)) return;
+    this.#queue.push(this.#now + restartAfterMs, { kind: "restart", node: i });
+  }
+
+  /**
+   * Crashes node `i`. A killed process's disk keeps everything written, and its peers see
+   * their connections to it close; a crashed machine's keeps what was synced and half the
+   * time some of the rest (the page cache wrote it back), cut at a random byte. False when
+   * it was down already.
+   */
+  #kill(i: number, kind: CrashKind): boolean {
     const node = this.#nodes[i]!;
-    const raft = node.raft!;
-    const firstEntry = rd.entries[0];
-    if (
-      raft.role === "leader" && firstEntry !== undefined && raft.commitIndex >= firstEntry.index
-    ) {
-      this.#commitsBeforeLeaderSync++;
+    if (!node.up) return false;
+    this.#crashes++;
+    const unsynced = node.disk.unsyncedBytes;
+    const writtenBack = kind === "process"
+      ? unsynced
+      : this.#rng.chance(0.5)
+      ? 0
+      : this.#rng.between(0, unsynced);
+    const damage = node.crash(writtenBack);
+    this.#trace1(
+      `${node.id} ${kind === "process" ? "process is killed" : "machine crashes"} (${
+        damage.unsynced === 0
+          ? "nothing unsynced"
+          : `${damage.survived} of ${damage.unsynced} unsynced records written back${
+            damage.torn ? ", a torn one cut" : ""
+          }`
+      })`,
+    );
+    this.#checker.nodeCrashed(node.id, {
+      entries: node.disk.durableEntries,
+      snapshotIndex: node.disk.durableSnapshotIndex,
+    });
+    if (kind === "machine") return true;
+    for (const j of this.#live()) {
+      const peer = this.#nodes[j]!;
+      if (j === i || !peer.up) continue;
+      this.#queue.push(this.#now + this.#rng.between(0.1, 2), {
+        kind: "peerGone",
+        node: j,
+        incarnation: peer.incarnation,
+        peer: node.id,
+      });
     }
-    node.persist(rd);
-    if (rd.hardState !== undefined) this.#checker.hardStatePersisted(node.id, rd.hardState);
-    if (this.#chaos && rd.messages.length > 0 && this.#rng.chance(this.#crashMidSend)) {
-      // Killed while sending: the Ready is durable, only some of its messages left.
-      const sent = this.#rng.int(0, rd.messages.length - 1);
-      for (const m of rd.messages.slice(0, sent)) this.#send(m);
-      this.#trace1(`${node.id} dies after sending ${sent} of ${rd.messages.length} messages`);
-      node.inFlight = undefined;
-      this.#crash(i, this.#rng.between(0, 500));
-      return;
-    }
-    for (const m of rd.messages) this.#send(m);
-    if (rd.snapshot !== undefined) {
-      this.#snapshotsInstalled++;
-      this.#trace1(`${node.id} installs snapshot at ${rd.snapshot.index}`);
-    }
-    if (!this.#applyBeforeSync || rd.snapshot !== undefined) node.applyReady(rd);
-    if (rd.softState !== undefined) {
-      this.#trace1(
-        `${node.id} is ${rd.softState.role} of term ${rd.softState.term} (leader ${
-          rd.softState.leader || "-"
-        })`,
-      );
-      if (this.#chaos && rd.softState.role === "leader" && this.#rng.chance(this.#leaderFlap)) {
-        // Leaders that die soon after winning are what exercises recovery of uncommitted
-        // entries of earlier terms (Figure 8 of the Raft paper).
-        this.#queue.push(this.#now + this.#rng.between(0, 15), {
-          kind: "crashLeader",
-          node: i,
-          incarnation: node.incarnation,
-        });
-      }
-    }
-    node.inFlight = undefined;
-    raft.advance(rd);
-    node.maybeCompact(this.#compactEvery, this.#retain);
+    return true;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -584,7 +751,7 @@ export class Simulation {
         this.#transfers++;
         this.#trace1(`${leader.id} transfers leadership to ${target}`);
         leader.raft!.transferLeadership(target);
-        this.#pump(this.#nodes.indexOf(leader));
+        leader.loop!.schedule();
       }
     } else if (choice < 0.9 && this.#membershipChanges) {
       this.#advanceMembership();
@@ -616,20 +783,14 @@ export class Simulation {
         index: result.index,
         term: result.term,
       };
-      this.#pump(leaderIndex);
+      this.#nodes[leaderIndex]!.loop!.schedule();
     } else if (op.kind === "removing") {
       if (lost(op.index, op.term)) this.#membership = { kind: "idle" };
       if (!committed(op.index, op.term)) return;
       // Removed for good: stop it, then bring in a fresh node in its place.
       const victim = this.#nodes[op.victim]!;
       this.#trace1(`${victim.id} is removed and stopped for good`);
-      if (victim.up) {
-        victim.crash();
-        this.#checker.nodeCrashed(victim.id, {
-          entries: victim.durable.entries,
-          snapshotIndex: victim.durable.snapshot?.index ?? 0,
-        });
-      }
+      this.#kill(op.victim, "process");
       this.#removed.add(op.victim);
       const id = `n${this.#nodes.length + 1}`;
       this.#ids.push(id);
@@ -650,7 +811,7 @@ export class Simulation {
       this.#confChanges++;
       this.#trace1(`${leader.id} proposes adding ${id} at ${result.index}`);
       this.#membership = { ...op, index: result.index, term: result.term };
-      this.#pump(leaderIndex);
+      this.#nodes[leaderIndex]!.loop!.schedule();
     }
   }
 
@@ -781,7 +942,9 @@ export class Simulation {
     if (pending === undefined || pending.requestId !== response.requestId) return; // too late
     client.pending = undefined;
     const op = pending.op as { return?: number; output?: unknown };
-    if (response.kind === "rejected") {
+    if (response.kind === "unknown") {
+      this.#outcomeUnknown(client, pending.op);
+    } else if (response.kind === "rejected") {
       // Certainly no effect: leave it out of the history, and try where the leader is.
       this.#history.splice(this.#history.lastIndexOf(pending.op), 1);
       const hinted = this.#ids.indexOf(response.leader);
@@ -819,12 +982,8 @@ export class Simulation {
     });
   }
 
-  #onTimeout(clientId: number, requestId: number): void {
-    const client = this.#clients[clientId]!;
-    const pending = client.pending;
-    if (pending === undefined || pending.requestId !== requestId) return;
-    client.pending = undefined;
-    const op = pending.op;
+  /** No answer, or one that cannot tell: what the executor does after an uncertain call. */
+  #outcomeUnknown(client: Client, op: Operation): void {
     if (op.op === "read") {
       this.#history.splice(this.#history.lastIndexOf(op), 1); // a read has no effect
     } else {
@@ -833,6 +992,14 @@ export class Simulation {
       client.uncertain = { orderId: op.orderId, variant, outcomeStatus: op.input.outcome.status };
     }
     client.leaderHint = this.#rng.pick(this.#live());
+  }
+
+  #onTimeout(clientId: number, requestId: number): void {
+    const client = this.#clients[clientId]!;
+    const pending = client.pending;
+    if (pending === undefined || pending.requestId !== requestId) return;
+    client.pending = undefined;
+    this.#outcomeUnknown(client, pending.op);
     this.#queue.push(this.#now + this.#rng.between(0, 20), {
       kind: "clientNext",
       client: clientId,
@@ -866,7 +1033,7 @@ export class Simulation {
       const raft = node.raft!;
       return raft.leader === leader!.id && raft.term === lr.term &&
         raft.appliedIndex === lr.commitIndex &&
-        node.inFlight === undefined;
+        !node.loop!.syncing;
     });
   }
 
