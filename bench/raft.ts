@@ -12,6 +12,9 @@
  *   SIGCONT) or cut off from its peers (RaftAdmin Partition, then Heal) instead of killed;
  *   `failover-stop`: a planned stop (SIGTERM), where the leader hands over before it exits.
  *
+ * `--transport=grpc|tcp` picks the nodes' peer transport (RAFT_TRANSPORT; default this
+ * environment's RAFT_TRANSPORT, else the nodes' default); every result names it.
+ *
  * The apply cases count the leader changes the nodes saw while they ran (elections under
  * load: spurious ones, as nothing fails meanwhile).
  *
@@ -25,6 +28,7 @@ import { ApplyResult, RaftNodeClient } from "@trading/proto/raft";
 import { OrderStatus } from "@trading/proto/orders";
 import { insecure, releaseClient, unary } from "@trading/shared/grpc";
 import { RAFT_CHANNEL_OPTIONS } from "@trading/shared/raft-client";
+import { RAFT_NODE_DEFAULTS } from "@trading/raft-node/defaults";
 import { RaftCluster } from "@trading/testing/raft-cluster";
 import { type BenchOptions, type BenchResult, percentile, round } from "./types.ts";
 
@@ -372,6 +376,12 @@ export async function run(options: BenchOptions): Promise<BenchResult[]> {
   const client: LoadClient = options.args["client"] === "deno" || !(await hasNode())
     ? "deno"
     : "node";
+  // `--transport=grpc|tcp`: the nodes' RAFT_TRANSPORT (else this environment's, else theirs).
+  const transport = options.args["transport"] ?? Deno.env.get("RAFT_TRANSPORT") ??
+    RAFT_NODE_DEFAULTS.transport;
+  if (transport !== "grpc" && transport !== "tcp") {
+    throw new Error(`Invalid --transport "${transport}": expected grpc or tcp`);
+  }
   const extra = Object.entries(options.args).map(([k, v]) => ` --${k}=${v}`).join("");
   const command = `deno task bench raft${options.quick ? " --quick" : ""}${extra}`;
   const dir = await Deno.makeTempDir({ prefix: "bench-raft-" });
@@ -384,6 +394,7 @@ export async function run(options: BenchOptions): Promise<BenchResult[]> {
         RAFT_TICK_MS: String(TICK_MS),
         RAFT_ELECTION_TICKS: String(ELECTION_TICKS),
         RAFT_HEARTBEAT_TICKS: String(HEARTBEAT_TICKS),
+        RAFT_TRANSPORT: transport,
         LOG_LEVEL: "warn",
       },
       // `--prof-dir=DIR` profiles every node (deno --cpu-prof) into DIR.
@@ -415,7 +426,7 @@ export async function run(options: BenchOptions): Promise<BenchResult[]> {
   } finally {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
-  return results;
+  return results.map((result) => ({ ...result, params: { ...result.params, transport } }));
 }
 
 if (import.meta.main) {

@@ -18,6 +18,7 @@ import {
   commonEnv,
   int,
   loadConfig,
+  oneOf,
   parseHostPort,
   port,
   raftEnv,
@@ -26,6 +27,7 @@ import {
 import { ConfigError } from "@trading/shared/config";
 import { parseChaosProfile } from "@trading/shared/chaos";
 import { RAFT_NODE_DEFAULTS as DEFAULTS } from "./defaults.ts";
+import { PEER_TRANSPORT_KINDS, type PeerTransportKind } from "./transport/peer_transport.ts";
 
 /** The environment schema of a raft-node. */
 export const raftNodeEnv = {
@@ -51,7 +53,15 @@ export const raftNodeEnv = {
   RAFT_APPLY_TIMEOUT_MS: int(10, 600_000, 5_000),
   /** Interval of the "raft status" log line; 0 disables it. */
   RAFT_STATUS_LOG_MS: int(0, 3_600_000, 10_000),
-  /** Send through one client stream per peer (true) or one unary call per message (false). */
+  /**
+   * The peer transport on RAFT_BIND_ADDR: gRPC over HTTP/2 (`grpc`) or length-prefixed frames
+   * over TCP (`tcp`, transport/tcp_transport.ts). Every node of a cluster must use the same.
+   */
+  RAFT_TRANSPORT: oneOf(PEER_TRANSPORT_KINDS, DEFAULTS.transport),
+  /**
+   * gRPC transport only: send through one client stream per peer (true) or one unary call per
+   * message (false).
+   */
   RAFT_TRANSPORT_STREAM: bool(true),
 };
 
@@ -79,6 +89,8 @@ export interface RaftNodeConfig {
   readonly snapshotRetain: number;
   readonly applyTimeoutMs: number;
   readonly statusLogMs: number;
+  /** RAFT_TRANSPORT: which peer transport. */
+  readonly transport: PeerTransportKind;
   readonly transportStream: boolean;
   readonly chaos: ChaosConfig;
 }
@@ -142,6 +154,7 @@ export function loadRaftNodeConfig(
     snapshotRetain: c.RAFT_SNAPSHOT_RETAIN,
     applyTimeoutMs: c.RAFT_APPLY_TIMEOUT_MS,
     statusLogMs: c.RAFT_STATUS_LOG_MS,
+    transport: c.RAFT_TRANSPORT,
     transportStream: c.RAFT_TRANSPORT_STREAM,
     chaos: {
       enabled: c.CHAOS_ENABLED,

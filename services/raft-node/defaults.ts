@@ -7,7 +7,11 @@
  * @module
  */
 
-/** A raft-node's default ports: client gRPC, HTTP (health, metrics) and the Raft transport. */
+/**
+ * A raft-node's default ports (client gRPC, HTTP for health and metrics, the Raft transport)
+ * and its default peer transport (`RAFT_TRANSPORT`).
+ */
 export const RAFT_NODE_DEFAULTS = {
   ports: { grpc: 50070, http: 8080, raft: 7000 },
+  transport: "grpc",
 } as const;

@@ -15,11 +15,15 @@ import type { Message } from "./core/types.ts";
 import { encodeMemberAddresses } from "./member_addresses.ts";
 import { encodeCommand } from "./state_machine.ts";
 import { Chaos } from "./transport/chaos.ts";
-import { RaftTransport } from "./transport/raft_transport.ts";
+import { loadConfig } from "@trading/shared/config";
+import { raftNodeEnv } from "./config.ts";
+import { createPeerTransport } from "./transport/peer_transport.ts";
 
 const SECRET = "hostile-peer-test-secret-0123456789";
 const VICTIM = "raft-v";
 const FORGER = "raft-f";
+/** The peer transport the node runs (RAFT_TRANSPORT of this environment, or the default). */
+const TRANSPORT = loadConfig({ RAFT_TRANSPORT: raftNodeEnv.RAFT_TRANSPORT }).RAFT_TRANSPORT;
 
 async function healthy(node: RoleProcess): Promise<void> {
   await waitFor("raft-node serving /healthz", async () => {
@@ -44,9 +48,10 @@ Deno.test({
       RAFT_DATA_DIR: dir.path,
       PORT_GRPC: String(grpcPort),
       CLUSTER_SECRET: SECRET,
+      RAFT_TRANSPORT: TRANSPORT,
     };
     const forgerAddr = `127.0.0.1:${freePort()}`;
-    const forger = new RaftTransport({
+    const forger = createPeerTransport(TRANSPORT, {
       nodeId: FORGER,
       bindAddr: forgerAddr,
       advertiseAddr: forgerAddr,
@@ -146,7 +151,7 @@ Deno.test({
         async () =>
           await refused(node, "term-jump") >= 2 && await refused(node, "transfer-term") >= 1,
       );
-      const stranger = new RaftTransport({
+      const stranger = createPeerTransport(TRANSPORT, {
         nodeId: "raft-x",
         bindAddr: `127.0.0.1:${freePort()}`,
         advertiseAddr: "127.0.0.1:1",

@@ -1,6 +1,6 @@
 /**
- * A raft-node: the node loop (node_loop.ts) wired to SQLite storage, the gRPC peer
- * transport and the real clock, with the client API's requests (Apply, Read, membership,
+ * A raft-node: the node loop (node_loop.ts) wired to SQLite storage, the peer transport
+ * (gRPC or TCP, `RAFT_TRANSPORT`) and the real clock, with the client API's requests (Apply, Read, membership,
  * leadership transfer), metrics and logs around it.
  *
  * @module
@@ -14,7 +14,7 @@ import type { RaftNodeConfig } from "./config.ts";
 import { encodeMemberAddresses, type MemberAddresses } from "./member_addresses.ts";
 import type { RaftStorage } from "./storage/raft_storage.ts";
 import { Chaos } from "./transport/chaos.ts";
-import { RaftTransport } from "./transport/raft_transport.ts";
+import { createPeerTransport, type PeerTransport } from "./transport/peer_transport.ts";
 import { flushHttp2Writes } from "./http2/coalesce_http2_writes.ts";
 import { RaftNodeMetrics } from "./raft_node_metrics.ts";
 import {
@@ -51,7 +51,7 @@ export interface RaftNodeParts {
 }
 
 /**
- * One raft-node: the node loop over SQLite storage, the gRPC peer transport and the real
+ * One raft-node: the node loop over SQLite storage, the peer transport (RAFT_TRANSPORT) and the real
  * clock, and the client API's requests on it.
  *
  * @example
@@ -65,7 +65,7 @@ export interface RaftNodeParts {
 export class RaftNode {
   readonly id: NodeId;
   readonly config: RaftNodeConfig;
-  readonly transport: RaftTransport;
+  readonly transport: PeerTransport;
   readonly metrics: RaftNodeMetrics;
   readonly #loop: NodeLoop;
   #raft: Raft;
@@ -86,7 +86,7 @@ export class RaftNode {
     this.#storage = storage;
     this.#raft = raft;
     this.#bootstrapped = bootstrapped;
-    this.transport = new RaftTransport({
+    this.transport = createPeerTransport(config.transport, {
       nodeId: config.nodeId,
       bindAddr: config.bindAddr,
       advertiseAddr: config.raftAddr,

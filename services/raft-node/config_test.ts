@@ -1,0 +1,14 @@
+import assert from "node:assert/strict";
+import { ConfigError } from "@trading/shared/config";
+import { loadRaftNodeConfig } from "./config.ts";
+import { RAFT_NODE_DEFAULTS } from "./defaults.ts";
+
+Deno.test("loadRaftNodeConfig() reads RAFT_TRANSPORT, grpc or tcp, with the default when unset", () => {
+  assert.equal(loadRaftNodeConfig({ RAFT_NODE_ID: "1" }).transport, RAFT_NODE_DEFAULTS.transport);
+  assert.equal(loadRaftNodeConfig({ RAFT_NODE_ID: "1", RAFT_TRANSPORT: "tcp" }).transport, "tcp");
+  assert.equal(loadRaftNodeConfig({ RAFT_NODE_ID: "1", RAFT_TRANSPORT: "grpc" }).transport, "grpc");
+  assert.throws(
+    () => loadRaftNodeConfig({ RAFT_NODE_ID: "1", RAFT_TRANSPORT: "udp" }),
+    (error) => error instanceof ConfigError && /RAFT_TRANSPORT/.test(error.message),
+  );
+});

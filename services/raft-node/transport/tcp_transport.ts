@@ -1,0 +1,590 @@
+/**
+ * The TCP peer transport (`RAFT_TRANSPORT=tcp`): Raft messages as length-prefixed binary
+ * frames (tcp_frames.ts) on one persistent connection per peer and direction, as HashiCorp
+ * Raft's NetworkTransport carries them, instead of gRPC over HTTP/2 (raft_transport.ts), whose
+ * framing in JavaScript cost latency on every message. It keeps what the gRPC transport does:
+ *
+ * - One-way, pipelined: a message is written without waiting for anything back (responses
+ *   come on the peer's own connection to us), in order; the messages of one turn of the
+ *   event loop go out in one socket write.
+ * - A peer that is down: its connection is re-dialled with backoff; what is sent meanwhile is
+ *   dropped and counted (Raft retransmits). What waits to be written is bounded
+ *   ({@linkcode MAX_QUEUED_BYTES}): a stalled peer drops the newest messages.
+ * - A closed connection, ours to a peer or a peer's to us, calls `onPeerGone` (the node loop
+ *   stops waiting an election timeout for a leader that is gone).
+ * - The chaos layer (chaos.ts): drops, delays and partitions at the sender, partitions at the
+ *   receiver too.
+ * - `CLUSTER_SECRET`: the first frame (hello) carries the sender's id, address and secret; a
+ *   connection without the right secret is closed before anything else of it is read or
+ *   learned, and counted in `raft_peer_connections_refused_total`. Before the hello a frame
+ *   may be at most {@linkcode MAX_HELLO_BYTES}, so a stranger cannot make us buffer more.
+ * - A frame that does not decode (above the size limit, an unknown kind, an envelope that is
+ *   not protobuf) closes that connection only; a message that decodes but is for another node
+ *   is dropped, as on the gRPC stream. The node loop's peer message guard judges the rest.
+ *
+ * @module
+ */
+import { RaftEnvelope } from "@trading/proto/raft";
+import { clusterSecretMatches } from "@trading/shared/cluster-secret";
+import { parseHostPort } from "@trading/shared/config";
+import { getLogger } from "@trading/shared/log";
+import { counter } from "@trading/shared/metrics";
+import { backoffDelay, errorMessage } from "@trading/shared/retry";
+import type { Message } from "../core/types.ts";
+import type { Chaos } from "./chaos.ts";
+import { fromEnvelope } from "./envelope.ts";
+import type { DropReason, TransportCounters } from "./raft_transport.ts";
+import {
+  decodeHello,
+  encodeHelloFrame,
+  encodeMessageFrame,
+  type Frame,
+  FrameDecoder,
+  FrameKind,
+  type Hello,
+  TCP_PROTOCOL,
+} from "./tcp_frames.ts";
+
+/** Most bytes waiting to be written to one peer before new messages are dropped. */
+export const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
+/** The largest frame accepted from an authenticated peer (as the gRPC stream's limit). */
+export const MAX_FRAME_BYTES = 64 * 1024 * 1024;
+/** The largest frame accepted before the hello. */
+export const MAX_HELLO_BYTES = 4096;
+/** How long an accepted connection may take to send its hello. */
+const HELLO_TIMEOUT_MS = 5000;
+/** Bytes asked of the socket per read. */
+const READ_BYTES = 64 * 1024;
+/** At most one warning per this many ms about refused or malformed connections. */
+const WARN_INTERVAL_MS = 10_000;
+
+/** Why an accepted connection was closed by this node. */
+export type RefusalReason = "secret-missing" | "secret-wrong" | "handshake" | "malformed-frame";
+
+/** Options of {@linkcode TcpTransport}. */
+export interface TcpTransportOptions {
+  readonly nodeId: string;
+  /** `host:port` to listen on (port 0 picks one; see {@linkcode TcpTransport.port}). */
+  readonly bindAddr: string;
+  /** The address peers should use to reach this node. */
+  readonly advertiseAddr: string;
+  readonly chaos: Chaos;
+  /** Called for every message addressed to this node that survived the chaos layer. */
+  readonly onMessage: (message: Message) => void;
+  /** Called when a connection with `peer` closed (see the module doc). */
+  readonly onPeerGone?: (peer: string) => void;
+  /** `CLUSTER_SECRET`: required in a peer's hello when set, and sent in ours. */
+  readonly clusterSecret?: string | undefined;
+  /** The largest frame accepted from a peer (default {@linkcode MAX_FRAME_BYTES}). */
+  readonly maxFrameBytes?: number;
+  /** Most bytes queued for one peer (default {@linkcode MAX_QUEUED_BYTES}). */
+  readonly maxQueuedBytes?: number;
+}
+
+/** The counters of the TCP transport: the gRPC transport's, and its refusals. */
+export interface TcpTransportCounters extends TransportCounters {
+  /** Connections this node closed, by reason. */
+  readonly refused: Map<RefusalReason, number>;
+}
+
+/**
+ * The TCP transport of one node: a listener for peers and one sender per peer.
+ *
+ * @example
+ * ```ts
+ * const transport = new TcpTransport({ nodeId: "a", bindAddr, advertiseAddr: bindAddr, chaos, onMessage });
+ * await transport.start();
+ * transport.setPeers(new Map([["b", "127.0.0.1:7001"]]));
+ * transport.send(ready.messages);
+ * ```
+ */
+export class TcpTransport {
+  readonly nodeId: string;
+  readonly chaos: Chaos;
+  readonly counters: TcpTransportCounters = {
+    sent: new Map(),
+    received: 0,
+    dropped: new Map(),
+    snapshotsReceived: 0,
+    streamsAccepted: 0,
+    unaryReceived: 0,
+    refused: new Map(),
+  };
+  readonly #options: TcpTransportOptions;
+  readonly #maxFrameBytes: number;
+  #listener: Deno.TcpListener | undefined;
+  #configured = new Map<string, string>();
+  #learned = new Map<string, string>();
+  #senders = new Map<string, PeerConnection>();
+  #inbound = new Set<Deno.TcpConn>();
+  #delayed = new Set<ReturnType<typeof setTimeout>>();
+  #closed = false;
+  #log = getLogger(["raft", "transport"]);
+  #lastWarn = -Infinity;
+  #unwarned = 0;
+
+  constructor(options: TcpTransportOptions) {
+    this.nodeId = options.nodeId;
+    this.chaos = options.chaos;
+    this.#options = options;
+    this.#maxFrameBytes = options.maxFrameBytes ?? MAX_FRAME_BYTES;
+  }
+
+  /** The port the listener is bound to (after {@linkcode start}). */
+  get port(): number {
+    if (!this.#listener) throw new Error("TcpTransport is not started: expected start() first");
+    return this.#listener.addr.port;
+  }
+
+  /** Listens on `bindAddr` and accepts peers' connections. */
+  start(): Promise<void> {
+    const bind = parseHostPort(this.#options.bindAddr);
+    if (!bind) {
+      throw new Error(`Invalid RAFT_BIND_ADDR "${this.#options.bindAddr}": expected host:port`);
+    }
+    this.#listener = Deno.listen({ hostname: bind.host, port: bind.port, transport: "tcp" });
+    this.#acceptLoop(this.#listener);
+    return Promise.resolve();
+  }
+
+  async #acceptLoop(listener: Deno.TcpListener): Promise<void> {
+    while (!this.#closed) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await listener.accept();
+      } catch (error) {
+        if (this.#closed || error instanceof Deno.errors.BadResource) return;
+        this.#log.warn("accepting a raft peer connection failed: {error}", {
+          error: errorMessage(error),
+        });
+        // A full file table: let connections close before trying again.
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        continue;
+      }
+      if (this.#closed) {
+        conn.close();
+        return;
+      }
+      this.#serve(conn);
+    }
+  }
+
+  /** Reads one peer's connection: its hello, then its messages, until it closes. */
+  async #serve(conn: Deno.TcpConn): Promise<void> {
+    this.#inbound.add(conn);
+    conn.setNoDelay(true);
+    const remote = `${conn.remoteAddr.hostname}:${conn.remoteAddr.port}`;
+    const reader = new ChunkReader(conn);
+    const decoder = new FrameDecoder(MAX_HELLO_BYTES);
+    let hello: Hello | undefined;
+    const helloTimer = setTimeout(() => {
+      if (hello === undefined) this.#refuse(conn, "handshake", remote, "no hello in time");
+    }, HELLO_TIMEOUT_MS);
+    try {
+      while (!this.#closed) {
+        const chunk = await reader.read();
+        if (chunk === null) break;
+        let frames: Frame[];
+        try {
+          if (hello === undefined) {
+            frames = decoder.push(chunk, 1);
+            const first = frames[0];
+            if (first === undefined) continue;
+            hello = this.#admit(conn, first, remote);
+            if (hello === undefined) break;
+            clearTimeout(helloTimer);
+            decoder.maxBytes = this.#maxFrameBytes;
+            frames = decoder.push(new Uint8Array());
+          } else {
+            frames = decoder.push(chunk);
+          }
+          for (const frame of frames) this.#receiveFrame(frame);
+        } catch (error) {
+          this.#refuse(
+            conn,
+            hello === undefined ? "handshake" : "malformed-frame",
+            remote,
+            errorMessage(error),
+          );
+          break;
+        }
+      }
+    } finally {
+      clearTimeout(helloTimer);
+      this.#inbound.delete(conn);
+      closeQuietly(conn);
+      if (hello !== undefined) this.peerGone(hello.from);
+    }
+  }
+
+  /** Checks a connection's first frame; returns its hello, or undefined when refused. */
+  #admit(conn: Deno.TcpConn, frame: Frame, remote: string): Hello | undefined {
+    if (frame.kind !== FrameKind.hello) {
+      throw new Error(`Invalid raft-tcp frame kind ${frame.kind}: expected a hello first`);
+    }
+    const hello = decodeHello(frame.payload);
+    const secret = this.#options.clusterSecret;
+    if (secret !== undefined && !clusterSecretMatches(secret, hello.secret)) {
+      const reason = hello.secret === undefined ? "secret-missing" : "secret-wrong";
+      this.#refuse(conn, reason, remote, "expected this cluster's CLUSTER_SECRET in the hello");
+      return undefined;
+    }
+    this.counters.streamsAccepted++;
+    this.#learnAddress(hello.from, hello.addr);
+    return hello;
+  }
+
+  #receiveFrame(frame: Frame): void {
+    if (frame.kind !== FrameKind.envelope) {
+      throw new Error(`Invalid raft-tcp frame kind ${frame.kind}: expected an envelope`);
+    }
+    // Not protobuf: the peer is broken, the connection goes (in the caller).
+    const envelope = RaftEnvelope.decode(frame.payload);
+    let message: Message;
+    try {
+      message = fromEnvelope(envelope, this.nodeId);
+    } catch (error) {
+      // Decodes but is not ours to take (another node's, an unknown kind): this one only.
+      this.#log.warn("dropped a raft message: {error}", { error: errorMessage(error) });
+      return;
+    }
+    this.receive(message);
+  }
+
+  #refuse(conn: Deno.TcpConn, reason: RefusalReason, remote: string, detail: string): void {
+    this.counters.refused.set(reason, (this.counters.refused.get(reason) ?? 0) + 1);
+    counter(
+      "raft_peer_connections_refused_total",
+      "Raft peer connections (TCP transport) closed for a missing or wrong cluster secret, a bad hello or a malformed frame",
+      ["reason"],
+    ).inc({ reason });
+    this.#unwarned++;
+    const now = performance.now();
+    if (now - this.#lastWarn >= WARN_INTERVAL_MS) {
+      this.#log.warn("closed {count} raft peer connection(s), the last from {peer}: {reason}", {
+        count: this.#unwarned,
+        peer: remote,
+        reason,
+        detail,
+      });
+      this.#lastWarn = now;
+      this.#unwarned = 0;
+    }
+    closeQuietly(conn);
+  }
+
+  /**
+   * Sets the transport addresses of the members and connects to each at once (a follower that
+   * must campaign should not pay for connection set-up then). A peer whose address changed
+   * gets a new connection.
+   */
+  setPeers(addresses: ReadonlyMap<string, string>): void {
+    for (const [id, address] of addresses) {
+      if (id === this.nodeId) continue;
+      this.#configured.set(id, address);
+      this.#refreshSender(id);
+      if (!this.#closed) this.#sender(id);
+    }
+  }
+
+  /** The address this transport would use for `peer`, if it knows one. */
+  addressOf(peer: string): string | undefined {
+    return this.#configured.get(peer) ?? this.#learned.get(peer);
+  }
+
+  /**
+   * Sends messages through the chaos layer. Never throws and never blocks: a message that
+   * cannot go now is dropped and counted.
+   */
+  send(messages: readonly Message[]): void {
+    for (const message of messages) this.#sendOne(message);
+  }
+
+  #sendOne(message: Message): void {
+    if (this.#closed) return;
+    const decision = this.chaos.judgeOutgoing(message.to);
+    if (decision.action === "drop") {
+      this.#drop(this.chaos.isPartitionedFrom(message.to) ? "partition" : "chaos");
+      return;
+    }
+    if (decision.action === "delay") {
+      const timer = setTimeout(() => {
+        this.#delayed.delete(timer);
+        this.#deliverOut(message);
+      }, decision.delayMs);
+      this.#delayed.add(timer);
+      return;
+    }
+    this.#deliverOut(message);
+  }
+
+  #deliverOut(message: Message): void {
+    if (this.#closed) return;
+    const sender = this.#sender(message.to);
+    if (!sender) return this.#drop("no-address");
+    const result = sender.send(message);
+    if (result === "sent") {
+      this.counters.sent.set(message.type, (this.counters.sent.get(message.type) ?? 0) + 1);
+    } else {
+      this.#drop(result);
+    }
+  }
+
+  #drop(reason: DropReason): void {
+    this.counters.dropped.set(reason, (this.counters.dropped.get(reason) ?? 0) + 1);
+  }
+
+  #sender(peer: string): PeerConnection | undefined {
+    const existing = this.#senders.get(peer);
+    if (existing) return existing;
+    const address = this.addressOf(peer);
+    if (address === undefined) return undefined;
+    const sender = new PeerConnection(this, peer, address, {
+      protocol: TCP_PROTOCOL,
+      from: this.nodeId,
+      addr: this.#options.advertiseAddr,
+      ...(this.#options.clusterSecret === undefined ? {} : { secret: this.#options.clusterSecret }),
+    }, this.#options.maxQueuedBytes ?? MAX_QUEUED_BYTES);
+    this.#senders.set(peer, sender);
+    return sender;
+  }
+
+  #refreshSender(peer: string): void {
+    const sender = this.#senders.get(peer);
+    if (sender && sender.address !== this.addressOf(peer)) {
+      sender.close();
+      this.#senders.delete(peer);
+    }
+  }
+
+  #learnAddress(from: string, address: string): void {
+    if (from === this.nodeId || this.#learned.get(from) === address) return;
+    this.#learned.set(from, address);
+    if (!this.#configured.has(from)) this.#refreshSender(from);
+  }
+
+  /** @internal Reports a closed connection with `peer` (see `onPeerGone`). */
+  peerGone(peer: string): void {
+    if (this.#closed || peer === this.nodeId) return;
+    this.#options.onPeerGone?.(peer);
+  }
+
+  /** Delivers a received message to the core unless a partition drops it. */
+  receive(message: Message): void {
+    if (this.#closed) return;
+    if (this.chaos.dropsIncoming(message.from)) return this.#drop("partition");
+    this.counters.received++;
+    if (message.type === "installSnapshot") this.counters.snapshotsReceived++;
+    this.#options.onMessage(message);
+  }
+
+  /**
+   * Closes every connection and the listener, and cancels delayed messages. (The options
+   * argument is the gRPC transport's; a TCP connection's close sends no GOAWAY.)
+   */
+  close(_options: { closeChannels?: boolean } = {}): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#closed = true;
+    for (const timer of this.#delayed) clearTimeout(timer);
+    this.#delayed.clear();
+    for (const sender of this.#senders.values()) sender.close();
+    this.#senders.clear();
+    for (const conn of this.#inbound) closeQuietly(conn);
+    this.#inbound.clear();
+    if (this.#listener) closeQuietly(this.#listener);
+    return Promise.resolve();
+  }
+}
+
+type SendResult = "sent" | "unreachable" | "backpressure";
+
+/**
+ * Our connection to one peer: dialled at once, re-dialled with backoff when it closes. The
+ * hello and the messages sent while it connects wait in the queue, so nothing waits for the
+ * connection but the first bytes; the queue is written in one write per turn.
+ */
+class PeerConnection {
+  readonly peer: string;
+  readonly address: string;
+  readonly #transport: TcpTransport;
+  readonly #helloFrame: Uint8Array;
+  readonly #maxQueuedBytes: number;
+  #conn: Deno.TcpConn | undefined;
+  #connecting = false;
+  #queue: Uint8Array[] = [];
+  #queuedBytes = 0;
+  #writing = false;
+  #flushScheduled = false;
+  #openedAt = 0;
+  #attempt = 0;
+  #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  #closed = false;
+
+  constructor(
+    transport: TcpTransport,
+    peer: string,
+    address: string,
+    hello: Hello,
+    maxQueuedBytes: number,
+  ) {
+    this.#transport = transport;
+    this.peer = peer;
+    this.address = address;
+    this.#helloFrame = encodeHelloFrame(hello);
+    this.#maxQueuedBytes = maxQueuedBytes;
+    this.#open();
+  }
+
+  async #open(): Promise<void> {
+    this.#reconnectTimer = undefined;
+    if (this.#closed) return;
+    const target = parseHostPort(this.address);
+    if (!target) return;
+    this.#openedAt = performance.now();
+    this.#connecting = true;
+    this.#queue = [this.#helloFrame];
+    this.#queuedBytes = this.#helloFrame.byteLength;
+    let conn: Deno.TcpConn;
+    try {
+      conn = await Deno.connect({ hostname: target.host, port: target.port, transport: "tcp" });
+    } catch {
+      this.#connecting = false;
+      this.#ended(undefined);
+      return;
+    }
+    this.#connecting = false;
+    if (this.#closed) {
+      closeQuietly(conn);
+      return;
+    }
+    conn.setNoDelay(true);
+    this.#conn = conn;
+    this.#flush();
+    // The peer sends nothing on this connection: reading only sees it close.
+    this.#watchClose(conn);
+  }
+
+  async #watchClose(conn: Deno.TcpConn): Promise<void> {
+    const reader = new ChunkReader(conn);
+    while (await reader.read() !== null) {
+      // Bytes from the listening side are not part of the protocol: ignored.
+    }
+    this.#ended(conn);
+  }
+
+  #ended(conn: Deno.TcpConn | undefined): void {
+    if (conn !== undefined) {
+      if (this.#conn !== conn) return;
+      this.#conn = undefined;
+      closeQuietly(conn);
+    }
+    this.#queue = [];
+    this.#queuedBytes = 0;
+    if (this.#closed) return;
+    this.#transport.peerGone(this.peer);
+    // A connection that lived a while was a working one: start the backoff afresh.
+    if (performance.now() - this.#openedAt > 1000) this.#attempt = 0;
+    this.#attempt++;
+    const delay = backoffDelay(this.#attempt, { initialDelayMs: 50, maxDelayMs: 500 });
+    this.#reconnectTimer = setTimeout(() => this.#open(), delay);
+  }
+
+  send(message: Message): SendResult {
+    if (this.#closed || (this.#conn === undefined && !this.#connecting)) return "unreachable";
+    const frame = encodeMessageFrame(message);
+    if (this.#queuedBytes + frame.byteLength > this.#maxQueuedBytes) return "backpressure";
+    this.#queue.push(frame);
+    this.#queuedBytes += frame.byteLength;
+    if (!this.#flushScheduled && !this.#writing && this.#conn !== undefined) {
+      // The rest of this turn's messages join this write.
+      this.#flushScheduled = true;
+      queueMicrotask(() => {
+        this.#flushScheduled = false;
+        this.#flush();
+      });
+    }
+    return "sent";
+  }
+
+  /** Writes what is queued, one write per batch, until the queue is empty. */
+  async #flush(): Promise<void> {
+    const conn = this.#conn;
+    if (this.#writing || conn === undefined) return;
+    this.#writing = true;
+    try {
+      while (this.#queue.length > 0 && this.#conn === conn) {
+        const batch = this.#queue;
+        const bytes = batch.length === 1 ? batch[0]! : concat(batch, this.#queuedBytes);
+        this.#queue = [];
+        this.#queuedBytes = 0;
+        await writeAll(conn, bytes);
+      }
+    } catch {
+      this.#ended(conn);
+    } finally {
+      this.#writing = false;
+    }
+  }
+
+  /** Stops sending and closes the connection (no `onPeerGone`). */
+  close(): void {
+    this.#closed = true;
+    if (this.#reconnectTimer !== undefined) clearTimeout(this.#reconnectTimer);
+    const conn = this.#conn;
+    this.#conn = undefined;
+    this.#queue = [];
+    this.#queuedBytes = 0;
+    if (conn) closeQuietly(conn);
+  }
+}
+
+/**
+ * Reads a connection chunk by chunk into one reused buffer. A chunk is the caller's to keep:
+ * a small one is copied out, a large one takes the buffer (and a new one is made).
+ */
+class ChunkReader {
+  readonly #conn: Deno.TcpConn;
+  #buffer = new Uint8Array(READ_BYTES);
+
+  constructor(conn: Deno.TcpConn) {
+    this.#conn = conn;
+  }
+
+  /** The next bytes received, or null once the connection is closed (or failed). */
+  async read(): Promise<Uint8Array | null> {
+    let n: number | null;
+    try {
+      n = await this.#conn.read(this.#buffer);
+    } catch {
+      return null;
+    }
+    if (n === null) return null;
+    if (n < READ_BYTES / 4) return this.#buffer.slice(0, n);
+    const chunk = this.#buffer.subarray(0, n);
+    this.#buffer = new Uint8Array(READ_BYTES);
+    return chunk;
+  }
+}
+
+async function writeAll(conn: Deno.TcpConn, bytes: Uint8Array): Promise<void> {
+  let offset = 0;
+  while (offset < bytes.byteLength) offset += await conn.write(bytes.subarray(offset));
+}
+
+function concat(parts: readonly Uint8Array[], total: number): Uint8Array {
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.byteLength;
+  }
+  return out;
+}
+
+function closeQuietly(resource: { close(): void }): void {
+  try {
+    resource.close();
+  } catch {
+    // Already closed.
+  }
+}
