@@ -13,6 +13,7 @@ import { ClientConnection } from "./connection.ts";
 import { GroupCoordinator } from "./groups/group_coordinator.ts";
 import type { BrokerState } from "./handlers/context.ts";
 import { BrokerMetrics } from "./metrics.ts";
+import { BrokerConfigStore } from "./storage/broker_config.ts";
 import { Flusher } from "./storage/flusher.ts";
 import { OffsetStore } from "./storage/offset_store.ts";
 import { removeStagingFiles, syncDirectory, writeFileDurably } from "./storage/durable_file.ts";
@@ -185,6 +186,9 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
   for (const name of await removeStagingFiles(metaDir)) {
     log.warn("Removed {name} left by an interrupted metadata write", { name });
   }
+  const nodeId = options.nodeId ?? D.nodeId;
+  const brokerConfigs = await BrokerConfigStore.open(metaDir);
+  topics.setDynamicBrokerConfigs(brokerConfigs.topicDefaults(nodeId));
   const offsets = await OffsetStore.open(metaDir, flusher, flushMode === "sync");
   const producerIds = await ProducerIdAllocator.open(metaDir);
   const clusterId = await loadClusterId(metaDir);
@@ -239,11 +243,12 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
     (host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host);
   const closing = new AbortController();
   const state: BrokerState = {
-    nodeId: options.nodeId ?? D.nodeId,
+    nodeId,
     advertisedHost,
     advertisedPort: port,
     clusterId,
     topics,
+    brokerConfigs,
     coordinator,
     producerIds,
     transactions,

@@ -1,8 +1,9 @@
 /**
  * DescribeConfigs, AlterConfigs and IncrementalAlterConfigs over topic configs (durable
- * overrides that the topic's partitions act on at once) and the broker's own settings
- * (described, read-only: this broker has no dynamic configs). Semantics and messages follow
- * Kafka's `ConfigAdminManager` and `ZkAdminManager`.
+ * overrides that the topic's partitions act on at once) and broker configs: the broker's own
+ * settings (read-only) and the dynamic broker configs of storage/broker_config.ts, per broker
+ * (resource name = its id) or as the cluster default (resource name ""). Semantics and
+ * messages follow Kafka's `ConfigAdminManager`, `ZkAdminManager` and `DynamicBrokerConfig`.
  *
  * @module
  */
@@ -16,6 +17,11 @@ import type {
   DescribedConfig,
   IncrementalAlterConfigsRequest,
 } from "../protocol/types.ts";
+import {
+  BROKER_CONFIGS,
+  type BrokerConfigValues,
+  invalidBrokerConfig,
+} from "../storage/broker_config.ts";
 import {
   ConfigSource,
   ConfigType,
@@ -32,20 +38,45 @@ export const ResourceType = { TOPIC: 2, BROKER: 4 } as const;
 /** IncrementalAlterConfigs operations (AlterConfigOp.OpType). */
 const OpType = { SET: 0, DELETE: 1, APPEND: 2, SUBTRACT: 3 } as const;
 
-/** The broker settings a client may read, as Kafka names them, with their config types. */
-function brokerConfigs(state: BrokerState): [string, string, number][] {
-  const topicDefaults = state.topics.brokerConfigs;
+/** The broker's read-only settings a client may read, as Kafka names them, with their types. */
+function readOnlyBrokerConfigs(state: BrokerState): [string, string, number][] {
   return [
     ["broker.id", String(state.nodeId), ConfigType.INT],
     ["auto.create.topics.enable", String(state.autoCreateTopics), ConfigType.BOOLEAN],
     ["num.partitions", String(state.defaultPartitions), ConfigType.INT],
-    ["message.max.bytes", topicDefaults["max.message.bytes"]!, ConfigType.INT],
-    ["log.retention.ms", topicDefaults["retention.ms"]!, ConfigType.LONG],
-    ["log.retention.bytes", topicDefaults["retention.bytes"]!, ConfigType.LONG],
-    ["log.segment.bytes", topicDefaults["segment.bytes"]!, ConfigType.INT],
-    ["log.roll.ms", topicDefaults["segment.ms"]!, ConfigType.LONG],
-    ["log.cleanup.policy", "delete", ConfigType.LIST],
   ];
+}
+
+type Synonym = { name: string; value: string | null; source: number };
+
+/**
+ * The values of dynamic broker config `name` in Kafka's order of precedence: this broker's
+ * dynamic value, the cluster default's, the static one (the broker's own setting), Kafka's
+ * default.
+ */
+function brokerConfigSynonyms(state: BrokerState, name: string): Synonym[] {
+  const synonyms: Synonym[] = [];
+  const perBroker = state.brokerConfigs.get(String(state.nodeId))[name];
+  if (perBroker !== undefined) {
+    synonyms.push({ name, value: perBroker, source: ConfigSource.DYNAMIC_BROKER_CONFIG });
+  }
+  const clusterDefault = state.brokerConfigs.get("")[name];
+  if (clusterDefault !== undefined) {
+    synonyms.push({
+      name,
+      value: clusterDefault,
+      source: ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG,
+    });
+  }
+  const def = BROKER_CONFIGS[name];
+  const staticValue = def?.topicSynonym === undefined
+    ? undefined
+    : state.topics.staticBrokerConfigs[def.topicSynonym];
+  if (staticValue !== undefined) {
+    synonyms.push({ name, value: staticValue, source: ConfigSource.STATIC_BROKER_CONFIG });
+  }
+  synonyms.push({ name, value: def?.defaultValue ?? null, source: ConfigSource.DEFAULT_CONFIG });
+  return synonyms;
 }
 
 type Answer = { errorCode: number; errorMessage: string | null };
@@ -93,7 +124,10 @@ export function describeTopicConfigs(
     if (overrides[name] !== undefined) {
       synonyms.push({ name, value: overrides[name], source: ConfigSource.TOPIC_CONFIG });
     }
-    if (def.brokerSynonym !== undefined && brokerValues[name] !== undefined) {
+    if (def.brokerSynonym !== undefined && BROKER_CONFIGS[def.brokerSynonym] !== undefined) {
+      // Every level of the broker synonym, Kafka's default last (its own default here).
+      synonyms.push(...brokerConfigSynonyms(state, def.brokerSynonym).slice(0, -1));
+    } else if (def.brokerSynonym !== undefined && brokerValues[name] !== undefined) {
       synonyms.push({
         name: def.brokerSynonym,
         value: brokerValues[name],
@@ -131,8 +165,33 @@ export function createdTopicConfigs(state: BrokerState, topic: string): CreatedT
   }));
 }
 
-function describeBrokerConfigs(state: BrokerState, includeSynonyms: boolean): DescribedConfig[] {
-  return brokerConfigs(state).map(([name, value, configType]) => ({
+/**
+ * A broker resource's configs: for this broker's id, its read-only settings and every dynamic
+ * config at its effective value; for "" (the cluster default), only the dynamic values set
+ * there, as Kafka describes `currentDynamicDefaultConfigs`.
+ */
+function describeBrokerConfigs(
+  state: BrokerState,
+  resourceName: string,
+  includeSynonyms: boolean,
+): DescribedConfig[] {
+  if (resourceName === "") {
+    return Object.entries(state.brokerConfigs.get("")).map(([name, value]) => {
+      const synonym = { name, value, source: ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG };
+      return {
+        name,
+        value,
+        readOnly: false,
+        isDefault: false,
+        configSource: synonym.source,
+        isSensitive: false,
+        synonyms: includeSynonyms ? [synonym] : [],
+        configType: BROKER_CONFIGS[name]?.type ?? ConfigType.STRING,
+        documentation: null,
+      };
+    });
+  }
+  const readOnly = readOnlyBrokerConfigs(state).map(([name, value, configType]) => ({
     name,
     value,
     readOnly: true,
@@ -143,6 +202,22 @@ function describeBrokerConfigs(state: BrokerState, includeSynonyms: boolean): De
     configType,
     documentation: null,
   }));
+  const dynamic = Object.entries(BROKER_CONFIGS).map(([name, def]) => {
+    const synonyms = brokerConfigSynonyms(state, name);
+    const chosen = synonyms[0]!;
+    return {
+      name,
+      value: chosen.value,
+      readOnly: false,
+      isDefault: chosen.source === ConfigSource.DEFAULT_CONFIG,
+      configSource: chosen.source,
+      isSensitive: false,
+      synonyms: includeSynonyms ? synonyms : [],
+      configType: def.type,
+      documentation: null,
+    };
+  });
+  return [...readOnly, ...dynamic];
 }
 
 /** DescribeConfigs: topic configs (every Kafka topic config) and this broker's settings. */
@@ -164,7 +239,7 @@ export function handleDescribeConfigs(
       } else if (resource.resourceType === ResourceType.BROKER) {
         problem = brokerProblem(state, resource.resourceName);
         configs = problem === undefined
-          ? describeBrokerConfigs(state, request.includeSynonyms)
+          ? describeBrokerConfigs(state, resource.resourceName, request.includeSynonyms)
           : [];
       } else {
         problem = failure(
@@ -189,18 +264,38 @@ function invalidOverrides(overrides: TopicConfigOverrides): Answer | undefined {
   return undefined;
 }
 
-const BROKER_READ_ONLY =
-  "Broker configs cannot be altered on this broker: it has no dynamic configs";
+/** Validates a broker level's complete new values; returns the first problem or undefined. */
+function invalidBrokerValues(resourceName: string, values: BrokerConfigValues): Answer | undefined {
+  for (const [name, value] of Object.entries(values)) {
+    const problem = invalidBrokerConfig(name, value, resourceName !== "");
+    if (problem === undefined) continue;
+    if (problem.unknown) return failure(ErrorCode.INVALID_CONFIG, problem.message);
+    // Kafka answers a broker config it refuses with INVALID_REQUEST (KAFKA-13609).
+    return failure(
+      ErrorCode.INVALID_REQUEST,
+      `Invalid config value for resource ConfigResource(type=BROKER, name='${resourceName}'): ${problem.message}`,
+    );
+  }
+  return undefined;
+}
+
+/** Which config set a resource's plan works on. */
+type Target = "topic" | "broker";
 
 /**
- * Applies the new overrides of each resource that `plan` accepts (validateOnly: none), and
+ * Applies the new values of each resource that `plan` accepts (validateOnly: none): a topic's
+ * overrides, or a broker level's dynamic configs (which every topic's defaults follow at once);
  * answers per resource.
  */
 async function alter(
   state: BrokerState,
   resources: { resourceType: number; resourceName: string }[],
   validateOnly: boolean,
-  plan: (index: number, current: TopicConfigOverrides) => TopicConfigOverrides | Answer,
+  plan: (
+    index: number,
+    current: Record<string, string>,
+    target: Target,
+  ) => Record<string, string> | Answer,
 ): Promise<AlterConfigsResponse> {
   const responses: AlterConfigsResponse["responses"] = [];
   for (const [index, resource] of resources.entries()) {
@@ -209,7 +304,7 @@ async function alter(
     if (resource.resourceType === ResourceType.TOPIC) {
       answer = topicProblem(state, resource.resourceName) ?? ok;
       if (answer === ok) {
-        const next = plan(index, state.topics.configOverrides(resource.resourceName));
+        const next = plan(index, state.topics.configOverrides(resource.resourceName), "topic");
         if (isAnswer(next)) answer = next;
         else {
           answer = invalidOverrides(next) ?? ok;
@@ -219,8 +314,19 @@ async function alter(
         }
       }
     } else if (resource.resourceType === ResourceType.BROKER) {
-      answer = brokerProblem(state, resource.resourceName) ??
-        failure(ErrorCode.INVALID_REQUEST, BROKER_READ_ONLY);
+      answer = brokerProblem(state, resource.resourceName) ?? ok;
+      if (answer === ok) {
+        const level = resource.resourceName;
+        const next = plan(index, state.brokerConfigs.get(level), "broker");
+        if (isAnswer(next)) answer = next;
+        else {
+          answer = invalidBrokerValues(level, next) ?? ok;
+          if (answer === ok && !validateOnly) {
+            await state.brokerConfigs.set(level, next);
+            state.topics.setDynamicBrokerConfigs(state.brokerConfigs.topicDefaults(state.nodeId));
+          }
+        }
+      }
     } else {
       answer = failure(
         ErrorCode.INVALID_REQUEST,
@@ -232,7 +338,10 @@ async function alter(
   return { throttleTimeMs: 0, responses };
 }
 
-/** AlterConfigs: the given configs become the topic's complete set of overrides. */
+/**
+ * AlterConfigs: the given configs become the topic's complete set of overrides, or the broker
+ * level's complete set of dynamic configs.
+ */
 export function handleAlterConfigs(
   state: BrokerState,
   request: AlterConfigsRequest,
@@ -249,21 +358,29 @@ export function handleAlterConfigs(
   });
 }
 
-/** IncrementalAlterConfigs: SET, DELETE, APPEND and SUBTRACT on the topic's overrides. */
+/**
+ * IncrementalAlterConfigs: SET, DELETE, APPEND and SUBTRACT on the topic's overrides or the
+ * broker level's dynamic configs.
+ */
 export function handleIncrementalAlterConfigs(
   state: BrokerState,
   request: IncrementalAlterConfigsRequest,
 ): Promise<AlterConfigsResponse> {
-  return alter(state, request.resources, request.validateOnly, (index, current) => {
+  return alter(state, request.resources, request.validateOnly, (index, current, target) => {
+    const resourceName = request.resources[index]!.resourceName;
     const configs = request.resources[index]!.configs;
     if (new Set(configs.map((c) => c.name)).size !== configs.length) {
       return failure(ErrorCode.INVALID_REQUEST, "Error due to duplicate config keys");
     }
     const next = { ...current };
     for (const config of configs) {
-      const def = TOPIC_CONFIGS[config.name];
-      if (def === undefined) {
+      const def = target === "topic" ? TOPIC_CONFIGS[config.name] : BROKER_CONFIGS[config.name];
+      if (def === undefined && target === "topic") {
         return failure(ErrorCode.INVALID_CONFIG, `Unknown topic config name: ${config.name}`);
+      }
+      if (def === undefined && config.configOperation !== OpType.DELETE) {
+        // An unknown or read-only broker config: the answer validation gives it.
+        return invalidBrokerValues(resourceName, { [config.name]: config.value ?? "" })!;
       }
       switch (config.configOperation) {
         case OpType.SET:
@@ -280,15 +397,21 @@ export function handleIncrementalAlterConfigs(
           break;
         case OpType.APPEND:
         case OpType.SUBTRACT: {
-          if (def.type !== ConfigType.LIST) {
+          if (def?.type !== ConfigType.LIST) {
             const verb = config.configOperation === OpType.APPEND ? "append" : "subtract";
             return failure(
               ErrorCode.INVALID_CONFIG,
               `Config value ${verb} is not allowed for config key: ${config.name}`,
             );
           }
-          const items = (next[config.name] ?? state.topics.brokerConfigs[config.name] ??
-            def.defaultValue).split(",").map((v) => v.trim()).filter((v) => v !== "");
+          // A broker level's list starts from Kafka's default (ConfigAdminManager), a topic's
+          // from the broker's value.
+          const inherited = target === "topic"
+            ? state.topics.brokerConfigs[config.name]
+            : undefined;
+          const items = (next[config.name] ?? inherited ?? def.defaultValue ?? "").split(",").map((
+            v,
+          ) => v.trim()).filter((v) => v !== "");
           const given = (config.value ?? "").split(",").map((v) => v.trim()).filter((v) =>
             v !== ""
           );

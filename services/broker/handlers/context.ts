@@ -6,6 +6,7 @@
  */
 import type { GroupCoordinator } from "../groups/group_coordinator.ts";
 import type { BrokerMetrics } from "../metrics.ts";
+import type { BrokerConfigStore } from "../storage/broker_config.ts";
 import type { ProducerIdAllocator } from "../storage/producer_ids.ts";
 import type { TopicStore } from "../storage/topic_store.ts";
 import type { TransactionCoordinator } from "../transactions/transaction_coordinator.ts";
@@ -18,6 +19,8 @@ export interface BrokerState {
   advertisedPort: number;
   clusterId: string;
   topics: TopicStore;
+  /** Dynamic broker configs (AlterConfigs on a BROKER resource), durable. */
+  brokerConfigs: BrokerConfigStore;
   coordinator: GroupCoordinator;
   producerIds: ProducerIdAllocator;
   transactions: TransactionCoordinator;

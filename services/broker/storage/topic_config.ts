@@ -17,6 +17,7 @@ export const ConfigType = {
   BOOLEAN: 1,
   STRING: 2,
   INT: 3,
+  SHORT: 4,
   LONG: 5,
   DOUBLE: 6,
   LIST: 7,
@@ -25,6 +26,8 @@ export const ConfigType = {
 /** Where a described value comes from (DescribeConfigsResponse.ConfigSource). */
 export const ConfigSource = {
   TOPIC_CONFIG: 1,
+  DYNAMIC_BROKER_CONFIG: 2,
+  DYNAMIC_DEFAULT_BROKER_CONFIG: 3,
   STATIC_BROKER_CONFIG: 4,
   DEFAULT_CONFIG: 5,
 } as const;

@@ -70,8 +70,10 @@ export class TopicStore {
   private readonly creating = new Map<string, Promise<PartitionLog[]>>();
   /** Partitions being created or added, counted against the limits before they exist. */
   private reserved = 0;
-  /** The broker's values of the topic configs, by topic config name (Kafka's synonyms). */
-  readonly brokerConfigs: Readonly<Record<string, string>>;
+  /** The broker's static values of the topic configs, by topic config name (Kafka's synonyms). */
+  readonly staticBrokerConfigs: Readonly<Record<string, string>>;
+  /** The dynamic broker configs' values of the topic configs (AlterConfigs on the broker). */
+  private dynamicBrokerConfigs: Readonly<Record<string, string>> = {};
 
   private constructor(
     readonly dataDir: string,
@@ -80,7 +82,7 @@ export class TopicStore {
     private readonly configs: TopicConfigStore,
     private readonly limits: PartitionLimits,
   ) {
-    this.brokerConfigs = {
+    this.staticBrokerConfigs = {
       "retention.ms": String(defaults.retentionMs),
       "retention.bytes": String(defaults.retentionBytes),
       "segment.bytes": String(defaults.segmentBytes),
@@ -166,6 +168,24 @@ export class TopicStore {
   /** `topic`'s id (KIP-516), or undefined for a topic that does not exist. */
   topicId(topic: string): Uint8Array | undefined {
     return this.topics.has(topic) ? this.ids.get(topic) : undefined;
+  }
+
+  /** The broker's values of the topic configs: dynamic ones over the static ones. */
+  get brokerConfigs(): Readonly<Record<string, string>> {
+    return { ...this.staticBrokerConfigs, ...this.dynamicBrokerConfigs };
+  }
+
+  /**
+   * Sets the topic config defaults that dynamic broker configs give (by topic config name) and
+   * applies them at once to every topic that does not override them, as Kafka's
+   * `DynamicLogConfig` reconfigures its logs.
+   */
+  setDynamicBrokerConfigs(values: Readonly<Record<string, string>>): void {
+    this.dynamicBrokerConfigs = { ...values };
+    const brokerValues = this.brokerConfigs;
+    for (const [topic, options] of this.topicOptions) {
+      Object.assign(options, effectiveTopicConfig(this.configs.get(topic), brokerValues));
+    }
   }
 
   /** The name of the existing topic with id `id`, or undefined. */
