@@ -2,7 +2,8 @@
  * The `topics` role: `main.ts topics [create|list]` against whatever `KAFKA_BROKERS` names
  * (the embedded broker or a real Kafka/Redpanda cluster, through the same client).
  *
- * - `create` (default): creates the pipeline's topics that are missing (3 partitions each).
+ * - `create` (default): creates the pipeline's topics that are missing (3 partitions each, the
+ *   cluster's default replication factor).
  * - `list`: prints every topic with its partition count.
  *
  * @module

@@ -54,6 +54,8 @@ export async function main(_args: string[]): Promise<number> {
       await producer.connect();
       const reader = await PartitionReader.connect(kafka);
       try {
+        // A topic not seen is not an empty one: sequences would restart at 0 over it.
+        await reader.requireTopics([TOPICS.ticks]);
         return await recoverLastTicks(reader, TOPICS.ticks, symbols);
       } finally {
         await reader.close();

@@ -1,7 +1,8 @@
 /**
  * The market-ingestor as a process against a real broker: sequences continue after a
  * SIGKILL without a gap or a reuse, the control API changes the rate and pauses the feed,
- * replay publishes a recorded file, and a bad setting stops start-up with exit code 2.
+ * replay publishes a recorded file, a missing topic holds start-up until it exists, and a bad
+ * setting stops start-up with exit code 2.
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
@@ -16,7 +17,7 @@ import {
   unary,
   withClusterSecret,
 } from "@trading/shared/grpc";
-import { createKafka, TOPICS } from "@trading/shared/kafka";
+import { createKafka, ensureTopics, TOPICS } from "@trading/shared/kafka";
 import { resetLogging, setupLogging } from "@trading/shared/log";
 import { freePort, waitFor } from "@trading/testing";
 import { PartitionReader } from "@trading/shared/partition-reader";
@@ -127,6 +128,45 @@ Deno.test({
         client.close();
       }
     });
+  },
+});
+
+Deno.test({
+  name:
+    "market-ingestor waits at start-up for a missing market.ticks topic, then starts once it exists",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await setupLogging("ingestor-test", "error");
+    try {
+      // Auto-creation on (Kafka's default): the ingestor must still not rely on it.
+      await withBroker({ autoCreateTopics: true }, async (broker) => {
+        const grpcPort = freePort();
+        const client = new MarketIngestorClient(`127.0.0.1:${grpcPort}`, insecure());
+        try {
+          await using waiting = ingestor(broker, grpcPort, { INGESTOR_RATE: "200" });
+          await waitFor(
+            "the missing topic named in the start-up log",
+            () => waiting.output.some((line) => line.includes("Missing topic market.ticks")),
+            { timeoutMs: 30_000 },
+          );
+          assert.equal(broker.topics.has(TOPICS.ticks), false, "nothing created the topic");
+          const kafka = createKafka({ clientId: "ingestor-test", brokers: [broker.address] });
+          await ensureTopics(kafka, { topics: [TOPICS.ticks] });
+          await waiting.ready();
+          await waitFor(
+            "ticks published",
+            async () => (await unary(client, client.getStatus, {})).ticksPublished > 0,
+            { timeoutMs: 20_000 },
+          );
+          assert.equal(broker.topics.partitions(TOPICS.ticks)?.length, 3);
+        } finally {
+          client.close();
+        }
+      });
+    } finally {
+      await resetLogging();
+    }
   },
 });
 

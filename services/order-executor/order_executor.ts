@@ -257,14 +257,9 @@ export class OrderExecutor {
     // A second connection: the price feed long-polls, which would delay the relay's reads.
     const pricesReader = await PartitionReader.connect(o.kafka);
     opened.push(() => pricesReader.close());
-    const eventsPartitions = (await relayReader.partitions(TOPICS.events)).length;
-    const commandPartitions = (await relayReader.partitions(TOPICS.commands)).length;
-    if (eventsPartitions === 0 || commandPartitions === 0) {
-      throw new Error(
-        `Missing topic ${eventsPartitions === 0 ? TOPICS.events : TOPICS.commands}: ` +
-          "expected the pipeline's topics to exist (deno task topics)",
-      );
-    }
+    const counts = await relayReader.requireTopics([TOPICS.events, TOPICS.commands, TOPICS.dlq]);
+    const eventsPartitions = counts.get(TOPICS.events)!;
+    const commandPartitions = counts.get(TOPICS.commands)!;
     if (eventsPartitions !== commandPartitions) {
       o.log.warn(
         "{events} has {e} partitions and {commands} {c}: executors sharing the group may write " +

@@ -14,6 +14,7 @@ import { Buffer } from "node:buffer";
 import type { EachBatchPayload, Kafka, Producer } from "kafkajs";
 import { OrderCommand } from "@trading/proto";
 import { GroupConsumer } from "@trading/shared/group-consumer";
+import { PartitionReader } from "@trading/shared/partition-reader";
 import { createIdempotentProducer, TOPICS, undecodableBatchError } from "@trading/shared/kafka";
 import { counter, histogram } from "@trading/shared/metrics";
 import type { Logger } from "@trading/shared/log";
@@ -93,6 +94,13 @@ export class StreamProcessor {
       onFatal: () => {},
       ...options,
     };
+    // Its topics must exist: a consumer of a missing one and a send to one only retry.
+    const reader = await PartitionReader.connect(o.kafka);
+    try {
+      await reader.requireTopics([TOPICS.ticks, TOPICS.commands, TOPICS.dlq]);
+    } finally {
+      await reader.close();
+    }
     const producer = createIdempotentProducer(o.kafka);
     const processor = new StreamProcessor(o, producer);
     try {

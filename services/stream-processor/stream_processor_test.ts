@@ -2,7 +2,8 @@
  * The stream-processor as a process against a real broker: crashed at random points (seeded
  * failpoints, the process exits at once like a SIGKILL) and restarted, its output in
  * `orders.commands` (first occurrence of each order id) equals what the processing core
- * makes from the same ticks without a crash; bad ticks go to the dead-letter topic.
+ * makes from the same ticks without a crash; bad ticks go to the dead-letter topic. Start-up
+ * refuses a cluster that lacks one of its topics.
  */
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
@@ -11,17 +12,23 @@ import { Partitioners } from "kafkajs";
 import { OrderCommand, Tick } from "@trading/proto";
 import { startBroker } from "@trading/broker";
 import { createKafka, TOPICS } from "@trading/shared/kafka";
-import { resetLogging, setupLogging } from "@trading/shared/log";
+import { getLogger, resetLogging, setupLogging } from "@trading/shared/log";
 import { freePort, tempDir, waitFor } from "@trading/testing";
 import { FAILPOINT_EXIT_CODE } from "@trading/shared/failpoint";
 import { SeededRandom } from "@trading/shared/seeded-random";
 import { SyntheticMarket } from "@trading/market-ingestor/synthetic-market";
 import { DLQ_HEADERS } from "@trading/shared/dead-letter-queue";
-import { PartitionReader, type PartitionRecord } from "@trading/shared/partition-reader";
+import {
+  MissingTopicError,
+  PartitionReader,
+  type PartitionRecord,
+} from "@trading/shared/partition-reader";
+import { withBroker } from "@trading/testing/with-broker";
 import { RoleProcess } from "@trading/testing";
 import { loadStreamProcessorConfig } from "./config.ts";
 import { StrategyStateStore } from "./strategy_state_store.ts";
 import { TickProcessor } from "./tick_processor.ts";
+import { StreamProcessor } from "./stream_processor.ts";
 
 const TOPIC_LIST = Object.values(TOPICS).map((name) => ({ name, partitions: 3 }));
 const seed = Number(Deno.env.get("PROPERTY_SEED") ?? Math.floor(Math.random() * 2 ** 31));
@@ -229,4 +236,34 @@ Deno.test({
       await resetLogging();
     }
   },
+});
+
+Deno.test("StreamProcessor.start() refuses a cluster without orders.commands and does not create it", async () => {
+  await setupLogging("processor-test", "error");
+  await using dir = await tempDir();
+  const store = new StrategyStateStore(join(dir.path, "state.db"));
+  try {
+    // Auto-creation on (Kafka's default): the processor must still not rely on it.
+    const topics = [TOPICS.ticks, TOPICS.dlq].map((name) => ({ name, partitions: 3 }));
+    await withBroker({ autoCreateTopics: true, createTopics: topics }, async (broker) => {
+      const kafka = createKafka({ clientId: "processor-test", brokers: [broker.address] });
+      await assert.rejects(
+        StreamProcessor.start({
+          kafka,
+          processor: new TickProcessor({
+            strategies: loadStreamProcessorConfig({}).strategies,
+            store,
+            topic: TOPICS.ticks,
+          }),
+          groupId: "processor-missing-topic",
+          log: getLogger("processor-test"),
+        }),
+        (error) => error instanceof MissingTopicError && error.topic === TOPICS.commands,
+      );
+      assert.equal(broker.topics.has(TOPICS.commands), false);
+    });
+  } finally {
+    store.close();
+    await resetLogging();
+  }
 });

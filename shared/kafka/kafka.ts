@@ -115,11 +115,14 @@ export function createTransactionalProducer(
 
 /**
  * Creates the pipeline's topics that do not exist yet (partitions from
- * {@linkcode TOPIC_PARTITIONS}, replication 1 unless given). Returns the names it created.
+ * {@linkcode TOPIC_PARTITIONS}). The replication factor is the cluster's own
+ * (`default.replication.factor`: -1, KIP-464, which Kafka >= 2.4 and Redpanda honour) unless
+ * given: a fixed 1 would leave every partition of a multi-broker cluster on one broker. Returns
+ * the names it created.
  */
 export async function ensureTopics(
   kafka: Kafka,
-  { replicationFactor = 1, topics = Object.values(TOPICS) as string[] } = {},
+  { replicationFactor = -1, topics = Object.values(TOPICS) as string[] } = {},
 ): Promise<string[]> {
   const admin = kafka.admin();
   await admin.connect();

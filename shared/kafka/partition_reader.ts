@@ -124,6 +124,14 @@ const STALE_METADATA = new Set([
   "KafkaJSConnectionClosedError",
 ]);
 
+/** Thrown by {@linkcode PartitionReader.requireTopics} for a topic the cluster does not have. */
+export class MissingTopicError extends Error {
+  constructor(readonly topic: string) {
+    super(`Missing topic ${topic}: expected the pipeline's topics to exist (deno task topics)`);
+    this.name = "MissingTopicError";
+  }
+}
+
 /** kafkajs's READ_COMMITTED isolation level (src/protocol/isolationLevel.js). */
 const READ_COMMITTED = 1;
 
@@ -195,6 +203,30 @@ export class PartitionReader {
       a,
       b,
     ) => a - b);
+  }
+
+  /**
+   * Returns the partition count of each of `topics`, or throws a {@linkcode MissingTopicError}
+   * naming the first that does not exist. Services check their topics with it at start-up
+   * instead of relying on a broker to create them (Kafka's auto.create.topics.enable can be
+   * off, and Produce never creates a topic), and never mistake a topic they cannot see yet for
+   * an empty one.
+   */
+  async requireTopics(topics: readonly string[]): Promise<Map<string, number>> {
+    const counts = new Map<string, number>();
+    for (const topic of topics) {
+      let count: number;
+      try {
+        count = (await this.partitions(topic)).length;
+      } catch (error) {
+        // kafkajs refuses to target a topic the Metadata answer does not have.
+        if ((error as { type?: unknown }).type !== "UNKNOWN_TOPIC_OR_PARTITION") throw error;
+        count = 0;
+      }
+      if (count === 0) throw new MissingTopicError(topic);
+      counts.set(topic, count);
+    }
+    return counts;
   }
 
   /** Returns the low and high watermark of every partition of `topic`. */

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { withBroker } from "@trading/testing/with-broker";
 import { createKafka } from "./kafka.ts";
-import { PartitionReader } from "./partition_reader.ts";
+import { MissingTopicError, PartitionReader } from "./partition_reader.ts";
 import { partitionForKey } from "./partition_for_key.ts";
 
 Deno.test("PartitionReader reads ranges, offsets and offsets by time without a group", async () => {
@@ -98,6 +98,25 @@ Deno.test("PartitionReader reads committed transactions only: aborted records an
     } finally {
       await open.abort();
       await producer.disconnect();
+      await reader.close();
+    }
+  });
+});
+
+Deno.test("PartitionReader.requireTopics() counts the partitions of existing topics and names a missing one without creating it", async () => {
+  // Auto-creation on, as Kafka's default: the check must not be what creates the topic.
+  const options = { autoCreateTopics: true, createTopics: [{ name: "here", partitions: 2 }] };
+  await withBroker(options, async (broker) => {
+    const kafka = createKafka({ clientId: "reader-test", brokers: [broker.address] });
+    const reader = await PartitionReader.connect(kafka);
+    try {
+      assert.deepEqual([...await reader.requireTopics(["here"])], [["here", 2]]);
+      await assert.rejects(
+        reader.requireTopics(["here", "absent"]),
+        (error) => error instanceof MissingTopicError && error.topic === "absent",
+      );
+      assert.equal(broker.topics.has("absent"), false);
+    } finally {
       await reader.close();
     }
   });
