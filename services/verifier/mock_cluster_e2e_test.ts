@@ -3,11 +3,12 @@
  * cluster (brokers 1..3 on ephemeral ports, partition leaders spread over them, and a
  * controller id it does not list), started by the test with the pipeline's topics. The
  * supervisor runs with `KAFKA_BROKERS` set to it (no embedded broker). While the feed runs,
- * every partition's leader moves to the next broker; then the verifier must find every
- * command with exactly one event.
+ * every partition's leader moves to the next broker, and then one broker is taken down (its
+ * connections closed, new ones refused) for a few seconds and brought up again; then the
+ * verifier must find every command with exactly one event.
  *
- * Quick mode: one 10 s phase with one round of leader moves; `TEST_MODE=long`: 60 s with a
- * round every 10 s.
+ * Quick mode: one 10 s phase with one round of leader moves and one broker down for 3 s;
+ * `TEST_MODE=long`: 60 s with a round every 10 s, each taking the next broker down.
  */
 import assert from "node:assert/strict";
 import { createKafka, TOPIC_PARTITIONS } from "@trading/shared/kafka";
@@ -19,10 +20,38 @@ import { verifyPipeline } from "./verify_pipeline.ts";
 
 const PHASE_MS = (longMode() ? 60 : 10) * 1000;
 const MOVE_EVERY_MS = 10_000;
+/** How long a broker stays down in each round: below the 6 s session timeout of the groups. */
+const DOWN_MS = 3000;
+
+/** True when a broker at `address` refuses a new connection, or closes it before any byte. */
+async function refusesConnections(address: string): Promise<boolean> {
+  const [hostname, port] = address.split(":");
+  let conn: Deno.TcpConn;
+  try {
+    conn = await Deno.connect({ hostname: hostname!, port: Number(port) });
+  } catch (error) {
+    if (error instanceof Deno.errors.ConnectionRefused) return true;
+    throw error;
+  }
+  try {
+    // A live broker never speaks first, so only a close ends this read; it is bounded.
+    const read = conn.read(new Uint8Array(1));
+    const timeout = sleep(5000).then(() => "open" as const);
+    return (await Promise.race([read, timeout])) === null;
+  } catch {
+    return true; // reset by the peer
+  } finally {
+    try {
+      conn.close();
+    } catch {
+      // already closed
+    }
+  }
+}
 
 Deno.test({
   name:
-    "pipeline on librdkafka's 3-broker mock cluster gives every command exactly one event while partition leaders move",
+    "pipeline on librdkafka's 3-broker mock cluster gives every command exactly one event while partition leaders move and a broker goes down and up",
   sanitizeOps: false, // grpc-js keeps timers of its own after close
   sanitizeResources: false,
   async fn() {
@@ -57,6 +86,8 @@ Deno.test({
       await pipeline.resume();
       const started = Date.now();
       let round = 0;
+      const brokersDown: number[] = [];
+      const refusedWhileDown: boolean[] = [];
       while (Date.now() - started < PHASE_MS) {
         await sleep(Math.min(MOVE_EVERY_MS / 2, PHASE_MS / 2));
         round++;
@@ -66,10 +97,22 @@ Deno.test({
             await cluster.moveLeader(topic, partition, ((current - 1 + round) % 3) + 1);
           }
         }
-        await sleep(Math.min(MOVE_EVERY_MS / 2, PHASE_MS / 2));
+        // The mock does not fail over: the down broker's partitions (and any group or
+        // transaction coordinator on it) are unavailable until it is up again.
+        const down = ((round - 1) % 3) + 1;
+        await cluster.setBrokerUp(down, false);
+        brokersDown.push(down);
+        refusedWhileDown.push(await refusesConnections(cluster.bootstrap.split(",")[down - 1]!));
+        await sleep(DOWN_MS);
+        await cluster.setBrokerUp(down, true);
+        await sleep(Math.max(0, Math.min(MOVE_EVERY_MS / 2, PHASE_MS / 2) - DOWN_MS));
       }
       const after = await leaders();
       assert.notDeepEqual([...after], [...before], "the leaders moved");
+      assert.ok(
+        refusedWhileDown.length > 0 && refusedWhileDown.every((refused) => refused),
+        `each down broker refused a new connection: ${JSON.stringify(refusedWhileDown)}`,
+      );
       await pipeline.pause();
       const report = await verifyPipeline({
         kafka,
@@ -77,7 +120,8 @@ Deno.test({
         quietMs: 1500,
         lostQuietMs: 30_000,
       });
-      const summary = `mock cluster, ${round} leader move rounds: ${report.uniqueCommands} ` +
+      const summary = `mock cluster, ${round} leader move rounds, brokers ${brokersDown} down ` +
+        `for ${DOWN_MS} ms each: ${report.uniqueCommands} ` +
         `orders, ${report.duplicates} duplicates ${JSON.stringify(report.duplicateIds)}, ` +
         `${report.lost} lost ${JSON.stringify(report.lostIds)}`;
       console.log(summary);
