@@ -100,6 +100,7 @@ export function main(args: string[]): number {
             `(${report.crashesBeforeSync} between early send and fsync), ` +
             `${report.commitsBeforeLeaderSync} commits before the leader's fsync, ` +
             `partitions ${report.partitions}, transfers ${report.transfers}, membership changes ${report.confChanges}, snapshots installed ${report.snapshotsInstalled}, ` +
+            `leaders forgotten on a closed connection ${report.leadersForgotten}, ` +
             `${report.messages} messages, ops ${report.operations.ok} ok + ${report.operations.unknown} unknown, ` +
             `converged ${report.convergedAfterMs} ms after healing`,
         );

@@ -68,6 +68,8 @@ export interface SimulationReport {
    */
   readonly commitsBeforeLeaderSync: number;
   readonly snapshotsInstalled: number;
+  /** Followers that forgot their leader when their connection to it closed (NodeLoop.peerGone). */
+  readonly leadersForgotten: number;
   readonly messages: number;
   readonly operations: { readonly total: number; readonly ok: number; readonly unknown: number };
   /** Virtual ms from healing everything to a converged cluster. */
@@ -211,6 +213,7 @@ export class Simulation {
   #transfers = 0;
   #messages = 0;
   #snapshotsInstalled = 0;
+  #leadersForgotten = 0;
   #confChanges = 0;
 
   // Membership changes.
@@ -364,6 +367,7 @@ export class Simulation {
       crashesBeforeSync: this.#crashesBeforeSync,
       commitsBeforeLeaderSync: this.#commitsBeforeLeaderSync,
       snapshotsInstalled: this.#snapshotsInstalled,
+      leadersForgotten: this.#leadersForgotten,
       messages: this.#messages,
       operations: { total: history.length, ok: history.length - unknown, unknown },
       convergedAfterMs: Math.round(convergedAt - healedAt),
@@ -590,6 +594,9 @@ export class Simulation {
           ? "noop"
           : `${outcome.result}:${outcome.index}:${outcome.outcome.status}:${outcome.outcome.reason}`;
         this.#checker.entryApplied(id, entry, result);
+      },
+      leaderGone: () => {
+        this.#leadersForgotten++;
       },
       snapshotInstalled: (snapshot) => {
         this.#snapshotsInstalled++;
