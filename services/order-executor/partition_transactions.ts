@@ -32,13 +32,12 @@ export interface PartitionTransactionsOptions {
   log: Logger;
 }
 
-/** The error types with which a broker refuses a producer that a newer one fenced. */
-const FENCED_TYPES = new Set([
-  "INVALID_PRODUCER_EPOCH",
-  "PRODUCER_FENCED",
-  "INVALID_PRODUCER_ID_MAPPING",
-  "TRANSACTIONAL_ID_AUTHORIZATION_FAILED",
-]);
+/**
+ * The error types with which a broker refuses a producer that a newer one fenced. Others (an
+ * authorization failure, an expired producer id mapping) are failures like any: the chunk is
+ * read again, and the producer is replaced if it cannot abort.
+ */
+const FENCED_TYPES = new Set(["INVALID_PRODUCER_EPOCH", "PRODUCER_FENCED"]);
 
 /**
  * Thrown by {@linkcode PartitionTransactions.run} for a partition whose producer was fenced:
