@@ -186,6 +186,7 @@ export class OrderExecutor {
       reader: parts.relayReader,
       topic: TOPICS.events,
       log: options.log,
+      onFoundPublished: (count) => eventsFoundPublished.inc(count),
     });
     this.#dlq = new DeadLetterQueue(parts.producer, "order-executor");
     if (options.transactions) {
@@ -539,7 +540,7 @@ export class OrderExecutor {
           topics: [{ topic: batch.topic, partitions: [{ partition, offset }] }],
         });
       started = performance.now();
-      const { sent, alreadyPublished } = await this.#relay.publish(
+      const { sent } = await this.#relay.publish(
         rows.map((r) => r.orderId),
         async () => {
           // Synchronously from this check to the request: kafkajs puts its current
@@ -554,7 +555,6 @@ export class OrderExecutor {
       );
       stage("publish", started);
       eventsPublished.inc(sent);
-      eventsFoundPublished.inc(alreadyPublished);
       if (!current()) return;
       started = performance.now();
       await commit(String(Number(chunk.lastOffset) + 1));
@@ -603,7 +603,7 @@ export class OrderExecutor {
     try {
       await this.#transactions!.run(partition, async (transaction: Transaction) => {
         await new DeadLetterQueue(transaction, "order-executor").send(dead);
-        const { sent, alreadyPublished } = await this.#relay.publish(
+        const { sent } = await this.#relay.publish(
           rows.map((r) => r.orderId),
           () => {
             if (!current()) throw new FencedError(partition);
@@ -626,7 +626,6 @@ export class OrderExecutor {
           },
         );
         eventsPublished.inc(sent);
-        eventsFoundPublished.inc(alreadyPublished);
       });
     } catch (error) {
       // Whether the transaction's records are visible is settled by reading the tail again.

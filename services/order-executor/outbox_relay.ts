@@ -50,6 +50,12 @@ export interface OutboxRelayOptions {
   log: Logger;
   /** Allowed clock difference between the ingestor's host and the broker's, ms. Default 5000. */
   clockMarginMs?: number;
+  /**
+   * Called with the number of pending rows a publish found already published (and settled as
+   * `seen`) as soon as they are settled, so that they are counted even when the send or the
+   * transaction after it fails (the rows stay settled; a retry finds nothing pending).
+   */
+  onFoundPublished?: (count: number) => void;
 }
 
 /**
@@ -89,7 +95,7 @@ export class OutboxRelay {
   #pruning: Promise<number> | undefined;
 
   constructor(options: OutboxRelayOptions) {
-    this.#o = { clockMarginMs: 5000, ...options };
+    this.#o = { clockMarginMs: 5000, onFoundPublished: () => {}, ...options };
   }
 
   /** The offset range of `partition` the relay has read or written, for tests and logs. */
@@ -240,7 +246,10 @@ export class OutboxRelay {
     for (const [partition, sinceMs] of since) {
       alreadyPublished += await this.#catchUp(partition, sinceMs);
     }
-    if (alreadyPublished > 0) rows = outbox.pending(ids);
+    if (alreadyPublished > 0) {
+      this.#o.onFoundPublished(alreadyPublished);
+      rows = outbox.pending(ids);
+    }
     if (rows.length === 0) {
       await transaction?.commit();
       return { sent: 0, alreadyPublished };
