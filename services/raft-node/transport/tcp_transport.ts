@@ -5,8 +5,8 @@
  * framing in JavaScript cost latency on every message. It keeps what the gRPC transport does:
  *
  * - One-way, pipelined: a message is written without waiting for anything back (responses
- *   come on the peer's own connection to us), in order; the messages of one turn of the
- *   event loop go out in one socket write.
+ *   come on the peer's own connection to us), in order; the messages of one `send` go out in
+ *   one socket write, before `send` returns.
  * - A peer that is down: its connection is re-dialled with backoff; what is sent meanwhile is
  *   dropped and counted (Raft retransmits). What waits to be written is bounded
  *   ({@linkcode MAX_QUEUED_BYTES}): a stalled peer drops the newest messages.
@@ -116,6 +116,8 @@ export class TcpTransport {
   #configured = new Map<string, string>();
   #learned = new Map<string, string>();
   #senders = new Map<string, PeerConnection>();
+  /** Senders with messages queued by the current send(), written at its end. */
+  #unflushed = new Set<PeerConnection>();
   #inbound = new Set<Deno.TcpConn>();
   #delayed = new Set<ReturnType<typeof setTimeout>>();
   #closed = false;
@@ -298,6 +300,10 @@ export class TcpTransport {
    */
   send(messages: readonly Message[]): void {
     for (const message of messages) this.#sendOne(message);
+    // Now, not in a microtask: the loop's early AppendEntries must be on the wire before it
+    // goes on to its synchronous write and fsync (a Deno socket write starts at once).
+    for (const sender of this.#unflushed) sender.flush();
+    this.#unflushed.clear();
   }
 
   #sendOne(message: Message): void {
@@ -311,6 +317,8 @@ export class TcpTransport {
       const timer = setTimeout(() => {
         this.#delayed.delete(timer);
         this.#deliverOut(message);
+        for (const sender of this.#unflushed) sender.flush();
+        this.#unflushed.clear();
       }, decision.delayMs);
       this.#delayed.add(timer);
       return;
@@ -324,6 +332,7 @@ export class TcpTransport {
     if (!sender) return this.#drop("no-address");
     const result = sender.send(message);
     if (result === "sent") {
+      this.#unflushed.add(sender);
       this.counters.sent.set(message.type, (this.counters.sent.get(message.type) ?? 0) + 1);
     } else {
       this.#drop(result);
@@ -401,7 +410,7 @@ type SendResult = "sent" | "unreachable" | "backpressure";
 /**
  * Our connection to one peer: dialled at once, re-dialled with backoff when it closes. The
  * hello and the messages sent while it connects wait in the queue, so nothing waits for the
- * connection but the first bytes; the queue is written in one write per turn.
+ * connection but the first bytes; each batch is written in one write.
  */
 class PeerConnection {
   readonly peer: string;
@@ -414,7 +423,6 @@ class PeerConnection {
   #queue: Uint8Array[] = [];
   #queuedBytes = 0;
   #writing = false;
-  #flushScheduled = false;
   #openedAt = 0;
   #attempt = 0;
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
@@ -495,18 +503,17 @@ class PeerConnection {
     if (this.#queuedBytes + frame.byteLength > this.#maxQueuedBytes) return "backpressure";
     this.#queue.push(frame);
     this.#queuedBytes += frame.byteLength;
-    if (!this.#flushScheduled && !this.#writing && this.#conn !== undefined) {
-      // The rest of this turn's messages join this write.
-      this.#flushScheduled = true;
-      queueMicrotask(() => {
-        this.#flushScheduled = false;
-        this.#flush();
-      });
-    }
     return "sent";
   }
 
-  /** Writes what is queued, one write per batch, until the queue is empty. */
+  /**
+   * Writes what is queued (the caller's batch in one write), then whatever queued meanwhile,
+   * until the queue is empty; waits for the connection when it is not up yet.
+   */
+  flush(): void {
+    this.#flush();
+  }
+
   async #flush(): Promise<void> {
     const conn = this.#conn;
     if (this.#writing || conn === undefined) return;
