@@ -112,6 +112,27 @@ function brokerProblem(state: BrokerState, name: string): Answer | undefined {
 }
 
 /** Every config of a topic as DescribeConfigs reports it (every field given). */
+/** A writable config as DescribeConfigs reports it: its value is its first synonym's. */
+function writableConfig(
+  name: string,
+  configType: number,
+  synonyms: DescribedConfig["synonyms"],
+  includeSynonyms: boolean,
+): Required<DescribedConfig> {
+  const chosen = synonyms[0]!;
+  return {
+    name,
+    value: chosen.value,
+    readOnly: false,
+    isDefault: chosen.source === ConfigSource.DEFAULT_CONFIG,
+    configSource: chosen.source,
+    isSensitive: false,
+    synonyms: includeSynonyms ? synonyms : [],
+    configType,
+    documentation: null,
+  };
+}
+
 export function describeTopicConfigs(
   state: BrokerState,
   topic: string,
@@ -139,18 +160,7 @@ export function describeTopicConfigs(
       value: def.defaultValue,
       source: ConfigSource.DEFAULT_CONFIG,
     });
-    const chosen = synonyms[0]!;
-    return {
-      name,
-      value: chosen.value,
-      readOnly: false,
-      isDefault: chosen.source === ConfigSource.DEFAULT_CONFIG,
-      configSource: chosen.source,
-      isSensitive: false,
-      synonyms: includeSynonyms ? synonyms : [],
-      configType: def.type,
-      documentation: null,
-    };
+    return writableConfig(name, def.type, synonyms, includeSynonyms);
   });
 }
 
@@ -204,18 +214,7 @@ function describeBrokerConfigs(
   }));
   const dynamic = Object.entries(BROKER_CONFIGS).map(([name, def]) => {
     const synonyms = brokerConfigSynonyms(state, name);
-    const chosen = synonyms[0]!;
-    return {
-      name,
-      value: chosen.value,
-      readOnly: false,
-      isDefault: chosen.source === ConfigSource.DEFAULT_CONFIG,
-      configSource: chosen.source,
-      isSensitive: false,
-      synonyms: includeSynonyms ? synonyms : [],
-      configType: def.type,
-      documentation: null,
-    };
+    return writableConfig(name, def.type, synonyms, includeSynonyms);
   });
   return [...readOnly, ...dynamic];
 }
