@@ -29,7 +29,7 @@ import { GroupConsumer } from "@trading/shared/group-consumer";
 import { createIdempotentProducer, TOPICS, undecodableBatchError } from "@trading/shared/kafka";
 import { counter, histogram } from "@trading/shared/metrics";
 import type { Logger } from "@trading/shared/log";
-import { errorMessage } from "@trading/shared/retry";
+import { errorMessage, sleep } from "@trading/shared/retry";
 import { PartitionReader } from "@trading/shared/partition-reader";
 import { partitionForKey } from "@trading/shared/partition-for-key";
 import { decodeCommand } from "@trading/shared/command-schema";
@@ -344,7 +344,7 @@ export class OrderExecutor {
     if (this.#transactions?.fenced(partition)) {
       // Fenced by the broker: another executor owns the partition. Wait for the group to
       // rejoin (the next heartbeat says so) instead of reading the chunk again and again.
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      await sleep(500);
       return;
     }
     for (let i = 0; i < batch.messages.length; i += this.#o.chunkSize) {
