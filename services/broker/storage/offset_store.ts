@@ -9,9 +9,9 @@
  */
 import { join } from "node:path";
 import { getLogger } from "@trading/shared/log";
-import { crc32c } from "../protocol/crc32c.ts";
 import type { Flusher, Syncable } from "./flusher.ts";
 import { writeFileDurably } from "./durable_file.ts";
+import { encodeJsonRecord, replayJsonRecords } from "./json_record_file.ts";
 import { writeAll } from "./segment.ts";
 
 const log = getLogger(["broker", "storage"]);
@@ -37,8 +37,6 @@ interface OffsetRecord {
 }
 
 const FILE_NAME = "group_offsets.log";
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 /** The broker's store of committed group offsets. */
 export class OffsetStore implements Syncable {
@@ -69,48 +67,11 @@ export class OffsetStore implements Syncable {
     return store;
   }
 
-  private async replay(): Promise<number> {
-    let bytes: Uint8Array;
-    try {
-      bytes = await Deno.readFile(this.path);
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return 0;
-      throw error;
-    }
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    let position = 0;
-    let records = 0;
-    while (position + 8 <= bytes.length) {
-      const length = view.getUint32(position);
-      const end = position + 8 + length;
-      if (end > bytes.length || crc32c(bytes, position + 8, end) !== view.getUint32(position + 4)) {
-        break;
-      }
-      try {
-        this.apply(JSON.parse(decoder.decode(bytes.subarray(position + 8, end))) as OffsetRecord);
-      } catch {
-        break;
-      }
-      records++;
-      position = end;
-    }
-    if (position < bytes.length) {
-      log.warn(
-        "Truncated group offsets file at byte {position} of {size}: torn or corrupt record",
-        {
-          position,
-          size: bytes.length,
-        },
-      );
-      const file = await Deno.open(this.path, { write: true });
-      try {
-        await file.truncate(position);
-        await file.syncData();
-      } finally {
-        file.close();
-      }
-    }
-    return records;
+  private replay(): Promise<number> {
+    return replayJsonRecords<OffsetRecord>(this.path, (r) => this.apply(r), {
+      log,
+      what: "group offsets",
+    });
   }
 
   private apply(r: OffsetRecord): void {
@@ -139,7 +100,7 @@ export class OffsetStore implements Syncable {
       for (const [key, c] of offsets) {
         const [t, p] = key.split("\u0000") as [string, string];
         parts.push(
-          encodeRecord({
+          encodeJsonRecord({
             g,
             t,
             p: Number(p),
@@ -231,7 +192,7 @@ export class OffsetStore implements Syncable {
     if (records.length === 0) return Promise.resolve();
     const parts = records.map((record) => {
       this.apply(record);
-      return encodeRecord(record);
+      return encodeJsonRecord(record);
     });
     const seq = ++this.written;
     const bytes = parts.length === 1 ? parts[0]! : concatAll(parts);
@@ -290,16 +251,6 @@ export class OffsetStore implements Syncable {
     this.file?.close();
     this.file = undefined;
   }
-}
-
-function encodeRecord(record: OffsetRecord): Uint8Array {
-  const payload = encoder.encode(JSON.stringify(record));
-  const out = new Uint8Array(8 + payload.length);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, payload.length);
-  out.set(payload, 8);
-  view.setUint32(4, crc32c(out, 8, out.length));
-  return out;
 }
 
 function concatAll(parts: Uint8Array[]): Uint8Array {

@@ -10,8 +10,8 @@
  */
 import { join } from "node:path";
 import { getLogger } from "@trading/shared/log";
-import { crc32c } from "../protocol/crc32c.ts";
 import { writeFileDurably } from "../storage/durable_file.ts";
+import { encodeJsonRecord, replayJsonRecords } from "../storage/json_record_file.ts";
 import { writeAll } from "../storage/segment.ts";
 
 const log = getLogger(["broker", "transactions"]);
@@ -55,8 +55,6 @@ export interface TransactionMetadata {
 }
 
 const FILE_NAME = "transactions.log";
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 /** The coordinator's durable log of transaction metadata. */
 export class TransactionLog {
@@ -82,51 +80,16 @@ export class TransactionLog {
     { transactions: Map<string, TransactionMetadata>; records: number }
   > {
     const transactions = new Map<string, TransactionMetadata>();
-    let bytes: Uint8Array;
-    try {
-      bytes = await Deno.readFile(this.path);
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return { transactions, records: 0 };
-      throw error;
-    }
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    let position = 0;
-    let records = 0;
-    while (position + 8 <= bytes.length) {
-      const length = view.getUint32(position);
-      const end = position + 8 + length;
-      if (end > bytes.length || crc32c(bytes, position + 8, end) !== view.getUint32(position + 4)) {
-        break;
-      }
-      try {
-        const meta = JSON.parse(
-          decoder.decode(bytes.subarray(position + 8, end)),
-        ) as TransactionMetadata;
-        transactions.set(meta.transactionalId, meta);
-      } catch {
-        break;
-      }
-      records++;
-      position = end;
-    }
-    if (position < bytes.length) {
-      log.warn("Truncated the transaction log at byte {position} of {size}: torn record", {
-        position,
-        size: bytes.length,
-      });
-      const file = await Deno.open(this.path, { write: true });
-      try {
-        await file.truncate(position);
-        await file.syncData();
-      } finally {
-        file.close();
-      }
-    }
+    const records = await replayJsonRecords<TransactionMetadata>(
+      this.path,
+      (meta) => transactions.set(meta.transactionalId, meta),
+      { log, what: "transaction log" },
+    );
     return { transactions, records };
   }
 
   private async compact(transactions: Map<string, TransactionMetadata>): Promise<void> {
-    await writeFileDurably(this.path, [...transactions.values()].map(encodeRecord));
+    await writeFileDurably(this.path, [...transactions.values()].map(encodeJsonRecord));
     log.info("Compacted the transaction log to {records} records", {
       records: transactions.size,
     });
@@ -135,7 +98,7 @@ export class TransactionLog {
   /** Appends `meta` and resolves once it is fsynced; rejects on a storage failure. */
   append(meta: TransactionMetadata): Promise<void> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
-    const bytes = encodeRecord(meta);
+    const bytes = encodeJsonRecord(meta);
     const done = this.writing.then(async () => {
       if (this.failure !== undefined) throw this.failure;
       if (this.file === undefined) throw new Error("Transaction log is closed");
@@ -161,14 +124,4 @@ export class TransactionLog {
     this.file?.close();
     this.file = undefined;
   }
-}
-
-function encodeRecord(meta: TransactionMetadata): Uint8Array {
-  const payload = encoder.encode(JSON.stringify(meta));
-  const out = new Uint8Array(8 + payload.length);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, payload.length);
-  out.set(payload, 8);
-  view.setUint32(4, crc32c(out, 8, out.length));
-  return out;
 }
