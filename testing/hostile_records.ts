@@ -7,6 +7,10 @@
  */
 import * as M from "@trading/broker/protocol";
 import { buildRecordBatch, type RecordInput } from "@trading/broker/record-batch";
+import assert from "node:assert/strict";
+import { DLQ_HEADERS } from "@trading/shared/dead-letter-queue";
+import { TOPICS } from "@trading/shared/kafka";
+import { PartitionReader, type PartitionRecord } from "@trading/shared/partition-reader";
 import { RawKafkaClient } from "./raw_kafka_client.ts";
 
 /** Bytes over the consumers' decompression cap (shared/kafka/kafkajs_batch_guard.ts, 64 MiB). */
@@ -137,4 +141,54 @@ export async function writeHostileBatches(
     client.close();
   }
   return written;
+}
+
+/** A record of a written batch that the consumer must dead-letter, and where it landed. */
+export type ExpectedDeadLetter = Exclude<HostileBatch["expect"][number], "use"> & {
+  batch: WrittenBatch;
+  offset: number;
+};
+
+/** How many of the `written` records the consumer must use, and which it must dead-letter. */
+export function expectedOutcomes(
+  written: readonly WrittenBatch[],
+): { used: number; dead: ExpectedDeadLetter[] } {
+  return {
+    used: written.flatMap((b) => b.expect).filter((e) => e === "use").length,
+    dead: written.flatMap((b) =>
+      b.expect.flatMap((e, i) => e === "use" ? [] : [{ ...e, batch: b, offset: b.baseOffset + i }])
+    ),
+  };
+}
+
+/**
+ * Reads all of `orders.dlq` and asserts that it holds exactly one letter for every record of
+ * `dead` (written to `topic`, partition 0), from `service`, with the expected reason and
+ * detail, and without the value where it was too large to copy. Returns the letters.
+ */
+export async function assertDeadLetters(
+  reader: PartitionReader,
+  { topic, dead, service }: { topic: string; dead: readonly ExpectedDeadLetter[]; service: string },
+): Promise<PartitionRecord[]> {
+  const letters: PartitionRecord[] = [];
+  for (const { partition, low, high } of await reader.offsets(TOPICS.dlq)) {
+    await reader.readRange(TOPICS.dlq, partition, low, high, (r) => letters.push(r));
+  }
+  assert.equal(letters.length, dead.length);
+  for (const expected of dead) {
+    const letter = letters.find((l) =>
+      l.headers[DLQ_HEADERS.topic] === topic &&
+      l.headers[DLQ_HEADERS.partition] === "0" &&
+      Number(l.headers[DLQ_HEADERS.offset]) === expected.offset
+    );
+    assert.ok(letter, `a dead letter for ${expected.batch.name} at ${expected.offset}`);
+    assert.equal(letter.headers[DLQ_HEADERS.reason], expected.reason, expected.batch.name);
+    assert.match(letter.headers[DLQ_HEADERS.detail]!, expected.detail, expected.batch.name);
+    assert.equal(letter.headers[DLQ_HEADERS.service], service);
+    if (expected.valueCopied === false) {
+      assert.equal(letter.value, null);
+      assert.ok(Number(letter.headers[DLQ_HEADERS.valueBytes]) > 1024 * 1024);
+    }
+  }
+  return letters;
 }

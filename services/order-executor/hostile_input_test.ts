@@ -12,10 +12,14 @@ import { OrderCommand, Side, Tick } from "@trading/proto";
 import { startBroker } from "@trading/broker";
 import { RaftCluster } from "@trading/testing/raft-cluster";
 import { createKafka, TOPICS } from "@trading/shared/kafka";
-import { DLQ_HEADERS } from "@trading/shared/dead-letter-queue";
-import { PartitionReader, type PartitionRecord } from "@trading/shared/partition-reader";
+import { PartitionReader } from "@trading/shared/partition-reader";
 import { freePort, RoleProcess, tempDir, waitFor } from "@trading/testing";
-import { hostileBatches, writeHostileBatches } from "@trading/testing/hostile-records";
+import {
+  assertDeadLetters,
+  expectedOutcomes,
+  hostileBatches,
+  writeHostileBatches,
+} from "@trading/testing/hostile-records";
 import { verifyPipeline } from "@trading/verifier/verify-pipeline";
 
 const TOPIC_LIST = Object.values(TOPICS).map((name) => ({ name, partitions: 3 }));
@@ -81,12 +85,7 @@ Deno.test({
         0,
         hostileBatches(command, invalidCommand, "command"),
       );
-      const used = written.flatMap((b) => b.expect).filter((e) => e === "use").length;
-      const dead = written.flatMap((b) =>
-        b.expect.flatMap((e, i) =>
-          e === "use" ? [] : [{ ...e, batch: b, offset: b.baseOffset + i }]
-        )
-      );
+      const { used, dead } = expectedOutcomes(written);
       executor = RoleProcess.spawn("order-executor", {
         KAFKA_BROKERS: broker.address,
         RAFT_NODE_GRPC_ADDR: raft.addresses.join(","),
@@ -106,23 +105,7 @@ Deno.test({
       });
       await running.ready();
 
-      const letters: PartitionRecord[] = [];
-      for (const { partition, low, high } of await reader.offsets(TOPICS.dlq)) {
-        await reader.readRange(TOPICS.dlq, partition, low, high, (r) => letters.push(r));
-      }
-      assert.equal(letters.length, dead.length);
-      for (const expected of dead) {
-        const letter = letters.find((l) =>
-          l.headers[DLQ_HEADERS.topic] === TOPICS.commands &&
-          l.headers[DLQ_HEADERS.partition] === "0" &&
-          Number(l.headers[DLQ_HEADERS.offset]) === expected.offset
-        );
-        assert.ok(letter, `a dead letter for ${expected.batch.name} at ${expected.offset}`);
-        assert.equal(letter.headers[DLQ_HEADERS.reason], expected.reason, expected.batch.name);
-        assert.match(letter.headers[DLQ_HEADERS.detail]!, expected.detail, expected.batch.name);
-        assert.equal(letter.headers[DLQ_HEADERS.service], "order-executor");
-        if (expected.valueCopied === false) assert.equal(letter.value, null);
-      }
+      await assertDeadLetters(reader, { topic: TOPICS.commands, dead, service: "order-executor" });
       assert.equal(exited, false, "the order-executor never stopped");
 
       // The verifier reads the same hostile topics: every valid command has its event.

@@ -9,10 +9,14 @@ import { join } from "node:path";
 import { Tick } from "@trading/proto";
 import { startBroker } from "@trading/broker";
 import { createKafka, TOPICS } from "@trading/shared/kafka";
-import { DLQ_HEADERS } from "@trading/shared/dead-letter-queue";
-import { PartitionReader, type PartitionRecord } from "@trading/shared/partition-reader";
+import { PartitionReader } from "@trading/shared/partition-reader";
 import { freePort, RoleProcess, tempDir, waitFor } from "@trading/testing";
-import { hostileBatches, writeHostileBatches } from "@trading/testing/hostile-records";
+import {
+  assertDeadLetters,
+  expectedOutcomes,
+  hostileBatches,
+  writeHostileBatches,
+} from "@trading/testing/hostile-records";
 
 const TOPIC_LIST = Object.values(TOPICS).map((name) => ({ name, partitions: 3 }));
 
@@ -54,12 +58,7 @@ Deno.test({
         0,
         hostileBatches(tick, invalid, "tick"),
       );
-      const used = written.flatMap((b) => b.expect).filter((e) => e === "use").length;
-      const dead = written.flatMap((b) =>
-        b.expect.flatMap((e, i) =>
-          e === "use" ? [] : [{ ...e, batch: b, offset: b.baseOffset + i }]
-        )
-      );
+      const { used, dead } = expectedOutcomes(written);
       processor = RoleProcess.spawn("stream-processor", {
         KAFKA_BROKERS: broker.address,
         STREAM_PROCESSOR_DATA_DIR: join(dir.path, "processor"),
@@ -75,26 +74,7 @@ Deno.test({
           await running.metric('dead_letters_total{topic="market.ticks"') === dead.length;
       }, { timeoutMs: 60_000, intervalMs: 250 });
 
-      const letters: PartitionRecord[] = [];
-      for (const { partition, low, high } of await reader.offsets(TOPICS.dlq)) {
-        await reader.readRange(TOPICS.dlq, partition, low, high, (r) => letters.push(r));
-      }
-      assert.equal(letters.length, dead.length);
-      for (const expected of dead) {
-        const letter = letters.find((l) =>
-          l.headers[DLQ_HEADERS.topic] === TOPICS.ticks &&
-          l.headers[DLQ_HEADERS.partition] === "0" &&
-          Number(l.headers[DLQ_HEADERS.offset]) === expected.offset
-        );
-        assert.ok(letter, `a dead letter for ${expected.batch.name} at ${expected.offset}`);
-        assert.equal(letter.headers[DLQ_HEADERS.reason], expected.reason, expected.batch.name);
-        assert.match(letter.headers[DLQ_HEADERS.detail]!, expected.detail, expected.batch.name);
-        assert.equal(letter.headers[DLQ_HEADERS.service], "stream-processor");
-        if (expected.valueCopied === false) {
-          assert.equal(letter.value, null);
-          assert.ok(Number(letter.headers[DLQ_HEADERS.valueBytes]) > 1024 * 1024);
-        }
-      }
+      await assertDeadLetters(reader, { topic: TOPICS.ticks, dead, service: "stream-processor" });
       for (const [reason, count] of [["undecodable", 6], ["invalid", 1]] as const) {
         assert.equal(
           await running.metric(`dead_letters_total{topic="market.ticks",reason="${reason}"`),
