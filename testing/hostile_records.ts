@@ -5,7 +5,6 @@
  *
  * @module
  */
-import * as M from "@trading/broker/protocol";
 import { buildRecordBatch, type RecordInput } from "@trading/broker/record-batch";
 import assert from "node:assert/strict";
 import { DLQ_HEADERS } from "@trading/shared/dead-letter-queue";
@@ -121,13 +120,7 @@ export async function writeHostileBatches(
   const written: WrittenBatch[] = [];
   try {
     for (const batch of batches) {
-      const response = await client.request(M.produce, 8, {
-        transactionalId: null,
-        acks: -1,
-        timeoutMs: 10_000,
-        topics: [{ name: topic, partitions: [{ index: partition, records: batch.batch }] }],
-      });
-      const result = response.responses[0]!.partitions[0]!;
+      const result = await client.produce(topic, partition, batch.batch);
       if (result.errorCode !== 0) {
         throw new Error(
           `The broker refused ${batch.name}: error ${result.errorCode} ${

@@ -13,6 +13,7 @@ import {
   type Decoded,
   decodeMessage,
   encodeMessage,
+  produce,
   Reader,
   Writer,
 } from "@trading/broker/protocol";
@@ -31,6 +32,11 @@ export type RequestBody<A extends ApiSpec> = Sparse<Decoded<A["request"]>>;
 
 /** The decoded response body of `A`. */
 export type ResponseBody<A extends ApiSpec> = Decoded<A["response"]>;
+
+/** One partition's answer to a Produce. */
+export type ProducePartitionAnswer = ResponseBody<
+  typeof produce
+>["responses"][number]["partitions"][number];
 
 /** One connection speaking the Kafka protocol. */
 export class RawKafkaClient {
@@ -138,6 +144,29 @@ export class RawKafkaClient {
       );
     }
     return decoded.body;
+  }
+
+  /**
+   * Produces one record batch to `topic`/`partition` (non-transactional; by default v8,
+   * acks=-1) and returns the partition's answer; the caller checks its error code.
+   */
+  async produce(
+    topic: string,
+    partition: number,
+    records: Uint8Array,
+    { version = 8, acks = -1, timeoutMs = 10_000 }: {
+      version?: number;
+      acks?: number;
+      timeoutMs?: number;
+    } = {},
+  ): Promise<ProducePartitionAnswer> {
+    const response = await this.request(produce, version, {
+      transactionalId: null,
+      acks,
+      timeoutMs,
+      topics: [{ name: topic, partitions: [{ index: partition, records }] }],
+    });
+    return response.responses[0]!.partitions[0]!;
   }
 
   /** Closes the connection. */

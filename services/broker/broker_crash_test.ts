@@ -9,7 +9,7 @@ import { freePorts, tempDir } from "@trading/testing";
 import { RoleProcess } from "@trading/testing";
 import * as M from "./protocol/messages.ts";
 import { buildRecordBatch, decodeRecords } from "./protocol/record_batch.ts";
-import { RawKafkaClient, type ResponseBody } from "@trading/testing/raw-kafka-client";
+import { type ProducePartitionAnswer, RawKafkaClient } from "@trading/testing/raw-kafka-client";
 import { startBroker } from "./broker.ts";
 
 const encoder = new TextEncoder();
@@ -27,24 +27,17 @@ async function produceUntilKilled(
   try {
     for (let i = 0; !stopAt(); i++) {
       const values = Array.from({ length: 5 }, (_, j) => `p${producer}-${i}-${j}`);
-      let response: ResponseBody<typeof M.produce>;
+      let answer: ProducePartitionAnswer;
       try {
-        response = await client.request(M.produce, 7, {
-          transactionalId: null,
-          acks: -1,
-          timeoutMs: 5000,
-          topics: [{
-            name: "crash",
-            partitions: [{
-              index: partition,
-              records: buildRecordBatch(values.map((v) => ({ value: encoder.encode(v) }))),
-            }],
-          }],
-        });
+        answer = await client.produce(
+          "crash",
+          partition,
+          buildRecordBatch(values.map((v) => ({ value: encoder.encode(v) }))),
+        );
       } catch {
         break; // The broker died mid-request: this batch was not acknowledged.
       }
-      assert.equal(response.responses[0]!.partitions[0]!.errorCode, 0);
+      assert.equal(answer.errorCode, 0);
       acked.push(...values);
     }
   } finally {

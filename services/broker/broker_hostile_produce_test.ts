@@ -57,13 +57,7 @@ async function produce(
   client: RawKafkaClient,
   batch: Uint8Array,
 ): Promise<{ errorCode: number; errorMessage?: string | null; baseOffset: number }> {
-  const response = await client.request(M.produce, 8, {
-    transactionalId: null,
-    acks: -1,
-    timeoutMs: 5000,
-    topics: [{ name: TOPIC, partitions: [{ index: 0, records: batch }] }],
-  });
-  return response.responses[0]!.partitions[0]!;
+  return await client.produce(TOPIC, 0, batch);
 }
 
 async function fetchAll(client: RawKafkaClient, from = 0): Promise<Uint8Array> {
