@@ -9,20 +9,11 @@
  *
  * @module
  */
+import { ephemeralPortRange } from "@trading/supervisor/free-port-offset";
 
 const handedOut = new Set<number>();
 
-/** The kernel's ephemeral range (`net.ipv4.ip_local_port_range`), Linux's default if unknown. */
-function ephemeralStart(): number {
-  try {
-    const text = Deno.readTextFileSync("/proc/sys/net/ipv4/ip_local_port_range");
-    const start = Number(text.trim().split(/\s+/)[0]);
-    if (Number.isInteger(start) && start > 2048) return start;
-  } catch { /* not Linux, or no /proc */ }
-  return 32768;
-}
-
-const RANGE = { from: 10_000, to: Math.max(10_001, ephemeralStart() - 1) };
+const RANGE = { from: 10_000, to: Math.max(10_001, ephemeralPortRange().from - 1) };
 
 function bindable(port: number): boolean {
   try {
