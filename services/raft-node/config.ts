@@ -28,6 +28,7 @@ import { ConfigError } from "@trading/shared/config";
 import { parseChaosProfile } from "@trading/shared/chaos";
 import { RAFT_NODE_DEFAULTS as DEFAULTS } from "./defaults.ts";
 import { PEER_TRANSPORT_KINDS, type PeerTransportKind } from "./transport/peer_transport.ts";
+import { STORAGE_KINDS, type StorageKind } from "./storage/node_storage.ts";
 
 /** The environment schema of a raft-node. */
 export const raftNodeEnv = {
@@ -58,6 +59,12 @@ export const raftNodeEnv = {
    * over TCP (`tcp`, transport/tcp_transport.ts). Every node of a cluster must use the same.
    */
   RAFT_TRANSPORT: oneOf(PEER_TRANSPORT_KINDS, DEFAULTS.transport),
+  /**
+   * The storage under RAFT_DATA_DIR: SQLite (`sqlite`, storage/raft_storage.ts) or an
+   * append-only log file with group commit (`log`, storage/log_storage.ts). A SQLite
+   * directory is migrated to `log` at its first start with `log`; not back.
+   */
+  RAFT_STORAGE: oneOf(STORAGE_KINDS, DEFAULTS.storage),
   /**
    * gRPC transport only: send through one client stream per peer (true) or one unary call per
    * message (false).
@@ -92,6 +99,8 @@ export interface RaftNodeConfig {
   /** RAFT_TRANSPORT: which peer transport. */
   readonly transport: PeerTransportKind;
   readonly transportStream: boolean;
+  /** RAFT_STORAGE: which storage backend. */
+  readonly storage: StorageKind;
   readonly chaos: ChaosConfig;
 }
 
@@ -156,6 +165,7 @@ export function loadRaftNodeConfig(
     statusLogMs: c.RAFT_STATUS_LOG_MS,
     transport: c.RAFT_TRANSPORT,
     transportStream: c.RAFT_TRANSPORT_STREAM,
+    storage: c.RAFT_STORAGE,
     chaos: {
       enabled: c.CHAOS_ENABLED,
       dropPct: c.CHAOS_DROP_PCT ?? profile.dropPct,

@@ -12,3 +12,15 @@ Deno.test("loadRaftNodeConfig() reads RAFT_TRANSPORT, grpc or tcp, with the defa
     (error) => error instanceof ConfigError && /RAFT_TRANSPORT/.test(error.message),
   );
 });
+
+Deno.test("loadRaftNodeConfig() reads RAFT_STORAGE, sqlite or log, and names it when invalid", () => {
+  assert.equal(loadRaftNodeConfig({ RAFT_NODE_ID: "1" }).storage, RAFT_NODE_DEFAULTS.storage);
+  assert.equal(loadRaftNodeConfig({ RAFT_NODE_ID: "1", RAFT_STORAGE: "log" }).storage, "log");
+  assert.equal(loadRaftNodeConfig({ RAFT_NODE_ID: "1", RAFT_STORAGE: "sqlite" }).storage, "sqlite");
+  assert.throws(
+    () => loadRaftNodeConfig({ RAFT_NODE_ID: "1", RAFT_STORAGE: "rocksdb" }),
+    (error) =>
+      error instanceof ConfigError && /RAFT_STORAGE "rocksdb"/.test(error.message) &&
+      /sqlite\|log/.test(error.message),
+  );
+});

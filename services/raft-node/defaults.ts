@@ -9,9 +9,10 @@
 
 /**
  * A raft-node's default ports (client gRPC, HTTP for health and metrics, the Raft transport)
- * and its default peer transport (`RAFT_TRANSPORT`).
+ * its default peer transport (`RAFT_TRANSPORT`) and its default storage (`RAFT_STORAGE`).
  */
 export const RAFT_NODE_DEFAULTS = {
   ports: { grpc: 50070, http: 8080, raft: 7000 },
   transport: "grpc",
+  storage: "sqlite",
 } as const;

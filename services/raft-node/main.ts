@@ -16,7 +16,7 @@ import { joinCluster } from "./join_cluster.ts";
 import { raftAdminImplementation } from "./raft_admin_api.ts";
 import { RaftNode } from "./raft_node.ts";
 import { RaftNodeApi } from "./raft_node_api.ts";
-import { RaftStorage } from "./storage/raft_storage.ts";
+import { openNodeStorage } from "./storage/node_storage.ts";
 import { coalesceHttp2Writes } from "./http2/coalesce_http2_writes.ts";
 import { installHttp2StreamRoutes, serveUnaryFastPath } from "./http2/grpc_unary_fast_path.ts";
 
@@ -53,11 +53,13 @@ export async function main(_args: string[]): Promise<number> {
   }, 10_000));
   service.health.addCheck("raft", () => node?.leaderId ? true : "no leader known");
   try {
-    const storage = RaftStorage.open(config.dataDir, { nodeId: config.nodeId });
+    const storage = await openNodeStorage(config.storage, config.dataDir, {
+      nodeId: config.nodeId,
+    });
     try {
       node = await RaftNode.create({ config, storage });
     } catch (error) {
-      storage.close();
+      await storage.close();
       throw error;
     }
   } catch (error) {

@@ -68,9 +68,10 @@ export interface LoopStorage {
   write(ready: Pick<Ready, "snapshot" | "entries" | "hardState">): void;
   /**
    * Makes everything written so far durable, then calls `done` (before returning or later):
-   * `synced` is false when nothing needed an fsync.
+   * `synced` is false when nothing needed an fsync. A storage that syncs later calls `fail`
+   * instead when its write or fsync failed (one that syncs before returning may throw).
    */
-  sync(done: (synced: boolean) => void): void;
+  sync(done: (synced: boolean) => void, fail: (error: unknown) => void): void;
   /**
    * Persists a snapshot the node took of its own state machine (`Raft.compact`), then
    * deletes the stored entries up to `compactUpTo` that it makes redundant.
@@ -572,15 +573,19 @@ export class NodeLoop {
     // durable first).
     const appliedEarly = this.#applyBeforeSync && rd.snapshot === undefined;
     if (appliedEarly) this.#apply(rd);
-    // 2. The sync point. The service's SQLite storage commits (fsyncs) here, blocking the
-    // event loop: an fsync handed to a thread of Deno's blocking pool (tried) costs two
-    // thread hand-offs, which on a busy 2-core machine made a leader's own write slower than
-    // its followers' and put it on the path of every Apply (traced, one Apply at a time:
-    // 447 us against 324 us); requests and acknowledgements that arrive meanwhile wait in
-    // the socket and join the next Ready.
+    // 2. The sync point. The SQLite storage (RAFT_STORAGE=sqlite) commits (fsyncs) here,
+    // blocking the event loop: requests and acknowledgements that arrive meanwhile wait in
+    // the socket and join the next Ready. The log storage (RAFT_STORAGE=log) writes here and
+    // runs its fdatasync on Deno's blocking pool: the loop steps messages and takes requests
+    // meanwhile, which join the next Ready (and its fsync).
     this.#syncing = true;
     const started = this.#clock.now();
-    this.#storage.sync((synced) => this.#finishReady(rd, appliedEarly, started, synced));
+    this.#storage.sync(
+      (synced) => this.#finishReady(rd, appliedEarly, started, synced),
+      (error) => {
+        if (!this.#stopped) this.#die(error);
+      },
+    );
   }
 
   /** Once the write is durable: steps 3 to 6 of the Ready contract. */

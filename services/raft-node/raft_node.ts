@@ -1,5 +1,6 @@
 /**
- * A raft-node: the node loop (node_loop.ts) wired to SQLite storage, the peer transport
+ * A raft-node: the node loop (node_loop.ts) wired to its storage (SQLite or the log file,
+ * `RAFT_STORAGE`), the peer transport
  * (gRPC or TCP, `RAFT_TRANSPORT`) and the real clock, with the client API's requests (Apply, Read, membership,
  * leadership transfer), metrics and logs around it.
  *
@@ -12,7 +13,7 @@ import type { NodeId, PersistedState, RaftStatus, Role } from "./core/types.ts";
 import { type ApplyCommand, type ApplyOutcome, OrderStateMachine } from "./state_machine.ts";
 import type { RaftNodeConfig } from "./config.ts";
 import { encodeMemberAddresses, type MemberAddresses } from "./member_addresses.ts";
-import type { RaftStorage } from "./storage/raft_storage.ts";
+import type { NodeStorage } from "./storage/node_storage.ts";
 import { Chaos } from "./transport/chaos.ts";
 import { createPeerTransport, type PeerTransport } from "./transport/peer_transport.ts";
 import { flushHttp2Writes } from "./http2/coalesce_http2_writes.ts";
@@ -47,11 +48,11 @@ export interface ChangeReply {
 /** What {@linkcode RaftNode.create} needs besides the configuration. */
 export interface RaftNodeParts {
   readonly config: RaftNodeConfig;
-  readonly storage: RaftStorage;
+  readonly storage: NodeStorage;
 }
 
 /**
- * One raft-node: the node loop over SQLite storage, the peer transport (RAFT_TRANSPORT) and the real
+ * One raft-node: the node loop over its storage (RAFT_STORAGE), the peer transport (RAFT_TRANSPORT) and the real
  * clock, and the client API's requests on it.
  *
  * @example
@@ -69,14 +70,14 @@ export class RaftNode {
   readonly metrics: RaftNodeMetrics;
   readonly #loop: NodeLoop;
   #raft: Raft;
-  #storage: RaftStorage;
+  #storage: NodeStorage;
   #log = getLogger("raft");
   #bootstrapped: boolean;
   #statusTimer: ReturnType<typeof setInterval> | undefined;
 
   private constructor(
     config: RaftNodeConfig,
-    storage: RaftStorage,
+    storage: NodeStorage,
     raft: Raft,
     persisted: PersistedState | undefined,
     bootstrapped: boolean,
@@ -261,6 +262,11 @@ export class RaftNode {
     return this.#storage.lastWriteMs;
   }
 
+  /** fsyncs of the storage's log since start. */
+  get storageFsyncs(): number {
+    return this.#storage.fsyncs;
+  }
+
   /**
    * Records an order's outcome once (leader only). Resolves with the stored outcome once
    * the entry is applied, or at once for an id that is already stored (see
@@ -443,6 +449,6 @@ export class RaftNode {
     // The channels to the peers are left for the process exit to close (no GOAWAY, see
     // RaftTransport.close).
     await this.transport.close({ closeChannels: !DENO_GOAWAY_WORKAROUND });
-    this.#storage.close();
+    await this.#storage.close();
   }
 }

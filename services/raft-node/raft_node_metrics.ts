@@ -24,6 +24,7 @@ export interface MetricsSource {
   readonly term: number;
   readonly snapshotsInstalled: number;
   readonly lastWriteMs: number;
+  readonly storageFsyncs: number;
   status(): {
     commit: number;
     applied: number;
@@ -170,6 +171,11 @@ export class RaftNodeMetrics {
       "raft_chaos_delayed",
       "Messages delayed by chaos since start.",
       () => source.transport.chaos.delayed,
+    );
+    value(
+      "raft_storage_fsyncs",
+      "fsyncs of the storage's log (or SQLite WAL) since start.",
+      () => source.storageFsyncs,
     );
     value(
       "raft_storage_last_write_ms",

@@ -16,7 +16,7 @@ import type {
   Ready,
   Snapshot,
 } from "../core/types.ts";
-import type { LoopStorage } from "../node_loop.ts";
+import type { NodeStorage } from "./node_storage.ts";
 
 /** The file name of the database inside the node's data directory. */
 export const DATABASE_FILE = "raft.db";
@@ -56,7 +56,7 @@ export interface WriteTiming {
  * Invariant: the stored entries are contiguous, from `firstIndex` to `lastIndex`, and start
  * at or before `snapshot.index + 1` (never after it).
  */
-export class RaftStorage implements LoopStorage, WriteTiming {
+export class RaftStorage implements NodeStorage, WriteTiming {
   readonly path: string;
   #db: DatabaseSync;
   #insertEntry: StatementSync;
@@ -196,6 +196,11 @@ export class RaftStorage implements LoopStorage, WriteTiming {
 
   /** Transactions committed with fsync since open (a commit-only Ready has none). */
   get syncedWrites(): number {
+    return this.#syncedWrites;
+  }
+
+  /** fsyncs of the WAL: one per durable transaction (checkpoints not counted). */
+  get fsyncs(): number {
     return this.#syncedWrites;
   }
 

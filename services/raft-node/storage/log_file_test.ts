@@ -1,0 +1,192 @@
+import assert from "node:assert/strict";
+import { tempDir } from "@trading/testing";
+import {
+  CorruptLogError,
+  frameRecord,
+  RECORD_HEADER_BYTES,
+  SegmentedLog,
+  segmentFileName,
+} from "./log_file.ts";
+
+const bytes = (s: string) => new TextEncoder().encode(s);
+const text = (b: Uint8Array) => new TextDecoder().decode(b);
+
+function syncNow(log: SegmentedLog): Promise<boolean> {
+  return new Promise((resolve, reject) => log.sync(resolve, reject));
+}
+
+/** A log in `dir` with `payloads` appended (one segment) and synced, then closed. */
+async function writeLog(dir: string, payloads: string[]): Promise<string> {
+  const { log } = SegmentedLog.open(dir);
+  log.roll(frameRecord(bytes("start")));
+  for (const p of payloads) log.append(bytes(p), true);
+  await syncNow(log);
+  await log.close();
+  return `${dir}/${segmentFileName(log.segments.at(-1)!)}`;
+}
+
+function readBack(dir: string): { records: string[]; cut: string | undefined } {
+  const opened = SegmentedLog.open(dir);
+  void opened.log.close();
+  return {
+    records: opened.records.map((r) => text(r.payload)),
+    cut: opened.cut?.reason,
+  };
+}
+
+function appendBytes(path: string, extra: Uint8Array): void {
+  const file = Deno.openSync(path, { append: true });
+  file.writeSync(extra);
+  file.close();
+}
+
+Deno.test("SegmentedLog.open() reads back every record synced before a close, in order", async () => {
+  await using dir = await tempDir();
+  await writeLog(dir.path, ["a", "b", "c"]);
+  const { records, cut } = readBack(dir.path);
+  assert.deepEqual(records, ["start", "a", "b", "c"]);
+  assert.equal(cut, undefined);
+});
+
+Deno.test("SegmentedLog.open() cuts a partial record at the tail and appends after the cut", async () => {
+  await using dir = await tempDir();
+  const path = await writeLog(dir.path, ["a", "b"]);
+  const validLength = Deno.statSync(path).size;
+  // A torn write: the header and half the payload of a record.
+  const torn = frameRecord(bytes("a record the crash tore in half"));
+  appendBytes(path, torn.subarray(0, RECORD_HEADER_BYTES + 10));
+  const opened = SegmentedLog.open(dir.path);
+  assert.deepEqual(opened.records.map((r) => text(r.payload)), ["start", "a", "b"]);
+  assert.equal(opened.cut?.offset, validLength);
+  assert.equal(opened.cut?.bytes, RECORD_HEADER_BYTES + 10);
+  assert.match(opened.cut!.reason, /cut short/);
+  assert.equal(Deno.statSync(path).size, validLength, "the file is truncated at the cut");
+  opened.log.roll(frameRecord(bytes("start2")));
+  opened.log.append(bytes("c"), true);
+  await syncNow(opened.log);
+  await opened.log.close();
+  assert.deepEqual(readBack(dir.path), {
+    records: ["start", "a", "b", "start2", "c"],
+    cut: undefined,
+  });
+});
+
+Deno.test("SegmentedLog.open() cuts a header cut short and a zeroed tail", async () => {
+  await using dir = await tempDir();
+  const path = await writeLog(dir.path, ["a"]);
+  appendBytes(path, new Uint8Array(5).fill(7));
+  assert.deepEqual(readBack(dir.path).records, ["start", "a"]);
+  appendBytes(path, new Uint8Array(4096));
+  const again = readBack(dir.path);
+  assert.deepEqual(again.records, ["start", "a"]);
+  assert.match(again.cut!, /zeros/);
+});
+
+Deno.test("SegmentedLog.open() cuts a record with a zeroed block in it (pages of a write that did not land)", async () => {
+  await using dir = await tempDir();
+  const path = await writeLog(dir.path, ["a"]);
+  const big = frameRecord(new Uint8Array(3000).fill(0x41));
+  big.fill(0, 1024, 2048);
+  const after = frameRecord(bytes("written back although the block before it was not"));
+  appendBytes(path, big);
+  appendBytes(path, after);
+  const { records, cut } = readBack(dir.path);
+  assert.deepEqual(records, ["start", "a"]);
+  assert.match(cut!, /zeroed block/);
+});
+
+Deno.test("SegmentedLog.open() cuts a CRC mismatch in the last record but refuses one with records after it", async () => {
+  await using dir = await tempDir();
+  const path = await writeLog(dir.path, ["first", "middle", "last"]);
+  const original = Deno.readFileSync(path);
+  const recordEnd = (n: number) => {
+    let offset = 0;
+    const view = new DataView(original.buffer);
+    for (let i = 0; i < n; i++) offset += RECORD_HEADER_BYTES + view.getUint32(offset, true);
+    return offset;
+  };
+  // A flipped byte in the payload of the last record: a tail, cut.
+  const tail = original.slice();
+  tail[tail.length - 1]! ^= 0xff;
+  Deno.writeFileSync(path, tail);
+  const cutTail = readBack(dir.path);
+  assert.deepEqual(cutTail.records, ["start", "first", "middle"]);
+  assert.match(cutTail.cut!, /CRC mismatch/);
+  // The same in the middle record, with an intact one after it: refused, nothing cut.
+  const middle = original.slice();
+  middle[recordEnd(2) + RECORD_HEADER_BYTES]! ^= 0xff;
+  Deno.writeFileSync(path, middle);
+  assert.throws(
+    () => SegmentedLog.open(dir.path),
+    (error) =>
+      error instanceof CorruptLogError &&
+      /CRC mismatch with intact data after it/.test(error.message) &&
+      error.message.includes(path),
+  );
+  assert.equal(Deno.statSync(path).size, original.length, "nothing was cut");
+});
+
+Deno.test("SegmentedLog.open() refuses a damaged record in a segment that is not the last", async () => {
+  await using dir = await tempDir();
+  const { log } = SegmentedLog.open(dir.path);
+  log.roll(frameRecord(bytes("one")));
+  log.append(bytes("a"), true);
+  log.roll(frameRecord(bytes("two")));
+  log.append(bytes("b"), true);
+  await syncNow(log);
+  await log.close();
+  assert.equal(log.fsyncs, 2, "one fdatasync per segment the group wrote");
+  const first = `${dir.path}/${segmentFileName(1)}`;
+  const data = Deno.readFileSync(first);
+  Deno.writeFileSync(first, data.subarray(0, data.length - 2));
+  assert.throws(() => SegmentedLog.open(dir.path), /not the last/);
+});
+
+Deno.test("SegmentedLog.sync() writes the appends made while a sync is in flight in one more fdatasync", async () => {
+  await using dir = await tempDir();
+  const { log } = SegmentedLog.open(dir.path);
+  log.roll(frameRecord(bytes("start")));
+  log.append(bytes("first"), true);
+  const synced: string[] = [];
+  log.sync(() => synced.push("first"), (error) => assert.fail(String(error)));
+  assert.equal(log.syncing, true, "the first group's fdatasync runs off the event loop");
+  for (let i = 0; i < 100; i++) {
+    log.append(bytes(`r${i}`), true);
+    log.sync(() => synced.push(`r${i}`), (error) => assert.fail(String(error)));
+  }
+  await syncNow(log);
+  assert.equal(synced.length, 101);
+  assert.equal(synced[0], "first");
+  assert.equal(log.fsyncs, 2, "101 syncs asked, 2 fdatasyncs done");
+  assert.equal(log.groups, 2);
+  await log.close();
+  assert.equal(readBack(dir.path).records.length, 102);
+});
+
+Deno.test("SegmentedLog.sync() calls done(false) at once when nothing must be synced", async () => {
+  await using dir = await tempDir();
+  const { log } = SegmentedLog.open(dir.path);
+  log.roll(frameRecord(bytes("start")));
+  log.append(bytes("lazy"), false);
+  let answer: boolean | undefined;
+  log.sync((synced) => answer = synced, (error) => assert.fail(String(error)));
+  assert.equal(answer, false);
+  assert.equal(log.fsyncs, 0);
+  await log.close();
+  assert.deepEqual(readBack(dir.path).records, ["start", "lazy"], "close wrote it");
+});
+
+Deno.test("SegmentedLog.removeSegmentsBefore() deletes whole old segments, never the one in use", async () => {
+  await using dir = await tempDir();
+  const { log } = SegmentedLog.open(dir.path);
+  for (let s = 0; s < 4; s++) {
+    log.roll(frameRecord(bytes(`segment ${s}`)));
+    log.append(bytes(`entry ${s}`), true);
+    await syncNow(log);
+  }
+  assert.deepEqual(log.segments, [1, 2, 3, 4]);
+  assert.deepEqual(log.removeSegmentsBefore(3), [1, 2]);
+  assert.deepEqual(log.removeSegmentsBefore(100), [3]);
+  await log.close();
+  assert.deepEqual(readBack(dir.path).records, ["segment 3", "entry 3"]);
+});
