@@ -13,7 +13,9 @@
  *   `failover-stop`: a planned stop (SIGTERM), where the leader hands over before it exits.
  *
  * `--transport=grpc|tcp` picks the nodes' peer transport (RAFT_TRANSPORT; default this
- * environment's RAFT_TRANSPORT, else the nodes' default); every result names it.
+ * environment's RAFT_TRANSPORT, else the nodes' default), and `--storage=sqlite|log` their
+ * storage (RAFT_STORAGE, likewise); every result names both. The apply cases report fsyncs
+ * and CPU per Apply beside ops/s (params `fsyncs_per_apply_*`, `cpu_us_per_apply_*`).
  *
  * The apply cases count the leader changes the nodes saw while they ran (elections under
  * load: spurious ones, as nothing fails meanwhile).
@@ -242,6 +244,16 @@ async function applyCase(
     Math.max(1, load.ops);
   const leaderCpuUs = cpuUs(before, after);
   const followerCpuUs = followers.map((_, i) => cpuUs(followersBefore[i]!, followersAfter[i]!));
+  // fsyncs of each node's log per Apply (raft_storage_fsyncs: fdatasyncs of the log's
+  // segments, or SQLite WAL commits).
+  const fsyncsPerApply = (a: string, b: string) =>
+    (metric(b, "raft_storage_fsyncs") - metric(a, "raft_storage_fsyncs")) / Math.max(1, load.ops);
+  const leaderFsyncs = fsyncsPerApply(before, after);
+  const followerFsyncs = followers.map((_, i) =>
+    fsyncsPerApply(followersBefore[i]!, followersAfter[i]!)
+  );
+  const mean = (values: number[]) =>
+    values.length === 0 ? 0 : values.reduce((a, b) => a + b, 0) / values.length;
   const latencies = load.latenciesMs;
   const opsPerS = load.ops / (load.elapsedMs / 1000);
   return {
@@ -263,12 +275,20 @@ async function applyCase(
       seconds: round(load.elapsedMs / 1000, 1),
       fsync: true,
       leader_changes: leaderChanges,
+      fsyncs_per_apply_leader: round(leaderFsyncs, 3),
+      fsyncs_per_apply_follower: round(mean(followerFsyncs), 3),
+      cpu_us_per_apply_leader: round(leaderCpuUs, 0),
+      cpu_us_per_apply_follower: round(mean(followerCpuUs), 0),
+      cpu_us_per_apply_cluster: round(leaderCpuUs + followerCpuUs.reduce((a, b) => a + b, 0), 0),
     },
     command,
     note:
       `${leaderChanges} leader changes seen by the nodes during the run (spurious elections); ` +
       `leader: ${server.writes} writes, ${server.fsyncs} with fsync (mean ${server.fsyncMeanMs} ms), ` +
       `${server.entriesPerWrite} entries per fsync (group commit); ` +
+      `fsyncs per Apply: leader ${round(leaderFsyncs, 3)}, followers ${
+        followerFsyncs.map((n) => round(n, 3)).join(" and ")
+      }; ` +
       `tick intervals (event-loop stalls): p99 <= ${server.p99TickIntervalMs} ms, ` +
       `max <= ${server.maxTickIntervalMs} ms (tick ${TICK_MS} ms); ` +
       `CPU per Apply: leader ${round(leaderCpuUs, 0)} us, followers ${
@@ -382,6 +402,12 @@ export async function run(options: BenchOptions): Promise<BenchResult[]> {
   if (transport !== "grpc" && transport !== "tcp") {
     throw new Error(`Invalid --transport "${transport}": expected grpc or tcp`);
   }
+  // `--storage=sqlite|log`: the nodes' RAFT_STORAGE (else this environment's, else theirs).
+  const storage = options.args["storage"] ?? Deno.env.get("RAFT_STORAGE") ??
+    RAFT_NODE_DEFAULTS.storage;
+  if (storage !== "sqlite" && storage !== "log") {
+    throw new Error(`Invalid --storage "${storage}": expected sqlite or log`);
+  }
   const extra = Object.entries(options.args).map(([k, v]) => ` --${k}=${v}`).join("");
   const command = `deno task bench raft${options.quick ? " --quick" : ""}${extra}`;
   const dir = await Deno.makeTempDir({ prefix: "bench-raft-" });
@@ -395,6 +421,7 @@ export async function run(options: BenchOptions): Promise<BenchResult[]> {
         RAFT_ELECTION_TICKS: String(ELECTION_TICKS),
         RAFT_HEARTBEAT_TICKS: String(HEARTBEAT_TICKS),
         RAFT_TRANSPORT: transport,
+        RAFT_STORAGE: storage,
         LOG_LEVEL: "warn",
       },
       // `--prof-dir=DIR` profiles every node (deno --cpu-prof) into DIR.
@@ -426,7 +453,7 @@ export async function run(options: BenchOptions): Promise<BenchResult[]> {
   } finally {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
-  return results.map((result) => ({ ...result, params: { ...result.params, transport } }));
+  return results.map((result) => ({ ...result, params: { ...result.params, transport, storage } }));
 }
 
 if (import.meta.main) {

@@ -1,11 +1,16 @@
 /**
- * The disk under one simulated raft-node, with the crash semantics of an append-only log
- * file: a write appends one checksummed record (a Ready's snapshot, entries and hard state
- * together, or a compaction), and a sync makes every record appended before it durable. A
- * crash keeps the durable records and, of the rest, what the page cache happened to write
- * back: nothing, or the bytes up to some point, where the last record may be torn; recovery
- * cuts the log at the first torn record. So what was not synced may be lost, wholly or from
- * any record on, and never half a record survives.
+ * The disk under one simulated raft-node, with the crash semantics of the service's log
+ * storage (storage/log_storage.ts, `RAFT_STORAGE=log`): a write appends one checksummed
+ * record (a Ready's snapshot, entries and hard state together), and a sync makes every record
+ * appended before it durable. A crash keeps the durable records and, of the rest, what the
+ * page cache happened to write back: nothing, or the bytes up to some point, where the last
+ * record may be torn; recovery cuts the log at the first torn record. So what was not synced
+ * may be lost, wholly or from any record on, and never half a record survives.
+ *
+ * As in the service: a Ready that only moves the commit index appends no record (its hard
+ * state goes with the next record, so a crash may lose it), and a sync with nothing to make
+ * durable answers at once; the node's own snapshot (a compaction) is durable at once, as the
+ * snapshot file is written with its own fsync and rename.
  *
  * One record per Ready, not one per entry: a Ready must reach the disk whole or not at all.
  * Cut between its entries and its hard state, a node restarted with entries of a term above
@@ -72,6 +77,12 @@ export class SimStorage implements LoopStorage {
   /** Appended and not synced yet, in file order. */
   #tail: Appended[] = [];
   #tailBytes = 0;
+  /** The latest hard state written; `deferred` when no record holds it yet. */
+  #latestHardState: HardState | undefined;
+  #deferred = false;
+  /** Term and vote of the last hard state appended (a change is a record of its own). */
+  #appendedTerm = 0;
+  #appendedVote = "";
 
   /** An empty disk. */
   constructor(hooks: SimDiskHooks) {
@@ -105,8 +116,22 @@ export class SimStorage implements LoopStorage {
   }
 
   write(ready: Pick<Ready, "snapshot" | "entries" | "hardState">): void {
-    const { snapshot, entries, hardState } = ready;
-    if (snapshot === undefined && entries.length === 0 && hardState === undefined) return;
+    const { snapshot, entries } = ready;
+    if (ready.hardState !== undefined) this.#latestHardState = ready.hardState;
+    const newTermOrVote = ready.hardState !== undefined &&
+      (ready.hardState.term !== this.#appendedTerm || ready.hardState.vote !== this.#appendedVote);
+    if (snapshot === undefined && entries.length === 0 && !newTermOrVote) {
+      if (ready.hardState !== undefined) this.#deferred = true;
+      return;
+    }
+    const hardState = ready.hardState !== undefined || this.#deferred
+      ? this.#latestHardState
+      : undefined;
+    this.#deferred = false;
+    if (hardState !== undefined) {
+      this.#appendedTerm = hardState.term;
+      this.#appendedVote = hardState.vote;
+    }
     let bytes = (snapshot?.data.length ?? 0) + (hardState === undefined ? 0 : 16);
     for (const entry of entries) bytes += 16 + entry.data.length;
     this.#append({ kind: "ready", snapshot, entries, hardState }, bytes);
@@ -114,6 +139,7 @@ export class SimStorage implements LoopStorage {
 
   sync(done: (synced: boolean) => void): void {
     const count = this.#tail.length;
+    if (count === 0) return done(false);
     const bytes = this.#tailBytes;
     let firstEntryIndex: number | undefined;
     for (let i = 0; i < count && firstEntryIndex === undefined; i++) {
@@ -131,7 +157,12 @@ export class SimStorage implements LoopStorage {
   }
 
   saveSnapshot(snapshot: Snapshot, compactUpTo: number): void {
-    this.#append({ kind: "compaction", snapshot, upTo: compactUpTo }, snapshot.data.length);
+    // Durable before it returns (the snapshot file's fsync and rename); the node takes it
+    // only once its Ready is synced, so nothing of the log is unsynced meanwhile.
+    if (this.#tail.length > 0) {
+      throw new Error(`Invalid snapshot save: ${this.#tail.length} records not synced`);
+    }
+    this.#replay({ kind: "compaction", snapshot, upTo: compactUpTo });
   }
 
   /**
@@ -154,6 +185,10 @@ export class SimStorage implements LoopStorage {
     }
     this.#tail = [];
     this.#tailBytes = 0;
+    this.#deferred = false;
+    this.#latestHardState = this.#hardState;
+    this.#appendedTerm = this.#hardState.term;
+    this.#appendedVote = this.#hardState.vote;
     return { unsynced, survived, torn };
   }
 
