@@ -9,20 +9,17 @@
 // Runs in `deno task test` and `deno task test:chaos` (`--scenario 7`); CHAOS_SEED picks
 // which of a's chunks freezes (default 1).
 import assert from "node:assert/strict";
-import type { Producer } from "kafkajs";
 import { Partitioners } from "kafkajs";
-import { OrderCommand } from "@trading/proto";
 import { startBroker } from "@trading/broker";
-import { createKafka, TOPICS } from "@trading/shared/kafka";
+import { createKafka } from "@trading/shared/kafka";
 import { SeededRandom } from "@trading/shared/seeded-random";
 import { resetLogging, setupLogging } from "@trading/shared/log";
 import { RoleProcess, tempDir, waitFor } from "@trading/testing";
 import { RaftCluster } from "@trading/testing/raft-cluster";
 import {
-  command,
-  encode,
   everyCommandAnswered,
   executorEnv,
+  feedCommands,
   produceTicks,
   TOPIC_LIST,
 } from "@trading/testing/order-flow";
@@ -30,22 +27,6 @@ import {
 const seed = Number(Deno.env.get("CHAOS_SEED") ?? "1");
 const selected = (Deno.env.get("CHAOS_SCENARIOS") ?? "").split(",").filter((s) => s !== "");
 const replay = `deno task test:chaos --scenario 7 --seed ${seed}`;
-
-/** Sends `rounds` rounds of 5 new commands, 100 ms apart; returns how many it sent. */
-async function feed(producer: Producer, prefix: string, rounds: number): Promise<number> {
-  let produced = 0;
-  for (let round = 0; round < rounds; round++) {
-    const batch = Array.from({ length: 5 }, (_, i) => command(`${prefix}-${round}-${i}`, i));
-    await producer.send({
-      topic: TOPICS.commands,
-      acks: -1,
-      messages: batch.map((c) => ({ key: c.orderId, value: encode(OrderCommand.encode(c)) })),
-    });
-    produced += batch.length;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  return produced;
-}
 
 /**
  * Runs the scenario with `freezeAt` (a failpoint) on a fresh broker; returns the verifier's
@@ -83,7 +64,7 @@ async function frozenExecutorRun(
     await using b = RoleProcess.spawn("order-executor", env("ex-b"));
     await Promise.all([a.ready(), b.ready()]);
     const prefix = `${options.freezeAt}-${options.transactions}`;
-    const feeding = feed(producer, prefix, 40);
+    const feeding = feedCommands(producer, prefix, 40);
     await waitFor(
       "a to freeze",
       () => a.output.some((l) => l.includes(`failpoint ${options.freezeAt}`)),
@@ -117,7 +98,7 @@ async function frozenExecutorRun(
       ).catch(() => {});
     }
     // Both run on: more orders, and a rebalance back to two members.
-    const more = await feed(producer, `${prefix}-after`, 10);
+    const more = await feedCommands(producer, `${prefix}-after`, 10);
     const report = await everyCommandAnswered(broker, produced + more, 60_000);
     return { duplicates: report.duplicates, orders: report.uniqueOrderIds, a: a.output };
   } finally {

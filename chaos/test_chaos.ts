@@ -1,9 +1,11 @@
 /**
- * `deno task test:chaos [--minutes N] [--seed S] [--scenario 1,4]`: runs the chaos suite
- * alone: scenarios 1 to 6 on one whole pipeline (chaos/scenarios_test.ts) and scenario 7, the
- * frozen executor (chaos/frozen_executor_test.ts). Without `--minutes` it is the quick mode that `deno task
- * test` runs; with it, the long mode: each scenario repeats its faults for its share of the N
- * minutes. A failing scenario prints this same command with its seed, to replay it.
+ * `deno task test:chaos [--minutes N] [--seed S] [--scenario 1,4] [--kafka embedded|mock]`:
+ * runs the chaos suite alone: scenarios 1 to 6 on one whole pipeline (chaos/scenarios_test.ts)
+ * and scenario 7, the frozen executor, on the embedded broker (chaos/frozen_executor_test.ts)
+ * and on librdkafka's 3-broker mock cluster (chaos/frozen_executor_mock_test.ts); `--kafka`
+ * keeps one of the two. Without `--minutes` it is the quick mode that `deno task test` runs;
+ * with it, the long mode: each scenario repeats its faults for its share of the N minutes. A
+ * failing scenario prints this same command with its seed, to replay it.
  *
  * @module
  */
@@ -11,7 +13,19 @@ import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
-const USAGE = "Usage: deno task test:chaos [--minutes N] [--seed S] [--scenario 1,2,...]";
+const USAGE =
+  "Usage: deno task test:chaos [--minutes N] [--seed S] [--scenario 1,2,...] [--kafka embedded|mock]";
+/** The suite's files, and the Kafka each runs on. */
+const FILES = [
+  { file: "chaos/scenarios_test.ts", kafka: "embedded" },
+  { file: "chaos/frozen_executor_test.ts", kafka: "embedded" },
+  { file: "chaos/frozen_executor_mock_test.ts", kafka: "mock" },
+];
+
+/** The test files that run on the Kafka `env` selects (CHAOS_KAFKA; all of them when unset). */
+export function chaosTestFiles(env: Record<string, string>): string[] {
+  return FILES.filter((f) => !env.CHAOS_KAFKA || f.kafka === env.CHAOS_KAFKA).map((f) => f.file);
+}
 
 /** Parses the arguments into the suite's environment; throws one sentence on a bad one. */
 export function chaosTestEnv(args: string[]): Record<string, string> {
@@ -21,6 +35,7 @@ export function chaosTestEnv(args: string[]): Record<string, string> {
       minutes: { type: "string" },
       seed: { type: "string" },
       scenario: { type: "string" },
+      kafka: { type: "string" },
     },
     strict: true,
     allowPositionals: false,
@@ -46,6 +61,12 @@ export function chaosTestEnv(args: string[]): Record<string, string> {
     }
     env.CHAOS_SCENARIOS = values.scenario;
   }
+  if (values.kafka !== undefined) {
+    if (values.kafka !== "embedded" && values.kafka !== "mock") {
+      throw new Error(`Invalid --kafka "${values.kafka}": expected embedded or mock`);
+    }
+    env.CHAOS_KAFKA = values.kafka;
+  }
   return env;
 }
 
@@ -58,7 +79,7 @@ if (import.meta.main) {
     Deno.exit(2);
   }
   const { code } = await new Deno.Command(Deno.execPath(), {
-    args: ["test", "-A", "--frozen", "chaos/scenarios_test.ts", "chaos/frozen_executor_test.ts"],
+    args: ["test", "-A", "--frozen", ...chaosTestFiles(env)],
     cwd: ROOT,
     env,
     stdin: "null",

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { chaosTestEnv } from "./test_chaos.ts";
+import { chaosTestEnv, chaosTestFiles } from "./test_chaos.ts";
 
 Deno.test("chaosTestEnv() turns --minutes into the long mode and passes seed and scenarios", () => {
   assert.deepEqual(chaosTestEnv([]), {});
@@ -18,5 +18,24 @@ Deno.test("chaosTestEnv() rejects a bad value or an unknown option with one sent
     () => chaosTestEnv(["--scenario", "8"]),
     /Invalid --scenario "8": expected ids 1-7/,
   );
+  assert.throws(
+    () => chaosTestEnv(["--kafka", "redpanda"]),
+    /Invalid --kafka "redpanda": expected embedded or mock/,
+  );
   assert.throws(() => chaosTestEnv(["--fast"]), /Unknown option '--fast'/);
+});
+
+Deno.test("chaosTestFiles() runs every file, or only those on the Kafka --kafka names", () => {
+  assert.deepEqual(chaosTestFiles(chaosTestEnv([])), [
+    "chaos/scenarios_test.ts",
+    "chaos/frozen_executor_test.ts",
+    "chaos/frozen_executor_mock_test.ts",
+  ]);
+  assert.deepEqual(chaosTestFiles(chaosTestEnv(["--scenario", "7", "--kafka", "mock"])), [
+    "chaos/frozen_executor_mock_test.ts",
+  ]);
+  assert.deepEqual(chaosTestFiles(chaosTestEnv(["--kafka=embedded"])), [
+    "chaos/scenarios_test.ts",
+    "chaos/frozen_executor_test.ts",
+  ]);
 });

@@ -86,6 +86,29 @@ export async function produceCommands(
   });
 }
 
+/**
+ * Sends `rounds` rounds of 5 new commands (ids `<prefix>-<round>-<i>`), 100 ms apart, as a
+ * stream-processor feeds the executors while they run; returns how many it sent.
+ */
+export async function feedCommands(
+  producer: Producer,
+  prefix: string,
+  rounds: number,
+): Promise<number> {
+  let produced = 0;
+  for (let round = 0; round < rounds; round++) {
+    const batch = Array.from({ length: 5 }, (_, i) => command(`${prefix}-${round}-${i}`, i));
+    await producer.send({
+      topic: TOPICS.commands,
+      acks: -1,
+      messages: batch.map((c) => ({ key: c.orderId, value: encode(OrderCommand.encode(c)) })),
+    });
+    produced += batch.length;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return produced;
+}
+
 /** The environment of an order-executor process against `broker` and `raft`. */
 export function executorEnv(
   broker: { address: string },
