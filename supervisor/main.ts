@@ -108,12 +108,17 @@ export async function runSupervisor(options: RunSupervisorOptions): Promise<numb
   const dashboard = options.dashboard?.(supervisor);
   let server;
   try {
-    server = serveControl(supervisor, {
+    server = await serveControl(supervisor, {
       hostname: config.SUPERVISOR_HTTP_HOST,
       port: config.SUPERVISOR_HTTP_PORT,
       token: config.SUPERVISOR_TOKEN,
       allowedHosts: config.SUPERVISOR_ALLOWED_HOSTS?.split(",") ?? [],
       maxRequestBytes: config.SUPERVISOR_MAX_REQUEST_BYTES,
+      limits: {
+        maxConnections: config.HTTP_MAX_CONNECTIONS,
+        idleTimeoutMs: config.HTTP_IDLE_TIMEOUT_MS,
+        readTimeoutMs: config.HTTP_READ_TIMEOUT_MS,
+      },
       commands,
       routes: { ...options.routes?.(supervisor), ...dashboard?.routes },
       publicRoutes: dashboard?.publicRoutes ?? {},

@@ -17,6 +17,7 @@ import {
   port,
   text,
 } from "@trading/shared/config";
+import { connectionLimitsEnv } from "@trading/shared/connection-limits";
 
 /** The variables of the `up` role. */
 export const supervisorEnv = {
@@ -37,6 +38,8 @@ export const supervisorEnv = {
   LOG_LEVEL: oneOf(["debug", "info", "warn", "error"] as const, "info"),
   /** The pipeline's cluster secret; generated per `up` when unset (supervisor/main.ts). */
   CLUSTER_SECRET: clusterSecret(),
+  /** HTTP_MAX_CONNECTIONS, HTTP_IDLE_TIMEOUT_MS, HTTP_READ_TIMEOUT_MS (and the gRPC ones). */
+  ...connectionLimitsEnv,
 };
 
 /** The validated configuration of the `up` role. */

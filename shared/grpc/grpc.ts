@@ -5,6 +5,7 @@
  * @module
  */
 import * as grpc from "@grpc/grpc-js";
+import net from "node:net";
 import {
   CLUSTER_SECRET_METADATA,
   clusterSecretMatches,
@@ -13,6 +14,12 @@ import {
 import { getLogger } from "../runtime/log.ts";
 import { counter } from "../runtime/metrics.ts";
 import { processIsExiting } from "../runtime/shutdown.ts";
+import {
+  capConnections,
+  closeWhenSilent,
+  type GrpcLimits,
+  loadConnectionLimits,
+} from "../net/connection_limits.ts";
 
 export { grpc };
 
@@ -43,6 +50,8 @@ export const DENO_GOAWAY_WORKAROUND: boolean = true;
 export interface GrpcServer {
   readonly server: grpc.Server;
   readonly port: number;
+  /** Connections held now. */
+  openConnections(): number;
   /**
    * Stops accepting calls, waits up to `graceMs` for running ones, then cancels them. In a
    * process that is shutting down ({@linkcode processIsExiting}) it does nothing while
@@ -175,11 +184,24 @@ export interface GrpcServerOptions {
   clusterSecret?: string | undefined;
   /** Calls one connection may run at once. Default {@linkcode GRPC_MAX_CONCURRENT_STREAMS}. */
   maxConcurrentStreams?: number;
+  /** Connection cap and timeouts; default from the environment (`GRPC_*`). */
+  limits?: GrpcLimits;
+  /** The server's name in logs and the `net_*` metrics. Default `grpc`. */
+  name?: string;
 }
+
+/** The HTTP/2 client connection preface (RFC 9113, 3.4) is 24 bytes. */
+const HTTP2_PREFACE_BYTES = 24;
 
 /**
  * Creates a server, lets `register` add services, and binds it to `hostname:port`
  * (port 0 picks a free port). Returns the bound port.
+ *
+ * The listening socket is ours (node:net), not grpc-js's: grpc-js has no cap on connections
+ * and no idle timeout that does not end in a GOAWAY (DENO_GOAWAY_WORKAROUND). Each accepted
+ * connection is counted against `limits.maxConnections`, closed when silent
+ * (`limits.idleTimeoutMs`) or when its HTTP/2 preface is late (`limits.handshakeTimeoutMs`),
+ * and handed to grpc-js through its connection injector.
  */
 export async function startGrpcServer(
   port: number,
@@ -188,6 +210,8 @@ export async function startGrpcServer(
     hostname = "127.0.0.1",
     clusterSecret,
     maxConcurrentStreams = GRPC_MAX_CONCURRENT_STREAMS,
+    limits = loadConnectionLimits().grpc,
+    name = "grpc",
   }: GrpcServerOptions = {},
 ): Promise<GrpcServer> {
   const { interceptors: _client, ...channelOptions } = GRPC_OPTIONS;
@@ -197,18 +221,39 @@ export async function startGrpcServer(
     ...(clusterSecret === undefined ? {} : { interceptors: [requireClusterSecret(clusterSecret)] }),
   });
   register(server);
+  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  const listener = net.createServer((socket) => {
+    if (socket.destroyed) return; // over the cap (capConnections)
+    socket.setNoDelay(true);
+    closeWhenSilent(socket, {
+      idleTimeoutMs: limits.idleTimeoutMs,
+      handshakeTimeoutMs: limits.handshakeTimeoutMs,
+      handshakeBytes: HTTP2_PREFACE_BYTES,
+      name,
+    });
+    injector.injectConnection(socket);
+  });
+  const held = capConnections(listener, { max: limits.maxConnections, name });
   const bound = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(
-      `${hostname}:${port}`,
-      grpc.ServerCredentials.createInsecure(),
-      (error, actual) => error ? reject(error) : resolve(actual),
-    );
+    listener.once("error", reject);
+    listener.listen(port, hostname, () => {
+      listener.off("error", reject);
+      resolve((listener.address() as net.AddressInfo).port);
+    });
+  });
+  listener.on("error", (error) => {
+    log.warn("{server}: accepting a connection failed: {error}", {
+      server: name,
+      error: error.message,
+    });
   });
   return {
     server,
     port: bound,
+    openConnections: held.open,
     close(graceMs = 2000) {
       if (DENO_GOAWAY_WORKAROUND && processIsExiting()) return Promise.resolve();
+      listener.close();
       return new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           server.forceShutdown();

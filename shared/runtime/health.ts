@@ -14,7 +14,8 @@ import {
   HealthService,
 } from "@trading/proto/health";
 import { metricsText, registry } from "./metrics.ts";
-import { getLogger } from "./log.ts";
+import { type HttpLimits, loadConnectionLimits } from "../net/connection_limits.ts";
+import { type HttpServer, serveHttp } from "../net/serve_http.ts";
 
 export { ServingStatus };
 
@@ -89,28 +90,26 @@ export class Health {
 export type Routes = Record<string, (request: Request) => Response | Promise<Response>>;
 
 /** A running HTTP health server. */
-export interface HealthHttpServer {
-  readonly port: number;
-  close(): Promise<void>;
-}
+export type HealthHttpServer = HttpServer;
 
 /**
  * Serves `/healthz` (200 while the process runs), `/readyz` (200 or 503 with the checks as
  * JSON) and `/metrics` (Prometheus text) on `hostname:port` (port 0 picks a free port), plus
- * any extra `routes`.
+ * any extra `routes`, within the HTTP connection limits (`limits`, default from the
+ * environment: shared/net/connection_limits.ts).
  */
 export function serveHealth(
   health: Health,
-  { port, hostname = "127.0.0.1", routes = {}, refuse }: {
+  { port, hostname = "127.0.0.1", routes = {}, refuse, limits }: {
     port: number;
     hostname?: string;
     routes?: Routes;
     /** Runs before every route, the health ones too: a response refuses the request. */
     refuse?: (request: Request) => Response | undefined;
+    limits?: HttpLimits;
   },
-): HealthHttpServer {
-  const log = getLogger("health");
-  const server = Deno.serve({ port, hostname, onListen: () => {} }, async (request) => {
+): Promise<HealthHttpServer> {
+  return serveHttp(async (request) => {
     const refusal = refuse?.(request);
     if (refusal !== undefined) return refusal;
     const path = new URL(request.url).pathname;
@@ -131,15 +130,7 @@ export function serveHealth(
     const route = routes[path];
     if (route) return await route(request);
     return new Response("not found\n", { status: 404 });
-  });
-  const bound = server.addr.port;
-  log.debug("health server listening on {hostname}:{port}", { hostname, port: bound });
-  return {
-    port: bound,
-    async close() {
-      await server.shutdown();
-    },
-  };
+  }, { port, hostname, limits: limits ?? loadConnectionLimits().http, name: health.service });
 }
 
 /**

@@ -20,6 +20,7 @@ import { initMetrics } from "./metrics.ts";
 import { GracefulShutdown } from "./shutdown.ts";
 import { ConfigError } from "./config.ts";
 import { errorMessage } from "./retry.ts";
+import { loadConnectionLimits } from "../net/connection_limits.ts";
 
 /** Options of {@linkcode startService}. */
 export interface ServiceOptions {
@@ -59,6 +60,8 @@ export interface Service {
  * close both servers last.
  */
 export async function startService(options: ServiceOptions): Promise<Service> {
+  // Malformed limits stop start-up here, naming the variable, before anything binds.
+  const limits = loadConnectionLimits();
   await setupLogging(options.name, options.logLevel);
   initMetrics(options.name);
   const log = getLogger(options.name.replace(/-\d+$/, ""));
@@ -71,7 +74,12 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   const http = await bindingPort(
     "PORT_HTTP",
     options.httpPort,
-    () => serveHealth(health, { port: options.httpPort, routes: options.routes ?? {} }),
+    () =>
+      serveHealth(health, {
+        port: options.httpPort,
+        routes: options.routes ?? {},
+        limits: limits.http,
+      }),
   );
   shutdown.defer("http server", () => http.close());
 
@@ -86,7 +94,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
         startGrpcServer(grpcPort, (server) => {
           grpcHealth = addGrpcHealth(server, health);
           options.registerGrpc?.(server);
-        }, { clusterSecret: options.clusterSecret }),
+        }, { clusterSecret: options.clusterSecret, limits: limits.grpc }),
     );
     const started = grpcServer;
     shutdown.defer("grpc server", async () => {

@@ -11,6 +11,7 @@
  */
 import { z } from "zod";
 import { Health, type HealthHttpServer, type Routes, serveHealth } from "@trading/shared/health";
+import type { HttpLimits } from "@trading/shared/connection-limits";
 import { getLogger } from "@trading/shared/log";
 import type { CommandRegistry } from "./commands.ts";
 import { faultTracker } from "./fault_tracker.ts";
@@ -39,6 +40,8 @@ export interface ControlServerOptions {
    * answered 413 without being buffered. Default {@linkcode DEFAULT_MAX_REQUEST_BYTES}.
    */
   maxRequestBytes?: number;
+  /** Connection cap and timeouts; default from the environment (`HTTP_*`). */
+  limits?: HttpLimits;
 }
 
 /**
@@ -98,10 +101,10 @@ function sameSecret(a: string, b: string): boolean {
  * Serves the supervisor's HTTP API on `hostname:port`. Returns the running server (its
  * bound port and `close()`).
  */
-export function serveControl(
+export async function serveControl(
   supervisor: Supervisor,
   options: ControlServerOptions,
-): HealthHttpServer {
+): Promise<HealthHttpServer> {
   const log = getLogger("supervisor.api");
   const health = new Health("supervisor");
   for (const { name, restart } of supervisor.specs) {
@@ -146,13 +149,14 @@ export function serveControl(
 
   // Set once the port is bound (0 picks one): the Host check needs it.
   const host = { check: (_request: Request): string | undefined => "not listening yet" };
-  const server = serveHealth(health, {
+  const server = await serveHealth(health, {
     hostname: options.hostname,
     port: options.port,
+    ...(options.limits === undefined ? {} : { limits: options.limits }),
     refuse: (request) => {
       const reason = host.check(request);
       if (reason === undefined) return undefined;
-      // No URL parsing here: Deno builds request.url from the very Host header refused.
+      // No URL parsing here: request.url is built from the very Host header refused.
       log.warn("refused {method} {url}: {reason}", {
         method: request.method,
         url: request.url,
@@ -227,9 +231,10 @@ export function serveControl(
   });
   return {
     port: server.port,
-    async close() {
+    openConnections: server.openConnections,
+    async close(graceMs?: number) {
       unsubscribe();
-      await server.close();
+      await server.close(graceMs);
     },
   };
 }

@@ -54,7 +54,7 @@ Deno.test("FaultTracker ends a fault on its target's end event only", () => {
 
 Deno.test("GET /status lists the active faults", async () => {
   const supervisor = idleSupervisor();
-  const server = serveControl(supervisor, {
+  const server = await serveControl(supervisor, {
     hostname: "127.0.0.1",
     port: 0,
     commands: defaultCommands(),

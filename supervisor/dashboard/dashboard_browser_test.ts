@@ -512,7 +512,7 @@ Deno.test("with a token, the dashboard asks for it, keeps it in sessionStorage a
   const output = new LogMultiplexer({ pretty: false, write: () => {} });
   const supervisor = new Supervisor({ specs: [probedFixtureSpec("svc")], output });
   const dashboard = new DashboardServer(supervisor, { tokenRequired: true });
-  const server = serveControl(supervisor, {
+  const server = await serveControl(supervisor, {
     hostname: "127.0.0.1",
     port: 0,
     token,

@@ -26,7 +26,7 @@ async function withDashboard(
     scrapeEveryRounds: 1,
     ...(maxStreamBufferBytes === undefined ? {} : { maxStreamBufferBytes }),
   });
-  const server = serveControl(supervisor, {
+  const server = await serveControl(supervisor, {
     hostname: "127.0.0.1",
     port: 0,
     token,
