@@ -53,13 +53,25 @@ export const MAX_FRAME_BYTES = 64 * 1024 * 1024;
 export const MAX_HELLO_BYTES = 4096;
 /** How long an accepted connection may take to send its hello. */
 const HELLO_TIMEOUT_MS = 5000;
+/**
+ * Most accepted connections that have not yet sent a valid hello: one more is closed at
+ * once (`too-many-pending`). Peers authenticate within one round trip, so this bounds what a
+ * stranger can hold (each such connection is also closed after {@linkcode HELLO_TIMEOUT_MS})
+ * without ever refusing a member that got its hello through.
+ */
+export const MAX_PENDING_CONNECTIONS = 64;
 /** Bytes asked of the socket per read. */
 const READ_BYTES = 64 * 1024;
 /** At most one warning per this many ms about refused or malformed connections. */
 const WARN_INTERVAL_MS = 10_000;
 
 /** Why an accepted connection was closed by this node. */
-export type RefusalReason = "secret-missing" | "secret-wrong" | "handshake" | "malformed-frame";
+export type RefusalReason =
+  | "secret-missing"
+  | "secret-wrong"
+  | "handshake"
+  | "malformed-frame"
+  | "too-many-pending";
 
 /** Options of {@linkcode TcpTransport}. */
 export interface TcpTransportOptions {
@@ -79,6 +91,8 @@ export interface TcpTransportOptions {
   readonly maxFrameBytes?: number;
   /** Most bytes queued for one peer (default {@linkcode MAX_QUEUED_BYTES}). */
   readonly maxQueuedBytes?: number;
+  /** Most connections without a hello yet (default {@linkcode MAX_PENDING_CONNECTIONS}). */
+  readonly maxPendingConnections?: number;
 }
 
 /** The counters of the TCP transport: the gRPC transport's, and its refusals. */
@@ -119,6 +133,8 @@ export class TcpTransport {
   /** Senders with messages queued by the current send(), written at its end. */
   #unflushed = new Set<PeerConnection>();
   #inbound = new Set<Deno.TcpConn>();
+  /** Accepted connections that have not sent a valid hello yet. */
+  #pending = 0;
   #delayed = new Set<ReturnType<typeof setTimeout>>();
   #closed = false;
   #log = getLogger(["raft", "transport"]);
@@ -173,9 +189,19 @@ export class TcpTransport {
 
   /** Reads one peer's connection: its hello, then its messages, until it closes. */
   async #serve(conn: Deno.TcpConn): Promise<void> {
+    const remote = `${conn.remoteAddr.hostname}:${conn.remoteAddr.port}`;
+    if (this.#pending >= (this.#options.maxPendingConnections ?? MAX_PENDING_CONNECTIONS)) {
+      this.#refuse(conn, "too-many-pending", remote, "too many connections without a hello");
+      return;
+    }
+    this.#pending++;
+    let pending = true;
+    const admitted = () => {
+      if (pending) this.#pending--;
+      pending = false;
+    };
     this.#inbound.add(conn);
     conn.setNoDelay(true);
-    const remote = `${conn.remoteAddr.hostname}:${conn.remoteAddr.port}`;
     const reader = new ChunkReader(conn);
     const decoder = new FrameDecoder(MAX_HELLO_BYTES);
     let hello: Hello | undefined;
@@ -194,6 +220,7 @@ export class TcpTransport {
             if (first === undefined) continue;
             hello = this.#admit(conn, first, remote);
             if (hello === undefined) break;
+            admitted();
             clearTimeout(helloTimer);
             decoder.maxBytes = this.#maxFrameBytes;
             frames = decoder.push(new Uint8Array());
@@ -212,6 +239,7 @@ export class TcpTransport {
         }
       }
     } finally {
+      admitted();
       clearTimeout(helloTimer);
       this.#inbound.delete(conn);
       closeQuietly(conn);

@@ -24,10 +24,17 @@ interface Node {
 
 async function startNode(
   id: string,
-  options: {
-    port?: number;
-    onMessage?: (m: Message, self: Node) => void;
-  } & Partial<Pick<TcpTransportOptions, "clusterSecret" | "maxQueuedBytes" | "maxFrameBytes">> = {},
+  options:
+    & {
+      port?: number;
+      onMessage?: (m: Message, self: Node) => void;
+    }
+    & Partial<
+      Pick<
+        TcpTransportOptions,
+        "clusterSecret" | "maxQueuedBytes" | "maxFrameBytes" | "maxPendingConnections"
+      >
+    > = {},
 ): Promise<Node> {
   const address = `127.0.0.1:${options.port ?? freePort()}`;
   const node = { inbox: [], gone: [], address } as unknown as Node;
@@ -39,6 +46,9 @@ async function startNode(
     clusterSecret: options.clusterSecret,
     ...(options.maxQueuedBytes === undefined ? {} : { maxQueuedBytes: options.maxQueuedBytes }),
     ...(options.maxFrameBytes === undefined ? {} : { maxFrameBytes: options.maxFrameBytes }),
+    ...(options.maxPendingConnections === undefined
+      ? {}
+      : { maxPendingConnections: options.maxPendingConnections }),
     onMessage: (m) => {
       node.inbox.push(m);
       options.onMessage?.(m, node);
@@ -278,6 +288,42 @@ Deno.test("TcpTransport closes only the connection that sent a malformed frame",
     assert.equal(b.transport.counters.streamsAccepted, 4);
   } finally {
     for (const conn of raw) {
+      try {
+        conn.close();
+      } catch {
+        // Closed by the transport.
+      }
+    }
+    await a.transport.close();
+    await b.transport.close();
+  }
+});
+
+Deno.test("TcpTransport closes a connection beyond its cap of connections without a hello; a member still gets in", async () => {
+  const b = await startNode("b", { maxPendingConnections: 3 });
+  const a = await startNode("a");
+  const strangers: Deno.TcpConn[] = [];
+  try {
+    for (let i = 0; i < 3; i++) {
+      strangers.push(await Deno.connect({ hostname: "127.0.0.1", port: b.transport.port }));
+    }
+    // Let the three be accepted before the fourth comes.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const fourth = await Deno.connect({ hostname: "127.0.0.1", port: b.transport.port });
+    assert.equal(await closedByPeer(fourth), true);
+    assert.equal(b.transport.counters.refused.get("too-many-pending"), 1);
+    // The three stay until their hello timeout; a member that says hello is admitted.
+    strangers.pop()!.close();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    a.transport.setPeers(new Map([["b", b.address]]));
+    a.transport.send([vote("a", "b")]);
+    await waitFor("a's message at b", () => b.inbox.length === 1);
+    // Once admitted, a no longer counts: a new stranger fits in its place.
+    strangers.push(await Deno.connect({ hostname: "127.0.0.1", port: b.transport.port }));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(b.transport.counters.refused.get("too-many-pending"), 1);
+  } finally {
+    for (const conn of strangers) {
       try {
         conn.close();
       } catch {
