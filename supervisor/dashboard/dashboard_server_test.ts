@@ -127,7 +127,11 @@ Deno.test("DashboardServer streams hello, a snapshot per round, timeline events,
 
       // The stream must end at shutdown, or the HTTP server could never close.
       await supervisor.shutdown("test");
-      const last = await events.until((e) => e.event === "timeline");
+      // The restarted child's "ready" may come first, when its probe is slower than the
+      // snapshot above; until() throws if the stream ends without the shutdown.
+      const last = await events.until((e) =>
+        e.event === "timeline" && (e.data as { kind: string }).kind === "shutdown"
+      );
       assert.equal((last.data as { kind: string }).kind, "shutdown");
       while (await events.next()) { /* drain until the server ends it */ }
     },
