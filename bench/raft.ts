@@ -15,7 +15,10 @@
  * `--transport=grpc|tcp` picks the nodes' peer transport (RAFT_TRANSPORT; default this
  * environment's RAFT_TRANSPORT, else the nodes' default), and `--storage=sqlite|log` their
  * storage (RAFT_STORAGE, likewise); every result names both. The apply cases report fsyncs
- * and CPU per Apply beside ops/s (params `fsyncs_per_apply_*`, `cpu_us_per_apply_*`).
+ * and CPU per Apply beside ops/s (params `fsyncs_per_apply_*`, `cpu_us_per_apply_*`): each
+ * node's growth between two scrapes around the load process, over the Applies taken between
+ * the same scrapes (`applies_in_window`: the measured ones and the client's warm-up ones).
+ * The client's own CPU is measured after its warm-up, so it is divided by the measured ones.
  *
  * The apply cases count the leader changes the nodes saw while they ran (elections under
  * load: spurious ones, as nothing fails meanwhile).
@@ -166,6 +169,25 @@ function metric(text: string, name: string, labels = ""): number {
   return total;
 }
 
+/**
+ * The Applies a node's state machine took between two scrapes of its metrics (the growth of
+ * `raft_orders`, its unique order ids): the load client's measured Applies, and also its
+ * warm-up ones and any that committed after the client gave up on them, whose fsyncs and CPU
+ * the same two scrapes count.
+ */
+export function appliesBetween(before: string, after: string): number {
+  return metric(after, "raft_orders") - metric(before, "raft_orders");
+}
+
+/**
+ * The growth of `name` between two scrapes of one node divided by `applies`, the Applies of
+ * the same window ({@linkcode appliesBetween}), so that numerator and denominator cover the
+ * same Applies; 0 when there were none.
+ */
+export function perApply(before: string, after: string, name: string, applies: number): number {
+  return applies > 0 ? (metric(after, name) - metric(before, name)) / applies : 0;
+}
+
 interface ServerFigures {
   rssMb: number;
   writes: number;
@@ -237,17 +259,19 @@ async function applyCase(
       0,
     );
   const server = serverFigures(before, after);
+  // The scrapes bracket the whole load process, its warm-up Applies included: every node's
+  // fsyncs and CPU are divided by the Applies the leader took between the same two scrapes,
+  // not by the measured ones alone (load.ops, which leaves the warm-up out).
+  const applies = appliesBetween(before, after);
   // CPU per Apply (user + system, from each node's process_cpu_seconds_total): a figure of
   // the work done, steadier than throughput on a machine shared with other work.
   const cpuUs = (a: string, b: string) =>
-    (metric(b, "process_cpu_seconds_total") - metric(a, "process_cpu_seconds_total")) * 1e6 /
-    Math.max(1, load.ops);
+    perApply(a, b, "process_cpu_seconds_total", applies) * 1e6;
   const leaderCpuUs = cpuUs(before, after);
   const followerCpuUs = followers.map((_, i) => cpuUs(followersBefore[i]!, followersAfter[i]!));
   // fsyncs of each node's log per Apply (raft_storage_fsyncs: fdatasyncs of the log's
   // segments, or SQLite WAL commits).
-  const fsyncsPerApply = (a: string, b: string) =>
-    (metric(b, "raft_storage_fsyncs") - metric(a, "raft_storage_fsyncs")) / Math.max(1, load.ops);
+  const fsyncsPerApply = (a: string, b: string) => perApply(a, b, "raft_storage_fsyncs", applies);
   const leaderFsyncs = fsyncsPerApply(before, after);
   const followerFsyncs = followers.map((_, i) =>
     fsyncsPerApply(followersBefore[i]!, followersAfter[i]!)
@@ -272,6 +296,8 @@ async function applyCase(
       value_bytes: VALUE_BYTES,
       ops: load.ops,
       errors: load.errors,
+      // The denominator of the per-Apply figures: load.ops plus the warm-up Applies.
+      applies_in_window: applies,
       seconds: round(load.elapsedMs / 1000, 1),
       fsync: true,
       leader_changes: leaderChanges,
