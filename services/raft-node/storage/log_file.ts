@@ -10,8 +10,9 @@
  * refused: a bad record with intact data after it, or one in an older segment, is not what a
  * crash leaves.
  *
- * Ordering on disk: a new segment file is created only once the previous one is synced, so a
- * crash leaves unsynced bytes in the last segment alone.
+ * Ordering on disk: a new segment file is created only once the previous one is synced (at
+ * open, the last segment is synced before appends start a new one), so a crash leaves
+ * unsynced bytes in the last segment alone.
  *
  * @module
  */
@@ -185,6 +186,22 @@ export class SegmentedLog {
         } finally {
           file.close();
         }
+      }
+      syncDirectory(dir);
+    }
+    // A writer killed between its write and its fdatasync leaves records in the page cache
+    // that read back like synced ones, in a file (and a directory entry) that may not be on
+    // the disk yet. New appends go to a new segment, so no later fdatasync would cover them:
+    // sync the last segment now, before the node acts on what it holds (a vote, entries it
+    // acknowledges), so that unsynced bytes stay in the last segment alone. A truncated tail
+    // was synced above.
+    const tail = segments.at(-1);
+    if (tail !== undefined && cut?.segment !== tail) {
+      const file = Deno.openSync(`${dir}/${segmentFileName(tail)}`, { read: true });
+      try {
+        file.syncDataSync();
+      } finally {
+        file.close();
       }
       syncDirectory(dir);
     }

@@ -190,3 +190,51 @@ Deno.test("SegmentedLog.removeSegmentsBefore() deletes whole old segments, never
   await log.close();
   assert.deepEqual(readBack(dir.path).records, ["segment 3", "entry 3"]);
 });
+
+/**
+ * Runs `fn` while recording the path of every file opened with `Deno.openSync` whose data is
+ * then synced (`syncDataSync` or `syncSync`), in order.
+ */
+function recordingSyncs<T>(fn: () => T): { result: T; synced: string[] } {
+  const synced: string[] = [];
+  const openSync = Deno.openSync;
+  Deno.openSync = (path: string | URL, options?: Deno.OpenOptions) => {
+    const file = openSync(path, options);
+    const syncData = file.syncDataSync.bind(file);
+    const sync = file.syncSync.bind(file);
+    file.syncDataSync = () => {
+      synced.push(String(path));
+      syncData();
+    };
+    file.syncSync = () => {
+      synced.push(String(path));
+      sync();
+    };
+    return file;
+  };
+  try {
+    return { result: fn(), synced };
+  } finally {
+    Deno.openSync = openSync;
+  }
+}
+
+Deno.test("SegmentedLog.open() syncs the last segment, whose records a killed writer may not have synced", async () => {
+  await using dir = await tempDir();
+  const path = await writeLog(dir.path, ["a"]);
+  // What a writer killed between its write and its fdatasync leaves: a whole record in the
+  // page cache, read back like a synced one. The next group goes to a new segment, so no
+  // later fdatasync covers this file: open must, or a power loss could take the record back
+  // (after the node acted on it) and leave damage in a segment that is no longer the last.
+  appendBytes(path, frameRecord(bytes("b, written but not synced")));
+  const { result: opened, synced } = recordingSyncs(() => SegmentedLog.open(dir.path));
+  assert.deepEqual(opened.records.map((r) => text(r.payload)), [
+    "start",
+    "a",
+    "b, written but not synced",
+  ]);
+  assert.equal(opened.cut, undefined);
+  assert.ok(synced.includes(path), `expected ${path} synced at open, synced: ${synced}`);
+  assert.ok(synced.includes(dir.path), "and its directory (the segment's name)");
+  await opened.log.close();
+});
