@@ -14,5 +14,5 @@
 export const RAFT_NODE_DEFAULTS = {
   ports: { grpc: 50070, http: 8080, raft: 7000 },
   transport: "grpc",
-  storage: "sqlite",
+  storage: "log",
 } as const;
