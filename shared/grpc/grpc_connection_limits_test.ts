@@ -137,7 +137,7 @@ Deno.test("startGrpcServer() closes a silent connection after its idle timeout, 
     const quiet = ownClient(server.port);
     const pinging = ownClient(server.port, {
       "grpc.keepalive_time_ms": 250,
-      "grpc.keepalive_timeout_ms": 1000,
+      "grpc.keepalive_timeout_ms": 10_000,
       "grpc.keepalive_permit_without_calls": 1,
     });
     try {
