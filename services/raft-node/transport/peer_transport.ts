@@ -3,13 +3,15 @@
  * (raft_transport.ts, `grpc`) or length-prefixed frames over TCP (tcp_transport.ts, `tcp`),
  * both on `RAFT_BIND_ADDR`. Every node of a cluster must run the same one: a node of the
  * other kind is refused at the handshake (a gRPC client's HTTP/2 preface is not a hello; a
- * hello is not HTTP/2).
+ * hello is not HTTP/2). What the two do alike (peer addresses, senders, chaos, counters) is
+ * peer_transport_base.ts.
  *
  * @module
  */
 import type { Message } from "../core/types.ts";
 import type { Chaos } from "./chaos.ts";
-import { RaftTransport, type TransportCounters } from "./raft_transport.ts";
+import type { PeerTransportBaseOptions, TransportCounters } from "./peer_transport_base.ts";
+import { RaftTransport } from "./raft_transport.ts";
 import { TcpTransport } from "./tcp_transport.ts";
 
 /** The peer transports there are (`RAFT_TRANSPORT`). */
@@ -33,14 +35,7 @@ export interface PeerTransport {
 }
 
 /** Options of {@linkcode createPeerTransport}: the two transports' common ones. */
-export interface PeerTransportOptions {
-  readonly nodeId: string;
-  readonly bindAddr: string;
-  readonly advertiseAddr: string;
-  readonly chaos: Chaos;
-  readonly onMessage: (message: Message) => void;
-  readonly onPeerGone?: (peer: string) => void;
-  readonly clusterSecret?: string | undefined;
+export interface PeerTransportOptions extends PeerTransportBaseOptions {
   /** gRPC only: one client stream per peer (default) or one unary call per message. */
   readonly stream?: boolean;
 }

@@ -59,10 +59,16 @@ import { parseHostPort } from "@trading/shared/config";
 import { backoffDelay, errorMessage } from "@trading/shared/retry";
 import { getLogger } from "@trading/shared/log";
 import type { Message, MessageType } from "../core/types.ts";
-import { Chaos } from "./chaos.ts";
 import { fromEnvelope, fromProto, toEnvelope, toProto } from "./envelope.ts";
 import { encodeGrpcFrame, failGrpc, GrpcFrameDecoder, respondGrpc } from "../http2/grpc_wire.ts";
 import { routeHttp2Stream } from "../http2/http2_stream_routes.ts";
+import {
+  newTransportCounters,
+  parseBindAddr,
+  PeerTransportBase,
+  type PeerTransportBaseOptions,
+  type SendResult,
+} from "./peer_transport_base.ts";
 
 /** Metadata key of the sender's node id. */
 export const FROM_METADATA = "raft-from";
@@ -90,49 +96,14 @@ const RESPONSE_OF: Partial<Record<MessageType, MessageType>> = {
   installSnapshot: "installSnapshotResponse",
 };
 
-/** Why a message was not sent. */
-export type DropReason = "chaos" | "partition" | "unreachable" | "backpressure" | "no-address";
-
-/** Options of {@linkcode RaftTransport}. */
-export interface RaftTransportOptions {
-  readonly nodeId: string;
-  /** `host:port` to listen on (port 0 picks one; see {@linkcode RaftTransport.port}). */
-  readonly bindAddr: string;
-  /** The address peers should use to reach this node. */
-  readonly advertiseAddr: string;
+/**
+ * Options of {@linkcode RaftTransport}. `clusterSecret`: a peer's `Stream` and unary calls
+ * must carry it in `x-cluster-secret` (refused UNAUTHENTICATED and counted in
+ * `grpc_calls_refused_total` otherwise).
+ */
+export interface RaftTransportOptions extends PeerTransportBaseOptions {
   /** Send over one stream per peer (default) or one unary call per message. */
   readonly stream?: boolean;
-  readonly chaos: Chaos;
-  /** Called for every message addressed to this node that survived the chaos layer. */
-  readonly onMessage: (message: Message) => void;
-  /**
-   * Called when a connection with `peer` closed: its stream to us ended or our stream to it
-   * did (a killed process's sockets close at once). The node loop uses it to stop waiting
-   * an election timeout for a leader that is gone.
-   */
-  readonly onPeerGone?: (peer: string) => void;
-  /**
-   * `CLUSTER_SECRET`: when set, a peer's `Stream` and unary calls must carry it in
-   * `x-cluster-secret` (refused UNAUTHENTICATED and counted in `grpc_calls_refused_total`
-   * otherwise), and this node's own calls carry it.
-   */
-  readonly clusterSecret?: string | undefined;
-}
-
-/** Counters of the transport, read by the metrics at scrape time. */
-export interface TransportCounters {
-  /** Messages handed to gRPC, by kind. */
-  readonly sent: Map<MessageType, number>;
-  /** Messages received and delivered to the core. */
-  received: number;
-  /** Messages not sent or not delivered, by reason. */
-  readonly dropped: Map<DropReason, number>;
-  /** InstallSnapshot messages received. */
-  snapshotsReceived: number;
-  /** `Stream` calls taken on node:http2 directly (not through grpc-js' fallback). */
-  streamsAccepted: number;
-  /** Requests received through the unary RPCs rather than the stream. */
-  unaryReceived: number;
 }
 
 interface Waiter {
@@ -152,34 +123,18 @@ interface Waiter {
  * transport.send(ready.messages);
  * ```
  */
-export class RaftTransport {
-  readonly nodeId: string;
-  readonly chaos: Chaos;
-  readonly counters: TransportCounters = {
-    sent: new Map(),
-    received: 0,
-    dropped: new Map(),
-    snapshotsReceived: 0,
-    streamsAccepted: 0,
-    unaryReceived: 0,
-  };
+export class RaftTransport extends PeerTransportBase<PeerSender> {
   #options: RaftTransportOptions;
   #server: GrpcServer | undefined;
-  #configured = new Map<string, string>();
-  #learned = new Map<string, string>();
-  #senders = new Map<string, PeerSender>();
   #waiters = new Map<string, Waiter[]>();
-  #delayed = new Set<ReturnType<typeof setTimeout>>();
   #inbound = new Set<grpc.ServerReadableStream<RaftEnvelope, StreamAck>>();
   /** `Stream` calls received on node:http2 directly (all of them, but for a fallback). */
   #inboundStreams = new Set<http2.ServerHttp2Stream>();
   #unroute: (() => void) | undefined;
-  #closed = false;
   #log = getLogger("raft.transport");
 
   constructor(options: RaftTransportOptions) {
-    this.nodeId = options.nodeId;
-    this.chaos = options.chaos;
+    super(options, newTransportCounters());
     this.#options = options;
   }
 
@@ -191,10 +146,7 @@ export class RaftTransport {
 
   /** Starts the gRPC server on `bindAddr`. */
   async start(): Promise<void> {
-    const bind = parseHostPort(this.#options.bindAddr);
-    if (!bind) {
-      throw new Error(`Invalid RAFT_BIND_ADDR "${this.#options.bindAddr}": expected host:port`);
-    }
+    const bind = parseBindAddr(this.#options.bindAddr);
     this.#server = await startGrpcServer(bind.port, (server) => {
       server.addService(RaftTransportService, this.#implementation());
     }, { hostname: bind.host, clusterSecret: this.#options.clusterSecret });
@@ -209,7 +161,7 @@ export class RaftTransport {
 
   /** Takes a `Stream` call: every gRPC message of it is one envelope for the core. */
   #acceptStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): boolean {
-    if (this.#closed) return false;
+    if (this.closed) return false;
     const secret = this.#options.clusterSecret;
     if (secret !== undefined) {
       const refusal = checkClusterSecret(
@@ -226,7 +178,7 @@ export class RaftTransport {
       }
     }
     this.counters.streamsAccepted++;
-    this.#learnAddress(headers[FROM_METADATA], headers[ADDR_METADATA]);
+    this.#learnFrom(headers[FROM_METADATA], headers[ADDR_METADATA]);
     this.#inboundStreams.add(stream);
     const decoder = new GrpcFrameDecoder(MAX_MESSAGE_BYTES);
     stream.on("data", (chunk: Buffer) => {
@@ -259,70 +211,29 @@ export class RaftTransport {
     return true;
   }
 
-  /**
-   * Sets the transport addresses of the members (from the membership's context) and
-   * connects to each at once: a follower that must campaign should not pay for connection
-   * set-up in the middle of an election. A peer whose address changed gets a new connection.
-   */
-  setPeers(addresses: ReadonlyMap<string, string>): void {
-    for (const [id, address] of addresses) {
-      if (id === this.nodeId) continue;
-      this.#configured.set(id, address);
-      this.#refreshSender(id);
-      if (!this.#closed) this.#sender(id);
-    }
+  /** Fails the unary call waiting for a response the chaos layer dropped. */
+  protected override droppedByChaos(message: Message): void {
+    this.#failWaiter(message, "dropped by chaos");
   }
 
-  /** The address this transport would use for `peer`, if it knows one. */
-  addressOf(peer: string): string | undefined {
-    return this.#configured.get(peer) ?? this.#learned.get(peer);
-  }
-
-  /**
-   * Sends messages (step 2 of a Ready), through the chaos layer. Never throws and never
-   * blocks: a message that cannot go now is dropped and counted.
-   */
-  send(messages: readonly Message[]): void {
-    for (const message of messages) this.#sendOne(message);
-  }
-
-  #sendOne(message: Message): void {
-    if (this.#closed) return;
-    const decision = this.chaos.judgeOutgoing(message.to);
-    if (decision.action === "drop") {
-      this.#drop(this.chaos.isPartitionedFrom(message.to) ? "partition" : "chaos");
-      this.#failWaiter(message, "dropped by chaos");
-      return;
-    }
-    if (decision.action === "delay") {
-      const timer = setTimeout(() => {
-        this.#delayed.delete(timer);
-        this.#deliverOut(message);
-      }, decision.delayMs);
-      this.#delayed.add(timer);
-      return;
-    }
-    this.#deliverOut(message);
-  }
-
-  #deliverOut(message: Message): void {
-    if (this.#closed) return;
+  protected deliverOut(message: Message): void {
+    if (this.closed) return;
     const waiters = this.#waiters.get(waiterKey(message.to, message.type));
     const waiter = waiters?.shift();
     if (waiter) {
       clearTimeout(waiter.timer);
-      this.#countSent(message.type);
+      this.countSent(message.type);
       waiter.resolve(message);
       return;
     }
-    const sender = this.#sender(message.to);
-    if (!sender) return this.#drop("no-address");
+    const sender = this.sender(message.to);
+    if (!sender) return this.drop("no-address");
     // Responses always travel on the stream (or answer a unary call, above).
     const unary = this.#options.stream === false &&
       (RESPONSE_OF[message.type] !== undefined || message.type === "timeoutNow");
     const result = unary ? sender.sendUnary(message) : sender.sendStream(message);
-    if (result === "sent") this.#countSent(message.type);
-    else this.#drop(result);
+    if (result === "sent") this.countSent(message.type);
+    else this.drop(result);
   }
 
   #failWaiter(message: Message, reason: string): void {
@@ -332,64 +243,29 @@ export class RaftTransport {
     waiter.reject({ code: grpc.status.UNAVAILABLE, details: `Raft response ${reason}` });
   }
 
-  #countSent(type: MessageType): void {
-    this.counters.sent.set(type, (this.counters.sent.get(type) ?? 0) + 1);
-  }
-
-  #drop(reason: DropReason): void {
-    this.counters.dropped.set(reason, (this.counters.dropped.get(reason) ?? 0) + 1);
-  }
-
-  #sender(peer: string): PeerSender | undefined {
-    const existing = this.#senders.get(peer);
-    if (existing) return existing;
-    const address = this.addressOf(peer);
-    if (address === undefined) return undefined;
-    const sender = new PeerSender(
+  protected connect(peer: string, address: string): PeerSender {
+    return new PeerSender(
       this,
       peer,
       address,
       this.#options.advertiseAddr,
       this.#options.clusterSecret,
     );
-    this.#senders.set(peer, sender);
-    return sender;
   }
 
-  #refreshSender(peer: string): void {
-    const sender = this.#senders.get(peer);
-    if (sender && sender.address !== this.addressOf(peer)) {
-      // Abandoned, not closed, while the GOAWAY workaround is on: a GOAWAY could abort a node
-      // still at the old address; without calls the channel stays idle.
-      sender.close(!DENO_GOAWAY_WORKAROUND);
-      this.#senders.delete(peer);
-    }
-  }
-
-  /** @internal Reports a closed connection with `peer` (see `onPeerGone`). */
-  peerGone(peer: string): void {
-    if (this.#closed || peer === this.nodeId) return;
-    this.#options.onPeerGone?.(peer);
-  }
-
-  /** Delivers a received message to the core unless a partition drops it. */
-  receive(message: Message): void {
-    if (this.#closed) return;
-    if (this.chaos.dropsIncoming(message.from)) return this.#drop("partition");
-    this.counters.received++;
-    if (message.type === "installSnapshot") this.counters.snapshotsReceived++;
-    this.#options.onMessage(message);
+  protected retireSender(sender: PeerSender): void {
+    // Abandoned, not closed, while the GOAWAY workaround is on: a GOAWAY could abort a node
+    // still at the old address; without calls the channel stays idle.
+    sender.close(!DENO_GOAWAY_WORKAROUND);
   }
 
   #learn(metadata: grpc.Metadata): void {
-    this.#learnAddress(metadata.get(FROM_METADATA)[0], metadata.get(ADDR_METADATA)[0]);
+    this.#learnFrom(metadata.get(FROM_METADATA)[0], metadata.get(ADDR_METADATA)[0]);
   }
 
-  #learnAddress(from: unknown, address: unknown): void {
-    if (typeof from !== "string" || typeof address !== "string" || from === this.nodeId) return;
-    if (this.#learned.get(from) === address) return;
-    this.#learned.set(from, address);
-    if (!this.#configured.has(from)) this.#refreshSender(from);
+  /** Learns the address a peer's call or stream gave for its sender, if it gave both. */
+  #learnFrom(from: unknown, address: unknown): void {
+    if (typeof from === "string" && typeof address === "string") this.learnAddress(from, address);
   }
 
   /** Handles a unary request: delivers it and answers with the core's response. */
@@ -415,7 +291,7 @@ export class RaftTransport {
       return;
     }
     if (this.chaos.isPartitionedFrom(message.from)) {
-      this.#drop("partition");
+      this.drop("partition");
       callback({ code: grpc.status.UNAVAILABLE, details: "Raft request dropped by a partition" });
       return;
     }
@@ -509,10 +385,7 @@ export class RaftTransport {
    * closed by destroying their sockets, which sends no GOAWAY.
    */
   async close({ closeChannels = true }: { closeChannels?: boolean } = {}): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    for (const timer of this.#delayed) clearTimeout(timer);
-    this.#delayed.clear();
+    if (!this.markClosed()) return;
     for (const queue of this.#waiters.values()) {
       for (const waiter of queue) {
         clearTimeout(waiter.timer);
@@ -520,8 +393,7 @@ export class RaftTransport {
       }
     }
     this.#waiters.clear();
-    for (const sender of this.#senders.values()) sender.close(closeChannels);
-    this.#senders.clear();
+    this.closeSenders((sender) => sender.close(closeChannels));
     for (const call of this.#inbound) call.destroy();
     this.#inbound.clear();
     this.#unroute?.();
@@ -534,8 +406,6 @@ export class RaftTransport {
 function waiterKey(peer: string, type: MessageType): string {
   return `${peer}\u0000${type}`;
 }
-
-type SendResult = "sent" | "unreachable" | "backpressure";
 
 /**
  * The connection to one peer: the `Stream` call on a connection of its own (reopened with

@@ -31,9 +31,15 @@ import { getLogger } from "@trading/shared/log";
 import { counter } from "@trading/shared/metrics";
 import { backoffDelay, errorMessage } from "@trading/shared/retry";
 import type { Message } from "../core/types.ts";
-import type { Chaos } from "./chaos.ts";
 import { fromEnvelope } from "./envelope.ts";
-import type { DropReason, TransportCounters } from "./raft_transport.ts";
+import {
+  newTransportCounters,
+  parseBindAddr,
+  PeerTransportBase,
+  type PeerTransportBaseOptions,
+  type SendResult,
+  type TransportCounters,
+} from "./peer_transport_base.ts";
 import {
   decodeHello,
   encodeHelloFrame,
@@ -73,20 +79,11 @@ export type RefusalReason =
   | "malformed-frame"
   | "too-many-pending";
 
-/** Options of {@linkcode TcpTransport}. */
-export interface TcpTransportOptions {
-  readonly nodeId: string;
-  /** `host:port` to listen on (port 0 picks one; see {@linkcode TcpTransport.port}). */
-  readonly bindAddr: string;
-  /** The address peers should use to reach this node. */
-  readonly advertiseAddr: string;
-  readonly chaos: Chaos;
-  /** Called for every message addressed to this node that survived the chaos layer. */
-  readonly onMessage: (message: Message) => void;
-  /** Called when a connection with `peer` closed (see the module doc). */
-  readonly onPeerGone?: (peer: string) => void;
-  /** `CLUSTER_SECRET`: required in a peer's hello when set, and sent in ours. */
-  readonly clusterSecret?: string | undefined;
+/**
+ * Options of {@linkcode TcpTransport}. `clusterSecret`: required in a peer's hello when set,
+ * and sent in ours.
+ */
+export interface TcpTransportOptions extends PeerTransportBaseOptions {
   /** The largest frame accepted from a peer (default {@linkcode MAX_FRAME_BYTES}). */
   readonly maxFrameBytes?: number;
   /** Most bytes queued for one peer (default {@linkcode MAX_QUEUED_BYTES}). */
@@ -112,38 +109,21 @@ export interface TcpTransportCounters extends TransportCounters {
  * transport.send(ready.messages);
  * ```
  */
-export class TcpTransport {
-  readonly nodeId: string;
-  readonly chaos: Chaos;
-  readonly counters: TcpTransportCounters = {
-    sent: new Map(),
-    received: 0,
-    dropped: new Map(),
-    snapshotsReceived: 0,
-    streamsAccepted: 0,
-    unaryReceived: 0,
-    refused: new Map(),
-  };
+export class TcpTransport extends PeerTransportBase<PeerConnection, TcpTransportCounters> {
   readonly #options: TcpTransportOptions;
   readonly #maxFrameBytes: number;
   #listener: Deno.TcpListener | undefined;
-  #configured = new Map<string, string>();
-  #learned = new Map<string, string>();
-  #senders = new Map<string, PeerConnection>();
   /** Senders with messages queued by the current send(), written at its end. */
   #unflushed = new Set<PeerConnection>();
   #inbound = new Set<Deno.TcpConn>();
   /** Accepted connections that have not sent a valid hello yet. */
   #pending = 0;
-  #delayed = new Set<ReturnType<typeof setTimeout>>();
-  #closed = false;
   #log = getLogger(["raft", "transport"]);
   #lastWarn = -Infinity;
   #unwarned = 0;
 
   constructor(options: TcpTransportOptions) {
-    this.nodeId = options.nodeId;
-    this.chaos = options.chaos;
+    super(options, { ...newTransportCounters(), refused: new Map() });
     this.#options = options;
     this.#maxFrameBytes = options.maxFrameBytes ?? MAX_FRAME_BYTES;
   }
@@ -156,22 +136,19 @@ export class TcpTransport {
 
   /** Listens on `bindAddr` and accepts peers' connections. */
   start(): Promise<void> {
-    const bind = parseHostPort(this.#options.bindAddr);
-    if (!bind) {
-      throw new Error(`Invalid RAFT_BIND_ADDR "${this.#options.bindAddr}": expected host:port`);
-    }
+    const bind = parseBindAddr(this.#options.bindAddr);
     this.#listener = Deno.listen({ hostname: bind.host, port: bind.port, transport: "tcp" });
     this.#acceptLoop(this.#listener);
     return Promise.resolve();
   }
 
   async #acceptLoop(listener: Deno.TcpListener): Promise<void> {
-    while (!this.#closed) {
+    while (!this.closed) {
       let conn: Deno.TcpConn;
       try {
         conn = await listener.accept();
       } catch (error) {
-        if (this.#closed || error instanceof Deno.errors.BadResource) return;
+        if (this.closed || error instanceof Deno.errors.BadResource) return;
         this.#log.warn("accepting a raft peer connection failed: {error}", {
           error: errorMessage(error),
         });
@@ -179,7 +156,7 @@ export class TcpTransport {
         await new Promise((resolve) => setTimeout(resolve, 100));
         continue;
       }
-      if (this.#closed) {
+      if (this.closed) {
         conn.close();
         return;
       }
@@ -209,7 +186,7 @@ export class TcpTransport {
       if (hello === undefined) this.#refuse(conn, "handshake", remote, "no hello in time");
     }, HELLO_TIMEOUT_MS);
     try {
-      while (!this.#closed) {
+      while (!this.closed) {
         const chunk = await reader.read();
         if (chunk === null) break;
         let frames: Frame[];
@@ -260,7 +237,7 @@ export class TcpTransport {
       return undefined;
     }
     this.counters.streamsAccepted++;
-    this.#learnAddress(hello.from, hello.addr);
+    this.learnAddress(hello.from, hello.addr);
     return hello;
   }
 
@@ -304,115 +281,50 @@ export class TcpTransport {
   }
 
   /**
-   * Sets the transport addresses of the members and connects to each at once (a follower that
-   * must campaign should not pay for connection set-up then). A peer whose address changed
-   * gets a new connection.
-   */
-  setPeers(addresses: ReadonlyMap<string, string>): void {
-    for (const [id, address] of addresses) {
-      if (id === this.nodeId) continue;
-      this.#configured.set(id, address);
-      this.#refreshSender(id);
-      if (!this.#closed) this.#sender(id);
-    }
-  }
-
-  /** The address this transport would use for `peer`, if it knows one. */
-  addressOf(peer: string): string | undefined {
-    return this.#configured.get(peer) ?? this.#learned.get(peer);
-  }
-
-  /**
    * Sends messages through the chaos layer. Never throws and never blocks: a message that
    * cannot go now is dropped and counted.
    */
-  send(messages: readonly Message[]): void {
-    for (const message of messages) this.#sendOne(message);
+  override send(messages: readonly Message[]): void {
+    super.send(messages);
     // Now, not in a microtask: the loop's early AppendEntries must be on the wire before it
     // goes on to its synchronous write and fsync (a Deno socket write starts at once).
+    this.#flushQueued();
+  }
+
+  protected override deliverDelayed(message: Message): void {
+    this.deliverOut(message);
+    this.#flushQueued();
+  }
+
+  #flushQueued(): void {
     for (const sender of this.#unflushed) sender.flush();
     this.#unflushed.clear();
   }
 
-  #sendOne(message: Message): void {
-    if (this.#closed) return;
-    const decision = this.chaos.judgeOutgoing(message.to);
-    if (decision.action === "drop") {
-      this.#drop(this.chaos.isPartitionedFrom(message.to) ? "partition" : "chaos");
-      return;
-    }
-    if (decision.action === "delay") {
-      const timer = setTimeout(() => {
-        this.#delayed.delete(timer);
-        this.#deliverOut(message);
-        for (const sender of this.#unflushed) sender.flush();
-        this.#unflushed.clear();
-      }, decision.delayMs);
-      this.#delayed.add(timer);
-      return;
-    }
-    this.#deliverOut(message);
-  }
-
-  #deliverOut(message: Message): void {
-    if (this.#closed) return;
-    const sender = this.#sender(message.to);
-    if (!sender) return this.#drop("no-address");
+  protected deliverOut(message: Message): void {
+    if (this.closed) return;
+    const sender = this.sender(message.to);
+    if (!sender) return this.drop("no-address");
     const result = sender.send(message);
     if (result === "sent") {
       this.#unflushed.add(sender);
-      this.counters.sent.set(message.type, (this.counters.sent.get(message.type) ?? 0) + 1);
+      this.countSent(message.type);
     } else {
-      this.#drop(result);
+      this.drop(result);
     }
   }
 
-  #drop(reason: DropReason): void {
-    this.counters.dropped.set(reason, (this.counters.dropped.get(reason) ?? 0) + 1);
-  }
-
-  #sender(peer: string): PeerConnection | undefined {
-    const existing = this.#senders.get(peer);
-    if (existing) return existing;
-    const address = this.addressOf(peer);
-    if (address === undefined) return undefined;
-    const sender = new PeerConnection(this, peer, address, {
+  protected connect(peer: string, address: string): PeerConnection {
+    return new PeerConnection(this, peer, address, {
       protocol: TCP_PROTOCOL,
       from: this.nodeId,
       addr: this.#options.advertiseAddr,
       ...(this.#options.clusterSecret === undefined ? {} : { secret: this.#options.clusterSecret }),
     }, this.#options.maxQueuedBytes ?? MAX_QUEUED_BYTES);
-    this.#senders.set(peer, sender);
-    return sender;
   }
 
-  #refreshSender(peer: string): void {
-    const sender = this.#senders.get(peer);
-    if (sender && sender.address !== this.addressOf(peer)) {
-      sender.close();
-      this.#senders.delete(peer);
-    }
-  }
-
-  #learnAddress(from: string, address: string): void {
-    if (from === this.nodeId || this.#learned.get(from) === address) return;
-    this.#learned.set(from, address);
-    if (!this.#configured.has(from)) this.#refreshSender(from);
-  }
-
-  /** @internal Reports a closed connection with `peer` (see `onPeerGone`). */
-  peerGone(peer: string): void {
-    if (this.#closed || peer === this.nodeId) return;
-    this.#options.onPeerGone?.(peer);
-  }
-
-  /** Delivers a received message to the core unless a partition drops it. */
-  receive(message: Message): void {
-    if (this.#closed) return;
-    if (this.chaos.dropsIncoming(message.from)) return this.#drop("partition");
-    this.counters.received++;
-    if (message.type === "installSnapshot") this.counters.snapshotsReceived++;
-    this.#options.onMessage(message);
+  protected retireSender(sender: PeerConnection): void {
+    sender.close();
   }
 
   /**
@@ -420,20 +332,14 @@ export class TcpTransport {
    * argument is the gRPC transport's; a TCP connection's close sends no GOAWAY.)
    */
   close(_options: { closeChannels?: boolean } = {}): Promise<void> {
-    if (this.#closed) return Promise.resolve();
-    this.#closed = true;
-    for (const timer of this.#delayed) clearTimeout(timer);
-    this.#delayed.clear();
-    for (const sender of this.#senders.values()) sender.close();
-    this.#senders.clear();
+    if (!this.markClosed()) return Promise.resolve();
+    this.closeSenders((sender) => sender.close());
     for (const conn of this.#inbound) closeQuietly(conn);
     this.#inbound.clear();
     if (this.#listener) closeQuietly(this.#listener);
     return Promise.resolve();
   }
 }
-
-type SendResult = "sent" | "unreachable" | "backpressure";
 
 /**
  * Our connection to one peer: dialled at once, re-dialled with backoff when it closes. The
