@@ -8,6 +8,7 @@
  * @module
  */
 import { parseHostPort } from "@trading/shared/config";
+import { backoffDelay } from "@trading/shared/retry";
 import type { Message, MessageType } from "../core/types.ts";
 import type { Chaos } from "./chaos.ts";
 
@@ -77,6 +78,41 @@ export function parseBindAddr(bindAddr: string): { host: string; port: number } 
   const bind = parseHostPort(bindAddr);
   if (!bind) throw new Error(`Invalid RAFT_BIND_ADDR "${bindAddr}": expected host:port`);
   return bind;
+}
+
+/**
+ * When a sender re-dials its peer after its connection closed: after a backoff from 50 ms up
+ * to 500 ms, started afresh when the connection lived over a second (it was a working one).
+ */
+export class RedialBackoff {
+  readonly #redial: () => void;
+  #dialledAt = 0;
+  #attempt = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  /** `redial` is called when a re-dial is due. */
+  constructor(redial: () => void) {
+    this.#redial = redial;
+  }
+
+  /** Notes that the sender dials now. */
+  dialling(): void {
+    this.#timer = undefined;
+    this.#dialledAt = performance.now();
+  }
+
+  /** Calls `redial` after the backoff that the last connection's life calls for. */
+  redialLater(): void {
+    if (performance.now() - this.#dialledAt > 1000) this.#attempt = 0;
+    this.#attempt++;
+    const delay = backoffDelay(this.#attempt, { initialDelayMs: 50, maxDelayMs: 500 });
+    this.#timer = setTimeout(this.#redial, delay);
+  }
+
+  /** Cancels a re-dial that is waiting. */
+  cancel(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+  }
 }
 
 /**

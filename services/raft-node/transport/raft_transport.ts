@@ -56,7 +56,7 @@ import {
 import { CLUSTER_SECRET_METADATA } from "@trading/shared/cluster-secret";
 import { RAFT_CHANNEL_OPTIONS } from "@trading/shared/raft-client";
 import { parseHostPort } from "@trading/shared/config";
-import { backoffDelay, errorMessage } from "@trading/shared/retry";
+import { errorMessage } from "@trading/shared/retry";
 import { getLogger } from "@trading/shared/log";
 import type { Message, MessageType } from "../core/types.ts";
 import { fromEnvelope, fromProto, toEnvelope, toProto } from "./envelope.ts";
@@ -67,6 +67,7 @@ import {
   parseBindAddr,
   PeerTransportBase,
   type PeerTransportBaseOptions,
+  RedialBackoff,
   type SendResult,
 } from "./peer_transport_base.ts";
 
@@ -420,9 +421,7 @@ class PeerSender {
   #metadata: grpc.Metadata | undefined;
   #socket: net.Socket | undefined;
   #stream: http2.ClientHttp2Stream | undefined;
-  #openedAt = 0;
-  #attempt = 0;
-  #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #redial = new RedialBackoff(() => this.#open());
   #unaryInFlight = 0;
   #closed = false;
   #clusterSecret: string | undefined;
@@ -444,8 +443,7 @@ class PeerSender {
 
   #open(): void {
     if (this.#closed) return;
-    this.#reconnectTimer = undefined;
-    this.#openedAt = performance.now();
+    this.#redial.dialling();
     const target = parseHostPort(this.address);
     if (!target) return;
     // Our own socket, so that closing never sends GOAWAY (see the module doc).
@@ -486,11 +484,7 @@ class PeerSender {
     socket.destroy();
     if (this.#closed) return;
     this.#transport.peerGone(this.peer);
-    // A stream that lived a while was a working connection: start the backoff afresh.
-    if (performance.now() - this.#openedAt > 1000) this.#attempt = 0;
-    this.#attempt++;
-    const delay = backoffDelay(this.#attempt, { initialDelayMs: 50, maxDelayMs: 500 });
-    this.#reconnectTimer = setTimeout(() => this.#open(), delay);
+    this.#redial.redialLater();
   }
 
   sendStream(message: Message): SendResult {
@@ -551,7 +545,7 @@ class PeerSender {
    */
   close(closeChannel: boolean): void {
     this.#closed = true;
-    if (this.#reconnectTimer !== undefined) clearTimeout(this.#reconnectTimer);
+    this.#redial.cancel();
     const socket = this.#socket;
     this.#stream = undefined;
     this.#socket = undefined;

@@ -29,7 +29,7 @@ import { clusterSecretMatches } from "@trading/shared/cluster-secret";
 import { parseHostPort } from "@trading/shared/config";
 import { getLogger } from "@trading/shared/log";
 import { counter } from "@trading/shared/metrics";
-import { backoffDelay, errorMessage } from "@trading/shared/retry";
+import { errorMessage } from "@trading/shared/retry";
 import type { Message } from "../core/types.ts";
 import { fromEnvelope } from "./envelope.ts";
 import {
@@ -37,6 +37,7 @@ import {
   parseBindAddr,
   PeerTransportBase,
   type PeerTransportBaseOptions,
+  RedialBackoff,
   type SendResult,
   type TransportCounters,
 } from "./peer_transport_base.ts";
@@ -357,9 +358,7 @@ class PeerConnection {
   #queue: Uint8Array[] = [];
   #queuedBytes = 0;
   #writing = false;
-  #openedAt = 0;
-  #attempt = 0;
-  #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #redial = new RedialBackoff(() => this.#open());
   #closed = false;
 
   constructor(
@@ -378,11 +377,10 @@ class PeerConnection {
   }
 
   async #open(): Promise<void> {
-    this.#reconnectTimer = undefined;
     if (this.#closed) return;
     const target = parseHostPort(this.address);
     if (!target) return;
-    this.#openedAt = performance.now();
+    this.#redial.dialling();
     this.#connecting = true;
     this.#queue = [this.#helloFrame];
     this.#queuedBytes = this.#helloFrame.byteLength;
@@ -424,11 +422,7 @@ class PeerConnection {
     this.#queuedBytes = 0;
     if (this.#closed) return;
     this.#transport.peerGone(this.peer);
-    // A connection that lived a while was a working one: start the backoff afresh.
-    if (performance.now() - this.#openedAt > 1000) this.#attempt = 0;
-    this.#attempt++;
-    const delay = backoffDelay(this.#attempt, { initialDelayMs: 50, maxDelayMs: 500 });
-    this.#reconnectTimer = setTimeout(() => this.#open(), delay);
+    this.#redial.redialLater();
   }
 
   send(message: Message): SendResult {
@@ -470,7 +464,7 @@ class PeerConnection {
   /** Stops sending and closes the connection (no `onPeerGone`). */
   close(): void {
     this.#closed = true;
-    if (this.#reconnectTimer !== undefined) clearTimeout(this.#reconnectTimer);
+    this.#redial.cancel();
     const conn = this.#conn;
     this.#conn = undefined;
     this.#queue = [];
