@@ -1,73 +1,31 @@
 import assert from "node:assert/strict";
 import { freePort, waitFor } from "@trading/testing";
-import type { AppendEntriesRequest, Message, RequestVoteRequest } from "../core/types.ts";
-import { Chaos, NO_CHAOS } from "./chaos.ts";
+import type { AppendEntriesRequest } from "../core/types.ts";
 import { RaftTransport } from "./raft_transport.ts";
+import {
+  answersSenderKnownFromItsConnection,
+  append,
+  appliesChaosChangedAtRuntime,
+  carriesLargeSnapshot,
+  partitionDropsBothWaysUntilHealed,
+  startTestNode,
+  type TestNode,
+  type TestNodeOptions,
+  vote,
+} from "./transport_test_helpers.ts";
 
-interface Node {
-  transport: RaftTransport;
-  inbox: Message[];
-  address: string;
-}
+type Node = TestNode<RaftTransport>;
 
-async function startNode(
+function startNode(
   id: string,
-  options: {
-    stream?: boolean;
-    port?: number;
-    onMessage?: (m: Message, self: Node) => void;
-    clusterSecret?: string;
-  } = {},
+  options: TestNodeOptions<RaftTransport> & { stream?: boolean; clusterSecret?: string } = {},
 ): Promise<Node> {
-  const address = `127.0.0.1:${options.port ?? freePort()}`;
-  const inbox: Message[] = [];
-  const node = { inbox, address } as Node;
-  node.transport = new RaftTransport({
-    nodeId: id,
-    bindAddr: address,
-    advertiseAddr: address,
-    stream: options.stream ?? true,
-    chaos: new Chaos(id),
-    clusterSecret: options.clusterSecret,
-    onMessage: (m) => {
-      inbox.push(m);
-      options.onMessage?.(m, node);
-    },
-  });
-  await node.transport.start();
-  return node;
-}
-
-function append(
-  from: string,
-  to: string,
-  index: number,
-  data = new Uint8Array(8),
-): AppendEntriesRequest {
-  return {
-    type: "appendEntries",
-    from,
-    to,
-    term: 2,
-    prevLogIndex: index - 1,
-    prevLogTerm: 2,
-    entries: [{ index, term: 2, type: 0, data }],
-    leaderCommit: index - 1,
-    context: new Uint8Array(),
-  };
-}
-
-function vote(from: string, to: string): RequestVoteRequest {
-  return {
-    type: "requestVote",
-    from,
-    to,
-    term: 5,
-    lastLogIndex: 9,
-    lastLogTerm: 4,
-    preVote: true,
-    transfer: false,
-  };
+  const { stream = true, clusterSecret, ...node } = options;
+  return startTestNode(
+    id,
+    (common) => new RaftTransport({ ...common, stream, clusterSecret }),
+    node,
+  );
 }
 
 Deno.test("RaftTransport streams messages to a peer in order, intact", async () => {
@@ -96,50 +54,13 @@ Deno.test("RaftTransport streams messages to a peer in order, intact", async () 
   }
 });
 
-Deno.test("RaftTransport lets a peer answer a sender it only knows from the stream metadata", async () => {
-  const a = await startNode("a");
-  const b = await startNode("b", {
-    onMessage: (m, self) =>
-      self.transport.send([{ ...vote("b", m.from), type: "requestVote", to: m.from }]),
-  });
-  try {
-    a.transport.setPeers(new Map([["b", b.address]]));
-    a.transport.send([vote("a", "b")]);
-    await waitFor("b's answer at a", () => a.inbox.length === 1);
-    assert.equal(b.transport.addressOf("a"), a.address);
-    assert.equal(a.inbox[0]!.from, "b");
-  } finally {
-    await a.transport.close();
-    await b.transport.close();
-  }
-});
+Deno.test(
+  "RaftTransport lets a peer answer a sender it only knows from the stream metadata",
+  () => answersSenderKnownFromItsConnection(startNode),
+);
 
 Deno.test("RaftTransport carries a 5 MiB InstallSnapshot in one message", async () => {
-  const a = await startNode("a");
-  const b = await startNode("b");
-  try {
-    a.transport.setPeers(new Map([["b", b.address]]));
-    const data = new Uint8Array(5 * 1024 * 1024).map((_, i) => i % 251);
-    a.transport.send([{
-      type: "installSnapshot",
-      from: "a",
-      to: "b",
-      term: 3,
-      lastIncludedIndex: 1000,
-      lastIncludedTerm: 3,
-      configuration: new TextEncoder().encode('{"voters":["a"],"learners":[],"context":{}}'),
-      data,
-    }]);
-    await waitFor("the snapshot at b", () => b.inbox.length === 1);
-    const got = b.inbox[0]!;
-    assert.equal(got.type, "installSnapshot");
-    assert.equal(got.type === "installSnapshot" && got.data.length, data.length);
-    assert.equal(got.type === "installSnapshot" && got.data[1000], data[1000]);
-    assert.equal(b.transport.counters.snapshotsReceived, 1);
-  } finally {
-    await a.transport.close();
-    await b.transport.close();
-  }
+  await carriesLargeSnapshot(startNode);
 });
 
 Deno.test("RaftTransport in unary mode returns the core's response as the call's result", async () => {
@@ -197,55 +118,15 @@ Deno.test("RaftTransport drops messages for a peer that is down and delivers onc
   }
 });
 
-Deno.test("RaftTransport partition drops what the node sends and what it receives, heal restores", async () => {
-  const a = await startNode("a");
-  const b = await startNode("b");
-  try {
-    a.transport.setPeers(new Map([["b", b.address]]));
-    b.transport.setPeers(new Map([["a", a.address]]));
-    a.transport.send([vote("a", "b")]);
-    b.transport.send([vote("b", "a")]);
-    await waitFor("both directions open", () => a.inbox.length === 1 && b.inbox.length === 1);
+Deno.test(
+  "RaftTransport partition drops what the node sends and what it receives, heal restores",
+  () => partitionDropsBothWaysUntilHealed(startNode),
+);
 
-    a.transport.chaos.partition(["b"]);
-    a.transport.send([vote("a", "b")]);
-    b.transport.send([vote("b", "a")]);
-    await waitFor("a's partition drops", () => a.transport.chaos.dropped === 2);
-    assert.equal(a.inbox.length, 1);
-    assert.equal(b.inbox.length, 1);
-    assert.equal(a.transport.counters.dropped.get("partition"), 2);
-
-    a.transport.chaos.heal();
-    a.transport.send([vote("a", "b")]);
-    b.transport.send([vote("b", "a")]);
-    await waitFor("both directions open again", () => a.inbox.length === 2 && b.inbox.length === 2);
-  } finally {
-    await a.transport.close();
-    await b.transport.close();
-  }
-});
-
-Deno.test("RaftTransport applies chaos settings changed at runtime", async () => {
-  const a = await startNode("a");
-  const b = await startNode("b");
-  try {
-    a.transport.setPeers(new Map([["b", b.address]]));
-    a.transport.chaos.configure({ ...NO_CHAOS, enabled: true, dropPct: 100, seed: 3 });
-    a.transport.send(Array.from({ length: 20 }, () => vote("a", "b")));
-    assert.equal(a.transport.chaos.dropped, 20);
-    a.transport.chaos.configure({ ...NO_CHAOS, enabled: true, delayMsMin: 100, delayMsMax: 100 });
-    const sentAt = performance.now();
-    a.transport.send([vote("a", "b")]);
-    await waitFor("the delayed message", () => b.inbox.length === 1);
-    const elapsed = performance.now() - sentAt;
-    assert.ok(elapsed >= 95, `delivered after ${elapsed} ms, expected at least 100`);
-    assert.equal(a.transport.chaos.delayed, 1);
-    assert.equal(b.inbox.length, 1);
-  } finally {
-    await a.transport.close();
-    await b.transport.close();
-  }
-});
+Deno.test(
+  "RaftTransport applies chaos settings changed at runtime",
+  () => appliesChaosChangedAtRuntime(startNode),
+);
 
 Deno.test("RaftTransport refuses a message addressed to another node", async () => {
   const a = await startNode("a");

@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
 import { RaftEnvelope } from "@trading/proto/raft";
-import { freePort, waitFor } from "@trading/testing";
-import type { AppendEntriesRequest, Message, RequestVoteRequest } from "../core/types.ts";
-import { Chaos, NO_CHAOS } from "./chaos.ts";
+import { waitFor } from "@trading/testing";
+import type { AppendEntriesRequest } from "../core/types.ts";
 import { toEnvelope } from "./envelope.ts";
 import {
   encodeFrame,
@@ -14,21 +13,24 @@ import {
   TCP_PROTOCOL,
 } from "./tcp_frames.ts";
 import { TcpTransport, type TcpTransportOptions } from "./tcp_transport.ts";
+import {
+  answersSenderKnownFromItsConnection,
+  append,
+  appliesChaosChangedAtRuntime,
+  carriesLargeSnapshot,
+  partitionDropsBothWaysUntilHealed,
+  startTestNode,
+  type TestNode,
+  type TestNodeOptions,
+  vote,
+} from "./transport_test_helpers.ts";
 
-interface Node {
-  transport: TcpTransport;
-  inbox: Message[];
-  gone: string[];
-  address: string;
-}
+type Node = TestNode<TcpTransport>;
 
-async function startNode(
+function startNode(
   id: string,
   options:
-    & {
-      port?: number;
-      onMessage?: (m: Message, self: Node) => void;
-    }
+    & TestNodeOptions<TcpTransport>
     & Partial<
       Pick<
         TcpTransportOptions,
@@ -36,59 +38,11 @@ async function startNode(
       >
     > = {},
 ): Promise<Node> {
-  const address = `127.0.0.1:${options.port ?? freePort()}`;
-  const node = { inbox: [], gone: [], address } as unknown as Node;
-  node.transport = new TcpTransport({
-    nodeId: id,
-    bindAddr: address,
-    advertiseAddr: address,
-    chaos: new Chaos(id),
-    clusterSecret: options.clusterSecret,
-    ...(options.maxQueuedBytes === undefined ? {} : { maxQueuedBytes: options.maxQueuedBytes }),
-    ...(options.maxFrameBytes === undefined ? {} : { maxFrameBytes: options.maxFrameBytes }),
-    ...(options.maxPendingConnections === undefined
-      ? {}
-      : { maxPendingConnections: options.maxPendingConnections }),
-    onMessage: (m) => {
-      node.inbox.push(m);
-      options.onMessage?.(m, node);
-    },
-    onPeerGone: (peer) => node.gone.push(peer),
+  const { port, onMessage, ...tcp } = options;
+  return startTestNode(id, (common) => new TcpTransport({ ...common, ...tcp }), {
+    port,
+    onMessage,
   });
-  await node.transport.start();
-  return node;
-}
-
-function append(
-  from: string,
-  to: string,
-  index: number,
-  data = new Uint8Array(8),
-): AppendEntriesRequest {
-  return {
-    type: "appendEntries",
-    from,
-    to,
-    term: 2,
-    prevLogIndex: index - 1,
-    prevLogTerm: 2,
-    entries: [{ index, term: 2, type: 0, data }],
-    leaderCommit: index - 1,
-    context: new Uint8Array(),
-  };
-}
-
-function vote(from: string, to: string): RequestVoteRequest {
-  return {
-    type: "requestVote",
-    from,
-    to,
-    term: 5,
-    lastLogIndex: 9,
-    lastLogTerm: 4,
-    preVote: true,
-    transfer: false,
-  };
 }
 
 /** A raw connection to `address` that has sent a valid hello from `from`. */
@@ -171,51 +125,19 @@ Deno.test("TcpTransport delivers messages to a peer in order, intact, on one con
   }
 });
 
-Deno.test("TcpTransport lets a peer answer a sender it only knows from the hello", async () => {
-  const a = await startNode("a");
-  const b = await startNode("b", {
-    onMessage: (m, self) => self.transport.send([{ ...vote("b", m.from), to: m.from }]),
-  });
-  try {
-    a.transport.setPeers(new Map([["b", b.address]]));
-    a.transport.send([vote("a", "b")]);
-    await waitFor("b's answer at a", () => a.inbox.length === 1);
-    assert.equal(b.transport.addressOf("a"), a.address);
-    assert.equal(a.inbox[0]!.from, "b");
-  } finally {
-    await a.transport.close();
-    await b.transport.close();
-  }
-});
+Deno.test(
+  "TcpTransport lets a peer answer a sender it only knows from the hello",
+  () => answersSenderKnownFromItsConnection(startNode),
+);
 
-Deno.test("TcpTransport carries a 5 MiB InstallSnapshot in one message", async () => {
-  const a = await startNode("a");
-  const b = await startNode("b");
-  try {
-    a.transport.setPeers(new Map([["b", b.address]]));
-    const data = new Uint8Array(5 * 1024 * 1024).map((_, i) => i % 251);
-    a.transport.send([{
-      type: "installSnapshot",
-      from: "a",
-      to: "b",
-      term: 3,
-      lastIncludedIndex: 1000,
-      lastIncludedTerm: 3,
-      configuration: new TextEncoder().encode('{"voters":["a"],"learners":[],"context":{}}'),
-      data,
-    }]);
-    await waitFor("the snapshot at b", () => b.inbox.length === 1);
-    const got = b.inbox[0]!;
-    assert.equal(got.type, "installSnapshot");
-    assert.ok(got.type === "installSnapshot");
-    assert.equal(got.data.length, data.length);
-    assert.deepEqual(got.data, data);
-    assert.equal(b.transport.counters.snapshotsReceived, 1);
-  } finally {
-    await a.transport.close();
-    await b.transport.close();
-  }
-});
+Deno.test(
+  "TcpTransport carries a 5 MiB InstallSnapshot in one message",
+  async () => {
+    const { sent, received } = await carriesLargeSnapshot(startNode);
+    // Decoded from its frame into a plain Uint8Array (the gRPC transport hands a Buffer).
+    assert.deepEqual(received, sent);
+  },
+);
 
 Deno.test("TcpTransport with a cluster secret refuses and counts peers without it", async () => {
   const secret = "tcp-transport-test-secret-0123456789";
@@ -429,55 +351,15 @@ Deno.test("TcpTransport bounds what waits for a peer and drops the newest beyond
   }
 });
 
-Deno.test("TcpTransport partition drops what the node sends and what it receives, heal restores", async () => {
-  const a = await startNode("a");
-  const b = await startNode("b");
-  try {
-    a.transport.setPeers(new Map([["b", b.address]]));
-    b.transport.setPeers(new Map([["a", a.address]]));
-    a.transport.send([vote("a", "b")]);
-    b.transport.send([vote("b", "a")]);
-    await waitFor("both directions open", () => a.inbox.length === 1 && b.inbox.length === 1);
+Deno.test(
+  "TcpTransport partition drops what the node sends and what it receives, heal restores",
+  () => partitionDropsBothWaysUntilHealed(startNode),
+);
 
-    a.transport.chaos.partition(["b"]);
-    a.transport.send([vote("a", "b")]);
-    b.transport.send([vote("b", "a")]);
-    await waitFor("a's partition drops", () => a.transport.chaos.dropped === 2);
-    assert.equal(a.inbox.length, 1);
-    assert.equal(b.inbox.length, 1);
-    assert.equal(a.transport.counters.dropped.get("partition"), 2);
-
-    a.transport.chaos.heal();
-    a.transport.send([vote("a", "b")]);
-    b.transport.send([vote("b", "a")]);
-    await waitFor("both directions open again", () => a.inbox.length === 2 && b.inbox.length === 2);
-  } finally {
-    await a.transport.close();
-    await b.transport.close();
-  }
-});
-
-Deno.test("TcpTransport applies chaos drops and delays changed at runtime", async () => {
-  const a = await startNode("a");
-  const b = await startNode("b");
-  try {
-    a.transport.setPeers(new Map([["b", b.address]]));
-    a.transport.chaos.configure({ ...NO_CHAOS, enabled: true, dropPct: 100, seed: 3 });
-    a.transport.send(Array.from({ length: 20 }, () => vote("a", "b")));
-    assert.equal(a.transport.chaos.dropped, 20);
-    assert.equal(a.transport.counters.dropped.get("chaos"), 20);
-    a.transport.chaos.configure({ ...NO_CHAOS, enabled: true, delayMsMin: 100, delayMsMax: 100 });
-    const sentAt = performance.now();
-    a.transport.send([vote("a", "b")]);
-    await waitFor("the delayed message", () => b.inbox.length === 1);
-    const elapsed = performance.now() - sentAt;
-    assert.ok(elapsed >= 95, `delivered after ${elapsed} ms, expected at least 100`);
-    assert.equal(a.transport.chaos.delayed, 1);
-  } finally {
-    await a.transport.close();
-    await b.transport.close();
-  }
-});
+Deno.test(
+  "TcpTransport applies chaos drops and delays changed at runtime",
+  () => appliesChaosChangedAtRuntime(startNode),
+);
 
 Deno.test("TcpTransport encodes the gRPC stream's envelope inside its frames", () => {
   const message = append("a", "b", 7);
