@@ -7,10 +7,13 @@
  *
  * @module
  */
+import type { RaftEnvelope } from "@trading/proto/raft";
 import { parseHostPort } from "@trading/shared/config";
-import { backoffDelay } from "@trading/shared/retry";
+import { getLogger } from "@trading/shared/log";
+import { backoffDelay, errorMessage } from "@trading/shared/retry";
 import type { Message, MessageType } from "../core/types.ts";
 import type { Chaos } from "./chaos.ts";
+import { fromEnvelope } from "./envelope.ts";
 
 /** Why a message was not sent. */
 export type DropReason = "chaos" | "partition" | "unreachable" | "backpressure" | "no-address";
@@ -129,6 +132,7 @@ export abstract class PeerTransportBase<
   readonly nodeId: string;
   readonly chaos: Chaos;
   readonly counters: C;
+  protected readonly log = getLogger("raft.transport");
   readonly #onMessage: (message: Message) => void;
   readonly #onPeerGone: ((peer: string) => void) | undefined;
   #configured = new Map<string, string>();
@@ -262,6 +266,22 @@ export abstract class PeerTransportBase<
     this.counters.received++;
     if (message.type === "installSnapshot") this.counters.snapshotsReceived++;
     this.#onMessage(message);
+  }
+
+  /**
+   * Delivers a received envelope as {@linkcode PeerTransportBase.receive} does. One that
+   * decodes but is not ours to take (another node's, an unknown kind) is logged and dropped:
+   * that message only, the connection stays.
+   */
+  protected receiveEnvelope(envelope: RaftEnvelope): void {
+    let message: Message;
+    try {
+      message = fromEnvelope(envelope, this.nodeId);
+    } catch (error) {
+      this.log.warn("dropped a raft message: {error}", { error: errorMessage(error) });
+      return;
+    }
+    this.receive(message);
   }
 
   /**

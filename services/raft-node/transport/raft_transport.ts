@@ -57,9 +57,8 @@ import { CLUSTER_SECRET_METADATA } from "@trading/shared/cluster-secret";
 import { RAFT_CHANNEL_OPTIONS } from "@trading/shared/raft-client";
 import { parseHostPort } from "@trading/shared/config";
 import { errorMessage } from "@trading/shared/retry";
-import { getLogger } from "@trading/shared/log";
 import type { Message, MessageType } from "../core/types.ts";
-import { fromEnvelope, fromProto, toEnvelope, toProto } from "./envelope.ts";
+import { fromProto, toEnvelope, toProto } from "./envelope.ts";
 import { encodeGrpcFrame, failGrpc, GrpcFrameDecoder, respondGrpc } from "../http2/grpc_wire.ts";
 import { routeHttp2Stream } from "../http2/http2_stream_routes.ts";
 import {
@@ -132,7 +131,6 @@ export class RaftTransport extends PeerTransportBase<PeerSender> {
   /** `Stream` calls received on node:http2 directly (all of them, but for a fallback). */
   #inboundStreams = new Set<http2.ServerHttp2Stream>();
   #unroute: (() => void) | undefined;
-  #log = getLogger("raft.transport");
 
   constructor(options: RaftTransportOptions) {
     super(options, newTransportCounters());
@@ -187,19 +185,19 @@ export class RaftTransport extends PeerTransportBase<PeerSender> {
       try {
         messages = decoder.push(chunk);
       } catch (error) {
-        this.#log.warn("closing a raft stream: {error}", { error: errorMessage(error) });
+        this.log.warn("closing a raft stream: {error}", { error: errorMessage(error) });
         stream.close(http2.constants.NGHTTP2_PROTOCOL_ERROR);
         return;
       }
       for (const bytes of messages) {
-        let message: Message;
+        let envelope: RaftEnvelope;
         try {
-          message = fromEnvelope(RaftEnvelope.decode(bytes), this.nodeId);
+          envelope = RaftEnvelope.decode(bytes);
         } catch (error) {
-          this.#log.warn("dropped a raft message: {error}", { error: errorMessage(error) });
+          this.log.warn("dropped a raft message: {error}", { error: errorMessage(error) });
           continue;
         }
-        this.receive(message);
+        this.receiveEnvelope(envelope);
       }
     });
     stream.on("end", () => respondGrpc(stream, STREAM_ACK));
@@ -344,16 +342,7 @@ export class RaftTransport extends PeerTransportBase<PeerSender> {
           this.#inbound.delete(call);
           callback(null, {});
         };
-        call.on("data", (envelope: RaftEnvelope) => {
-          let message: Message;
-          try {
-            message = fromEnvelope(envelope, this.nodeId);
-          } catch (error) {
-            this.#log.warn("dropped a raft message: {error}", { error: errorMessage(error) });
-            return;
-          }
-          this.receive(message);
-        });
+        call.on("data", (envelope: RaftEnvelope) => this.receiveEnvelope(envelope));
         call.on("end", finish);
         call.on("error", () => {
           ended = true;
@@ -369,7 +358,7 @@ export class RaftTransport extends PeerTransportBase<PeerSender> {
     try {
       message = fromProto(type, payload, this.nodeId);
     } catch (error) {
-      this.#log.warn("dropped a raft response: {error}", { error: errorMessage(error) });
+      this.log.warn("dropped a raft response: {error}", { error: errorMessage(error) });
       return;
     }
     this.receive(message);

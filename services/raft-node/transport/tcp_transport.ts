@@ -27,11 +27,9 @@
 import { RaftEnvelope } from "@trading/proto/raft";
 import { clusterSecretMatches } from "@trading/shared/cluster-secret";
 import { parseHostPort } from "@trading/shared/config";
-import { getLogger } from "@trading/shared/log";
 import { counter } from "@trading/shared/metrics";
 import { errorMessage } from "@trading/shared/retry";
 import type { Message } from "../core/types.ts";
-import { fromEnvelope } from "./envelope.ts";
 import {
   newTransportCounters,
   parseBindAddr,
@@ -119,7 +117,6 @@ export class TcpTransport extends PeerTransportBase<PeerConnection, TcpTransport
   #inbound = new Set<Deno.TcpConn>();
   /** Accepted connections that have not sent a valid hello yet. */
   #pending = 0;
-  #log = getLogger(["raft", "transport"]);
   #lastWarn = -Infinity;
   #unwarned = 0;
 
@@ -150,7 +147,7 @@ export class TcpTransport extends PeerTransportBase<PeerConnection, TcpTransport
         conn = await listener.accept();
       } catch (error) {
         if (this.closed || error instanceof Deno.errors.BadResource) return;
-        this.#log.warn("accepting a raft peer connection failed: {error}", {
+        this.log.warn("accepting a raft peer connection failed: {error}", {
           error: errorMessage(error),
         });
         // A full file table: let connections close before trying again.
@@ -247,16 +244,7 @@ export class TcpTransport extends PeerTransportBase<PeerConnection, TcpTransport
       throw new Error(`Invalid raft-tcp frame kind ${frame.kind}: expected an envelope`);
     }
     // Not protobuf: the peer is broken, the connection goes (in the caller).
-    const envelope = RaftEnvelope.decode(frame.payload);
-    let message: Message;
-    try {
-      message = fromEnvelope(envelope, this.nodeId);
-    } catch (error) {
-      // Decodes but is not ours to take (another node's, an unknown kind): this one only.
-      this.#log.warn("dropped a raft message: {error}", { error: errorMessage(error) });
-      return;
-    }
-    this.receive(message);
+    this.receiveEnvelope(RaftEnvelope.decode(frame.payload));
   }
 
   #refuse(conn: Deno.TcpConn, reason: RefusalReason, remote: string, detail: string): void {
@@ -269,7 +257,7 @@ export class TcpTransport extends PeerTransportBase<PeerConnection, TcpTransport
     this.#unwarned++;
     const now = performance.now();
     if (now - this.#lastWarn >= WARN_INTERVAL_MS) {
-      this.#log.warn("closed {count} raft peer connection(s), the last from {peer}: {reason}", {
+      this.log.warn("closed {count} raft peer connection(s), the last from {peer}: {reason}", {
         count: this.#unwarned,
         peer: remote,
         reason,
