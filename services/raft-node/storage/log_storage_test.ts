@@ -1,63 +1,32 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { tempDir } from "@trading/testing";
-import type { Entry, HardState, PersistedState, Ready, Snapshot } from "../core/types.ts";
+import type { Entry, HardState, PersistedState, Snapshot } from "../core/types.ts";
 import { segmentFileName } from "./log_file.ts";
 import { LOG_DIR, LogStorage } from "./log_storage.ts";
+import {
+  bytes,
+  CONF,
+  entries,
+  persist,
+  step,
+  summary,
+  testNodeStorageContract,
+  text,
+} from "./node_storage_contract.ts";
 import { openNodeStorage } from "./node_storage.ts";
 import { RaftStorage } from "./raft_storage.ts";
 
-const bytes = (s: string) => new TextEncoder().encode(s);
-const text = (b: Uint8Array) => new TextDecoder().decode(b);
-
-function entries(from: number, to: number, term: number, tag = "e"): Entry[] {
-  const out: Entry[] = [];
-  for (let i = from; i <= to; i++) out.push({ index: i, term, type: 0, data: bytes(`${tag}${i}`) });
-  return out;
-}
-
-const CONF = { voters: ["a", "b"], learners: ["c"], context: { a: '{"raft":"x:1"}' } };
-
-type Step = Pick<Ready, "snapshot" | "entries" | "hardState">;
-
-function step(
-  entries: Entry[],
-  hardState?: HardState,
-  snapshot?: Snapshot,
-): Step {
-  return { entries, hardState, snapshot };
-}
-
-/** write() then sync(), resolved once durable. */
-function persist(storage: LogStorage, ready: Step): Promise<boolean> {
-  storage.write(ready);
-  return new Promise((resolve, reject) => storage.sync(resolve, reject));
-}
-
-const summary = (state: PersistedState) => ({
-  hardState: state.hardState,
-  snapshot: state.snapshot && { index: state.snapshot.index, term: state.snapshot.term },
-  entries: state.entries.map((e) => `${e.index}/${e.term}/${text(e.data)}`),
-});
-
-Deno.test("LogStorage restores entries and hard state synced before a reopen", async () => {
-  await using dir = await tempDir();
-  {
-    await using storage = LogStorage.open(dir.path, { nodeId: "a" });
-    assert.equal(storage.isEmpty(), true);
-    assert.equal(
-      await persist(storage, step(entries(1, 3, 1), { term: 1, vote: "a", commit: 2 })),
-      true,
-    );
-    await persist(storage, step(entries(4, 5, 2)));
-  }
-  await using reopened = LogStorage.open(dir.path, { nodeId: "a" });
-  assert.equal(reopened.isEmpty(), false);
-  assert.deepEqual(summary(reopened.load()), {
-    hardState: { term: 1, vote: "a", commit: 2 },
-    snapshot: undefined,
-    entries: ["1/1/e1", "2/1/e2", "3/1/e3", "4/2/e4", "5/2/e5"],
-  });
+testNodeStorageContract({
+  name: "LogStorage",
+  moduleUrl: new URL("./log_storage.ts", import.meta.url).href,
+  open: (dir, nodeId = "a") => LogStorage.open(dir, { nodeId }),
+  crashWriterOptions: { nodeId: "a", segmentBytes: 64 * 1024 },
+  acknowledgedBeforeKill: 1000,
+  afterCrash: (storage) => {
+    assert.ok(storage instanceof LogStorage);
+    assert.ok(storage.segments.length > 1, "the writer rolled segments");
+  },
 });
 
 Deno.test("LogStorage replaces a conflicting suffix, and the replacement survives a crash", async () => {
@@ -80,26 +49,6 @@ Deno.test("LogStorage replaces a conflicting suffix, and the replacement survive
     "7/2/new7",
   ]);
   assert.equal(reopened.load().hardState.term, 2);
-});
-
-Deno.test("LogStorage stores a received snapshot in place of the whole log", async () => {
-  await using dir = await tempDir();
-  const snapshot: Snapshot = { index: 50, term: 3, conf: CONF, data: bytes("state") };
-  {
-    await using storage = LogStorage.open(dir.path, { nodeId: "a" });
-    await persist(storage, step(entries(1, 10, 1), { term: 1, vote: "", commit: 10 }));
-    await persist(storage, step([], { term: 3, vote: "", commit: 50 }, snapshot));
-    await persist(storage, step(entries(51, 52, 3)));
-  }
-  await using reopened = LogStorage.open(dir.path, { nodeId: "a" });
-  const state = reopened.load();
-  assert.deepEqual(state.snapshot?.conf, CONF);
-  assert.equal(text(state.snapshot!.data), "state");
-  assert.deepEqual(summary(state), {
-    hardState: { term: 3, vote: "", commit: 50 },
-    snapshot: { index: 50, term: 3 },
-    entries: ["51/3/e51", "52/3/e52"],
-  });
 });
 
 Deno.test("LogStorage.saveSnapshot() deletes whole old segments and keeps the retained entries", async () => {
@@ -127,25 +76,6 @@ Deno.test("LogStorage.saveSnapshot() deletes whole old segments and keeps the re
   assert.equal(state.entries.at(-1)!.index, 200);
   state.entries.forEach((e, i) => assert.equal(e.index, 141 + i));
   assert.deepEqual(state.hardState, { term: 1, vote: "a", commit: 195 });
-});
-
-Deno.test("LogStorage fsyncs entries, term and vote, but not a Ready that only moves the commit index", async () => {
-  await using dir = await tempDir();
-  {
-    await using storage = LogStorage.open(dir.path, { nodeId: "a" });
-    assert.equal(
-      await persist(storage, step(entries(1, 1, 1), { term: 1, vote: "a", commit: 0 })),
-      true,
-    );
-    assert.equal(await persist(storage, step([], { term: 1, vote: "a", commit: 1 })), false);
-    assert.equal(storage.fsyncs, 1);
-    assert.equal(await persist(storage, step([], { term: 2, vote: "", commit: 1 })), true);
-    assert.equal(await persist(storage, step([], { term: 2, vote: "", commit: 2 })), false);
-    assert.equal(storage.fsyncs, 2);
-  }
-  // close() wrote the deferred commit index.
-  await using reopened = LogStorage.open(dir.path, { nodeId: "a" });
-  assert.deepEqual(reopened.load().hardState, { term: 2, vote: "", commit: 2 });
 });
 
 Deno.test("LogStorage refuses a non-contiguous append and another node's directory", async () => {
@@ -188,66 +118,6 @@ Deno.test("openNodeStorage('log') migrates a SQLite data directory once, and 'sq
     () => openNodeStorage("sqlite", dir.path, { nodeId: "a" }),
     /Invalid RAFT_STORAGE "sqlite".*expected RAFT_STORAGE=log/,
   );
-});
-
-// A child process writes Readies through LogStorage and reports each one once its sync
-// completed (when the node would send what relies on it); the parent SIGKILLs it mid-stream.
-// Everything reported must be there after the reopen.
-const CRASH_WRITER = `
-import { LogStorage } from ${JSON.stringify(new URL("./log_storage.ts", import.meta.url).href)};
-const storage = LogStorage.open(Deno.args[0], { nodeId: "a", segmentBytes: 64 * 1024 });
-const data = new Uint8Array(100);
-for (let i = 1; ; i++) {
-  const rewrite = i % 7 === 0;
-  const index = rewrite ? i - 1 : i;
-  storage.write({
-    snapshot: undefined,
-    entries: rewrite
-      ? [{ index, term: i, type: 0, data }, { index: i, term: i, type: 0, data }]
-      : [{ index, term: i, type: 0, data }],
-    hardState: { term: i, vote: "a", commit: Math.max(0, i - 2) },
-  });
-  await new Promise((resolve, reject) => storage.sync(resolve, reject));
-  console.log(i);
-}
-`;
-
-Deno.test("LogStorage keeps every acknowledged Ready across a SIGKILL of the writer", async () => {
-  await using dir = await tempDir();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["eval", "--ext=ts", CRASH_WRITER, dir.path],
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  let acknowledged = 0;
-  const decoder = new TextDecoder();
-  let buffered = "";
-  for await (const chunk of child.stdout) {
-    buffered += decoder.decode(chunk);
-    const lines = buffered.split("\n");
-    buffered = lines.pop()!;
-    for (const line of lines) acknowledged = Math.max(acknowledged, Number(line));
-    if (acknowledged >= 1000) {
-      child.kill("SIGKILL");
-      break;
-    }
-  }
-  await child.stdout.cancel().catch(() => {});
-  await child.status;
-  await using storage = LogStorage.open(dir.path, { nodeId: "a" });
-  assert.ok(storage.segments.length > 1, "the writer rolled segments");
-  const state = storage.load();
-  const last = state.entries.at(-1)!;
-  assert.ok(last.index >= acknowledged, `last index ${last.index} < acknowledged ${acknowledged}`);
-  assert.ok(state.hardState.term >= acknowledged);
-  state.entries.forEach((entry, i) => assert.equal(entry.index, i + 1));
-  for (const entry of state.entries) {
-    const rewrittenBy = entry.index + 1;
-    const expectedTerm = rewrittenBy % 7 === 0 && rewrittenBy <= last.index
-      ? rewrittenBy
-      : entry.index;
-    assert.equal(entry.term, expectedTerm, `term of entry ${entry.index}`);
-  }
 });
 
 // ---------------------------------------------------------------------------------------------
