@@ -5,12 +5,15 @@
  *
  * @module
  */
+import { type Broker, startBroker } from "@trading/broker";
 import { buildRecordBatch, type RecordInput } from "@trading/broker/record-batch";
 import assert from "node:assert/strict";
 import { DLQ_HEADERS } from "@trading/shared/dead-letter-queue";
-import { TOPICS } from "@trading/shared/kafka";
+import { createKafka, type Kafka, TOPICS } from "@trading/shared/kafka";
 import { PartitionReader, type PartitionRecord } from "@trading/shared/partition-reader";
 import { RawKafkaClient } from "./raw_kafka_client.ts";
+import type { RoleProcess } from "./role_process.ts";
+import { waitFor } from "./wait_for.ts";
 
 /** Bytes over the consumers' decompression cap (shared/kafka/kafkajs_batch_guard.ts, 64 MiB). */
 export const OVER_CLIENT_CAP_BYTES = 65 * 1024 * 1024;
@@ -184,4 +187,71 @@ export async function assertDeadLetters(
     }
   }
   return letters;
+}
+
+/** The broker of a hostile-input test, a client of it and a reader of its topics. */
+export interface HostileBroker {
+  readonly broker: Broker;
+  readonly kafka: Kafka;
+  readonly reader: PartitionReader;
+  /** Closes the reader, then the broker. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a broker on a free port in `dataDir` with every topic of the pipeline (3 partitions
+ * each) that takes a batch inflating past the consumers' own cap, and connects a reader.
+ */
+export async function startHostileBroker(dataDir: string): Promise<HostileBroker> {
+  const broker = await startBroker({
+    port: 0,
+    dataDir,
+    createTopics: Object.values(TOPICS).map((name) => ({ name, partitions: 3 })),
+    // Takes a batch that inflates past the consumers' own cap.
+    maxDecompressedBytes: 128 * 1024 * 1024,
+  });
+  const kafka = createKafka({ clientId: "hostile-test", brokers: [broker.address] });
+  const reader = await PartitionReader.connect(kafka);
+  return {
+    broker,
+    kafka,
+    reader,
+    close: async () => {
+      await reader.close();
+      await broker.close();
+    },
+  };
+}
+
+/** A role process fed a hostile input, watched for an exit from the moment it is passed here. */
+export interface WatchedRole {
+  /** True once the process has exited. */
+  readonly exited: boolean;
+  /**
+   * Waits until each metric (a prefix, as {@linkcode RoleProcess.metric} takes it) has its
+   * value; fails at once if the process exits, and after 60 s, both with its last output.
+   */
+  waitForMetrics(what: string, expected: Readonly<Record<string, number>>): Promise<void>;
+}
+
+/** Watches `process` (see {@linkcode WatchedRole}). */
+export function watchRole(process: RoleProcess): WatchedRole {
+  let exited = false;
+  void process.exited().then(() => (exited = true));
+  return {
+    get exited() {
+      return exited;
+    },
+    async waitForMetrics(what, expected) {
+      await waitFor(what, async () => {
+        if (exited) throw new Error(`${process.role} exited:\n${process.tail()}`);
+        for (const [prefix, value] of Object.entries(expected)) {
+          if (await process.metric(prefix) !== value) return false;
+        }
+        return true;
+      }, { timeoutMs: 60_000, intervalMs: 250 }).catch((error) => {
+        throw new Error(`${error.message}\n${process.tail()}`);
+      });
+    },
+  };
 }

@@ -9,20 +9,18 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { OrderCommand, Side, Tick } from "@trading/proto";
-import { startBroker } from "@trading/broker";
 import { RaftCluster } from "@trading/testing/raft-cluster";
-import { createKafka, TOPICS } from "@trading/shared/kafka";
-import { PartitionReader } from "@trading/shared/partition-reader";
-import { freePort, RoleProcess, tempDir, waitFor } from "@trading/testing";
+import { TOPICS } from "@trading/shared/kafka";
+import { freePort, RoleProcess, tempDir } from "@trading/testing";
 import {
   assertDeadLetters,
   expectedOutcomes,
   hostileBatches,
+  startHostileBroker,
+  watchRole,
   writeHostileBatches,
 } from "@trading/testing/hostile-records";
 import { verifyPipeline } from "@trading/verifier/verify-pipeline";
-
-const TOPIC_LIST = Object.values(TOPICS).map((name) => ({ name, partitions: 3 }));
 
 function tick(i: number): Uint8Array {
   return Tick.encode(Tick.fromPartial({
@@ -59,15 +57,8 @@ Deno.test({
   async fn() {
     await using dir = await tempDir();
     const raft = await RaftCluster.start({ dir: join(dir.path, "raft") });
-    const broker = await startBroker({
-      port: 0,
-      dataDir: join(dir.path, "broker"),
-      createTopics: TOPIC_LIST,
-      // Takes a batch that inflates past the consumers' own cap.
-      maxDecompressedBytes: 128 * 1024 * 1024,
-    });
-    const kafka = createKafka({ clientId: "hostile-test", brokers: [broker.address] });
-    const reader = await PartitionReader.connect(kafka);
+    const hostile = await startHostileBroker(join(dir.path, "broker"));
+    const { broker, kafka, reader } = hostile;
     let executor: RoleProcess | undefined;
     try {
       const invalidTick = Tick.encode(Tick.fromPartial({ symbol: "", sequence: 0 })).finish();
@@ -93,20 +84,15 @@ Deno.test({
         EXECUTOR_SESSION_TIMEOUT_MS: "2000",
         PORT_GRPC: String(freePort()),
       });
-      let exited = false;
-      void executor.exited().then(() => (exited = true));
-      const running = executor;
-      await waitFor("every command executed or dead-lettered", async () => {
-        if (exited) throw new Error(`order-executor exited:\n${running.tail()}`);
-        return await running.metric("events_published_total") === used &&
-          await running.metric('dead_letters_total{topic="orders.commands"') === dead.length;
-      }, { timeoutMs: 60_000, intervalMs: 250 }).catch((error) => {
-        throw new Error(`${error.message}\n${running.tail()}`);
+      const running = watchRole(executor);
+      await running.waitForMetrics("every command executed or dead-lettered", {
+        "events_published_total": used,
+        'dead_letters_total{topic="orders.commands"': dead.length,
       });
-      await running.ready();
+      await executor.ready();
 
       await assertDeadLetters(reader, { topic: TOPICS.commands, dead, service: "order-executor" });
-      assert.equal(exited, false, "the order-executor never stopped");
+      assert.equal(running.exited, false, "the order-executor never stopped");
 
       // The verifier reads the same hostile topics: every valid command has its event.
       const report = await verifyPipeline({
@@ -121,8 +107,7 @@ Deno.test({
       assert.equal(report.invalidCommands, dead.length);
     } finally {
       await executor?.[Symbol.asyncDispose]();
-      await reader.close();
-      await broker.close();
+      await hostile.close();
       await raft.stopAll();
     }
   },

@@ -7,18 +7,16 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { Tick } from "@trading/proto";
-import { startBroker } from "@trading/broker";
-import { createKafka, TOPICS } from "@trading/shared/kafka";
-import { PartitionReader } from "@trading/shared/partition-reader";
-import { freePort, RoleProcess, tempDir, waitFor } from "@trading/testing";
+import { TOPICS } from "@trading/shared/kafka";
+import { freePort, RoleProcess, tempDir } from "@trading/testing";
 import {
   assertDeadLetters,
   expectedOutcomes,
   hostileBatches,
+  startHostileBroker,
+  watchRole,
   writeHostileBatches,
 } from "@trading/testing/hostile-records";
-
-const TOPIC_LIST = Object.values(TOPICS).map((name) => ({ name, partitions: 3 }));
 
 function tick(i: number): Uint8Array {
   return Tick.encode(Tick.fromPartial({
@@ -40,15 +38,8 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     await using dir = await tempDir();
-    const broker = await startBroker({
-      port: 0,
-      dataDir: join(dir.path, "broker"),
-      createTopics: TOPIC_LIST,
-      // Takes a batch that inflates past the consumers' own cap.
-      maxDecompressedBytes: 128 * 1024 * 1024,
-    });
-    const kafka = createKafka({ clientId: "hostile-test", brokers: [broker.address] });
-    const reader = await PartitionReader.connect(kafka);
+    const hostile = await startHostileBroker(join(dir.path, "broker"));
+    const { broker, reader } = hostile;
     let processor: RoleProcess | undefined;
     try {
       const invalid = Tick.encode(Tick.fromPartial({ symbol: "", sequence: 0 })).finish();
@@ -65,28 +56,24 @@ Deno.test({
         STREAM_PROCESSOR_SESSION_TIMEOUT_MS: "2000",
         PORT_GRPC: String(freePort()),
       });
-      let exited = false;
-      void processor.exited().then(() => (exited = true));
-      const running = processor;
-      await waitFor("every record processed or dead-lettered", async () => {
-        if (exited) throw new Error(`stream-processor exited:\n${running.tail()}`);
-        return await running.metric("ticks_in_total") === used &&
-          await running.metric('dead_letters_total{topic="market.ticks"') === dead.length;
-      }, { timeoutMs: 60_000, intervalMs: 250 });
+      const running = watchRole(processor);
+      await running.waitForMetrics("every record processed or dead-lettered", {
+        "ticks_in_total": used,
+        'dead_letters_total{topic="market.ticks"': dead.length,
+      });
 
       await assertDeadLetters(reader, { topic: TOPICS.ticks, dead, service: "stream-processor" });
       for (const [reason, count] of [["undecodable", 6], ["invalid", 1]] as const) {
         assert.equal(
-          await running.metric(`dead_letters_total{topic="market.ticks",reason="${reason}"`),
+          await processor.metric(`dead_letters_total{topic="market.ticks",reason="${reason}"`),
           count,
           reason,
         );
       }
-      assert.equal(exited, false, "the stream-processor never stopped");
+      assert.equal(running.exited, false, "the stream-processor never stopped");
     } finally {
       await processor?.[Symbol.asyncDispose]();
-      await reader.close();
-      await broker.close();
+      await hostile.close();
     }
   },
 });
