@@ -23,8 +23,9 @@ export interface HttpLimits {
   /** A kept-alive connection with no request in flight is closed after this long. */
   idleTimeoutMs: number;
   /**
-   * A request must arrive whole (head and body) within this long of the connection's first
-   * byte, or of the previous response: else 408 and the connection is closed (slowloris).
+   * A request must arrive whole (head and body) within this long of the connection's accept,
+   * or of the previous response: else 408 and the connection is closed (slowloris, or a
+   * client that connects and sends nothing).
    * A response may stream for as long as it likes (the supervisor's event stream).
    */
   readTimeoutMs: number;
