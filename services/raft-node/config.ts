@@ -29,6 +29,10 @@ import { parseChaosProfile } from "@trading/shared/chaos";
 import { RAFT_NODE_DEFAULTS as DEFAULTS } from "./defaults.ts";
 import { PEER_TRANSPORT_KINDS, type PeerTransportKind } from "./transport/peer_transport.ts";
 import { STORAGE_KINDS, type StorageKind } from "./storage/node_storage.ts";
+import { DEFAULT_PREALLOCATE_BYTES } from "./storage/log_file.ts";
+
+/** The fewest bytes RAFT_LOG_PREALLOCATE_BYTES may name, unless 0 (off). */
+const MIN_PREALLOCATE_BYTES = 4096;
 
 /** The environment schema of a raft-node. */
 export const raftNodeEnv = {
@@ -66,6 +70,11 @@ export const raftNodeEnv = {
    */
   RAFT_STORAGE: oneOf(STORAGE_KINDS, DEFAULTS.storage),
   /**
+   * `log` storage: bytes of zeros kept written (and synced) ahead of the segment's write
+   * offset, so that a group's fdatasync overwrites allocated space; 0 turns it off.
+   */
+  RAFT_LOG_PREALLOCATE_BYTES: int(0, 1024 * 1024 * 1024, DEFAULT_PREALLOCATE_BYTES),
+  /**
    * gRPC transport only: send through one client stream per peer (true) or one unary call per
    * message (false).
    */
@@ -101,6 +110,8 @@ export interface RaftNodeConfig {
   readonly transportStream: boolean;
   /** RAFT_STORAGE: which storage backend. */
   readonly storage: StorageKind;
+  /** RAFT_LOG_PREALLOCATE_BYTES: the log storage's preallocation (0 off). */
+  readonly logPreallocateBytes: number;
   readonly chaos: ChaosConfig;
 }
 
@@ -138,6 +149,13 @@ export function loadRaftNodeConfig(
       `Invalid CHAOS_DELAY_MS_MAX "${delayMsMax}": expected at least CHAOS_DELAY_MS_MIN (${delayMsMin})`,
     );
   }
+  const preallocate = c.RAFT_LOG_PREALLOCATE_BYTES;
+  if (preallocate !== 0 && preallocate < MIN_PREALLOCATE_BYTES) {
+    throw new ConfigError(
+      "RAFT_LOG_PREALLOCATE_BYTES",
+      `Invalid RAFT_LOG_PREALLOCATE_BYTES "${preallocate}": expected 0 (off) or at least ${MIN_PREALLOCATE_BYTES}`,
+    );
+  }
   requireClusterSecretBeyondLoopback(c.CLUSTER_SECRET, [
     { variable: "RAFT_BIND_ADDR", host: parseHostPort(c.RAFT_BIND_ADDR)?.host ?? "" },
   ]);
@@ -166,6 +184,7 @@ export function loadRaftNodeConfig(
     transport: c.RAFT_TRANSPORT,
     transportStream: c.RAFT_TRANSPORT_STREAM,
     storage: c.RAFT_STORAGE,
+    logPreallocateBytes: preallocate,
     chaos: {
       enabled: c.CHAOS_ENABLED,
       dropPct: c.CHAOS_DROP_PCT ?? profile.dropPct,

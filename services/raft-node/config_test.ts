@@ -24,3 +24,21 @@ Deno.test("loadRaftNodeConfig() reads RAFT_STORAGE, sqlite or log, and names it 
       /sqlite\|log/.test(error.message),
   );
 });
+
+Deno.test("loadRaftNodeConfig() reads RAFT_LOG_PREALLOCATE_BYTES, 0 (off) or at least 4096, and names it when invalid", () => {
+  assert.equal(loadRaftNodeConfig({ RAFT_NODE_ID: "1" }).logPreallocateBytes, 4 * 1024 * 1024);
+  const read = (value: string) =>
+    loadRaftNodeConfig({ RAFT_NODE_ID: "1", RAFT_LOG_PREALLOCATE_BYTES: value })
+      .logPreallocateBytes;
+  assert.equal(read("0"), 0);
+  assert.equal(read("65536"), 65536);
+  for (const bad of ["100", "-1", "lots", String(2 * 1024 * 1024 * 1024)]) {
+    assert.throws(
+      () => read(bad),
+      (error) =>
+        error instanceof ConfigError &&
+        error.message.includes(`RAFT_LOG_PREALLOCATE_BYTES "${bad}"`),
+      bad,
+    );
+  }
+});

@@ -55,6 +55,7 @@ export async function main(_args: string[]): Promise<number> {
   try {
     const storage = await openNodeStorage(config.storage, config.dataDir, {
       nodeId: config.nodeId,
+      preallocateBytes: config.logPreallocateBytes,
     });
     try {
       node = await RaftNode.create({ config, storage });

@@ -4,15 +4,30 @@
  * fdatasync, run off the event loop (Deno's async `FsFile.syncData` runs on its blocking
  * thread pool). While a group's sync is in flight, new appends accumulate for the next one.
  *
- * A record is `[u32 length][u32 crc32c(payload)][payload]`, little-endian. On open every
- * segment is read and every record checked; a torn or corrupt tail of the last segment (what
- * a crash leaves of an unsynced write) is cut, and anything else that does not check out is
- * refused: a bad record with intact data after it, or one in an older segment, is not what a
- * crash leaves.
+ * A record is `[u32 length][u32 crc32c(payload)][payload]`, little-endian, and its payload is
+ * never empty (an empty one would be `[0][0]`, the same as zeros). On open every segment is
+ * read and every record checked. The records end where the rest of the file is zeros (the
+ * preallocated tail, below): that is the end of the segment, not damage, and nothing is cut.
+ * A torn or corrupt tail of the last segment (what a crash leaves of an unsynced write,
+ * followed by zeros or by the end of the file) is cut, and anything else that does not check
+ * out is refused: a bad record with intact data after it, or one in an older segment, is not
+ * what a crash leaves.
+ *
+ * Preallocation: the segment being written is kept zero-filled ahead of the write offset
+ * (by `preallocateBytes`, default 4 MiB, when the write offset comes within a quarter of that
+ * of the filled end), and the zeros are fdatasynced, so that a group's write overwrites
+ * allocated space and its fdatasync need not commit a new file size as well (ext4: about
+ * 0.13 ms instead of 0.20 ms at p50 on this machine; etcd's WAL preallocates its segments for
+ * the same reason). Deno has no fallocate, so zeros are written, in pieces, through a file
+ * handle of their own, off the event loop and after a group's sync, never before one: a group
+ * waits only when it would write over the piece being zeroed (past the filled end, as at the
+ * start of a segment), and otherwise appends and grows the file as without preallocation.
+ * Writes are positional, at the offset where the valid records end.
  *
  * Ordering on disk: a new segment file is created only once the previous one is synced (at
  * open, the last segment is synced before appends start a new one), so a crash leaves
- * unsynced bytes in the last segment alone.
+ * unsynced bytes in the last segment alone (zeros written after that in an older segment
+ * read back as its end).
  *
  * @module
  */
@@ -26,6 +41,12 @@ export const MAX_RECORD_BYTES = 1 << 30;
 
 /** A block of the disk: a torn write leaves whole blocks of zeros where it did not land. */
 const SECTOR_BYTES = 512;
+
+/** Default of {@linkcode SegmentedLogOptions.preallocateBytes}. */
+export const DEFAULT_PREALLOCATE_BYTES = 4 * 1024 * 1024;
+
+/** The most zeros written (then fdatasynced) in one step of a preallocation. */
+const PREALLOCATE_PIECE_BYTES = 1024 * 1024;
 
 const SEGMENT_NAME = /^(\d{16})\.seg$/;
 
@@ -60,6 +81,18 @@ export interface SegmentedLogOptions {
    * meanwhile; false runs it on the event loop (`syncDataSync`).
    */
   readonly syncOffLoop?: boolean;
+  /**
+   * Bytes of zeros written ahead of the write offset of the segment being written, each time
+   * it comes within a quarter of that of the zero-filled end (default
+   * {@linkcode DEFAULT_PREALLOCATE_BYTES}); 0 turns preallocation off (every write grows the
+   * file).
+   */
+  readonly preallocateBytes?: number;
+  /**
+   * No segment is zero-filled beyond this many bytes (the size at which its writer rolls, so
+   * that a finished segment keeps little unused space); default no limit.
+   */
+  readonly preallocateLimitBytes?: number;
 }
 
 /** What {@linkcode SegmentedLog.open} found. */
@@ -76,6 +109,14 @@ interface Chunk {
   readonly segment: number;
   readonly buffers: Uint8Array[];
   bytes: number;
+}
+
+/** Zeros being written to a segment, not yet done. */
+interface ZeroPiece {
+  readonly segment: number;
+  readonly from: number;
+  readonly to: number;
+  readonly written: Promise<unknown>;
 }
 
 type SyncCallback = {
@@ -105,11 +146,21 @@ export class CorruptLogError extends Error {
 export class SegmentedLog {
   readonly dir: string;
   readonly #syncOffLoop: boolean;
+  readonly #preallocateBytes: number;
+  readonly #preallocateLimit: number;
   /** Segments on disk (or about to be), oldest first. */
   #segments: number[];
   /** The file being appended to on disk, and its segment. */
   #file: Deno.FsFile | undefined;
   #fileSegment = 0;
+  /** Where the valid records of the file end: the next write goes there. */
+  #writeOffset = 0;
+  /** The end of the zeros written and synced after the write offset (or the file's end). */
+  #filledEnd = 0;
+  /** The preallocation running, and the piece of zeros it is writing. */
+  #preallocation: Promise<void> | undefined;
+  #zeroPiece: ZeroPiece | undefined;
+  #preallocationError: unknown;
   /** The segment new appends go to. */
   #appendSegment: number;
   /** Bytes in the append segment: on disk plus pending. */
@@ -131,6 +182,14 @@ export class SegmentedLog {
     this.dir = dir;
     this.#segments = segments;
     this.#syncOffLoop = options.syncOffLoop ?? true;
+    const preallocate = options.preallocateBytes ?? DEFAULT_PREALLOCATE_BYTES;
+    if (!Number.isSafeInteger(preallocate) || preallocate < 0) {
+      throw new Error(
+        `Invalid raft log preallocateBytes ${preallocate}: expected an integer, 0 (off) or more`,
+      );
+    }
+    this.#preallocateBytes = preallocate;
+    this.#preallocateLimit = options.preallocateLimitBytes ?? Infinity;
     this.#appendSegment = (segments.at(-1) ?? 0) + 1;
   }
 
@@ -155,7 +214,9 @@ export class SegmentedLog {
       const path = `${dir}/${segmentFileName(segment)}`;
       const bytes = Deno.readFileSync(path);
       const last = i === segments.length - 1;
-      const scan = scanRecords(bytes, (payload) => records.push({ segment, payload }));
+      const scan = scanRecords(bytes, (payload) => records.push({ segment, payload }), {
+        zerosEnd: true,
+      });
       if (scan.damage === undefined) continue;
       const where = `"${path}" at offset ${scan.validBytes}`;
       if (!last) {
@@ -233,6 +294,19 @@ export class SegmentedLog {
     return this.#groups;
   }
 
+  /**
+   * The error that stopped preallocation, if one did (the log goes on, every write growing
+   * the file).
+   */
+  get preallocationError(): unknown {
+    return this.#preallocationError;
+  }
+
+  /** Resolves when no preallocation runs (one starts after a group's sync, when needed). */
+  async preallocated(): Promise<void> {
+    while (this.#preallocation !== undefined) await this.#preallocation;
+  }
+
   /** True while a group's write and sync run. */
   get syncing(): boolean {
     return this.#inFlight !== undefined;
@@ -245,6 +319,7 @@ export class SegmentedLog {
    */
   roll(firstRecord: Uint8Array): void {
     this.#assertOpen();
+    assertNotEmpty(firstRecord);
     const segment = Math.max(this.#appendSegment, (this.#segments.at(-1) ?? 0) + 1);
     this.#appendSegment = segment;
     this.#appendSegmentBytes = 0;
@@ -263,6 +338,7 @@ export class SegmentedLog {
   /** Buffers an already framed record (see {@linkcode frameRecord}). */
   appendFramed(record: Uint8Array, mustSync: boolean): void {
     this.#assertOpen();
+    assertNotEmpty(record);
     if (!this.#segments.includes(this.#appendSegment)) {
       throw new Error("Invalid raft log append: no segment was started (call roll first)");
     }
@@ -327,6 +403,8 @@ export class SegmentedLog {
     if (this.#closed) return;
     this.#closed = true;
     while (this.#inFlight !== undefined) await this.#inFlight.catch(() => {});
+    // A preallocation stops after the piece it is writing (it checks #closed).
+    await this.preallocated();
     if (this.#failed === undefined && this.#pending.length > 0) {
       const group = this.#pending;
       this.#pending = [];
@@ -384,6 +462,10 @@ export class SegmentedLog {
   async #writeGroup(group: readonly Chunk[]): Promise<void> {
     this.#groups++;
     for (const chunk of group) {
+      // Past the zero-filled end, the piece being zeroed must land before records go over it.
+      for (let piece = this.#zeroPieceUnder(chunk); piece; piece = this.#zeroPieceUnder(chunk)) {
+        await piece.written.catch(() => {});
+      }
       const created = this.#writeChunk(chunk);
       // The previous segment was synced before this one was created: unsynced bytes are
       // only ever in the last segment, where recovery looks for a torn tail.
@@ -392,6 +474,65 @@ export class SegmentedLog {
       this.#fsyncs++;
       if (created) syncDirectory(this.dir);
     }
+    // After the sync, not before: zeros written meanwhile would be this group's to flush.
+    this.#preallocate();
+  }
+
+  /** The piece of zeros being written where `chunk` would go, if any. */
+  #zeroPieceUnder(chunk: Chunk): ZeroPiece | undefined {
+    const piece = this.#zeroPiece;
+    if (piece === undefined || piece.segment !== chunk.segment) return undefined;
+    if (this.#fileSegment !== chunk.segment) return undefined;
+    const from = this.#writeOffset;
+    return from < piece.to && from + chunk.bytes > piece.from ? piece : undefined;
+  }
+
+  /**
+   * Starts zero-filling the file ahead of the write offset when it comes within a quarter of
+   * `preallocateBytes` of the filled end: pieces written through a handle of their own, each
+   * fdatasynced before the filled end moves past it. Stops at close, when the segment is
+   * done, or on an error (kept in {@linkcode preallocationError}; appends go on, growing the
+   * file).
+   */
+  #preallocate(): void {
+    const chunk = this.#preallocateBytes;
+    if (chunk === 0 || this.#preallocation !== undefined || this.#closed) return;
+    if (this.#preallocationError !== undefined || this.#file === undefined) return;
+    const segment = this.#fileSegment;
+    const filledEnd = Math.max(this.#filledEnd, this.#writeOffset);
+    if (filledEnd - this.#writeOffset >= chunk / 4) return;
+    const target = Math.min(filledEnd + chunk, this.#preallocateLimit);
+    if (target <= filledEnd) return;
+    const file = Deno.openSync(`${this.dir}/${segmentFileName(segment)}`, { write: true });
+    this.#preallocation = this.#zeroFill(file, segment, target).finally(() => {
+      file.close();
+      this.#preallocation = undefined;
+    });
+  }
+
+  async #zeroFill(file: Deno.FsFile, segment: number, target: number): Promise<void> {
+    const zeros = new Uint8Array(Math.min(PREALLOCATE_PIECE_BYTES, this.#preallocateBytes));
+    const current = () => !this.#closed && this.#fileSegment === segment;
+    try {
+      let next = 0;
+      while (current()) {
+        const from = Math.max(next, this.#writeOffset, this.#filledEnd);
+        if (from >= target) break;
+        const to = Math.min(target, from + zeros.length);
+        const written = writeZerosAt(file, zeros, from, to);
+        this.#zeroPiece = { segment, from, to, written };
+        try {
+          await written;
+        } finally {
+          this.#zeroPiece = undefined;
+        }
+        await file.syncData();
+        if (this.#fileSegment === segment) this.#filledEnd = Math.max(this.#filledEnd, to);
+        next = to;
+      }
+    } catch (error) {
+      this.#preallocationError = error;
+    }
   }
 
   /** Writes a chunk to its segment's file (creating it); true when the file was created. */
@@ -399,20 +540,46 @@ export class SegmentedLog {
     let created = false;
     if (this.#file === undefined || this.#fileSegment !== chunk.segment) {
       this.#file?.close();
+      // Not in append mode: records go where the valid ones end, over preallocated zeros.
       this.#file = Deno.openSync(`${this.dir}/${segmentFileName(chunk.segment)}`, {
         write: true,
         create: true,
-        append: true,
+        truncate: true,
       });
       this.#fileSegment = chunk.segment;
+      this.#writeOffset = 0;
+      this.#filledEnd = 0;
       created = true;
     }
     const bytes = chunk.buffers.length === 1
       ? chunk.buffers[0]!
       : concat(chunk.buffers, chunk.bytes);
+    this.#file.seekSync(this.#writeOffset, Deno.SeekMode.Start);
     writeAll(this.#file, bytes);
+    this.#writeOffset += bytes.length;
     return created;
   }
+}
+
+function assertNotEmpty(record: Uint8Array): void {
+  if (record.length <= RECORD_HEADER_BYTES) {
+    throw new Error(
+      `Invalid raft log record of ${
+        record.length - RECORD_HEADER_BYTES
+      } payload bytes: expected at least 1 (an empty record, [0][0], reads back as the zeros that end a segment)`,
+    );
+  }
+}
+
+/** Writes zeros over `[from, to)` of `file` (off the event loop). */
+async function writeZerosAt(
+  file: Deno.FsFile,
+  zeros: Uint8Array,
+  from: number,
+  to: number,
+): Promise<void> {
+  await file.seek(from, Deno.SeekMode.Start);
+  for (let offset = from; offset < to;) offset += await file.write(zeros.subarray(0, to - offset));
 }
 
 /** Frames `payload` as a record: header (length, CRC32C) and payload in one buffer. */
@@ -443,14 +610,31 @@ interface Damage {
   readonly tail: boolean;
 }
 
-/** Reads the records of one segment; stops at the first that does not check out. */
+/** Options of {@linkcode scanRecords}. */
+export interface ScanOptions {
+  /**
+   * Zeros from a record boundary to the end of the file end the records (a preallocated
+   * tail), unless they start the file (its first record did not land). Default false: zeros
+   * are damage.
+   */
+  readonly zerosEnd?: boolean;
+}
+
+/**
+ * Reads the records of one segment; stops at the first that does not check out, or (with
+ * `zerosEnd`) where the rest is zeros.
+ */
 export function scanRecords(
   bytes: Uint8Array,
   onRecord: (payload: Uint8Array) => void,
+  options: ScanOptions = {},
 ): { validBytes: number; damage: Damage | undefined } {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
   let offset = 0;
   while (offset < bytes.length) {
+    // Records are never empty, so a zero header is no record: with nothing but zeros after
+    // it, the preallocated tail.
+    if (options.zerosEnd && offset > 0 && bytes[offset] === 0 && allZero(bytes, offset)) break;
     const damage = recordDamage(bytes, view, offset);
     if (damage !== undefined) return { validBytes: offset, damage };
     const length = view.getUint32(offset, true);

@@ -5,6 +5,7 @@ import {
   frameRecord,
   RECORD_HEADER_BYTES,
   SegmentedLog,
+  type SegmentedLogOptions,
   segmentFileName,
 } from "./log_file.ts";
 
@@ -15,9 +16,19 @@ function syncNow(log: SegmentedLog): Promise<boolean> {
   return new Promise((resolve, reject) => log.sync(resolve, reject));
 }
 
-/** A log in `dir` with `payloads` appended (one segment) and synced, then closed. */
-async function writeLog(dir: string, payloads: string[]): Promise<string> {
-  const { log } = SegmentedLog.open(dir);
+/** No preallocation: the file ends where the records do. */
+const GROWING: SegmentedLogOptions = { preallocateBytes: 0 };
+
+/**
+ * A log in `dir` with `payloads` appended (one segment) and synced, then closed (by default
+ * without preallocation, so the file ends with the last record).
+ */
+async function writeLog(
+  dir: string,
+  payloads: string[],
+  options: SegmentedLogOptions = GROWING,
+): Promise<string> {
+  const { log } = SegmentedLog.open(dir, options);
   log.roll(frameRecord(bytes("start")));
   for (const p of payloads) log.append(bytes(p), true);
   await syncNow(log);
@@ -71,15 +82,22 @@ Deno.test("SegmentedLog.open() cuts a partial record at the tail and appends aft
   });
 });
 
-Deno.test("SegmentedLog.open() cuts a header cut short and a zeroed tail", async () => {
+Deno.test("SegmentedLog.open() cuts a header cut short, and reads a zeroed tail as the end (no cut)", async () => {
   await using dir = await tempDir();
   const path = await writeLog(dir.path, ["a"]);
+  const validLength = Deno.statSync(path).size;
   appendBytes(path, new Uint8Array(5).fill(7));
-  assert.deepEqual(readBack(dir.path).records, ["start", "a"]);
+  const cutShort = readBack(dir.path);
+  assert.deepEqual(cutShort.records, ["start", "a"]);
+  assert.match(cutShort.cut!, /cut short/);
   appendBytes(path, new Uint8Array(4096));
   const again = readBack(dir.path);
   assert.deepEqual(again.records, ["start", "a"]);
-  assert.match(again.cut!, /zeros/);
+  assert.equal(again.cut, undefined, "zeros to the end of the file are a preallocated tail");
+  assert.equal(Deno.statSync(path).size, validLength + 4096, "and are left in place");
+  // Zeros shorter than a header, too.
+  Deno.truncateSync(path, validLength + 3);
+  assert.deepEqual(readBack(dir.path), { records: ["start", "a"], cut: undefined });
 });
 
 Deno.test("SegmentedLog.open() cuts a record with a zeroed block in it (pages of a write that did not land)", async () => {
@@ -237,4 +255,157 @@ Deno.test("SegmentedLog.open() syncs the last segment, whose records a killed wr
   assert.ok(synced.includes(path), `expected ${path} synced at open, synced: ${synced}`);
   assert.ok(synced.includes(dir.path), "and its directory (the segment's name)");
   await opened.log.close();
+});
+
+// ---------------------------------------------------------------------------------------------
+// Preallocation: the segment being written is zero-filled ahead of the write offset.
+// ---------------------------------------------------------------------------------------------
+
+const PREALLOCATE = 16 * 1024;
+
+/** Bytes of the framed records of `payloads`. */
+const framedBytes = (payloads: string[]) =>
+  payloads.reduce((sum, p) => sum + RECORD_HEADER_BYTES + bytes(p).length, 0);
+
+Deno.test("SegmentedLog keeps the segment it writes preallocated ahead of the write offset", async () => {
+  await using dir = await tempDir();
+  const { log } = SegmentedLog.open(dir.path, { preallocateBytes: PREALLOCATE });
+  log.roll(frameRecord(bytes("start")));
+  const path = `${dir.path}/${segmentFileName(log.appendSegment)}`;
+  const payloads = ["start"];
+  for (let i = 0; i < 400; i++) {
+    const payload = `record ${i} `.padEnd(40 + (i % 60), "x");
+    payloads.push(payload);
+    log.append(bytes(payload), true);
+    await syncNow(log);
+    await log.preallocated();
+    const written = log.appendSegmentBytes;
+    assert.equal(written, framedBytes(payloads));
+    const size = Deno.statSync(path).size;
+    assert.ok(
+      size - written >= PREALLOCATE / 4,
+      `after ${i + 1} appends: file ${size} bytes, records end at ${written}`,
+    );
+  }
+  assert.equal(log.preallocationError, undefined);
+  await log.close();
+  const size = Deno.statSync(path).size;
+  const opened = SegmentedLog.open(dir.path);
+  assert.deepEqual(opened.records.map((r) => text(r.payload)), payloads, "every record");
+  assert.equal(opened.cut, undefined, "the zeros after them are no torn tail");
+  assert.equal(Deno.statSync(path).size, size, "nothing was cut");
+  await opened.log.close();
+});
+
+Deno.test("SegmentedLog writes over the zeros it preallocated, not at the end of the file", async () => {
+  await using dir = await tempDir();
+  const { log } = SegmentedLog.open(dir.path, { preallocateBytes: PREALLOCATE });
+  log.roll(frameRecord(bytes("start")));
+  log.append(bytes("a"), true);
+  await syncNow(log);
+  await log.preallocated();
+  const path = `${dir.path}/${segmentFileName(log.appendSegment)}`;
+  const size = Deno.statSync(path).size;
+  assert.equal(size, framedBytes(["start", "a"]) + PREALLOCATE, "zeros after the records");
+  log.append(bytes("b"), true);
+  await syncNow(log);
+  assert.equal(Deno.statSync(path).size, size, "the write did not grow the file");
+  const data = Deno.readFileSync(path);
+  const offset = framedBytes(["start", "a"]);
+  assert.deepEqual(data.subarray(offset, offset + 9), frameRecord(bytes("b")));
+  await log.close();
+});
+
+Deno.test("SegmentedLog with preallocateBytes 0 grows the file by each write, as without preallocation", async () => {
+  await using dir = await tempDir();
+  const path = await writeLog(dir.path, ["a", "b"], { preallocateBytes: 0 });
+  assert.equal(Deno.statSync(path).size, framedBytes(["start", "a", "b"]));
+});
+
+Deno.test("SegmentedLog preallocates no further than preallocateLimitBytes", async () => {
+  await using dir = await tempDir();
+  const path = await writeLog(dir.path, ["a"], {
+    preallocateBytes: PREALLOCATE,
+    preallocateLimitBytes: 1000,
+  });
+  assert.equal(Deno.statSync(path).size, 1000);
+  assert.deepEqual(readBack(dir.path), { records: ["start", "a"], cut: undefined });
+});
+
+Deno.test("SegmentedLog reads the preallocated tail of a finished segment as its end", async () => {
+  await using dir = await tempDir();
+  const { log } = SegmentedLog.open(dir.path, { preallocateBytes: PREALLOCATE });
+  log.roll(frameRecord(bytes("one")));
+  log.append(bytes("a"), true);
+  await syncNow(log);
+  await log.preallocated();
+  log.roll(frameRecord(bytes("two")));
+  log.append(bytes("b"), true);
+  await syncNow(log);
+  await log.close();
+  assert.equal(
+    Deno.statSync(`${dir.path}/${segmentFileName(1)}`).size,
+    framedBytes(["one", "a"]) + PREALLOCATE,
+  );
+  assert.deepEqual(readBack(dir.path), { records: ["one", "a", "two", "b"], cut: undefined });
+});
+
+Deno.test("SegmentedLog.open() cuts a torn record in the preallocated zeros, and refuses a bad one with intact records after it", async () => {
+  await using dir = await tempDir();
+  const path = await writeLog(dir.path, ["a", "b", "c"], { preallocateBytes: PREALLOCATE });
+  const original = Deno.readFileSync(path);
+  const end = framedBytes(["start", "a", "b", "c"]);
+  assert.equal(original.length, end + PREALLOCATE);
+  // A record torn in the zeros: its header and part of its payload landed.
+  const torn = original.slice();
+  torn.set(frameRecord(bytes("a record the crash tore")).subarray(0, RECORD_HEADER_BYTES + 5), end);
+  Deno.writeFileSync(path, torn);
+  const opened = SegmentedLog.open(dir.path);
+  assert.deepEqual(opened.records.map((r) => text(r.payload)), ["start", "a", "b", "c"]);
+  assert.equal(opened.cut?.offset, end);
+  assert.equal(opened.cut?.bytes, PREALLOCATE);
+  assert.match(opened.cut!.reason, /CRC mismatch/);
+  assert.equal(Deno.statSync(path).size, end, "cut at the last valid record");
+  await opened.log.close();
+  // A flipped byte in "b", with "c" intact after it: refused.
+  const middle = original.slice();
+  middle[framedBytes(["start", "a"]) + RECORD_HEADER_BYTES]! ^= 0xff;
+  Deno.writeFileSync(path, middle);
+  assert.throws(
+    () => SegmentedLog.open(dir.path),
+    (error) =>
+      error instanceof CorruptLogError &&
+      /CRC mismatch with intact data after it/.test(error.message),
+  );
+  assert.equal(Deno.statSync(path).size, original.length, "nothing was cut");
+});
+
+Deno.test("SegmentedLog.open() removes a last segment of zeros alone (its first record did not land)", async () => {
+  await using dir = await tempDir();
+  await writeLog(dir.path, ["a"]);
+  const empty = `${dir.path}/${segmentFileName(2)}`;
+  Deno.writeFileSync(empty, new Uint8Array(4096));
+  const opened = SegmentedLog.open(dir.path);
+  assert.deepEqual(opened.records.map((r) => text(r.payload)), ["start", "a"]);
+  assert.match(opened.cut!.reason, /zeros/);
+  assert.deepEqual(opened.log.segments, [1]);
+  assert.throws(() => Deno.statSync(empty), Deno.errors.NotFound);
+  await opened.log.close();
+});
+
+Deno.test("SegmentedLog.append() refuses an empty payload, which would read back as the zeros that end a segment", async () => {
+  await using dir = await tempDir();
+  const { log } = SegmentedLog.open(dir.path);
+  assert.throws(() => log.roll(frameRecord(new Uint8Array(0))), /expected at least 1/);
+  log.roll(frameRecord(bytes("start")));
+  assert.throws(
+    () => log.append(new Uint8Array(0), true),
+    /Invalid raft log record of 0 payload bytes/,
+  );
+  assert.throws(
+    () => log.appendFramed(new Uint8Array(RECORD_HEADER_BYTES), true),
+    /expected at least 1/,
+  );
+  await log.close();
+  assert.deepEqual(readBack(dir.path).records, ["start"]);
 });

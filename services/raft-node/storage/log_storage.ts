@@ -3,8 +3,10 @@
  * `RAFT_STORAGE=log` backend: one CRC-checked record per Ready (its received snapshot,
  * entries and hard state together, so that a crash keeps a Ready whole or not at all), group
  * commit (one write and one fdatasync for every Ready written while the previous sync ran),
- * the fdatasync off the event loop, and the node's own snapshots in a file of their own
- * (snapshot_file.ts), after which whole old segments are deleted.
+ * the fdatasync off the event loop, segments preallocated (zero-filled ahead of the write
+ * offset, so that a group's fdatasync need not commit a file size change), and the node's own
+ * snapshots in a file of their own (snapshot_file.ts), after which whole old segments are
+ * deleted.
  *
  * A conflicting suffix (a follower's log overwritten by a new leader) is truncated by the
  * record that overwrites it: recovery replays records in order, and an entry at an index that
@@ -45,6 +47,11 @@ export interface LogStorageOptions {
   readonly segmentBytes?: number;
   /** Run fdatasync off the event loop (default true); see {@linkcode SegmentedLog}. */
   readonly syncOffLoop?: boolean;
+  /**
+   * Zeros kept written ahead of the segment's write offset (default 4 MiB, never past
+   * `segmentBytes`); 0 turns preallocation off. See {@linkcode SegmentedLog}.
+   */
+  readonly preallocateBytes?: number;
 }
 
 /**
@@ -104,7 +111,14 @@ export class LogStorage implements NodeStorage {
     const dir = `${dataDir}/${LOG_DIR}`;
     claimDirectory(dataDir, options.nodeId);
     const stored = readSnapshotFile(dir);
-    const opened = SegmentedLog.open(dir, { syncOffLoop: options.syncOffLoop ?? true });
+    const segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
+    const opened = SegmentedLog.open(dir, {
+      syncOffLoop: options.syncOffLoop ?? true,
+      ...(options.preallocateBytes === undefined
+        ? {}
+        : { preallocateBytes: options.preallocateBytes }),
+      preallocateLimitBytes: segmentBytes,
+    });
     if (opened.cut !== undefined) {
       const cut = opened.cut;
       log.warn(
@@ -134,7 +148,7 @@ export class LogStorage implements NodeStorage {
       opened.log,
       recovered.state,
       recovered.segmentMax,
-      options.segmentBytes ?? DEFAULT_SEGMENT_BYTES,
+      segmentBytes,
     );
   }
 

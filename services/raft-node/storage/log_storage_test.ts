@@ -20,7 +20,7 @@ import { RaftStorage } from "./raft_storage.ts";
 testNodeStorageContract({
   name: "LogStorage",
   moduleUrl: new URL("./log_storage.ts", import.meta.url).href,
-  open: (dir, nodeId = "a") => LogStorage.open(dir, { nodeId }),
+  open: (dir, nodeId = "a") => LogStorage.open(dir, { nodeId, preallocateBytes: 64 * 1024 }),
   crashWriterOptions: { nodeId: "a", segmentBytes: 64 * 1024 },
   acknowledgedBeforeKill: 1000,
   afterCrash: (storage) => {
@@ -190,10 +190,12 @@ Deno.test("LogStorage recovers a prefix holding every synced Ready, over random 
     `fast-check seed ${seed}; replay: FUZZ_SEED=${seed} deno test -A --frozen services/raft-node/storage/log_storage_test.ts`,
   );
   let counter = 0;
-  const property = fc.asyncProperty(commands, async (script) => {
+  // Preallocation off, in steps smaller than a segment, or up to its size at once.
+  const preallocations = fc.constantFrom(0, 256, 64 * 1024);
+  const property = fc.asyncProperty(commands, preallocations, async (script, preallocateBytes) => {
     await using root = await tempDir();
     let dataDir = `${root.path}/d${counter++}`;
-    const options = { nodeId: "a", segmentBytes: 600 };
+    const options = { nodeId: "a", segmentBytes: 600, preallocateBytes };
     let storage = LogStorage.open(dataDir, options);
     let records: ModelRecord[] = [];
     let synced = 0;
@@ -254,17 +256,16 @@ Deno.test("LogStorage recovers a prefix holding every synced Ready, over random 
         } else if (command.kind === "crash") {
           // The sync starts: its write reaches the page cache now, its fdatasync runs apart.
           const logDir = `${dataDir}/${LOG_DIR}`;
-          const sizesBefore = fileSizes(logDir);
+          const before = segmentContents(logDir);
           inFlight.push(new Promise((resolve, reject) => storage.sync(resolve, reject)));
           const crashed = `${root.path}/d${counter++}`;
           // Synchronously: the group in flight must not progress while the disk is copied.
           copyDirSync(logDir, `${crashed}/${LOG_DIR}`);
-          // What the write added to a segment reaches the disk up to some byte.
-          for (const [name, size] of fileSizes(logDir)) {
-            const before = sizesBefore.get(name) ?? 0;
-            if (size <= before) continue;
-            const kept = before + Math.floor((size - before) * command.keep);
-            Deno.truncateSync(`${crashed}/${LOG_DIR}/${name}`, kept);
+          // What the write changed in a segment (appended, or written over preallocated
+          // zeros) reaches the disk up to some byte; after it, the segment is as before.
+          for (const [name, now] of segmentContents(`${crashed}/${LOG_DIR}`)) {
+            const old = before.get(name) ?? new Uint8Array(0);
+            tearWrite(`${crashed}/${LOG_DIR}/${name}`, old, now, command.keep);
           }
           await Promise.all(inFlight.splice(0));
           await storage.close();
@@ -288,14 +289,34 @@ Deno.test("LogStorage recovers a prefix holding every synced Ready, over random 
   await fc.assert(property, { seed, numRuns });
 });
 
-function fileSizes(dir: string): Map<string, number> {
-  const sizes = new Map<string, number>();
+function segmentContents(dir: string): Map<string, Uint8Array> {
+  const contents = new Map<string, Uint8Array>();
   for (const entry of Deno.readDirSync(dir)) {
     if (entry.name.endsWith(".seg")) {
-      sizes.set(entry.name, Deno.statSync(`${dir}/${entry.name}`).size);
+      contents.set(entry.name, Deno.readFileSync(`${dir}/${entry.name}`));
     }
   }
-  return sizes;
+  return contents;
+}
+
+/**
+ * Rewrites `path` (now `now`, formerly `old`) as a torn write leaves it: of the bytes from the
+ * first that changed, the share `keep` reached the disk, the rest are as they were (zeros of a
+ * preallocated tail, or beyond the old end of the file).
+ */
+function tearWrite(path: string, old: Uint8Array, now: Uint8Array, keep: number): void {
+  let first = 0;
+  while (first < now.length && first < old.length && now[first] === old[first]) first++;
+  let end = Math.max(old.length, now.length);
+  while (end > first && end <= now.length && end <= old.length && now[end - 1] === old[end - 1]) {
+    end--;
+  }
+  if (end <= first) return;
+  const kept = first + Math.floor((end - first) * keep);
+  const torn = new Uint8Array(Math.max(old.length, kept));
+  torn.set(now.subarray(0, kept));
+  if (old.length > kept) torn.set(old.subarray(kept), kept);
+  Deno.writeFileSync(path, torn);
 }
 
 function copyDirSync(from: string, to: string): void {
