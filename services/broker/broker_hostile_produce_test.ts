@@ -188,6 +188,16 @@ Deno.test("Produce refuses compressed bytes that do not decode with CORRUPT_MESS
         `codec ${codecId}`,
       );
     }
+    // A snappy literal whose 32-bit length is negative: snappyjs alone loops on it for ever,
+    // which would stall the broker's event loop (shared/kafka/record_compression.ts).
+    const looping = Uint8Array.from([10, 0xfc, 0xf0, 0xff, 0xff, 0xff, 1, 2, 3]);
+    await assertRefused(
+      broker,
+      client,
+      withPayload(template, 2, looping),
+      ErrorCode.CORRUPT_MESSAGE,
+      "looping snappy literal",
+    );
   });
 });
 

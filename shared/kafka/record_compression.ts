@@ -9,7 +9,8 @@
  * - snappy: `snappyjs` for the blocks, in the xerial framing that Kafka's Java client writes
  *   (`\x82SNAPPY\0`, version, compatible version, then length-prefixed blocks) or as one raw
  *   block (librdkafka, kafkajs-snappy); `snappyjs` checks a block's declared length against
- *   the cap before it allocates.
+ *   the cap before it allocates, and every block is walked first (`checkSnappyBlock`),
+ *   because `snappyjs` loops forever on a literal with a negative 32-bit length.
  * - lz4: the LZ4 frame format (KIP-57: what Kafka writes since message format v1) decoded
  *   here, because no JavaScript package stops at a cap: the maintained pure-JS one (`lz4js`)
  *   writes on past its buffer and reads a frame's declared content size as the size to
@@ -123,7 +124,65 @@ function isXerial(data: Uint8Array): boolean {
   return data.length >= XERIAL_HEADER_SIZE && XERIAL_MAGIC.every((b, i) => data[i] === b);
 }
 
+/**
+ * Walks a raw snappy block's elements as `snappyjs` 0.7.0 will, without copying, and throws
+ * when one would make it misbehave: a literal whose 4-byte length has its top bit set is a
+ * negative length in its signed arithmetic, which moves its read position backwards, so a
+ * 9-byte block can loop forever (and a hostile batch would stall the event loop of the
+ * broker or a consumer). Every element checked here moves forward and stays in the block;
+ * copies are checked against what was produced and against the declared length.
+ */
+function checkSnappyBlock(block: Uint8Array): void {
+  const corrupt = (why: string) => new DecompressionError(`Corrupt snappy data: ${why}`, false);
+  let pos = 0;
+  let declared = 0;
+  for (let shift = 0;; shift += 7) {
+    if (pos >= block.length || shift >= 32) throw corrupt("bad uncompressed length");
+    const c = block[pos++]!;
+    declared += (c & 0x7f) * 2 ** shift;
+    if (c < 128) break;
+  }
+  let produced = 0;
+  while (pos < block.length) {
+    const c = block[pos++]!;
+    let length: number;
+    if ((c & 0x3) === 0) {
+      length = (c >>> 2) + 1;
+      if (length > 60) {
+        const bytes = length - 60;
+        if (pos + bytes > block.length) throw corrupt("truncated literal length");
+        length = 0;
+        for (let i = 0; i < bytes; i++) length += block[pos + i]! * 2 ** (8 * i);
+        if (length >= 2 ** 31 - 1) throw corrupt(`literal of ${length + 1} bytes`);
+        length += 1;
+        pos += bytes;
+      }
+      if (pos + length > block.length) throw corrupt("literal past the end");
+      pos += length;
+    } else {
+      const tag = c & 0x3;
+      const extra = tag === 1 ? 1 : tag === 2 ? 2 : 4;
+      if (pos + extra > block.length) throw corrupt("truncated copy");
+      let offset: number;
+      if (tag === 1) {
+        length = ((c >>> 2) & 0x7) + 4;
+        offset = block[pos]! + ((c >>> 5) << 8);
+      } else {
+        length = (c >>> 2) + 1;
+        offset = block[pos]! + block[pos + 1]! * 256 +
+          (tag === 3 ? block[pos + 2]! * 65536 + block[pos + 3]! * 16777216 : 0);
+      }
+      pos += extra;
+      if (offset === 0 || offset > produced) throw corrupt("copy from before the output");
+    }
+    produced += length;
+    if (produced > declared) throw corrupt("more data than its declared length");
+  }
+  if (produced !== declared) throw corrupt(`${produced} bytes where it declared ${declared}`);
+}
+
 function snappyBlock(block: Uint8Array, maxBytes: number): Uint8Array {
+  checkSnappyBlock(block);
   try {
     return SnappyJS.uncompress(block, maxBytes);
   } catch (error) {

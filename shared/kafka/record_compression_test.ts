@@ -13,6 +13,10 @@ import {
 const CODECS = ["gzip", "snappy", "lz4", "zstd"] as const;
 const seed = Number(Deno.env.get("FUZZ_SEED") ?? Date.now() % 2 ** 31);
 const numRuns = Number(Deno.env.get("FUZZ_RUNS") ?? 200);
+// Printed up front, not only on a failure: a decoder that loops forever never fails.
+console.error(
+  `record_compression_test: FUZZ_SEED=${seed} deno test -A shared/kafka/record_compression_test.ts replays this run`,
+);
 
 /** Runs a property, printing the command that replays a failure. */
 function check<T>(name: string, property: fc.IProperty<T>): void {
@@ -106,4 +110,72 @@ Deno.test("decompress() refuses an lz4 match that reaches before the output", ()
     () => decompress("lz4" satisfies CompressionCodec, frame, 1000),
     (error) => error instanceof DecompressionError && !error.tooLarge,
   );
+});
+
+/**
+ * Runs `decompress(codec, data, maxBytes)` in a worker and tells how it ended within
+ * `timeoutMs`: "threw DecompressionError", "returned N bytes", or "hung" (the worker is
+ * terminated), so that a decoder that loops forever fails the test instead of stalling it.
+ */
+async function decompressInWorker(
+  codec: CompressionCodec,
+  data: Uint8Array,
+  maxBytes: number,
+  timeoutMs = 5000,
+): Promise<string> {
+  const source = `
+    import { decompress, DecompressionError } from ${
+    JSON.stringify(new URL("./record_compression.ts", import.meta.url).href)
+  };
+    self.onmessage = ({ data: { codec, data, maxBytes } }) => {
+      try {
+        self.postMessage("returned " + decompress(codec, data, maxBytes).length + " bytes");
+      } catch (error) {
+        self.postMessage(error instanceof DecompressionError ? "threw DecompressionError" : "threw " + error);
+      }
+    };`;
+  const url = URL.createObjectURL(new Blob([source], { type: "application/typescript" }));
+  const worker = new Worker(url, { type: "module" });
+  try {
+    return await new Promise<string>((resolve) => {
+      const timer = setTimeout(() => resolve("hung"), timeoutMs);
+      worker.onmessage = (event) => {
+        clearTimeout(timer);
+        resolve(String(event.data));
+      };
+      worker.postMessage({ codec, data, maxBytes });
+    });
+  } finally {
+    worker.terminate();
+    URL.revokeObjectURL(url);
+  }
+}
+
+Deno.test("decompress() refuses a snappy literal with a negative 32-bit length instead of looping forever", async () => {
+  // Declared length 10; a literal whose length is in 4 bytes (tag 0xfc), 0xfffffff0: as a
+  // signed int in snappyjs it moves the read position backwards, for ever.
+  const block = Uint8Array.from([10, 0xfc, 0xf0, 0xff, 0xff, 0xff, 1, 2, 3]);
+  assert.equal(await decompressInWorker("snappy", block, 10_000), "threw DecompressionError");
+  // The same in xerial framing.
+  const framed = Uint8Array.from([
+    ...compress("snappy", new Uint8Array(1)).subarray(0, 16),
+    0,
+    0,
+    0,
+    block.length,
+    ...block,
+  ]);
+  assert.equal(await decompressInWorker("snappy", framed, 10_000), "threw DecompressionError");
+});
+
+Deno.test("decompress() refuses a snappy block that yields less or more than it declares", () => {
+  const good = SnappyJS.compress(new TextEncoder().encode("abcdefgh"));
+  assert.equal(good[0], 8);
+  for (const declared of [7, 9]) {
+    const lying = Uint8Array.from([declared, ...good.subarray(1)]);
+    assert.throws(
+      () => decompress("snappy", lying, 100),
+      (error) => error instanceof DecompressionError && /declared/.test(error.message),
+    );
+  }
 });
