@@ -23,6 +23,10 @@ import { withBroker } from "@trading/testing/with-broker";
 const encoder = new TextEncoder();
 const TOPIC = "hostile";
 const seed = Number(Deno.env.get("FUZZ_SEED") ?? Date.now() % 2 ** 31);
+// Printed up front, not only on a failure: a decoder that loops forever never fails.
+console.error(
+  `FUZZ_SEED=${seed} deno test -A --frozen services/broker/broker_hostile_produce_test.ts replays this run`,
+);
 const numRuns = Number(Deno.env.get("FUZZ_RUNS") ?? 150);
 
 function records(n: number): RecordInput[] {

@@ -193,6 +193,8 @@ Deno.test("malformed, truncated and oversized frames close only their own connec
 
 Deno.test("the request decoder survives random and mutated frames (fast-check)", async () => {
   const seed = Number(Deno.env.get("FUZZ_SEED") ?? Date.now() % 1_000_000);
+  // Up front, not only on a failure: a decoder that loops forever never fails.
+  console.error(`FUZZ_SEED=${seed} deno test -A --frozen ${import.meta.filename} replays this run`);
   const runs = Number(Deno.env.get("FUZZ_RUNS") ?? 150);
   await withBroker(
     { maxFrameBytes: 1 << 16, createTopics: [{ name: "fz", partitions: 1 }] },
@@ -288,6 +290,8 @@ function validFrame(
 
 Deno.test("the request decoder throws only DecodeError on arbitrary bytes (fast-check)", () => {
   const seed = Number(Deno.env.get("FUZZ_SEED") ?? Date.now() % 1_000_000);
+  // Up front, not only on a failure: a decoder that loops forever never fails.
+  console.error(`FUZZ_SEED=${seed} deno test -A --frozen ${import.meta.filename} replays this run`);
   const apis = [...APIS.values()];
   try {
     fc.assert(

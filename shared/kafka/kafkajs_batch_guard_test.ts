@@ -12,6 +12,10 @@ const { default: decodeMessages } = await import(
 );
 
 const seed = Number(Deno.env.get("FUZZ_SEED") ?? Date.now() % 2 ** 31);
+// Printed up front, not only on a failure: a decoder that loops forever never fails.
+console.error(
+  `FUZZ_SEED=${seed} deno test -A --frozen shared/kafka/kafkajs_batch_guard_test.ts replays this run`,
+);
 const numRuns = Number(Deno.env.get("FUZZ_RUNS") ?? 300);
 const encoder = new TextEncoder();
 
