@@ -11,7 +11,7 @@
  * (default: 3 for odd seeds, 5 for even ones), `--steps N` (chaos events, default 20000),
  * `--clients C`, `--unsafe FLAG` (repeatable; see `UnsafeFlags`), `--keep-going` (do not stop
  * at the first failure), `--verbose` (one line per seed).
- * Exit code 0 when every run passed, 1 otherwise.
+ * Exit code 0 when every run passed, 1 otherwise, 2 for a bad argument (with the usage).
  *
  * @module
  */
@@ -36,30 +36,63 @@ export function defaultNodes(seed: number): number {
   return seed % 2 === 1 ? 3 : 5;
 }
 
+const OPTIONS = {
+  seed: { type: "string" },
+  seeds: { type: "string" },
+  nodes: { type: "string" },
+  steps: { type: "string" },
+  clients: { type: "string" },
+  unsafe: { type: "string", multiple: true },
+  "keep-going": { type: "boolean" },
+  verbose: { type: "boolean" },
+} as const;
+
 function positiveInt(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
   if (!Number.isSafeInteger(n) || n < 0) {
-    throw new Error(`Invalid --${name} "${value}": expected a non-negative integer`);
+    throw new UsageError(`Invalid --${name} "${value}": expected a non-negative integer`);
   }
   return n;
 }
 
+/** What `--help` and a bad argument print. */
+export const USAGE = `Usage: deno task test:sim [--seed S] [--seeds N] [--nodes K] [--steps N]
+                          [--clients C] [--unsafe FLAG]... [--keep-going] [--verbose]
+  --seed S       first seed (default 1); --seeds N runs S..S+N-1
+  --nodes K      cluster size (default: 3 for odd seeds, 5 for even ones)
+  --steps N      chaos events per run (default ${DEFAULT_STEPS})
+  --unsafe FLAG  switch off a safety rule, to see the simulator catch it: one of
+                 ${UNSAFE_FLAGS.join(", ")}
+Exit code 0 when every run passed, 1 when one failed, 2 for a bad argument.`;
+
 /** Parses the arguments, runs the seeds and returns the exit code. */
 export function main(args: string[]): number {
-  const { values } = parseArgs({
-    args,
-    options: {
-      seed: { type: "string" },
-      seeds: { type: "string" },
-      nodes: { type: "string" },
-      steps: { type: "string" },
-      clients: { type: "string" },
-      unsafe: { type: "string", multiple: true },
-      "keep-going": { type: "boolean" },
-      verbose: { type: "boolean" },
-    },
-  });
+  if (args.includes("--help") || args.includes("-h")) {
+    console.log(USAGE);
+    return 0;
+  }
+  try {
+    return run(args);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`${error.message}\n\n${USAGE}`);
+    return 2;
+  }
+}
+
+/** A bad command-line argument: printed with the usage, exit code 2. */
+class UsageError extends Error {}
+
+function run(args: string[]): number {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options: OPTIONS });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const { values } = parsed;
+
   const first = positiveInt("seed", values.seed, 1);
   const count = positiveInt("seeds", values.seeds, 1);
   const steps = positiveInt("steps", values.steps, DEFAULT_STEPS);
@@ -70,7 +103,9 @@ export function main(args: string[]): number {
   const unsafe: Record<string, boolean> = {};
   for (const flag of values.unsafe ?? []) {
     if (!(UNSAFE_FLAGS as readonly string[]).includes(flag)) {
-      throw new Error(`Invalid --unsafe "${flag}": expected one of ${UNSAFE_FLAGS.join(", ")}`);
+      throw new UsageError(
+        `Invalid --unsafe "${flag}": expected one of ${UNSAFE_FLAGS.join(", ")}`,
+      );
     }
     unsafe[flag] = true;
   }
