@@ -20,7 +20,18 @@ async function supervisorRunning(): Promise<boolean> {
   }
 }
 
+const USAGE = "Usage: deno task clean   (removes .data/, dist/ and test-artifacts/)";
+
 if (import.meta.main) {
+  if (Deno.args.includes("--help") || Deno.args.includes("-h")) {
+    console.log(USAGE);
+    Deno.exit(0);
+  }
+  // It deletes: an argument it does not know (a typo, a path) stops it before anything goes.
+  if (Deno.args.length > 0) {
+    console.error(`Unknown argument "${Deno.args[0]}": expected none\n\n${USAGE}`);
+    Deno.exit(2);
+  }
   if (await supervisorRunning()) {
     console.error("A supervisor is running: stop it (deno task ctl shutdown) before cleaning");
     Deno.exit(1);

@@ -17,8 +17,9 @@ const USAGE = "Usage: main.ts topics [create|list]";
 /** Runs `topics create` or `topics list`; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
   const action = args[0] ?? "create";
-  if (action !== "create" && action !== "list") {
-    console.error(USAGE);
+  if ((action !== "create" && action !== "list") || args.length > 1) {
+    const unknown = args.length > 1 ? args.slice(1).join(" ") : action;
+    console.error(`Unknown argument "${unknown}": expected create or list\n\n${USAGE}`);
     return 2;
   }
   const config = loadConfig({
