@@ -2,13 +2,11 @@ import assert from "node:assert/strict";
 import { withBroker } from "@trading/testing/with-broker";
 import { DeadLetterQueue, DLQ_HEADERS } from "./dead_letter_queue.ts";
 import { createKafka, TOPICS } from "../kafka/kafka.ts";
-import { registry } from "../runtime/metrics.ts";
+import { metricValue } from "../runtime/metrics.ts";
 import { PartitionReader } from "../kafka/partition_reader.ts";
 
-async function deadLettersCounted(topic: string, reason: string): Promise<number> {
-  const metric = await registry.getSingleMetric("dead_letters_total")?.get();
-  return metric?.values.find((v) => v.labels.topic === topic && v.labels.reason === reason)
-    ?.value ?? 0;
+function deadLettersCounted(topic: string, reason: string): Promise<number> {
+  return metricValue("dead_letters_total", { topic, reason });
 }
 
 Deno.test("DeadLetterQueue copies key and value to orders.dlq with reason and origin headers, and counts them", async () => {

@@ -27,7 +27,7 @@ import {
   withClusterSecret,
 } from "./grpc.ts";
 import { addGrpcHealth, Health } from "../runtime/health.ts";
-import { registry } from "../runtime/metrics.ts";
+import { metricValue } from "../runtime/metrics.ts";
 
 const SECRET = "s3cret-of-this-cluster-0123456789";
 
@@ -47,11 +47,8 @@ const raftNode: RaftNodeServer = {
 };
 
 /** Calls refused so far for `method` and `reason`, from the process registry. */
-async function refusals(method: string, reason: string): Promise<number> {
-  const metric = registry.getSingleMetric("grpc_calls_refused_total");
-  if (metric === undefined) return 0;
-  const values = (await metric.get()).values;
-  return values.find((v) => v.labels.method === method && v.labels.reason === reason)?.value ?? 0;
+function refusals(method: string, reason: string): Promise<number> {
+  return metricValue("grpc_calls_refused_total", { method, reason });
 }
 
 async function withSecretServer(run: (address: string) => Promise<void>): Promise<void> {

@@ -10,7 +10,7 @@ import { waitFor } from "@trading/testing";
 import { type GrpcServer, insecure, startGrpcServer, unary } from "./grpc.ts";
 import { addGrpcHealth, Health } from "../runtime/health.ts";
 import type { GrpcLimits } from "../net/connection_limits.ts";
-import { metricsText } from "../runtime/metrics.ts";
+import { metricValue } from "../runtime/metrics.ts";
 
 async function withServer(
   limits: GrpcLimits,
@@ -65,11 +65,6 @@ async function closedAfter(conn: Deno.TcpConn, start = performance.now()): Promi
   return performance.now() - start;
 }
 
-function counterValue(text: string, metric: string, labels: string): number {
-  const line = text.split("\n").find((l) => l.startsWith(`${metric}{`) && l.includes(labels));
-  return line === undefined ? 0 : Number(line.split(" ").at(-1));
-}
-
 const slow = { maxConnections: 1000, idleTimeoutMs: 60_000, handshakeTimeoutMs: 60_000 };
 
 Deno.test("startGrpcServer() closes a connection over its cap at once and counts it; a client gets in once one closes", async () => {
@@ -84,7 +79,7 @@ Deno.test("startGrpcServer() closes a connection over its cap at once and counts
       const ms = await closedAfter(third);
       assert.ok(ms < 1000, `the third connection was closed after ${ms} ms`);
       assert.equal(
-        counterValue(await metricsText(), "net_connections_refused_total", 'server="grpc-cap"'),
+        await metricValue("net_connections_refused_total", { server: "grpc-cap" }),
         1,
       );
       first.close();
@@ -115,11 +110,10 @@ Deno.test("startGrpcServer() closes a connection whose HTTP/2 preface does not c
       assert.ok(ms >= 250 && ms < 3000, `closed after ${ms.toFixed(0)} ms`);
     }
     assert.equal(
-      counterValue(
-        await metricsText(),
-        "net_connections_closed_total",
-        'server="grpc-handshake",reason="handshake"',
-      ),
+      await metricValue("net_connections_closed_total", {
+        server: "grpc-handshake",
+        reason: "handshake",
+      }),
       2,
     );
     const client = ownClient(server.port);
@@ -151,11 +145,10 @@ Deno.test("startGrpcServer() closes a silent connection after its idle timeout, 
       await new Promise((resolve) => setTimeout(resolve, 1500));
       assert.equal(server.openConnections(), 1);
       assert.ok(
-        counterValue(
-          await metricsText(),
-          "net_connections_closed_total",
-          'server="grpc-idle",reason="idle"',
-        ) >= 1,
+        await metricValue("net_connections_closed_total", {
+          server: "grpc-idle",
+          reason: "idle",
+        }) >= 1,
       );
       assert.ok(await check(quiet) !== undefined, "the closed client reconnects");
     } finally {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { serveHttp } from "./serve_http.ts";
 import { HTTP_LIMIT_DEFAULTS, loadConnectionLimits } from "./connection_limits.ts";
 import { ConfigError } from "../runtime/config.ts";
-import { metricsText } from "../runtime/metrics.ts";
+import { metricValue } from "../runtime/metrics.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -49,11 +49,6 @@ async function rawClient(port: number, send = "") {
 
 const fast = { maxConnections: 4, idleTimeoutMs: 400, readTimeoutMs: 400 };
 
-function counterValue(text: string, metric: string, labels: string): number {
-  const line = text.split("\n").find((l) => l.startsWith(`${metric}{`) && l.includes(labels));
-  return line === undefined ? 0 : Number(line.split(" ").at(-1));
-}
-
 Deno.test("serveHttp() closes a connection over its cap at once, counts it, and serves again once one closes", async () => {
   const server = await serveHttp(() => new Response("ok"), {
     port: 0,
@@ -68,7 +63,7 @@ Deno.test("serveHttp() closes a connection over its cap at once, counts it, and 
     await c.closed;
     assert.equal(c.received(), "", "the connection over the cap is closed before any answer");
     assert.equal(
-      counterValue(await metricsText(), "net_connections_refused_total", 'server="cap-test"'),
+      await metricValue("net_connections_refused_total", { server: "cap-test" }),
       1,
     );
     a.conn.close();
@@ -101,7 +96,7 @@ Deno.test("serveHttp() answers 408 and closes a client that sends half a request
       clearInterval(dripping);
     }
     assert.ok(
-      counterValue(await metricsText(), "net_connections_closed_total", 'server="slow"') >= 3,
+      await metricValue("net_connections_closed_total", { server: "slow", reason: "read" }) >= 3,
     );
   } finally {
     await server.close(0);

@@ -92,3 +92,19 @@ function existing<T>(name: string): T | undefined {
 export function metricsText(): Promise<string> {
   return registry.metrics();
 }
+
+/**
+ * The value of the series of metric `name` whose labels include every one of `labels`
+ * (0 when the metric or the series does not exist yet): for tests and probes that read what
+ * this process counted.
+ */
+export async function metricValue(
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number> {
+  const metric = registry.getSingleMetric(name);
+  if (metric === undefined) return 0;
+  const { values } = await metric.get();
+  const wanted = Object.entries(labels);
+  return values.find((v) => wanted.every(([k, value]) => v.labels[k] === value))?.value ?? 0;
+}
