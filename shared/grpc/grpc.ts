@@ -186,7 +186,11 @@ export interface GrpcServerOptions {
   maxConcurrentStreams?: number;
   /** Connection cap and timeouts; default from the environment (`GRPC_*`). */
   limits?: GrpcLimits;
-  /** The server's name in logs and the `net_*` metrics. Default `grpc`. */
+  /**
+   * The server's name in logs and the `net_*` metrics (their `server` label). Default `grpc`;
+   * a process with two gRPC servers must name them apart (the Raft transport's is
+   * `raft-transport`), or they would share one `net_connections_open` series.
+   */
   name?: string;
 }
 

@@ -148,7 +148,7 @@ export class RaftTransport extends PeerTransportBase<PeerSender> {
     const bind = parseBindAddr(this.#options.bindAddr);
     this.#server = await startGrpcServer(bind.port, (server) => {
       server.addService(RaftTransportService, this.#implementation());
-    }, { hostname: bind.host, clusterSecret: this.#options.clusterSecret });
+    }, { hostname: bind.host, clusterSecret: this.#options.clusterSecret, name: "raft-transport" });
     // Streams reach #acceptStream from the first connection on (nothing is accepted before
     // this turn of the event loop ends); grpc-js' own handler below is only a fallback.
     this.#unroute = routeHttp2Stream(

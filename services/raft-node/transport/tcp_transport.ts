@@ -126,6 +126,11 @@ export class TcpTransport extends PeerTransportBase<PeerConnection, TcpTransport
     this.#maxFrameBytes = options.maxFrameBytes ?? MAX_FRAME_BYTES;
   }
 
+  /** Accepted connections that have not sent a valid hello yet. */
+  get pendingConnections(): number {
+    return this.#pending;
+  }
+
   /** The port the listener is bound to (after {@linkcode start}). */
   get port(): number {
     if (!this.#listener) throw new Error("TcpTransport is not started: expected start() first");

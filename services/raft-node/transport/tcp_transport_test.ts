@@ -229,20 +229,20 @@ Deno.test("TcpTransport closes a connection beyond its cap of connections withou
     for (let i = 0; i < 3; i++) {
       strangers.push(await Deno.connect({ hostname: "127.0.0.1", port: b.transport.port }));
     }
-    // Let the three be accepted before the fourth comes.
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await waitFor("three strangers pending", () => b.transport.pendingConnections === 3);
     const fourth = await Deno.connect({ hostname: "127.0.0.1", port: b.transport.port });
     assert.equal(await closedByPeer(fourth), true);
     assert.equal(b.transport.counters.refused.get("too-many-pending"), 1);
-    // The three stay until their hello timeout; a member that says hello is admitted.
+    // The three stay until their hello timeout; once one leaves, a member that says hello
+    // is admitted.
     strangers.pop()!.close();
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await waitFor("two strangers pending", () => b.transport.pendingConnections === 2);
     a.transport.setPeers(new Map([["b", b.address]]));
     a.transport.send([vote("a", "b")]);
     await waitFor("a's message at b", () => b.inbox.length === 1);
     // Once admitted, a no longer counts: a new stranger fits in its place.
     strangers.push(await Deno.connect({ hostname: "127.0.0.1", port: b.transport.port }));
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await waitFor("three strangers pending again", () => b.transport.pendingConnections === 3);
     assert.equal(b.transport.counters.refused.get("too-many-pending"), 1);
   } finally {
     for (const conn of strangers) {
